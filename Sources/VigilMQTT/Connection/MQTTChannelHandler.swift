@@ -1,0 +1,475 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import Logging
+import NIOCore
+
+/// The one channel handler of an MQTT connection.
+///
+/// It owns the decoder, the session state of one network connection (packet identifiers, the
+/// in-flight window, QoS 2 receive state, topic aliases) and the keep-alive timer. The
+/// ``MQTTConnection`` actor runs on the same event loop and calls the request methods directly.
+///
+/// Received PUBLISH packets are acknowledged, turned into ``MQTTMessage`` values and collected
+/// during one read burst; the whole batch is handed to ``deliver`` on `channelReadComplete`, together
+/// with one flush of all acknowledgements.
+final class MQTTChannelHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    struct Configuration {
+        var version: MQTTProtocolVersion
+        var keepAlive: TimeAmount
+        var pingTimeout: TimeAmount
+        var connectTimeout: TimeAmount
+        var maxPacketSize: Int
+        var maxInflight: Int
+        /// The topic alias maximum announced to the broker (MQTT 5).
+        var topicAliasMaximum: UInt16 = 64
+    }
+
+    /// Receives batches of messages, on the event loop.
+    typealias Deliver = @Sendable ([MQTTMessage]) -> Void
+
+    private enum State {
+        case idle
+        case connecting(EventLoopPromise<MQTTConnAckPacket>, Scheduled<Void>?)
+        case connected
+        case closed
+    }
+
+    private enum Request {
+        case publish(MQTTPublishPacket, EventLoopPromise<Void>?, awaitingPubComp: Bool)
+        case subscribe(EventLoopPromise<MQTTSubAckPacket>)
+        case unsubscribe(EventLoopPromise<MQTTSubAckPacket>)
+    }
+
+    private var configuration: Configuration
+    private let deliver: Deliver
+    private let logger: Logger
+    private var context: ChannelHandlerContext?
+    private var processor: NIOSingleStepByteToMessageProcessor<MQTTPacketDecoder>
+    private var state: State = .idle
+    private var requests: [UInt16: Request] = [:]
+    private var nextPacketID: UInt16 = 1
+    private var inflight = 0
+    private var inflightLimit: Int
+    private var heldBack = CircularBuffer<(MQTTPublishPacket, EventLoopPromise<Void>?)>()
+    private var receivedQoS2: Set<UInt16> = []
+    private var topicAliases: [String?]
+    private var serverMaximumPacketSize = Int.max
+    private var batch: [MQTTMessage] = []
+    private var needsFlush = false
+    private var flushScheduled = false
+    private var isShutDown = false
+    private var pingTimer: Scheduled<Void>?
+    private var pingDeadline: Scheduled<Void>?
+    /// Why the connection closed; set once.
+    private(set) var closeReason: MQTTClientError?
+    /// Completed with the close reason when the channel becomes inactive.
+    let closed: EventLoopPromise<MQTTClientError>
+
+    init(configuration: Configuration, eventLoop: any EventLoop, logger: Logger, deliver: @escaping Deliver) {
+        self.configuration = configuration
+        self.deliver = deliver
+        self.logger = logger
+        self.processor = NIOSingleStepByteToMessageProcessor(
+            MQTTPacketDecoder(version: configuration.version, maxPacketSize: configuration.maxPacketSize)
+        )
+        self.inflightLimit = max(1, configuration.maxInflight)
+        self.topicAliases = Array(repeating: nil, count: Int(configuration.topicAliasMaximum) + 1)
+        self.closed = eventLoop.makePromise()
+    }
+
+    private var v5: Bool { configuration.version == .v5 }
+
+    // MARK: - Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.shutDown(reason: closeReason ?? MQTTClientError(.connectionClosed, message: "handler removed"))
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        do {
+            try processor.finishProcessing(seenEOF: true) { packet in self.handle(packet, context: context) }
+        } catch {
+            // A partial packet at EOF is not worth a protocol error: the connection is gone anyway.
+        }
+        self.deliverBatch()
+        self.shutDown(reason: closeReason ?? MQTTClientError(.connectionClosed, message: "connection closed by peer"))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.fail(MQTTClientError(.connectionClosed, message: "network error", underlyingError: error), context: context)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = Self.unwrapInboundIn(data)
+        do {
+            try processor.process(buffer: buffer) { packet in self.handle(packet, context: context) }
+        } catch let error as MQTTDecodeError {
+            self.protocolError(error, context: context)
+        } catch {
+            self.fail(MQTTClientError(.protocolError, underlyingError: error), context: context)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.deliverBatch()
+        if needsFlush {
+            needsFlush = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    private func deliverBatch() {
+        guard !batch.isEmpty else { return }
+        let messages = batch
+        batch = []
+        batch.reserveCapacity(messages.count)
+        deliver(messages)
+    }
+
+    // MARK: - Requests from the connection (on the event loop)
+
+    /// Sends CONNECT and completes `promise` with the CONNACK, or fails it on refusal or timeout.
+    func connect(_ packet: MQTTConnectPacket, promise: EventLoopPromise<MQTTConnAckPacket>) {
+        guard let context, case .idle = state else {
+            promise.fail(closeReason ?? MQTTClientError(.connectionClosed))
+            return
+        }
+        let timeout = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.connectTimeout) {
+            self.fail(MQTTClientError(.connectTimeout, message: "no CONNACK within the connect timeout"), context: context)
+        }
+        state = .connecting(promise, timeout)
+        self.write(.connect(packet), context: context, flush: true)
+    }
+
+    /// Publishes a message. QoS 0 completes when written; QoS 1 and 2 when acknowledged.
+    func publish(_ packet: MQTTPublishPacket, promise: EventLoopPromise<Void>?) {
+        guard let context, case .connected = state else {
+            promise?.fail(closeReason ?? MQTTClientError(.notConnected))
+            return
+        }
+        if packet.qos == .atMostOnce {
+            self.write(.publish(packet), context: context, flush: false, promise: promise)
+            self.scheduleFlush(context: context)
+            return
+        }
+        if inflight >= inflightLimit {
+            heldBack.append((packet, promise))
+            return
+        }
+        self.sendTracked(packet, promise: promise, context: context)
+        self.scheduleFlush(context: context)
+    }
+
+    private func sendTracked(_ packet: MQTTPublishPacket, promise: EventLoopPromise<Void>?, context: ChannelHandlerContext) {
+        var packet = packet
+        packet.packetID = allocatePacketID()
+        inflight += 1
+        requests[packet.packetID] = .publish(packet, promise, awaitingPubComp: false)
+        self.write(.publish(packet), context: context, flush: false)
+    }
+
+    /// Sends SUBSCRIBE and completes `promise` with the SUBACK.
+    func subscribe(_ subscriptions: [MQTTSubscribeInfo], properties: [MQTTProperty], promise: EventLoopPromise<MQTTSubAckPacket>) {
+        guard let context, case .connected = state else {
+            promise.fail(closeReason ?? MQTTClientError(.notConnected))
+            return
+        }
+        let id = allocatePacketID()
+        requests[id] = .subscribe(promise)
+        self.write(.subscribe(MQTTSubscribePacket(packetID: id, subscriptions: subscriptions, properties: properties)), context: context, flush: true)
+    }
+
+    /// Sends UNSUBSCRIBE and completes `promise` with the UNSUBACK.
+    func unsubscribe(_ filters: [String], promise: EventLoopPromise<MQTTSubAckPacket>) {
+        guard let context, case .connected = state else {
+            promise.fail(closeReason ?? MQTTClientError(.notConnected))
+            return
+        }
+        let id = allocatePacketID()
+        requests[id] = .unsubscribe(promise)
+        self.write(.unsubscribe(MQTTUnsubscribePacket(packetID: id, filters: filters)), context: context, flush: true)
+    }
+
+    /// Sends DISCONNECT (normal disconnection, so the broker discards the Last Will) and closes.
+    func disconnect() {
+        guard let context else { return }
+        if case .connected = state {
+            if closeReason == nil { closeReason = MQTTClientError(.connectionClosed, message: "disconnected by the client") }
+            self.write(.disconnect(MQTTDisconnectPacket()), context: context, flush: true)
+        }
+        state = .closed
+        context.close(promise: nil)
+    }
+
+    /// Closes the connection without DISCONNECT (the broker then publishes the Last Will).
+    func closeAbruptly(reason: MQTTClientError) {
+        guard let context else { return }
+        self.fail(reason, context: context)
+    }
+
+    // MARK: - Packets from the broker
+
+    private func handle(_ packet: MQTTPacket, context: ChannelHandlerContext) {
+        switch packet {
+        case .publish(let publish):
+            self.received(publish, context: context)
+        case .ack(let ack):
+            self.receivedAck(ack, context: context)
+        case .suback(let ack):
+            guard case .subscribe(let promise) = requests.removeValue(forKey: ack.packetID) else {
+                return self.protocolError(MQTTDecodeError(.malformed, "unexpected SUBACK \(ack.packetID)"), context: context)
+            }
+            promise.succeed(ack)
+        case .unsuback(let ack):
+            guard case .unsubscribe(let promise) = requests.removeValue(forKey: ack.packetID) else {
+                return self.protocolError(MQTTDecodeError(.malformed, "unexpected UNSUBACK \(ack.packetID)"), context: context)
+            }
+            promise.succeed(ack)
+        case .pingresp:
+            pingDeadline?.cancel()
+            pingDeadline = nil
+        case .connack(let connack):
+            self.receivedConnAck(connack, context: context)
+        case .disconnect(let disconnect):
+            var message = "broker sent DISCONNECT"
+            if let reason = disconnect.reasonString { message += ": \(reason)" }
+            self.fail(MQTTClientError(.serverDisconnected, message: message, reasonCode: disconnect.reasonCode), context: context)
+        case .auth:
+            self.fail(MQTTClientError(.protocolError, message: "extended authentication is not supported"), context: context)
+        case .connect, .subscribe, .unsubscribe, .pingreq:
+            self.protocolError(MQTTDecodeError(.unknownPacketType, "\(packet.type) is not sent by a server"), context: context)
+        }
+    }
+
+    private func receivedConnAck(_ connack: MQTTConnAckPacket, context: ChannelHandlerContext) {
+        guard case .connecting(let promise, let timeout) = state else {
+            return self.protocolError(MQTTDecodeError(.malformed, "unexpected CONNACK"), context: context)
+        }
+        timeout?.cancel()
+        guard !connack.reasonCode.isMQTTFailure, connack.reasonCode == 0 else {
+            let error = MQTTClientError(.connectionRefused, message: "broker refused the connection", reasonCode: connack.reasonCode)
+            closeReason = error
+            state = .closed
+            promise.fail(error)
+            context.close(promise: nil)
+            return
+        }
+        state = .connected
+        for property in connack.properties {
+            switch property {
+            case .receiveMaximum(let value): inflightLimit = max(1, min(inflightLimit, Int(value)))
+            case .maximumPacketSize(let value): serverMaximumPacketSize = Int(value)
+            case .serverKeepAlive(let value): configuration.keepAlive = .seconds(Int64(value))
+            default: break
+            }
+        }
+        self.schedulePing(context: context)
+        promise.succeed(connack)
+    }
+
+    private func received(_ publish: MQTTPublishPacket, context: ChannelHandlerContext) {
+        guard case .connected = state else {
+            return self.protocolError(MQTTDecodeError(.malformed, "PUBLISH before CONNACK"), context: context)
+        }
+        var topic = publish.topic
+        var properties = MQTTPublishProperties()
+        if !publish.properties.isEmpty {
+            for case .topicAlias(let alias) in publish.properties {
+                guard alias != 0, Int(alias) < topicAliases.count else {
+                    return self.protocolError(MQTTDecodeError(.malformed, "topic alias \(alias) out of range"), context: context, reasonCode: 0x94)
+                }
+                if topic.isEmpty {
+                    guard let known = topicAliases[Int(alias)] else {
+                        return self.protocolError(MQTTDecodeError(.malformed, "unknown topic alias \(alias)"), context: context)
+                    }
+                    topic = known
+                } else {
+                    topicAliases[Int(alias)] = topic
+                }
+            }
+            properties = MQTTPublishProperties(mqttProperties: publish.properties)
+        }
+        if topic.isEmpty {
+            return self.protocolError(MQTTDecodeError(.malformed, "empty topic without alias"), context: context)
+        }
+        let message = MQTTMessage(topic: topic, payload: publish.payload, qos: publish.qos, retain: publish.retain, properties: properties)
+        switch publish.qos {
+        case .atMostOnce:
+            batch.append(message)
+        case .atLeastOnce:
+            batch.append(message)
+            self.write(.ack(MQTTAckPacket(type: .puback, packetID: publish.packetID)), context: context, flush: false)
+            needsFlush = true
+        case .exactlyOnce:
+            // Method B of the specification: deliver on PUBLISH, remember the identifier until PUBREL.
+            if receivedQoS2.insert(publish.packetID).inserted {
+                batch.append(message)
+            }
+            self.write(.ack(MQTTAckPacket(type: .pubrec, packetID: publish.packetID)), context: context, flush: false)
+            needsFlush = true
+        }
+    }
+
+    private func receivedAck(_ ack: MQTTAckPacket, context: ChannelHandlerContext) {
+        switch ack.type {
+        case .pubrel:
+            receivedQoS2.remove(ack.packetID)
+            self.write(.ack(MQTTAckPacket(type: .pubcomp, packetID: ack.packetID)), context: context, flush: false)
+            needsFlush = true
+        case .puback, .pubrec, .pubcomp:
+            guard case .publish(let packet, let promise, let awaitingPubComp) = requests[ack.packetID] else {
+                return self.protocolError(MQTTDecodeError(.malformed, "unexpected \(ack.type) \(ack.packetID)"), context: context)
+            }
+            let expected: MQTTPacketType = packet.qos == .atLeastOnce ? .puback : (awaitingPubComp ? .pubcomp : .pubrec)
+            guard ack.type == expected else {
+                return self.protocolError(MQTTDecodeError(.malformed, "\(ack.type) where \(expected) was expected"), context: context)
+            }
+            if ack.type == .pubrec && !ack.reasonCode.isMQTTFailure {
+                requests[ack.packetID] = .publish(packet, promise, awaitingPubComp: true)
+                self.write(.ack(MQTTAckPacket(type: .pubrel, packetID: ack.packetID)), context: context, flush: false)
+                needsFlush = true
+                return
+            }
+            requests[ack.packetID] = nil
+            inflight -= 1
+            if ack.reasonCode.isMQTTFailure {
+                promise?.fail(MQTTClientError(.publishRejected, message: "broker rejected the publication to '\(packet.topic)'", reasonCode: ack.reasonCode))
+            } else {
+                promise?.succeed()
+            }
+            while inflight < inflightLimit, let (next, nextPromise) = heldBack.popFirst() {
+                self.sendTracked(next, promise: nextPromise, context: context)
+                needsFlush = true
+            }
+        default:
+            break
+        }
+    }
+
+    // MARK: - Keep-alive
+
+    private func schedulePing(context: ChannelHandlerContext) {
+        guard configuration.keepAlive > .zero else { return }
+        pingTimer = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.keepAlive) {
+            self.sendPing(context: context)
+        }
+    }
+
+    private func sendPing(context: ChannelHandlerContext) {
+        guard case .connected = state else { return }
+        if pingDeadline == nil {
+            self.write(.pingreq, context: context, flush: true)
+            pingDeadline = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.pingTimeout) {
+                self.logger.warning("MQTT broker did not answer PINGREQ; closing the connection")
+                self.fail(MQTTClientError(.keepAliveTimeout, message: "no PINGRESP within the ping timeout"), context: context)
+            }
+        }
+        self.schedulePing(context: context)
+    }
+
+    // MARK: - Helpers
+
+    private func allocatePacketID() -> UInt16 {
+        while true {
+            let id = nextPacketID
+            nextPacketID = nextPacketID == UInt16.max ? 1 : nextPacketID + 1
+            if requests[id] == nil { return id }
+        }
+    }
+
+    private func write(_ packet: MQTTPacket, context: ChannelHandlerContext, flush: Bool, promise: EventLoopPromise<Void>? = nil) {
+        var buffer = context.channel.allocator.buffer(capacity: Self.estimatedSize(packet))
+        packet.write(to: &buffer, version: configuration.version)
+        if buffer.readableBytes > serverMaximumPacketSize {
+            promise?.fail(MQTTClientError(.packetTooLarge, message: "packet of \(buffer.readableBytes) bytes exceeds the broker's limit"))
+            return
+        }
+        if flush {
+            context.writeAndFlush(Self.wrapOutboundOut(buffer), promise: promise)
+        } else {
+            context.write(Self.wrapOutboundOut(buffer), promise: promise)
+        }
+    }
+
+    private static func estimatedSize(_ packet: MQTTPacket) -> Int {
+        if case .publish(let publish) = packet { return publish.topic.utf8.count + publish.payload.readableBytes + 16 }
+        return 64
+    }
+
+    /// Flushes once after the current burst of writes from the connection actor.
+    private func scheduleFlush(context: ChannelHandlerContext) {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        context.eventLoop.assumeIsolated().execute {
+            self.flushScheduled = false
+            context.flush()
+        }
+    }
+
+    private func protocolError(_ error: MQTTDecodeError, context: ChannelHandlerContext, reasonCode: UInt8? = nil) {
+        let code = reasonCode ?? error.reasonCode
+        logger.error("MQTT protocol error; closing the connection", metadata: ["mqtt.error": "\(error)"])
+        if v5, case .connected = state {
+            self.write(.disconnect(MQTTDisconnectPacket(reasonCode: code)), context: context, flush: true)
+        }
+        let kind: MQTTClientError.Code = error.kind == .packetTooLarge ? .packetTooLarge : .protocolError
+        self.fail(MQTTClientError(kind, message: error.description, underlyingError: error, reasonCode: code), context: context)
+    }
+
+    /// Records the reason and closes the channel; `channelInactive` fails outstanding requests.
+    private func fail(_ error: MQTTClientError, context: ChannelHandlerContext) {
+        if closeReason == nil { closeReason = error }
+        if case .connecting(let promise, let timeout) = state {
+            timeout?.cancel()
+            promise.fail(error)
+        }
+        if case .closed = state {} else {
+            state = .closed
+            context.close(promise: nil)
+        }
+    }
+
+    private func shutDown(reason: MQTTClientError) {
+        guard !isShutDown else { return }
+        isShutDown = true
+        if closeReason == nil { closeReason = reason }
+        let reason = closeReason!
+        if case .connecting(let promise, let timeout) = state {
+            timeout?.cancel()
+            promise.fail(reason)
+        }
+        state = .closed
+        pingTimer?.cancel()
+        pingTimer = nil
+        pingDeadline?.cancel()
+        pingDeadline = nil
+        let requests = self.requests
+        self.requests = [:]
+        for (_, request) in requests {
+            switch request {
+            case .publish(_, let promise, _): promise?.fail(reason)
+            case .subscribe(let promise), .unsubscribe(let promise): promise.fail(reason)
+            }
+        }
+        while let (_, promise) = heldBack.popFirst() { promise?.fail(reason) }
+        closed.succeed(reason)
+    }
+}
+
+@available(*, unavailable)
+extension MQTTChannelHandler: Sendable {}

@@ -1,0 +1,265 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+
+/// One network connection to a broker: an actor that runs on the channel's event loop, so it reaches
+/// its ``MQTTChannelHandler`` without a thread hop.
+///
+/// Use ``withConnection(configuration:eventLoopGroup:logger:deliver:operation:)``: it connects,
+/// sends CONNECT before the closure and DISCONNECT after it, even when the closure throws.
+/// Reconnection is not done here; ``MQTTClient`` loops over connections.
+final actor MQTTConnection {
+    nonisolated let channel: any Channel
+    nonisolated let unownedExecutor: UnownedSerialExecutor
+    /// Whether the broker resumed a previous session.
+    nonisolated let sessionPresent: Bool
+    private let handler: NIOLoopBound<MQTTChannelHandler>
+    private let version: MQTTProtocolVersion
+    private let logger: Logger
+
+    private init(
+        channel: any Channel,
+        handler: NIOLoopBound<MQTTChannelHandler>,
+        sessionPresent: Bool,
+        version: MQTTProtocolVersion,
+        logger: Logger
+    ) {
+        self.channel = channel
+        self.unownedExecutor = channel.eventLoop.executor.asUnownedSerialExecutor()
+        self.handler = handler
+        self.sessionPresent = sessionPresent
+        self.version = version
+        self.logger = logger
+    }
+
+    /// Connects, runs `operation` with the connection, then disconnects.
+    ///
+    /// - Parameters:
+    ///   - configuration: Broker address and session settings.
+    ///   - eventLoopGroup: Where the channel runs.
+    ///   - logger: Logger for connection events.
+    ///   - deliver: Receives batches of incoming messages on the event loop.
+    ///   - operation: Work to do while connected.
+    /// - Returns: The result of `operation`.
+    static func withConnection<Result: Sendable>(
+        configuration: MQTTClientConfiguration,
+        eventLoopGroup: any EventLoopGroup,
+        logger: Logger,
+        deliver: @escaping MQTTChannelHandler.Deliver,
+        operation: (MQTTConnection) async throws -> Result
+    ) async throws -> Result {
+        let connection = try await connect(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger, deliver: deliver)
+        do {
+            let result = try await operation(connection)
+            await connection.disconnect()
+            return result
+        } catch {
+            await connection.disconnect()
+            throw error
+        }
+    }
+
+    /// Opens TCP (and TLS), sends CONNECT and waits for CONNACK.
+    static func connect(
+        configuration: MQTTClientConfiguration,
+        eventLoopGroup: any EventLoopGroup,
+        logger: Logger,
+        deliver: @escaping MQTTChannelHandler.Deliver
+    ) async throws -> MQTTConnection {
+        let address = configuration.address
+        let sslContext: NIOSSLContext?
+        let serverName: String?
+        if address.useTLS {
+            (sslContext, serverName) = try makeTLSContext(configuration.tls ?? MQTTTLSConfiguration(), host: address.host)
+        } else {
+            (sslContext, serverName) = (nil, nil)
+        }
+        let handlerConfiguration = MQTTChannelHandler.Configuration(
+            version: configuration.version,
+            keepAlive: TimeAmount(configuration.keepAlive),
+            pingTimeout: TimeAmount(configuration.pingTimeout),
+            connectTimeout: TimeAmount(configuration.connectTimeout),
+            maxPacketSize: configuration.maxPacketSize,
+            maxInflight: configuration.maxInflight
+        )
+        let bootstrap = ClientBootstrap(group: eventLoopGroup)
+            .connectTimeout(TimeAmount(configuration.connectTimeout))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        let (channel, handler): (any Channel, NIOLoopBound<MQTTChannelHandler>)
+        do {
+            (channel, handler) = try await bootstrap.connect(host: address.host, port: address.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let sslContext {
+                        let tlsHandler = try NIOSSLClientHandler(context: sslContext, serverHostname: serverName)
+                        try channel.pipeline.syncOperations.addHandler(tlsHandler)
+                    }
+                    let handler = MQTTChannelHandler(
+                        configuration: handlerConfiguration, eventLoop: channel.eventLoop, logger: logger, deliver: deliver
+                    )
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                    return (channel, NIOLoopBound(handler, eventLoop: channel.eventLoop))
+                }
+            }
+        } catch let error as MQTTClientError {
+            throw error
+        } catch {
+            throw MQTTClientError(.connectionClosed, message: "cannot connect to \(address)", underlyingError: error)
+        }
+
+        let connectPacket = makeConnectPacket(configuration)
+        let promise = channel.eventLoop.makePromise(of: MQTTConnAckPacket.self)
+        channel.eventLoop.execute { handler.value.connect(connectPacket, promise: promise) }
+        let connack: MQTTConnAckPacket
+        do {
+            connack = try await withTaskCancellationHandler {
+                try await promise.futureResult.get()
+            } onCancel: {
+                channel.close(promise: nil)
+            }
+        } catch {
+            channel.close(promise: nil)
+            throw error
+        }
+        return MQTTConnection(
+            channel: channel, handler: handler, sessionPresent: connack.sessionPresent,
+            version: configuration.version, logger: logger
+        )
+    }
+
+    static func makeConnectPacket(_ configuration: MQTTClientConfiguration) -> MQTTConnectPacket {
+        let v5 = configuration.version == .v5
+        var properties: [MQTTProperty] = []
+        if v5 {
+            if let expiry = configuration.sessionExpiry {
+                properties.append(.sessionExpiryInterval(UInt32(clamping: expiry.components.seconds)))
+            }
+            properties.append(.receiveMaximum(UInt16(clamping: max(1, configuration.maxInflight))))
+            properties.append(.maximumPacketSize(UInt32(clamping: configuration.maxPacketSize)))
+            properties.append(.topicAliasMaximum(64))
+        }
+        var will: MQTTConnectPacket.Will?
+        if let w = configuration.will {
+            var willProperties = v5 ? w.properties.mqttProperties : []
+            if v5, let delay = w.delay { willProperties.append(.willDelayInterval(UInt32(clamping: delay.components.seconds))) }
+            will = .init(topic: w.topic, payload: w.payload, qos: w.qos, retain: w.retain, properties: willProperties)
+        }
+        let keepAlive = configuration.keepAlive.components.seconds
+        return MQTTConnectPacket(
+            version: configuration.version,
+            clientID: configuration.clientID,
+            cleanSession: configuration.cleanSession,
+            keepAliveSeconds: UInt16(clamping: max(keepAlive, configuration.keepAlive > .zero ? 1 : 0)),
+            username: configuration.username,
+            password: configuration.password.map { ByteBuffer(string: $0) },
+            will: will,
+            properties: properties
+        )
+    }
+
+    static func makeTLSContext(_ tls: MQTTTLSConfiguration, host: String) throws -> (NIOSSLContext, String?) {
+        do {
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            if let caFile = tls.caFile {
+                configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
+            }
+            if let certificateFile = tls.certificateFile {
+                configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) }
+            }
+            if let privateKeyFile = tls.privateKeyFile {
+                configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: privateKeyFile, format: .pem))
+            }
+            if !tls.verifyCertificate {
+                configuration.certificateVerification = .none
+            }
+            let name = tls.serverName ?? host
+            let isIPAddress = (try? SocketAddress(ipAddress: name, port: 0)) != nil
+            return (try NIOSSLContext(configuration: configuration), isIPAddress ? nil : name)
+        } catch {
+            throw MQTTClientError(.tlsConfiguration, message: "cannot set up TLS", underlyingError: error)
+        }
+    }
+
+    // MARK: - Operations
+
+    /// Publishes a message; QoS 0 returns once written, QoS 1 and 2 once acknowledged.
+    func publish(_ message: MQTTMessage) async throws {
+        let packet = MQTTPublishPacket(
+            topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain,
+            properties: version == .v5 ? message.properties.mqttProperties : []
+        )
+        if message.qos == .atMostOnce {
+            handler.value.publish(packet, promise: nil)
+            return
+        }
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        handler.value.publish(packet, promise: promise)
+        try await promise.futureResult.get()
+    }
+
+    /// Publishes a QoS 1 or 2 message without waiting; the future completes on acknowledgement.
+    func publishNoWait(_ message: MQTTMessage) -> EventLoopFuture<Void> {
+        let packet = MQTTPublishPacket(
+            topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain,
+            properties: version == .v5 ? message.properties.mqttProperties : []
+        )
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        handler.value.publish(packet, promise: promise)
+        return promise.futureResult
+    }
+
+    /// Subscribes and returns the broker's reason code for each filter.
+    func subscribe(_ subscriptions: [MQTTSubscribeInfo]) async throws -> [UInt8] {
+        let promise = channel.eventLoop.makePromise(of: MQTTSubAckPacket.self)
+        handler.value.subscribe(subscriptions, properties: [], promise: promise)
+        let ack = try await promise.futureResult.get()
+        guard ack.reasonCodes.count == subscriptions.count else {
+            throw MQTTClientError(.protocolError, message: "SUBACK has \(ack.reasonCodes.count) codes for \(subscriptions.count) filters")
+        }
+        return ack.reasonCodes
+    }
+
+    /// Unsubscribes and returns the broker's reason codes (empty under MQTT 3.1.1).
+    func unsubscribe(_ filters: [String]) async throws -> [UInt8] {
+        let promise = channel.eventLoop.makePromise(of: MQTTSubAckPacket.self)
+        handler.value.unsubscribe(filters, promise: promise)
+        return try await promise.futureResult.get().reasonCodes
+    }
+
+    /// Sends DISCONNECT and closes the channel.
+    func disconnect() async {
+        handler.value.disconnect()
+        _ = try? await channel.closeFuture.get()
+    }
+
+    /// Closes the connection without DISCONNECT, so the broker publishes the Last Will.
+    func closeAbruptly() {
+        handler.value.closeAbruptly(reason: MQTTClientError(.connectionClosed, message: "closed abruptly"))
+    }
+
+    /// Sends DISCONNECT and closes; safe to call from any context and more than once.
+    nonisolated func close() {
+        let handler = self.handler
+        channel.eventLoop.execute { handler.value.disconnect() }
+    }
+
+    /// Waits until the connection closes and returns why.
+    func waitUntilClosed() async -> MQTTClientError {
+        let future = handler.value.closed.futureResult
+        return (try? await future.get()) ?? MQTTClientError(.connectionClosed)
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

@@ -1,0 +1,211 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+/// Everything an ``MQTTClient`` needs to know about its broker and session.
+///
+/// | Field | Type | Default |
+/// |---|---|---|
+/// | ``address`` | ``MQTTAddress`` | (required) |
+/// | ``clientID`` | `String` | (required; empty asks the broker to assign one) |
+/// | ``username`` | `String?` | the URL's user name, else `nil` |
+/// | ``password`` | `String?` | the URL's password, else `nil` (never logged) |
+/// | ``version`` | ``MQTTProtocolVersion`` | `.v5` |
+/// | ``keepAlive`` | `Duration` | 30 s |
+/// | ``pingTimeout`` | `Duration` | 5 s: time allowed for PINGRESP |
+/// | ``cleanSession`` | `Bool` | `true` (clean start under MQTT 5) |
+/// | ``will`` | ``MQTTWill``? | `nil` |
+/// | ``tls`` | ``MQTTTLSConfiguration``? | `nil` (system trust roots when the URL asks for TLS) |
+/// | ``sessionExpiry`` | `Duration?` | `nil` (MQTT 5 only: session ends with the connection) |
+/// | ``maxPacketSize`` | `Int` | 1 MiB: larger incoming packets are a protocol error |
+/// | ``maxInflight`` | `Int` | 64 outgoing QoS 1/2 messages awaiting acknowledgement |
+/// | ``offlineQueueLimit`` | `Int` | 1,000 QoS 1/2 messages queued while disconnected |
+/// | ``reconnect`` | ``MQTTReconnectPolicy`` | 0.5 s initial, 30 s maximum, 20 % jitter |
+/// | ``connectTimeout`` | `Duration` | 10 s for TCP, TLS and CONNACK together |
+///
+/// ```swift
+/// var configuration = try MQTTClientConfiguration(url: "mqtt://broker.local", clientID: "vigil-1")
+/// configuration.keepAlive = .seconds(15)
+/// let client = MQTTClient(configuration: configuration, logger: logger)
+/// ```
+public struct MQTTClientConfiguration: Sendable {
+    /// The broker to connect to.
+    public var address: MQTTAddress
+    /// The client identifier sent in CONNECT.
+    public var clientID: String
+    /// The user name sent in CONNECT, if any.
+    public var username: String?
+    /// The password sent in CONNECT, if any. It never appears in logs.
+    public var password: String?
+    /// The protocol version to speak.
+    public var version: MQTTProtocolVersion
+    /// The keep-alive interval: the client sends PINGREQ at this interval (rounded to whole seconds).
+    public var keepAlive: Duration
+    /// How long to wait for PINGRESP before the connection is declared dead and re-established.
+    public var pingTimeout: Duration
+    /// Whether the broker discards any previous session (clean session / clean start).
+    public var cleanSession: Bool
+    /// The Last Will the broker publishes if the connection drops without DISCONNECT.
+    public var will: MQTTWill?
+    /// TLS settings, used when ``address`` asks for TLS.
+    public var tls: MQTTTLSConfiguration?
+    /// MQTT 5 session expiry interval; `nil` ends the session with the connection.
+    public var sessionExpiry: Duration?
+    /// The largest packet accepted from the broker (and announced to it under MQTT 5).
+    public var maxPacketSize: Int
+    /// The maximum number of outgoing QoS 1/2 messages awaiting acknowledgement; more are held back.
+    public var maxInflight: Int
+    /// The maximum number of QoS 1/2 publications held while disconnected.
+    public var offlineQueueLimit: Int
+    /// How reconnection attempts are spaced.
+    public var reconnect: MQTTReconnectPolicy
+    /// The time allowed for TCP connect, TLS handshake and CONNACK together.
+    public var connectTimeout: Duration
+
+    /// Creates a configuration; every field but the address and client identifier has a default.
+    ///
+    /// - Parameters:
+    ///   - address: The broker address.
+    ///   - clientID: The client identifier.
+    ///   - username: The user name; defaults to the one in the address.
+    ///   - password: The password; defaults to the one in the address.
+    ///   - version: The protocol version.
+    ///   - keepAlive: The keep-alive interval.
+    ///   - pingTimeout: How long to wait for PINGRESP.
+    ///   - cleanSession: Whether to start a clean session.
+    ///   - will: The Last Will.
+    ///   - tls: TLS settings.
+    ///   - sessionExpiry: MQTT 5 session expiry interval.
+    ///   - maxPacketSize: The largest packet accepted.
+    ///   - maxInflight: The in-flight limit for QoS 1/2 publications.
+    ///   - offlineQueueLimit: The offline queue limit.
+    ///   - reconnect: The reconnect policy.
+    ///   - connectTimeout: The connect timeout.
+    public init(
+        address: MQTTAddress,
+        clientID: String,
+        username: String? = nil,
+        password: String? = nil,
+        version: MQTTProtocolVersion = .v5,
+        keepAlive: Duration = .seconds(30),
+        pingTimeout: Duration = .seconds(5),
+        cleanSession: Bool = true,
+        will: MQTTWill? = nil,
+        tls: MQTTTLSConfiguration? = nil,
+        sessionExpiry: Duration? = nil,
+        maxPacketSize: Int = 1 << 20,
+        maxInflight: Int = 64,
+        offlineQueueLimit: Int = 1000,
+        reconnect: MQTTReconnectPolicy = .init(),
+        connectTimeout: Duration = .seconds(10)
+    ) {
+        self.address = address
+        self.clientID = clientID
+        self.username = username ?? address.username
+        self.password = password ?? address.password
+        self.version = version
+        self.keepAlive = keepAlive
+        self.pingTimeout = pingTimeout
+        self.cleanSession = cleanSession
+        self.will = will
+        self.tls = tls
+        self.sessionExpiry = sessionExpiry
+        self.maxPacketSize = maxPacketSize
+        self.maxInflight = maxInflight
+        self.offlineQueueLimit = offlineQueueLimit
+        self.reconnect = reconnect
+        self.connectTimeout = connectTimeout
+    }
+
+    /// Creates a configuration from a connection URL (see ``MQTTAddress/init(url:)``).
+    ///
+    /// - Parameters:
+    ///   - url: The broker URL.
+    ///   - clientID: The client identifier.
+    /// - Throws: ``MQTTClientError`` with code ``MQTTClientError/Code/invalidURL``.
+    public init(url: String, clientID: String) throws {
+        self.init(address: try MQTTAddress(url: url), clientID: clientID)
+    }
+}
+
+/// TLS settings for `mqtts://` and `ssl://` connections.
+///
+/// Without a CA file, the system's trust roots verify the broker. With ``certificateFile`` and
+/// ``privateKeyFile`` the client authenticates with a certificate.
+public struct MQTTTLSConfiguration: Sendable, Hashable {
+    /// PEM file of the certificate authorities trusted to sign the broker's certificate.
+    public var caFile: String?
+    /// PEM file of the client certificate (chain), for mutual TLS.
+    public var certificateFile: String?
+    /// PEM file of the client's private key, for mutual TLS.
+    public var privateKeyFile: String?
+    /// The name to verify in the broker's certificate and to send as SNI; defaults to the host.
+    public var serverName: String?
+    /// Whether to verify the broker's certificate at all. Turn off only in tests.
+    public var verifyCertificate: Bool
+
+    /// Creates TLS settings.
+    ///
+    /// - Parameters:
+    ///   - caFile: PEM file of trusted certificate authorities.
+    ///   - certificateFile: PEM client certificate.
+    ///   - privateKeyFile: PEM client private key.
+    ///   - serverName: The expected server name.
+    ///   - verifyCertificate: Whether to verify the broker's certificate.
+    public init(
+        caFile: String? = nil,
+        certificateFile: String? = nil,
+        privateKeyFile: String? = nil,
+        serverName: String? = nil,
+        verifyCertificate: Bool = true
+    ) {
+        self.caFile = caFile
+        self.certificateFile = certificateFile
+        self.privateKeyFile = privateKeyFile
+        self.serverName = serverName
+        self.verifyCertificate = verifyCertificate
+    }
+}
+
+/// How an ``MQTTClient`` spaces its reconnection attempts.
+///
+/// The delay before attempt *n* (counting from 1) is `initial × 2^(n-1)`, capped at ``maximum``,
+/// then spread randomly by ± ``jitter`` (a fraction: 0.2 means ± 20 %).
+public struct MQTTReconnectPolicy: Sendable, Hashable {
+    /// The delay before the first reconnection attempt.
+    public var initial: Duration
+    /// The largest delay between attempts.
+    public var maximum: Duration
+    /// The random spread applied to each delay, as a fraction between 0 and 1.
+    public var jitter: Double
+
+    /// Creates a policy.
+    ///
+    /// - Parameters:
+    ///   - initial: The first delay.
+    ///   - maximum: The cap.
+    ///   - jitter: The random spread, a fraction between 0 and 1.
+    public init(initial: Duration = .milliseconds(500), maximum: Duration = .seconds(30), jitter: Double = 0.2) {
+        self.initial = initial
+        self.maximum = maximum
+        self.jitter = jitter
+    }
+
+    /// The delay before a given attempt.
+    ///
+    /// - Parameters:
+    ///   - attempt: The attempt number, starting at 1.
+    ///   - random: A random number in `0...1` (injected for tests).
+    /// - Returns: The delay to wait.
+    public func delay(forAttempt attempt: Int, random: Double = Double.random(in: 0...1)) -> Duration {
+        let exponent = min(max(attempt - 1, 0), 30)
+        var base = initial * (1 << exponent)
+        if base > maximum || base < .zero { base = maximum }
+        let spread = min(max(jitter, 0), 1)
+        let factor = 1 - spread + 2 * spread * min(max(random, 0), 1)
+        return base * factor
+    }
+}
