@@ -1,0 +1,168 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import VigilCore
+
+/// Reads typed values out of one TOML table, with environment overrides and precise errors.
+///
+/// Every read records its key, so that ``unusedKeys`` can name the keys nobody asked for (reported
+/// as warnings: a typo in a key must not pass silently). An environment variable
+/// `VIGIL_<SECTION>_<KEY>` (upper case, `-` and `.` as `_`) overrides the file's value; for the
+/// top-level table the variable is `VIGIL_<KEY>`.
+public final class ConfigSection {
+    /// The file being read.
+    public let file: String
+    /// The section name (`http`, `device_esp04`), empty for the top level.
+    public let name: String
+    /// The raw table.
+    public let table: [String: ConfigValue]
+    private let environment: [String: String]
+    private var readKeys: Set<String> = []
+
+    /// Creates a reader over a table.
+    public init(file: String, name: String, table: [String: ConfigValue], environment: [String: String]) {
+        self.file = file
+        self.name = name
+        self.table = table
+        self.environment = environment
+    }
+
+    /// Keys present in the file that no reader asked for, sorted.
+    public var unusedKeys: [String] { table.keys.filter { !readKeys.contains($0) }.sorted() }
+
+    /// The dotted key path used in messages.
+    public func path(_ key: String) -> String { name.isEmpty ? key : "\(name).\(key)" }
+
+    /// The environment variable that overrides a key.
+    public func environmentName(_ key: String) -> String {
+        let raw = name.isEmpty ? "VIGIL_\(key)" : "VIGIL_\(name)_\(key)"
+        return String(raw.uppercased().map { $0 == "-" || $0 == "." ? "_" : $0 })
+    }
+
+    /// Whether the file or environment sets a key.
+    public func contains(_ key: String) -> Bool {
+        table[key] != nil || environment[environmentName(key)] != nil
+    }
+
+    func error(_ key: String, _ message: String) -> ConfigurationError {
+        ConfigurationError(file: file, key: path(key), message: message)
+    }
+
+    private func raw(_ key: String) -> (value: ConfigValue, fromEnvironment: Bool)? {
+        readKeys.insert(key)
+        if let text = environment[environmentName(key)] { return (.string(text), true) }
+        return table[key].map { ($0, false) }
+    }
+
+    /// Reads a string.
+    public func string(_ key: String) throws -> String? {
+        guard let (value, _) = raw(key) else { return nil }
+        guard case .string(let text) = value else { throw error(key, "expected a string, got \(value.typeName)") }
+        return text
+    }
+
+    /// Reads a non-empty string, treating `""` as absent (iotmonitor writes `user=""`).
+    public func nonEmptyString(_ key: String) throws -> String? {
+        try string(key).flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// Reads an integer; a string holding an integer is accepted (environment values are strings).
+    public func integer(_ key: String, in range: ClosedRange<Int>? = nil) throws -> Int? {
+        guard let (value, _) = raw(key) else { return nil }
+        let number: Int
+        switch value {
+        case .integer(let value): number = value
+        case .string(let text):
+            guard let value = Int(text.trimmingWhitespace()) else { throw error(key, "expected an integer, got '\(text)'") }
+            number = value
+        default: throw error(key, "expected an integer, got \(value.typeName)")
+        }
+        if let range, !range.contains(number) {
+            throw error(key, "\(number) is out of range \(range.lowerBound)...\(range.upperBound)")
+        }
+        return number
+    }
+
+    /// Reads a number (integer or float).
+    public func double(_ key: String) throws -> Double? {
+        guard let (value, _) = raw(key) else { return nil }
+        switch value {
+        case .integer(let value): return Double(value)
+        case .float(let value): return value
+        case .string(let text):
+            guard let value = Double(text.trimmingWhitespace()) else { throw error(key, "expected a number, got '\(text)'") }
+            return value
+        default: throw error(key, "expected a number, got \(value.typeName)")
+        }
+    }
+
+    /// Reads a boolean; in the environment `true/false/1/0/yes/no`.
+    public func bool(_ key: String) throws -> Bool? {
+        guard let (value, _) = raw(key) else { return nil }
+        switch value {
+        case .boolean(let value): return value
+        case .string(let text):
+            switch text.lowercased() {
+            case "true", "1", "yes", "on": return true
+            case "false", "0", "no", "off": return false
+            default: throw error(key, "expected a boolean, got '\(text)'")
+            }
+        default: throw error(key, "expected a boolean, got \(value.typeName)")
+        }
+    }
+
+    /// Reads a duration: a string such as `5s` or `1m30s`, or a number of seconds.
+    public func duration(_ key: String) throws -> Duration? {
+        guard let (value, _) = raw(key) else { return nil }
+        switch value {
+        case .integer(let seconds) where seconds >= 0: return .seconds(seconds)
+        case .float(let seconds) where seconds >= 0: return .milliseconds(Int64(seconds * 1000))
+        case .string(let text):
+            do {
+                return try DurationParser.parse(text)
+            } catch {
+                throw self.error(key, error.description)
+            }
+        default: throw error(key, "expected a duration such as \"5s\", got \(value.typeName)")
+        }
+    }
+
+    /// Reads a list of strings: a TOML array of strings, or one comma-separated string
+    /// (iotmonitor's `watchTopics="a/#,b/#"`).
+    public func stringList(_ key: String) throws -> [String]? {
+        guard let (value, _) = raw(key) else { return nil }
+        switch value {
+        case .string(let text):
+            return text.split(separator: ",").map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }
+        case .array(let items):
+            return try items.map { item in
+                guard case .string(let text) = item else { throw error(key, "expected an array of strings, found \(item.typeName)") }
+                return text
+            }
+        default: throw error(key, "expected a string or an array of strings, got \(value.typeName)")
+        }
+    }
+
+    /// Reads one of a fixed set of words.
+    public func choice<T: RawRepresentable & CaseIterable>(_ key: String, as type: T.Type) throws -> T? where T.RawValue == String {
+        guard let text = try string(key) else { return nil }
+        guard let value = T(rawValue: text.lowercased()) else {
+            throw error(key, "'\(text)' is not one of \(T.allCases.map { $0.rawValue }.joined(separator: ", "))")
+        }
+        return value
+    }
+
+    /// Reads an array of tables (`[[mediamtx.instances]]`-style entries).
+    public func tables(_ key: String) throws -> [ConfigSection] {
+        guard let (value, _) = raw(key) else { return [] }
+        guard case .array(let items) = value else { throw error(key, "expected an array of tables, got \(value.typeName)") }
+        return try items.enumerated().map { index, item in
+            guard case .table(let table) = item else { throw error(key, "expected an array of tables, found \(item.typeName)") }
+            return ConfigSection(file: file, name: "\(path(key))[\(index)]", table: table, environment: [:])
+        }
+    }
+}

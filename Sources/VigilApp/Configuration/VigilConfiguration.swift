@@ -1,0 +1,189 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+public import Foundation
+import Logging
+import TOMLKit
+public import VigilMonitors
+public import VigilStorage
+public import VigilWeb
+
+/// The whole configuration of one Vigil process, read once at start-up.
+///
+/// Every section is optional; a missing section keeps that subsystem's defaults (or leaves it
+/// off). See `docs/CONFIGURATION.md` for every key.
+public struct VigilConfiguration: Sendable {
+    /// `[log]`.
+    public var log = LogConfiguration()
+    /// `[http]`.
+    public var http = WebConfiguration()
+    /// `[store]`.
+    public var store = StoreConfiguration()
+    /// `[host]`.
+    public var host = HostMonitorConfiguration()
+    /// Where the configuration came from (`<defaults>` or a path).
+    public var source = "<defaults>"
+    /// Things worth telling the operator that do not stop Vigil: unknown sections and keys.
+    public var warnings: [String] = []
+
+    /// The built-in defaults.
+    public init() {}
+
+    /// Sections Vigil reads (or recognises from the seeds' formats).
+    static let knownSections: Set<String> = ["log", "http", "store", "host"]
+    /// Sections from the seeds' formats that later versions implement; accepted with a warning.
+    static let plannedSections: Set<String> = [
+        "mqtt", "janus", "mediamtx", "visionaire", "alerts", "redis", "monitoring", "kafka-consumer", "kafka-producer",
+        "mysql", "user-activity-redis", "user-activity-rest-api", "ejabberd", "client", "component",
+    ]
+    /// Top-level keys of the seed-001 format.
+    static let plannedTopLevelKeys: Set<String> = ["rest_api_port", "debug_port", "buffers"]
+
+    /// Loads a configuration file, applying environment overrides.
+    ///
+    /// - Parameters:
+    ///   - path: The TOML file.
+    ///   - environment: The process environment (overrides and the seeds' variables).
+    /// - Throws: ``ConfigurationError`` naming file, key and problem.
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> VigilConfiguration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(file: path, key: nil, message: "cannot read the file: \(error.localizedDescription)")
+        }
+        return try parse(text, file: path, environment: environment)
+    }
+
+    /// The built-in defaults with environment overrides applied (no file).
+    public static func defaults(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> VigilConfiguration {
+        try parse("", file: "<defaults>", environment: environment)
+    }
+
+    /// Parses TOML text.
+    public static func parse(_ text: String, file: String, environment: [String: String] = [:]) throws -> VigilConfiguration {
+        let root: [String: ConfigValue]
+        do {
+            root = ConfigValue.table(from: try TOMLTable(string: text))
+        } catch let error as TOMLParseError {
+            throw ConfigurationError(file: file, key: nil, line: error.source.begin.line, message: "TOML syntax error: \(error.description)")
+        }
+        var configuration = VigilConfiguration()
+        configuration.source = file
+        var sections: [ConfigSection] = []
+        func section(_ name: String) throws -> ConfigSection {
+            let table: [String: ConfigValue]
+            switch root[name] {
+            case .table(let value): table = value
+            case nil: table = [:]
+            case .some(let value):
+                throw ConfigurationError(file: file, key: name, message: "expected a table ([\(name)]), got \(value.typeName)")
+            }
+            let reader = ConfigSection(file: file, name: name, table: table, environment: environment)
+            sections.append(reader)
+            return reader
+        }
+
+        configuration.log = try LogConfiguration(section("log"))
+        configuration.http = try WebConfiguration(section("http"))
+        configuration.store = try StoreConfiguration(section("store"))
+        configuration.host = try HostMonitorConfiguration(section("host"))
+
+        for reader in sections {
+            for key in reader.unusedKeys where !(reader.name == "http" && ["address", "port"].contains(key)) {
+                configuration.warnings.append("\(file): unknown key '\(reader.path(key))' (ignored)")
+            }
+        }
+        for (key, value) in root.sorted(by: { $0.key < $1.key }) {
+            if case .table = value {
+                if knownSections.contains(key) { continue }
+                if plannedSections.contains(key) || key.hasPrefix("device_") || key.hasPrefix("agent_") {
+                    configuration.warnings.append("\(file): section [\(key)] is recognised but not handled by this version yet (ignored)")
+                } else {
+                    configuration.warnings.append("\(file): unknown section [\(key)] (ignored)")
+                }
+            } else if plannedTopLevelKeys.contains(key) {
+                configuration.warnings.append("\(file): key '\(key)' is recognised but not handled by this version yet (ignored)")
+            } else {
+                configuration.warnings.append("\(file): unknown top-level key '\(key)' (ignored)")
+            }
+        }
+        return configuration
+    }
+}
+
+// MARK: - Sections
+
+extension LogConfiguration {
+    init(_ section: ConfigSection) throws {
+        self.init()
+        if let text = try section.string("log_level") {
+            let levels: [String: Logger.Level] = [
+                "trace": .trace, "debug": .debug, "info": .info, "notice": .notice, "warning": .warning, "warn": .warning,
+                "error": .error, "critical": .critical,
+            ]
+            guard let level = levels[text.lowercased()] else {
+                throw section.error("log_level", "'\(text)' is not one of trace, debug, info, warning, error")
+            }
+            self.level = level
+        }
+        if let format = try section.choice("format", as: Format.self) { self.format = format }
+        self.destination = try section.nonEmptyString("log_dst")
+    }
+}
+
+extension WebConfiguration {
+    init(_ section: ConfigSection) throws {
+        self.init()
+        if let listen = try section.string("listen") {
+            guard let (host, port) = WebConfiguration.parseListen(listen) else {
+                throw section.error("listen", "'\(listen)' is not host:port (for example 127.0.0.1:8080)")
+            }
+            self.host = host
+            self.port = port
+        }
+        // The iotmonitor [http] section uses address/port.
+        if let address = try section.string("address") { self.host = address }
+        if let port = try section.integer("port", in: 0...65535) { self.port = port }
+        self.token = try section.nonEmptyString("token")
+        if let path = try section.string("chartjs_path") { self.chartJSPath = path }
+    }
+}
+
+extension StoreConfiguration {
+    init(_ section: ConfigSection) throws {
+        self.init()
+        if let backend = try section.choice("backend", as: Backend.self) { self.backend = backend }
+        if let path = try section.string("path") {
+            guard !path.isEmpty else { throw section.error("path", "must not be empty") }
+            self.path = path
+        }
+        if let retention = try section.duration("retention") {
+            guard retention > .zero else { throw section.error("retention", "must be greater than zero") }
+            self.retention = retention
+        }
+        if let interval = try section.duration("prune_interval") {
+            guard interval >= .seconds(1) else { throw section.error("prune_interval", "must be at least 1s") }
+            self.pruneInterval = interval
+        }
+    }
+}
+
+extension HostMonitorConfiguration {
+    init(_ section: ConfigSection) throws {
+        self.init()
+        if let enabled = try section.bool("enabled") { self.enabled = enabled }
+        if let interval = try section.duration("interval") {
+            guard interval >= .milliseconds(100) else { throw section.error("interval", "must be at least 100ms") }
+            self.interval = interval
+        }
+        if let name = try section.nonEmptyString("name") { self.name = name }
+        if let disks = try section.stringList("disks") { self.disks = disks }
+        if let interfaces = try section.stringList("interfaces") { self.interfaces = interfaces }
+        if let root = try section.string("proc_root") { self.procRoot = root }
+    }
+}

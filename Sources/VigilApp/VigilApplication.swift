@@ -1,0 +1,119 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import Hummingbird
+public import Logging
+import Metrics
+public import Prometheus
+import ServiceLifecycle
+import UnixSignals
+public import VigilCore
+import VigilMonitors
+import VigilStorage
+public import VigilWeb
+
+/// The version of this build.
+public let vigilVersion = "0.1.0"
+
+/// One Vigil process: the configuration turned into stores, the hub, sources and the web server,
+/// run as one `ServiceGroup`.
+///
+/// ```swift
+/// let configuration = try VigilConfiguration.load(path: "vigil.toml")
+/// let app = try VigilApplication(configuration: configuration, registry: registry, logger: logger)
+/// try await app.run()
+/// ```
+public struct VigilApplication: Sendable {
+    /// The configuration in force.
+    public let configuration: VigilConfiguration
+    /// The hub that holds current state.
+    public let hub: Hub
+    /// What the web routes read.
+    public let web: WebDependencies
+    private let services: [ServiceGroupConfiguration.ServiceConfiguration]
+    private let logger: Logger
+
+    /// Builds the application: opens the stores and creates every configured service.
+    ///
+    /// Nothing runs until ``run()``.
+    ///
+    /// - Parameters:
+    ///   - configuration: The validated configuration.
+    ///   - registry: The Prometheus registry behind `/metrics` (swift-metrics is bootstrapped onto
+    ///     it by the executable).
+    ///   - logger: The root logger.
+    ///   - onServerRunning: Called with the bound port once the HTTP server listens (tests use port 0).
+    /// - Throws: When the store cannot be opened.
+    public init(
+        configuration: VigilConfiguration,
+        registry: PrometheusCollectorRegistry,
+        logger: Logger,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) throws {
+        self.configuration = configuration
+        self.logger = logger
+        let stores = try StoreFactory.open(configuration.store)
+        let hub = Hub(stores: stores, logger: Self.logger(logger, "vigil.hub"))
+        self.hub = hub
+        let readiness = Readiness()
+        let buildInfo = registry.makeGauge(
+            descriptor: .init(metricName: "vigil_build_info", unitName: "", helpText: "Vigil build information; the value is always 1."),
+            labels: [("version", vigilVersion)]
+        )
+        buildInfo.set(to: 1.0)
+        self.web = WebDependencies(
+            hub: hub,
+            exporters: [registry, ProcessMetrics(startTime: wallClockSeconds())],
+            readiness: readiness,
+            version: vigilVersion,
+            configuration: configuration.http
+        )
+
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        // Order is dependency order: the group starts them first to last and stops them last to
+        // first, so the hub flushes after every source has stopped.
+        services.append(.init(service: StoreMaintenance(history: stores.history, configuration: configuration.store, logger: Self.logger(logger, "vigil.storage"))))
+        services.append(.init(service: hub))
+        if configuration.host.enabled {
+            services.append(.init(service: HostMonitor(configuration: configuration.host, hub: hub, logger: Self.logger(logger, "vigil.host"))))
+        }
+        let application = Application(
+            router: buildRouter(web),
+            configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: "vigil"),
+            onServerRunning: { channel in
+                readiness.set(true)
+                await onServerRunning(channel.localAddress?.port ?? 0)
+            },
+            logger: Self.logger(logger, "vigil.web")
+        )
+        services.append(.init(service: application))
+        self.services = services
+    }
+
+    /// Restores the latest state and runs every service until SIGTERM/SIGINT or a failure.
+    ///
+    /// - Throws: The first service failure, after the others were shut down gracefully.
+    public func run() async throws {
+        for warning in configuration.warnings { logger.warning("\(warning)") }
+        try await hub.restore()
+        logger.info(
+            "Vigil starting",
+            metadata: ["version": "\(vigilVersion)", "config": "\(configuration.source)", "store": "\(configuration.store.backend.rawValue)"]
+        )
+        let group = ServiceGroup(
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
+        try await group.run()
+        logger.info("Vigil stopped")
+    }
+
+    private static func logger(_ parent: Logger, _ label: String) -> Logger {
+        var logger = Logger(label: label)
+        logger.logLevel = parent.logLevel
+        return logger
+    }
+}

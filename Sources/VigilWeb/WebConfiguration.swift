@@ -1,0 +1,54 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+/// The HTTP server's settings.
+///
+/// TOML section `[http]`:
+///
+/// | key | type | default | meaning |
+/// |---|---|---|---|
+/// | `listen` | string | `"127.0.0.1:8080"` | address and port of the dashboard, API and `/metrics` (`[::1]:8080` for IPv6) |
+/// | `token` | string | none | when set, API and WebSocket routes require `Authorization: Bearer <token>` |
+/// | `chartjs_path` | string | `"/usr/share/javascript/chart.js/chart.umd.js"` | Chart.js file served at `/assets/chart.js` |
+///
+/// The iotmonitor `[http]` keys are accepted too: `address` and `port` (see CONFIGURATION.md).
+public struct WebConfiguration: Sendable, Hashable {
+    /// The host to bind.
+    public var host: String
+    /// The TCP port (0 picks a free one).
+    public var port: Int
+    /// An optional bearer token for the API.
+    public var token: String?
+    /// Where Chart.js is on disk.
+    public var chartJSPath: String
+
+    /// Creates a configuration with the defaults listed above.
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 8080,
+        token: String? = nil,
+        chartJSPath: String = "/usr/share/javascript/chart.js/chart.umd.js"
+    ) {
+        self.host = host
+        self.port = port
+        self.token = token
+        self.chartJSPath = chartJSPath
+    }
+
+    /// Parses `host:port`, `[v6]:port` or `:port` (all interfaces).
+    ///
+    /// - Returns: `nil` when the text has no valid port.
+    public static func parseListen(_ text: String) -> (host: String, port: Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            return nil
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        if host.isEmpty { host = "0.0.0.0" }
+        return (host, port)
+    }
+}

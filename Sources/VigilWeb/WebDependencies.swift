@@ -1,0 +1,41 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+public import VigilCore
+
+/// Everything the web layer reads from: it holds no state of its own.
+public struct WebDependencies: Sendable {
+    /// The hub with latest state, history and events.
+    public var hub: Hub
+    /// Sources of `/metrics` text, emitted in order.
+    public var exporters: [any MetricsExporter]
+    /// The readiness flag behind `/readyz`.
+    public var readiness: Readiness
+    /// The version string shown by the dashboard and `/api/v1/overview`.
+    public var version: String
+    /// The server settings (token, Chart.js path).
+    public var configuration: WebConfiguration
+    /// The clock, in seconds since the epoch.
+    public var now: @Sendable () -> Double
+
+    /// Bundles the dependencies.
+    public init(
+        hub: Hub,
+        exporters: [any MetricsExporter],
+        readiness: Readiness,
+        version: String,
+        configuration: WebConfiguration,
+        now: @escaping @Sendable () -> Double = wallClockSeconds
+    ) {
+        self.hub = hub
+        self.exporters = exporters
+        self.readiness = readiness
+        self.version = version
+        self.configuration = configuration
+        self.now = now
+    }
+}

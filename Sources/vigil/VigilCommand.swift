@@ -1,0 +1,104 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import ArgumentParser
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+import VigilApp
+
+/// `vigil`: watch real-time communication and media infrastructure.
+@main
+struct VigilCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vigil",
+        abstract: "Watch Janus gateways, MQTT devices and agents, media streams and hosts; announce over XMPP.",
+        version: vigilVersion,
+        subcommands: [Serve.self, Config.self, Version.self],
+        defaultSubcommand: Serve.self
+    )
+
+    static func main() async {
+        // iotmonitor answers `-v` with its version; so do we (ArgumentParser only knows --version).
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments == ["-v"] || arguments == ["--version"] {
+            print("vigil \(vigilVersion)")
+            return
+        }
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as ConfigurationError {
+            FileHandle.standardError.write(Data("vigil: configuration error: \(error)\n".utf8))
+            Foundation.exit(2)
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+/// `vigil serve`: run the service.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run Vigil (the default command).")
+
+    @Option(name: .shortAndLong, help: "The configuration file (default: $VIGIL_CONFIG, else built-in defaults).")
+    var config: String?
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let path = config ?? environment["VIGIL_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
+        let configuration = try path.map { try VigilConfiguration.load(path: $0, environment: environment) }
+            ?? VigilConfiguration.defaults(environment: environment)
+        try VigilLogHandler.bootstrap(configuration.log)
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var logger = Logger(label: "vigil")
+        logger.logLevel = configuration.log.level
+        let application = try VigilApplication(configuration: configuration, registry: registry, logger: logger)
+        do {
+            try await application.run()
+        } catch {
+            logger.error("Vigil stopped after a failure", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// `vigil config check FILE`.
+struct Config: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Work with configuration files.",
+        subcommands: [Check.self]
+    )
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Validate a configuration file; exit 0 when valid, 2 when not.")
+
+        @Argument(help: "The TOML file to check.")
+        var file: String
+
+        func run() async throws {
+            let configuration = try VigilConfiguration.load(path: file)
+            for warning in configuration.warnings { print("warning: \(warning)") }
+            print("\(file): OK")
+        }
+    }
+}
+
+/// `vigil version`.
+struct Version: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the version.")
+
+    func run() async throws {
+        print("vigil \(vigilVersion)")
+    }
+}

@@ -1,0 +1,82 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import Foundation
+
+/// Where the real services started by `scripts/test` live.
+///
+/// `scripts/test` exports one host/port pair per service. When `VIGIL_INTEGRATION=1`, a service that
+/// is not configured is a test *failure* (see ``require(_:)``), never a skip; without it, integration
+/// suites are disabled through ``enabled``.
+enum IntegrationEnvironment {
+    /// Whether the integration suites run at all (`VIGIL_INTEGRATION=1`).
+    static let enabled: Bool = ProcessInfo.processInfo.environment["VIGIL_INTEGRATION"] == "1"
+
+    /// The environment of the test process.
+    static var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    /// Host of the plain-TCP Mosquitto listener (`MOSQUITTO_HOST`, default 127.0.0.1).
+    static var mosquittoHost: String { environment["MOSQUITTO_HOST"] ?? "127.0.0.1" }
+
+    /// Port of the plain-TCP Mosquitto listener (`MOSQUITTO_PORT`).
+    static var mosquittoPort: Int { get throws { try port("MOSQUITTO_PORT") } }
+
+    /// Port of the TLS Mosquitto listener (`MOSQUITTO_TLS_PORT`).
+    static var mosquittoTLSPort: Int { get throws { try port("MOSQUITTO_TLS_PORT") } }
+
+    /// CA certificate that signed the TLS listener's certificate (`MOSQUITTO_CA_FILE`).
+    static var mosquittoCAFile: String { get throws { try require("MOSQUITTO_CA_FILE") } }
+
+    /// The mosquitto binary, for tests that run a private broker they may kill (`MOSQUITTO_BIN`).
+    static var mosquittoBinary: String { environment["MOSQUITTO_BIN"] ?? "/usr/sbin/mosquitto" }
+
+    /// A directory the test run may write into (`VIGIL_TEST_TMP`, default the system temp dir).
+    static var scratchDirectory: URL {
+        URL(fileURLWithPath: environment["VIGIL_TEST_TMP"] ?? NSTemporaryDirectory())
+    }
+
+    /// Returns a required variable, or throws a descriptive error when `scripts/test` did not set it.
+    static func require(_ name: String) throws -> String {
+        guard let value = environment[name], !value.isEmpty else {
+            throw MissingService(variable: name)
+        }
+        return value
+    }
+
+    /// Returns a required variable parsed as a TCP port.
+    static func port(_ name: String) throws -> Int {
+        let text = try require(name)
+        guard let port = Int(text), (1...65535).contains(port) else {
+            throw MissingService(variable: name, detail: "'\(text)' is not a port")
+        }
+        return port
+    }
+
+    /// A service the integration tests need was not provided by `scripts/test`.
+    struct MissingService: Error, CustomStringConvertible {
+        var variable: String
+        var detail: String = "not set; run the tests through scripts/test"
+        var description: String { "integration service missing: \(variable) \(detail)" }
+    }
+}
+
+/// Picks a free loopback TCP port by binding port 0 and closing the socket.
+func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw POSIXError(.EMFILE) }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard bound else { throw POSIXError(.EADDRINUSE) }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
