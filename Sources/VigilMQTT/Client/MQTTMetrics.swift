@@ -1,0 +1,33 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import CoreMetrics
+import Metrics
+
+/// The metric objects of one client, created once when the client is created.
+///
+/// The hot path only calls `increment(by:)` on a stored counter, once per received batch.
+struct MQTTMetrics: Sendable {
+    /// `vigil_mqtt_connected`: 1 while connected, else 0.
+    let connected: Gauge
+    /// `vigil_mqtt_messages_received_total`: PUBLISH packets received.
+    let received: Counter
+    /// `vigil_mqtt_messages_sent_total`: PUBLISH packets sent.
+    let sent: Counter
+    /// `vigil_mqtt_reconnects_total`: reconnection attempts.
+    let reconnects: Counter
+    /// `vigil_mqtt_messages_dropped_total`: messages dropped because a subscriber was slow.
+    let dropped: Counter
+
+    init() {
+        self.connected = Gauge(label: "vigil_mqtt_connected")
+        self.received = Counter(label: "vigil_mqtt_messages_received_total")
+        self.sent = Counter(label: "vigil_mqtt_messages_sent_total")
+        self.reconnects = Counter(label: "vigil_mqtt_reconnects_total")
+        self.dropped = Counter(label: "vigil_mqtt_messages_dropped_total")
+    }
+}
