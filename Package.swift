@@ -176,6 +176,10 @@ let package = Package(
             dependencies: [
                 "VigilApp",
                 "VigilCore",
+                "VigilWeb",
+                "VigilStorage",
+                "VigilMonitors",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

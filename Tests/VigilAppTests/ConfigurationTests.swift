@@ -1,0 +1,115 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import Foundation
+import Testing
+import VigilApp
+import Logging
+import VigilMonitors
+import VigilStorage
+import VigilWeb
+
+@Suite("Configuration")
+struct ConfigurationTests {
+    @Test("Built-in defaults")
+    func defaults() throws {
+        let configuration = try VigilConfiguration.defaults(environment: [:])
+        #expect(configuration.http.host == "127.0.0.1")
+        #expect(configuration.http.port == 8080)
+        #expect(configuration.store.backend == .sqlite)
+        #expect(configuration.store.path == "./vigil-data/vigil.sqlite")
+        #expect(configuration.host.interval == .seconds(5))
+        #expect(configuration.log.level == .info)
+        #expect(configuration.warnings.isEmpty)
+    }
+
+    @Test("A full valid file")
+    func validFile() throws {
+        let configuration = try VigilConfiguration.parse(
+            """
+            [log]
+            log_level = "debug"
+            format = "json"
+
+            [http]
+            listen = "0.0.0.0:9090"
+            token = "abc"
+
+            [store]
+            path = "/var/lib/vigil/vigil.sqlite"
+            retention = "30d"
+
+            [host]
+            interval = "2s"
+            disks = ["/", "/data"]
+            interfaces = "eth0, eth1"
+            """,
+            file: "vigil.toml"
+        )
+        #expect(configuration.log.level == .debug)
+        #expect(configuration.log.format == .json)
+        #expect(configuration.http.host == "0.0.0.0")
+        #expect(configuration.http.port == 9090)
+        #expect(configuration.http.token == "abc")
+        #expect(configuration.store.retention == .seconds(30 * 86_400))
+        #expect(configuration.host.interval == .seconds(2))
+        #expect(configuration.host.disks == ["/", "/data"])
+        #expect(configuration.host.interfaces == ["eth0", "eth1"])
+        #expect(configuration.warnings.isEmpty)
+    }
+
+    @Test("Wrong types and bad values name the file and the key", arguments: [
+        ("[http]\nlisten = 5", "vigil.toml: http.listen: expected a string, got integer"),
+        ("[http]\nlisten = \"nope\"", "vigil.toml: http.listen: 'nope' is not host:port (for example 127.0.0.1:8080)"),
+        ("[store]\nretention = \"forever\"", "vigil.toml: store.retention: 'forever' is not a duration"),
+        ("[store]\nbackend = \"oracle\"", "vigil.toml: store.backend: 'oracle' is not one of sqlite, memory"),
+        ("[log]\nlog_level = \"loud\"", "vigil.toml: log.log_level: 'loud' is not one of"),
+        ("[host]\nenabled = \"maybe\"", "vigil.toml: host.enabled: expected a boolean, got 'maybe'"),
+        ("[host]\ndisks = [1, 2]", "vigil.toml: host.disks: expected an array of strings, found integer"),
+        ("http = 3", "vigil.toml: http: expected a table ([http]), got integer"),
+    ])
+    func badValues(text: String, message: String) {
+        let error = #expect(throws: ConfigurationError.self) { try VigilConfiguration.parse(text, file: "vigil.toml") }
+        #expect(error?.description.hasPrefix(message) == true, "\(String(describing: error))")
+    }
+
+    @Test("A TOML syntax error reports its line")
+    func syntaxError() {
+        let error = #expect(throws: ConfigurationError.self) {
+            try VigilConfiguration.parse("[http]\nlisten = \"a:1\"\nbroken = = 3\n", file: "x.toml")
+        }
+        #expect(error?.line == 3)
+        #expect(error?.description.hasPrefix("x.toml:3: TOML syntax error") == true)
+    }
+
+    @Test("Unknown sections and keys are warnings, not errors")
+    func warnings() throws {
+        let configuration = try VigilConfiguration.parse("[http]\nlisen = \"x\"\n[bogus]\na = 1\n", file: "v.toml")
+        #expect(configuration.warnings.contains("v.toml: unknown key 'http.lisen' (ignored)"))
+        #expect(configuration.warnings.contains("v.toml: unknown section [bogus] (ignored)"))
+    }
+
+    @Test("Environment variables override the file, with the same validation")
+    func environmentOverrides() throws {
+        let configuration = try VigilConfiguration.parse(
+            "[http]\nlisten = \"127.0.0.1:1\"\n",
+            file: "v.toml",
+            environment: ["VIGIL_HTTP_LISTEN": "127.0.0.1:2", "VIGIL_STORE_BACKEND": "memory", "VIGIL_HOST_ENABLED": "false"]
+        )
+        #expect(configuration.http.port == 2)
+        #expect(configuration.store.backend == .memory)
+        #expect(configuration.host.enabled == false)
+        #expect(throws: ConfigurationError.self) {
+            try VigilConfiguration.parse("", file: "v.toml", environment: ["VIGIL_HOST_INTERVAL": "soon"])
+        }
+    }
+
+    @Test("Loading a missing file is a configuration error")
+    func missingFile() {
+        #expect(throws: ConfigurationError.self) { try VigilConfiguration.load(path: "/nonexistent/vigil.toml", environment: [:]) }
+    }
+}

@@ -1,0 +1,125 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import Synchronization
+import Testing
+import VigilCore
+
+/// A clock that tests move by hand.
+final class ManualClock: Sendable {
+    private let value: Mutex<Double>
+    init(_ start: Double = 1_000_000) { value = Mutex(start) }
+    var now: Double { value.withLock { $0 } }
+    func advance(_ seconds: Double) { value.withLock { $0 += seconds } }
+}
+
+@Suite("Hub")
+struct HubTests {
+    let host = TargetID(.host, "alpha")
+
+    @Test("Observations update latest state, status changes move 'since'")
+    func latestState() async throws {
+        let store = MemoryStore()
+        let hub = Hub(stores: store.stores)
+        await hub.apply(Observation(target: host, time: 10, status: .up, attributes: ["os": "linux"], samples: [Sample("load1", 0.5)]))
+        await hub.apply(Observation(target: host, time: 20, attributes: ["os": nil], samples: [Sample("load1", 0.7)]))
+        let state = try #require(await hub.state(of: host))
+        #expect(state.status == .up)
+        #expect(state.since == 10)
+        #expect(state.updatedAt == 20)
+        #expect(state.attributes["os"] == nil)
+        #expect(state.values["load1"] == 0.7)
+
+        await hub.apply(Observation(target: host, time: 30, status: .down))
+        #expect(await hub.state(of: host)?.since == 30)
+    }
+
+    @Test("History and latest state are written in batches on flush")
+    func batching() async throws {
+        let store = MemoryStore()
+        let hub = Hub(stores: store.stores)
+        for second in 0..<5 {
+            await hub.apply(Observation(target: host, time: Double(second), samples: [Sample("load1", Double(second)), Sample("hidden", 1, recordHistory: false)]))
+        }
+        #expect(try await store.states(kind: nil).isEmpty)
+        await hub.flush()
+        let points = try await store.query(series: "host/alpha/load1", from: 0, to: 10, step: 0)
+        #expect(points.map(\.value) == [0, 1, 2, 3, 4])
+        #expect(try await store.series(prefix: "host/alpha/") == ["host/alpha/load1"])
+        #expect(try await store.states(kind: .host).count == 1)
+    }
+
+    @Test("A restored hub knows the states a previous run saved")
+    func restore() async throws {
+        let store = MemoryStore()
+        let first = Hub(stores: store.stores)
+        await first.apply(Observation(target: host, time: 5, status: .up))
+        await first.flush()
+        let second = Hub(stores: store.stores)
+        try await second.restore()
+        #expect(await second.state(of: host)?.status == .up)
+    }
+
+    @Test("Events get ids and reach live subscribers; state changes are published")
+    func events() async throws {
+        let store = MemoryStore()
+        let hub = Hub(stores: store.stores)
+        let updates = hub.bus.subscribe(bufferSize: 16)
+        await hub.apply(Observation(target: host, time: 1, status: .up))
+        let recorded = await hub.record(Event(time: 2, target: host, type: "test", message: "hello"))
+        #expect(recorded.id == 1)
+        var iterator = updates.makeAsyncIterator()
+        guard case .state(let state) = await iterator.next() else { Issue.record("expected a state update"); return }
+        #expect(state.status == .up)
+        guard case .event(let event) = await iterator.next() else { Issue.record("expected an event"); return }
+        #expect(event.message == "hello")
+        #expect(try await hub.events(afterID: 0).count == 1)
+    }
+}
+
+@Suite("EventBus")
+struct EventBusTests {
+    @Test("A slow subscriber loses the oldest updates, not the newest, and others are unaffected")
+    func slowSubscriber() async {
+        let bus = EventBus()
+        let slow = bus.subscribe(bufferSize: 2)
+        let fast = bus.subscribe(bufferSize: 100)
+        for index in 0..<5 {
+            bus.publish(.event(Event(time: Double(index), type: "n", message: "\(index)")))
+        }
+        #expect(bus.droppedUpdates == 3)
+        var slowMessages: [String] = []
+        for await update in slow {
+            if case .event(let event) = update { slowMessages.append(event.message) }
+            if slowMessages.count == 2 { break }
+        }
+        #expect(slowMessages == ["3", "4"])
+        var fastCount = 0
+        for await _ in fast {
+            fastCount += 1
+            if fastCount == 5 { break }
+        }
+        #expect(fastCount == 5)
+    }
+}
+
+@Suite("Downsampling")
+struct DownsampleTests {
+    @Test("Averages points into buckets that start at 'from'")
+    func buckets() {
+        let points = [0.0, 1, 2, 10, 11, 25].map { HistoryPoint(series: "s", time: $0, value: $0) }
+        let result = downsample(points, from: 0, step: 10)
+        #expect(result.map(\.time) == [0, 10, 20])
+        #expect(result.map(\.value) == [1, 10.5, 25])
+    }
+
+    @Test("A zero step returns the points unchanged")
+    func zeroStep() {
+        let points = [HistoryPoint(series: "s", time: 1, value: 2)]
+        #expect(downsample(points, from: 0, step: 0) == points)
+    }
+}
