@@ -124,34 +124,45 @@ public final class MQTTClient: Service, Sendable {
         }
     }
 
-    /// Runs one connection: sends queued publications, resubscribes, waits for the close.
+    /// Runs one connection: subscribes again, sends queued publications, waits for the close.
+    ///
+    /// Subscriptions come first so that queued messages to the client's own topics are received.
+    /// The connection becomes visible to other tasks only once nothing is left to subscribe or to
+    /// send from the queue, so that new publications cannot overtake queued ones.
     private func connected(_ connection: MQTTConnection) async -> MQTTClientError {
-        // Send what was queued while disconnected, in order, before new publications can overtake it.
-        var resubscribe: [MQTTSubscribeInfo] = []
+        let generation = state.withLock { state in
+            state.generation &+= 1
+            return state.generation
+        }
         let waiters: [CheckedContinuation<Void, any Error>]
         while true {
-            enum Step { case drain([QueuedPublish]), done([CheckedContinuation<Void, any Error>]) }
+            enum Step {
+                case work([MQTTSubscribeInfo], [QueuedPublish])
+                case done([CheckedContinuation<Void, any Error>])
+            }
             let step: Step = state.withLock { state in
-                if !state.offlineQueue.isEmpty {
-                    defer { state.offlineQueue.removeAll() }
-                    return .drain(state.offlineQueue)
-                }
-                state.generation &+= 1
-                state.connection = connection
+                var resubscribe: [MQTTSubscribeInfo] = []
                 for index in state.slots.indices {
-                    guard var slot = state.slots[index] else { continue }
-                    slot.subscribedGeneration = state.generation
-                    state.slots[index] = slot
+                    guard let slot = state.slots[index], slot.subscribedGeneration != generation else { continue }
+                    state.slots[index]!.subscribedGeneration = generation
                     for info in slot.infos where !resubscribe.contains(where: { $0.filter == info.filter }) {
                         resubscribe.append(info)
                     }
                 }
+                if !resubscribe.isEmpty || !state.offlineQueue.isEmpty {
+                    defer { state.offlineQueue.removeAll() }
+                    return .work(resubscribe, state.offlineQueue)
+                }
+                state.connection = connection
                 defer { state.connectedWaiters.removeAll() }
                 return .done(Array(state.connectedWaiters.values))
             }
             switch step {
-            case .drain(let items):
-                for item in items {
+            case .work(let resubscribe, let queued):
+                if !resubscribe.isEmpty {
+                    await self.resubscribe(resubscribe, on: connection)
+                }
+                for item in queued {
                     let future = await connection.publishNoWait(item.message)
                     let sent = metrics.sent
                     future.whenComplete { result in
@@ -181,18 +192,19 @@ public final class MQTTClient: Service, Sendable {
         )
         self.emit(.connected(sessionPresent: connection.sessionPresent))
         for waiter in waiters { waiter.resume() }
-        if !resubscribe.isEmpty {
-            do {
-                let codes = try await connection.subscribe(resubscribe)
-                for (info, code) in zip(resubscribe, codes) where code.isMQTTFailure {
-                    logger.error("MQTT broker rejected subscription to '\(info.filter)'", metadata: ["mqtt.reason_code": "\(code)"])
-                }
-                logger.debug("MQTT resubscribed", metadata: ["mqtt.filters": "\(resubscribe.count)"])
-            } catch {
-                logger.warning("MQTT resubscription failed", metadata: ["mqtt.error": "\(error)"])
-            }
-        }
         return await connection.waitUntilClosed()
+    }
+
+    private func resubscribe(_ subscriptions: [MQTTSubscribeInfo], on connection: MQTTConnection) async {
+        do {
+            let codes = try await connection.subscribe(subscriptions)
+            for (info, code) in zip(subscriptions, codes) where code.isMQTTFailure {
+                logger.error("MQTT broker rejected subscription to '\(info.filter)'", metadata: ["mqtt.reason_code": "\(code)"])
+            }
+            logger.debug("MQTT subscribed after connecting", metadata: ["mqtt.filters": "\(subscriptions.count)"])
+        } catch {
+            logger.warning("MQTT subscription after connecting failed", metadata: ["mqtt.error": "\(error)"])
+        }
     }
 
     private func stopped() {
