@@ -1,0 +1,584 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import Foundation
+import Logging
+import VigilCore
+
+/// The gateway monitor's state and rules, without I/O: inputs are status messages, admin replies,
+/// HTTP results and the passing of time; outputs are ``Effect`` values that ``GatewayMonitor``
+/// carries out (publish, observe, record, persist). Logs and the seed's metrics are written here.
+///
+/// One task owns a tracker; it is a plain value, so tests drive it with hand-made times.
+struct GatewayTracker {
+    /// The role of a gateway.
+    enum Role: String, Sendable, Hashable {
+        /// Listed in `AVAILABLE_JANUS_SERVERS`.
+        case primary
+        /// Listed in `FAILOVER_JANUS_SERVERS`.
+        case failover
+        /// Seen on the status topic but not configured: shown, never used for failover.
+        case discovered
+    }
+
+    /// What one gateway is known to be.
+    struct Gateway: Sendable, Hashable {
+        var name: String
+        var role: Role
+        /// The last explicit status (status message, or the first reply to a probe); `nil`: unknown.
+        var online: Bool?
+        /// When anything was last heard from it.
+        var lastSeen: Double?
+        var sessions: Int?
+        var lastError: String?
+        var stale = false
+        /// The status last reported to the hub.
+        var reported: TargetStatus?
+    }
+
+    /// Why a request was sent.
+    enum Purpose: String, Sendable, Hashable {
+        /// The regular round to an online gateway.
+        case poll
+        /// A gateway whose state is unknown or missed (late start, reconnect).
+        case probe
+        /// The first request after a gateway came online; retried once.
+        case online
+    }
+
+    struct PendingRequest: Sendable, Hashable {
+        var server: String
+        var purpose: Purpose
+        var deadline: Double
+        /// When to send one more request if this one is still unanswered.
+        var retryAt: Double?
+    }
+
+    /// Something the monitor must do.
+    enum Effect: Sendable, Hashable {
+        /// Publish a `list_sessions` request to a server's admin topic.
+        case sendAdmin(server: String, payload: [UInt8])
+        /// Apply an observation to the hub.
+        case observe(Observation)
+        /// Record an event in the hub.
+        case record(Event)
+        /// Publish (retained) the mapping of a failed server, or clear it with `nil`.
+        case publishMapping(failedServer: String, payload: [UInt8]?)
+        /// Save the failover state.
+        case persist(FailoverStateMachine.Snapshot)
+    }
+
+    let configuration: GatewayMonitorConfiguration
+    let metrics: GatewayMetrics
+    let logger: Logger
+    private(set) var gateways: [String: Gateway] = [:]
+    private(set) var machine: FailoverStateMachine
+    private(set) var pending: [String: PendingRequest] = [:]
+    private(set) var connected = false
+    private var nextPoll: Double = .infinity
+    private var transactionPrefix: String
+    private var transactionCounter: UInt64 = 0
+
+    private var requestTimeout: Double { configuration.requestTimeout.seconds }
+    private var staleThreshold: Double { configuration.staleThreshold.seconds }
+
+    init(configuration: GatewayMonitorConfiguration, metrics: GatewayMetrics, logger: Logger) {
+        self.configuration = configuration
+        self.metrics = metrics
+        self.logger = logger
+        self.machine = FailoverStateMachine(
+            primaries: configuration.availableServers,
+            spares: configuration.failoverServers,
+            waitTime: configuration.failoverWaitTime.seconds,
+            skipOfflineSpares: configuration.skipOfflineSpares
+        )
+        self.transactionPrefix = "vigil-" + String(UInt32.random(in: .min ... .max), radix: 16)
+        for name in configuration.availableServers {
+            gateways[name] = Gateway(name: name, role: .primary)
+        }
+        for name in configuration.failoverServers where gateways[name] == nil {
+            gateways[name] = Gateway(name: name, role: .failover)
+        }
+    }
+
+    // MARK: - Start and connection
+
+    /// Adds a server watched over HTTP that is in neither server list (as a primary: it is
+    /// configured, but takes no part in failover in HTTP mode).
+    mutating func add(_ name: String) {
+        if gateways[name] == nil { gateways[name] = Gateway(name: name, role: .primary) }
+    }
+
+    /// Publishes every configured gateway to the hub and restores a saved failover state.
+    mutating func start(restoring snapshot: FailoverStateMachine.Snapshot?, now: Double) -> [Effect] {
+        var effects: [Effect] = []
+        if let snapshot {
+            machine.restore(snapshot)
+            for (failed, mapping) in machine.mappings.sorted(by: { $0.key < $1.key }) {
+                gateways[failed]?.online = false
+                if case .spare(let spare) = mapping {
+                    metrics.setFailoverActive(true, failedServer: failed, failoverServer: spare)
+                }
+                effects.append(.publishMapping(failedServer: failed, payload: mappingPayload(failed, mapping)))
+                logger.info("Restored failover mapping", metadata: ["failed_server": "\(failed)", "failover_server": "\(mapping.label)"])
+            }
+            for server in machine.pending.keys { gateways[server]?.online = false }
+        }
+        for name in gateways.keys.sorted() { effects.append(.observe(observation(name, now: now))) }
+        return effects
+    }
+
+    /// The broker connection is up: probe every configured gateway soon (status messages are not
+    /// retained, and any may have been missed while disconnected), then poll regularly.
+    mutating func connectionUp(now: Double) {
+        connected = true
+        // A short delay lets the client's subscriptions reach the broker before the first request.
+        nextPoll = now + 0.3
+        probeAll = true
+    }
+
+    private var probeAll = false
+
+    /// The broker connection is down: nothing can be sent, and replies in flight are lost.
+    mutating func connectionDown() {
+        connected = false
+        pending.removeAll()
+    }
+
+    // MARK: - Status messages
+
+    /// Handles a message on a status topic.
+    mutating func statusMessage(server: String, payload: some Sequence<UInt8>, now: Double) -> [Effect] {
+        let bytes = Array(payload)
+        // A zero-length message is a cleared retained status, not a status.
+        guard !bytes.isEmpty else { return [] }
+        guard let online = JanusAdminMessage.status(bytes) else {
+            logger.warning("Ignoring malformed gateway status", metadata: ["server": "\(server)", "payload": "\(String(decoding: bytes.prefix(200), as: UTF8.self))"])
+            return []
+        }
+        var effects: [Effect] = []
+        if gateways[server] == nil {
+            gateways[server] = Gateway(name: server, role: .discovered)
+            logger.notice("Discovered gateway that is not configured; tracked, not used for failover", metadata: ["server": "\(server)"])
+        }
+        logger.info("Gateway status updated", metadata: ["server": "\(server)", "online": "\(online)"])
+        let wasOnline = gateways[server]?.online
+        gateways[server]?.online = online
+        gateways[server]?.lastSeen = now
+        metrics.setOnline(online, server: server)
+        metrics.setLastSeen(now, server: server)
+        if online {
+            if wasOnline != true, connected {
+                // Janus announces itself before it subscribes to its admin topic: the first
+                // request may be lost, so it is sent at once and once more after a short delay.
+                effects += send(to: server, purpose: .online, now: now)
+            }
+        } else {
+            pending = pending.filter { $0.value.server != server }
+            gateways[server]?.stale = false
+            if wasOnline != false {
+                logger.warning("Gateway is offline", metadata: ["gateway": "\(server)"])
+            }
+        }
+        effects += failoverOutputs(machine.statusChanged(server: server, online: online, now: now), now: now)
+        effects += report(server, now: now)
+        return effects
+    }
+
+    // MARK: - Admin replies
+
+    /// Handles a message on an admin reply topic.
+    mutating func adminReply(server: String, payload: some Sequence<UInt8>, now: Double) -> [Effect] {
+        guard let reply = JanusAdminMessage.reply(payload) else { return [] }
+        guard let transaction = reply.transaction, let request = pending[transaction], request.server == server else {
+            // Someone else's request, or one that already timed out.
+            return []
+        }
+        pending[transaction] = nil
+        // The first request to a gateway that just came online may have been answered: no retry.
+        for (id, other) in pending where other.server == server { pending[id]?.retryAt = nil }
+        return handle(reply, server: server, purpose: request.purpose, now: now)
+    }
+
+    /// Handles the outcome of one HTTP admin request.
+    mutating func httpResult(server: String, outcome: Result<[UInt8], HTTPFailure>, now: Double) -> [Effect] {
+        switch outcome {
+        case .success(let body):
+            guard let reply = JanusAdminMessage.reply(body) else {
+                return httpFailure(server, HTTPFailure(message: "reply is not a Janus message"), now: now)
+            }
+            return handle(reply, server: server, purpose: .poll, now: now, http: true)
+        case .failure(let failure):
+            return httpFailure(server, failure, now: now)
+        }
+    }
+
+    /// Why an HTTP admin request failed.
+    struct HTTPFailure: Error, Sendable, Hashable {
+        var message: String
+    }
+
+    private mutating func httpFailure(_ server: String, _ failure: HTTPFailure, now: Double) -> [Effect] {
+        let wasOnline = gateways[server]?.online
+        gateways[server]?.online = false
+        gateways[server]?.lastError = failure.message
+        metrics.setOnline(false, server: server)
+        if wasOnline != false {
+            logger.warning("Gateway is offline", metadata: ["gateway": "\(server)", "error": "\(failure.message)"])
+        }
+        return report(server, now: now)
+    }
+
+    private mutating func handle(_ reply: JanusAdminMessage.Reply, server: String, purpose: Purpose, now: Double, http: Bool = false) -> [Effect] {
+        var effects: [Effect] = []
+        let wasOnline = gateways[server]?.online
+        gateways[server]?.lastSeen = now
+        metrics.setLastSeen(now, server: server)
+        // Any answer proves the gateway runs. Over MQTT, an answer marks a gateway online only
+        // when its state was unknown or it was probed after going offline (a late start or a
+        // missed status); over HTTP, answers are the only status there is.
+        if http || wasOnline == nil || (wasOnline == false && purpose == .probe) {
+            gateways[server]?.online = true
+            metrics.setOnline(true, server: server)
+            if wasOnline != true {
+                logger.info("Gateway status updated", metadata: ["server": "\(server)", "online": "true", "source": "\(http ? "http" : "admin reply")"])
+            }
+            if !http {
+                effects += failoverOutputs(machine.statusChanged(server: server, online: true, now: now), now: now)
+            }
+        }
+        switch reply {
+        case .sessions(_, let count):
+            if gateways[server]?.sessions != count || gateways[server]?.lastError != nil {
+                logger.info("Gateway sessions updated", metadata: ["server": "\(server)", "sessions": "\(count)"])
+            } else {
+                logger.debug("Gateway sessions updated", metadata: ["server": "\(server)", "sessions": "\(count)"])
+            }
+            gateways[server]?.sessions = count
+            gateways[server]?.lastError = nil
+            metrics.setSessions(count, server: server)
+        case .error(_, let code, let reason):
+            let message = "\(code) \(reason)"
+            if gateways[server]?.lastError != message {
+                logger.error("Gateway admin request rejected", metadata: ["server": "\(server)", "code": "\(code)", "reason": "\(reason)"])
+            }
+            gateways[server]?.lastError = message
+        case .other(_, let janus):
+            logger.debug("Unexpected gateway admin reply", metadata: ["server": "\(server)", "janus": "\(janus)"])
+        }
+        effects += report(server, now: now)
+        return effects
+    }
+
+    // MARK: - Time
+
+    /// Advances time: fires failovers, times out and retries requests, starts poll rounds and
+    /// evaluates staleness.
+    mutating func tick(now: Double) -> [Effect] {
+        var effects = failoverOutputs(machine.advance(to: now), now: now)
+        for (transaction, request) in pending.sorted(by: { $0.key < $1.key }) {
+            if request.deadline <= now {
+                pending[transaction] = nil
+                if request.purpose == .probe {
+                    logger.debug("Gateway probe unanswered", metadata: ["server": "\(request.server)"])
+                } else if gateways[request.server]?.online == true {
+                    let message = "list_sessions timed out after \(formatSeconds(requestTimeout))"
+                    logger.warning("Gateway admin request timed out", metadata: ["server": "\(request.server)", "transaction": "\(transaction)"])
+                    if gateways[request.server]?.lastError == nil {
+                        gateways[request.server]?.lastError = message
+                        effects += report(request.server, now: now)
+                    }
+                }
+            } else if let retryAt = request.retryAt, retryAt <= now {
+                pending[transaction]?.retryAt = nil
+                logger.debug("Retrying first admin request", metadata: ["server": "\(request.server)"])
+                effects += send(to: request.server, purpose: .poll, now: now)
+            }
+        }
+        if connected, now >= nextPoll {
+            nextPoll = now + configuration.pollInterval.seconds
+            let probeEverything = probeAll
+            probeAll = false
+            for name in gateways.keys.sorted() {
+                guard let gateway = gateways[name], !pending.values.contains(where: { $0.server == name }) else { continue }
+                switch (gateway.online, gateway.role) {
+                case (true?, _): effects += send(to: name, purpose: .poll, now: now)
+                case (nil, .primary), (nil, .failover): effects += send(to: name, purpose: .probe, now: now)
+                case (false?, .primary) where probeEverything, (false?, .failover) where probeEverything:
+                    effects += send(to: name, purpose: .probe, now: now)
+                default: break
+                }
+            }
+        }
+        effects += evaluateStaleness(now: now)
+        return effects
+    }
+
+    /// Warns about online gateways not heard from within the threshold, and reports the change.
+    mutating func evaluateStaleness(now: Double) -> [Effect] {
+        var effects: [Effect] = []
+        for name in gateways.keys.sorted() {
+            guard let gateway = gateways[name] else { continue }
+            let verdict = GatewayStaleness.evaluate(online: gateway.online, lastSeen: gateway.lastSeen, now: now, threshold: staleThreshold)
+            if case .stale(let silence) = verdict, !gateway.stale {
+                gateways[name]?.stale = true
+                logger.warning("Gateway status is stale", metadata: ["gateway": "\(name)", "since_last_seen": "\(formatSeconds(silence))"])
+                effects += report(name, now: now)
+            } else if !verdict.isStale, gateway.stale {
+                gateways[name]?.stale = false
+                logger.info("Gateway heard from again", metadata: ["gateway": "\(name)"])
+                effects += report(name, now: now)
+            }
+        }
+        return effects
+    }
+
+    /// The earliest time at which ``tick(now:)`` has something to do, for callers that sleep.
+    var nextWake: Double {
+        var wake = connected ? nextPoll : .infinity
+        if let deadline = machine.nextDeadline { wake = min(wake, deadline) }
+        for request in pending.values {
+            wake = min(wake, request.retryAt ?? request.deadline, request.deadline)
+        }
+        return wake
+    }
+
+    // MARK: - Requests
+
+    private mutating func send(to server: String, purpose: Purpose, now: Double) -> [Effect] {
+        guard connected else { return [] }
+        transactionCounter += 1
+        let transaction = "\(transactionPrefix)-\(transactionCounter)"
+        let retryAt = purpose == .online ? now + configuration.onlineRetryDelay.seconds : nil
+        pending[transaction] = PendingRequest(server: server, purpose: purpose, deadline: now + requestTimeout, retryAt: retryAt)
+        return [.sendAdmin(server: server, payload: JanusAdminMessage.listSessions(transaction: transaction, adminKey: configuration.adminKey))]
+    }
+
+    // MARK: - Failover
+
+    private mutating func failoverOutputs(_ outputs: [FailoverStateMachine.Output], now: Double) -> [Effect] {
+        guard !outputs.isEmpty else { return [] }
+        var effects: [Effect] = []
+        var touched: [String] = []
+        for output in outputs {
+            switch output {
+            case .timerStarted(let server, let deadline):
+                logger.warning(
+                    "Primary server offline - failover timer started",
+                    metadata: ["server": "\(server)", "wait_time": "\(formatSeconds(machine.waitTime))"]
+                )
+                effects.append(.record(Event(
+                    time: deadline - machine.waitTime, target: TargetID(.gateway, server), type: "failover_pending", severity: .warning,
+                    message: "Primary gateway \(server) is offline; failover in \(formatSeconds(machine.waitTime)) unless it returns",
+                    fields: ["failed_server": server, "wait_time": formatSeconds(machine.waitTime)]
+                )))
+                touched.append(server)
+            case .timerCancelled(let server):
+                logger.info("Primary server back online - failover timer cancelled", metadata: ["server": "\(server)"])
+                touched.append(server)
+            case .event(let event):
+                effects.append(.record(failoverEvent(event)))
+                touched += [event.failedServer] + event.failoverServer.split(separator: ",").map(String.init)
+            case .mappingChanged(let failed, let mapping):
+                if let mapping {
+                    if case .spare(let spare) = mapping {
+                        metrics.setFailoverActive(true, failedServer: failed, failoverServer: spare)
+                    }
+                    effects.append(.publishMapping(failedServer: failed, payload: mappingPayload(failed, mapping)))
+                } else {
+                    effects.append(.publishMapping(failedServer: failed, payload: nil))
+                }
+                // The pool changed: every spare's position or duty may have moved.
+                touched += [failed] + machine.spares
+            }
+        }
+        effects.append(.persist(machine.snapshot))
+        var seen: Set<String> = []
+        for name in touched where seen.insert(name).inserted && gateways[name] != nil {
+            effects.append(.observe(observation(name, now: now)))
+        }
+        return effects
+    }
+
+    /// Counts, logs and describes one failover event.
+    private func failoverEvent(_ event: FailoverStateMachine.Event) -> Event {
+        metrics.countFailoverEvent(event.kind.rawValue, failedServer: event.failedServer, failoverServer: event.failoverServer)
+        let failed = event.failedServer
+        let to = event.failoverServer
+        let message: String
+        let severity: Event.Severity
+        switch event.kind {
+        case .triggered:
+            logger.warning("Server offline - failover triggered", metadata: ["server": "\(failed)"])
+            message = "Failover triggered for \(failed)"
+            severity = .warning
+        case .completed:
+            logger.info("Migrated room assignments", metadata: ["from": "\(failed)", "to": "\(to)"])
+            logger.info("Failover completed successfully", metadata: ["failed_server": "\(failed)", "failover_server": "\(to)"])
+            message = "Failover of \(failed) to \(to) completed"
+            severity = .warning
+        case .noFailover:
+            logger.error("No failover servers available - will distribute to alive primary servers", metadata: ["server": "\(failed)"])
+            message = "No failover server available for \(failed)"
+            severity = .critical
+        case .distributed:
+            logger.warning("Distributed assignments to alive servers (emergency mode)", metadata: ["failed_server": "\(failed)", "servers": "\(to)"])
+            message = "Assignments of \(failed) distributed to \(to) (emergency mode)"
+            severity = .critical
+        case .failed:
+            logger.error("No alive primary servers available - cannot failover", metadata: ["server": "\(failed)"])
+            message = "Failover of \(failed) failed: no spare and no online primary"
+            severity = .critical
+        case .recovered:
+            logger.info("Failed server recovered - new assignments will go to recovered server", metadata: ["server": "\(failed)", "failover_server": "\(to)"])
+            message = "\(failed) recovered; new assignments go to it again"
+            severity = .info
+            if !to.isEmpty, !to.contains(",") {
+                metrics.setFailoverActive(false, failedServer: failed, failoverServer: to)
+            }
+        }
+        return Event(
+            time: event.time, target: TargetID(.gateway, failed), type: "failover_\(event.kind.rawValue)", severity: severity,
+            message: message, fields: ["event": event.kind.rawValue, "failed_server": failed, "failover_server": to]
+        )
+    }
+
+    /// The retained JSON that describes where a failed server's load went.
+    func mappingPayload(_ failed: String, _ mapping: FailoverStateMachine.Mapping) -> [UInt8] {
+        var object: [String: JSONValue] = [
+            "failed_server": .string(failed),
+            "failover_servers": .array(mapping.servers.map { .string($0) }),
+            "since": machine.mappedAt[failed].map { .number($0) } ?? .null,
+        ]
+        switch mapping {
+        case .spare(let spare):
+            object["mode"] = "failover"
+            object["failover_server"] = .string(spare)
+        case .distributed:
+            object["mode"] = "distributed"
+            object["failover_server"] = .string(mapping.label)
+        }
+        return jsonBytes(.object(object))
+    }
+
+    // MARK: - Observations
+
+    /// Reports a gateway to the hub, with an event when its status changed.
+    private mutating func report(_ name: String, now: Double) -> [Effect] {
+        guard var gateway = gateways[name] else { return [] }
+        if gateway.stale, !GatewayStaleness.evaluate(online: gateway.online, lastSeen: gateway.lastSeen, now: now, threshold: staleThreshold).isStale {
+            gateway.stale = false
+            gateways[name]?.stale = false
+            logger.info("Gateway heard from again", metadata: ["gateway": "\(name)"])
+        }
+        var effects: [Effect] = [.observe(observation(name, now: now))]
+        let status = Self.status(of: gateway)
+        if status != gateway.reported {
+            gateways[name]?.reported = status
+            if gateway.reported != nil || status != .unknown {
+                effects.append(.record(statusEvent(gateway, status: status, now: now)))
+            }
+        }
+        return effects
+    }
+
+    static func status(of gateway: Gateway) -> TargetStatus {
+        switch gateway.online {
+        case nil: .unknown
+        case false?: .down
+        case true?: gateway.stale ? .stale : gateway.lastError != nil ? .error : .up
+        }
+    }
+
+    private func statusEvent(_ gateway: Gateway, status: TargetStatus, now: Double) -> Event {
+        let name = gateway.name
+        let (message, severity): (String, Event.Severity) =
+            switch status {
+            case .up: ("Gateway \(name) is online", .info)
+            case .down: ("Gateway \(name) is offline", gateway.role == .discovered ? .info : .warning)
+            case .stale: ("Gateway \(name) has not been heard from for more than \(formatSeconds(staleThreshold))", .warning)
+            case .error: ("Gateway \(name) reports an error: \(gateway.lastError ?? "")", .warning)
+            case .unknown: ("Gateway \(name) state is unknown", .info)
+            }
+        var fields = ["role": gateway.role.rawValue]
+        if let error = gateway.lastError { fields["last_error"] = error }
+        return Event(time: now, target: TargetID(.gateway, name), type: "gateway_\(status.rawValue)", severity: severity, message: message, fields: fields)
+    }
+
+    /// The hub observation of a gateway: status, every attribute the API shows, and sessions.
+    func observation(_ name: String, now: Double) -> Observation {
+        let gateway = gateways[name] ?? Gateway(name: name, role: .discovered)
+        var attributes: [String: JSONValue?] = [
+            "name": .string(name),
+            "role": .string(gateway.role.rawValue),
+            "online": gateway.online.map { .bool($0) } ?? .null,
+            "sessions": gateway.sessions.map { .number(Double($0)) } ?? .null,
+            "last_seen": gateway.lastSeen.map { .number($0) } ?? .null,
+            "last_error": gateway.lastError.map { .string($0) } ?? .null,
+            "stale": .bool(gateway.stale),
+            "failover": failoverAttribute(name) ?? .null,
+        ]
+        if gateway.stale, let lastSeen = gateway.lastSeen {
+            attributes["since_last_seen"] = .number((now - lastSeen).rounded())
+        } else {
+            attributes["since_last_seen"] = .null
+        }
+        var samples: [Sample] = []
+        if let sessions = gateway.sessions, gateway.lastError == nil || gateway.online == true {
+            samples.append(Sample("sessions", Double(sessions)))
+        }
+        return Observation(target: TargetID(.gateway, name), time: now, status: Self.status(of: gateway), attributes: attributes, samples: samples)
+    }
+
+    /// The `failover` attribute: the failover state of a primary, or the duty of a spare.
+    func failoverAttribute(_ name: String) -> JSONValue? {
+        if let mapping = machine.mappings[name] {
+            var object: [String: JSONValue] = [
+                "failover_servers": .array(mapping.servers.map { .string($0) }),
+                "failover_server": .string(mapping.label),
+                "since": machine.mappedAt[name].map { .number($0) } ?? .null,
+            ]
+            switch mapping {
+            case .spare: object["state"] = "failed_over"
+            case .distributed: object["state"] = "distributed"
+            }
+            return .object(object)
+        }
+        if let deadline = machine.pending[name] {
+            return .object(["state": "pending", "deadline": .number(deadline)])
+        }
+        if machine.unplaced.contains(name) {
+            return .object(["state": "failed"])
+        }
+        if let failed = machine.failedServer(servedBy: name) {
+            return .object(["state": "serving", "failed_server": .string(failed)])
+        }
+        if let position = machine.pool.firstIndex(of: name) {
+            return .object(["state": "standby", "pool_position": .number(Double(position + 1))])
+        }
+        return nil
+    }
+}
+
+/// Seconds as a short Go-style duration: `45s`, `1.5s`, `250ms`, `2m5s`.
+func formatSeconds(_ seconds: Double) -> String {
+    if seconds < 1 { return "\(Int((seconds * 1000).rounded()))ms" }
+    if seconds < 60 {
+        let tenths = (seconds * 10).rounded() / 10
+        return tenths == tenths.rounded() ? "\(Int(tenths))s" : "\(tenths)s"
+    }
+    let whole = Int(seconds.rounded())
+    return whole % 60 == 0 ? "\(whole / 60)m" : "\(whole / 60)m\(whole % 60)s"
+}
+
+/// Compact JSON with sorted keys.
+func jsonBytes(_ value: JSONValue) -> [UInt8] {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    // A JSONValue built from finite numbers and strings always encodes.
+    return Array((try? encoder.encode(value)) ?? Data("null".utf8))
+}

@@ -1,0 +1,292 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import Foundation
+import Logging
+import Testing
+import VigilCore
+import VigilMonitors
+
+/// The gateway monitor against real Janus 1.1.2 gateways and the real Mosquitto started by
+/// `scripts/test`. Every test uses its own topic prefix, so gateways named gxy1.. never meet
+/// another test's.
+@Suite("Gateways (real Janus over Mosquitto)", .enabled(if: IntegrationEnvironment.enabled), .serialized)
+struct GatewaysIntegrationTests {
+    @Test("Gateways that start after the monitor are seen online; sessions show up within one poll interval")
+    func startAfterMonitor() async throws {
+        let bed = GatewayTestBed()
+        let configuration = try bed.configuration(primaries: ["gxy1", "gxy2", "gxy3"])
+        try await bed.withMonitor(configuration) { _ in
+            try await bed.eventually("monitor subscribed") { !bed.logs.entries("Subscribed to gateway status").isEmpty }
+            try await Task.sleep(for: .milliseconds(200))
+            try bed.start(["gxy1", "gxy2", "gxy3"])
+            let online = try await bed.waitOnline(["gxy1", "gxy2", "gxy3"], timeout: .seconds(3))
+            #expect(online < .seconds(2))
+            for name in ["gxy1", "gxy2", "gxy3"] {
+                #expect(!bed.logs.entries("Gateway status updated", ["server": name, "online": "true"]).isEmpty)
+                #expect(bed.metric("vigil_gateway_online", [("name", name)]) == 1)
+            }
+            // The first request right after "online" is answered (or retried once): sessions 0.
+            try await bed.eventually("sessions 0") { bed.metric("galaxy_gateways_sessions", [("name", "gxy1"), ("type", "rooms")]) == 0 }
+
+            try await bed.createSessions(3, on: "gxy1")
+            try await bed.createSessions(1, on: "gxy2")
+            let seen = try await bed.eventually("sessions counted", timeout: .milliseconds(1500)) {
+                bed.metric("galaxy_gateways_sessions", [("name", "gxy1"), ("type", "rooms")]) == 3
+                    && bed.metric("galaxy_gateways_sessions", [("name", "gxy2"), ("type", "rooms")]) == 1
+            }
+            #expect(seen <= .milliseconds(1200))  // one poll interval (1 s) plus a reply
+            #expect(bed.metric("galaxy_gateways_sessions", [("name", "gxy3"), ("type", "rooms")]) == 0)
+            let state = try #require(await bed.state("gxy1"))
+            #expect(state.attributes["sessions"] == .number(3))
+            #expect(state.attributes["role"] == "primary")
+            #expect(state.attributes["name"] == "gxy1")
+            #expect(state.attributes["last_error"] == .null)
+            #expect(!bed.logs.entries("Gateway sessions updated", ["server": "gxy1", "sessions": "3"]).isEmpty)
+            #expect((bed.metric("vigil_gateway_last_seen_seconds", [("name", "gxy1")]) ?? 0) > 1_700_000_000)
+        }
+    }
+
+    @Test("A monitor that starts after the gateways probes them and sees them online")
+    func monitorStartsLate() async throws {
+        let bed = GatewayTestBed()
+        try bed.start(["gxy1", "gxy2", "gxy3"])
+        // Let every gateway announce itself (not retained) before the monitor exists.
+        try await Task.sleep(for: .milliseconds(700))
+        let configuration = try bed.configuration(primaries: ["gxy1", "gxy2"], spares: ["gxy3"])
+        try await bed.withMonitor(configuration) { _ in
+            let online = try await bed.waitOnline(["gxy1", "gxy2", "gxy3"], timeout: .seconds(3))
+            #expect(online < .seconds(2))
+            #expect(await bed.state("gxy3")?.attributes["role"] == "failover")
+            // A probed-online primary that then dies counts as a failure for failover.
+            try await bed.gateway("gxy1").kill9()
+            try await bed.eventually("failover to gxy3") {
+                bed.metric("galaxy_failover_active", [("failed_server", "gxy1"), ("failover_server", "gxy3")]) == 1
+            }
+        }
+    }
+
+    @Test("kill -9 of a primary: offline within 1 s, failover to the first spare, recovery on restart")
+    func killAndRecover() async throws {
+        let bed = GatewayTestBed()
+        let configuration = try bed.configuration(primaries: ["gxy1", "gxy2"], spares: ["gxy12", "gxy13"], waitTime: .seconds(1))
+        try await bed.withMonitor(configuration) { _ in
+            try await bed.eventually("monitor subscribed") { !bed.logs.entries("Subscribed to gateway status").isEmpty }
+            try await Task.sleep(for: .milliseconds(200))
+            try bed.start(["gxy1", "gxy2", "gxy12", "gxy13"])
+            _ = try await bed.waitOnline(["gxy1", "gxy2", "gxy12", "gxy13"], timeout: .seconds(3))
+
+            let killed = ContinuousClock.now
+            try await bed.gateway("gxy1").kill9()
+            let offline = try await bed.eventually("gxy1 offline", timeout: .seconds(2)) { await bed.state("gxy1")?.status == .down }
+            #expect(offline < .seconds(1))
+            #expect(bed.metric("vigil_gateway_online", [("name", "gxy1")]) == 0)
+            #expect(!bed.logs.entries("Gateway is offline", ["gateway": "gxy1"]).isEmpty)
+            #expect(!bed.logs.entries("Primary server offline - failover timer started", ["server": "gxy1", "wait_time": "1s"]).isEmpty)
+            #expect(await bed.state("gxy1")?.attributes["failover"].flatMap { field($0, "state") } == "pending")
+
+            try await bed.eventually("failover completed", timeout: .seconds(3)) {
+                bed.metric("galaxy_failover_events_total", [("event", "completed"), ("failed_server", "gxy1"), ("failover_server", "gxy12")]) == 1
+            }
+            #expect(ContinuousClock.now - killed >= .seconds(1))  // not before FAILOVER_WAIT_TIME
+            #expect(bed.metric("galaxy_failover_events_total", [("event", "triggered"), ("failed_server", "gxy1"), ("failover_server", "")]) == 1)
+            #expect(bed.metric("galaxy_failover_active", [("failed_server", "gxy1"), ("failover_server", "gxy12")]) == 1)
+            #expect(!bed.logs.entries("Failover completed successfully", ["failed_server": "gxy1", "failover_server": "gxy12"]).isEmpty)
+            #expect(!bed.logs.entries("Migrated room assignments").isEmpty)
+            let failed = try #require(await bed.state("gxy1"))
+            #expect(field(failed.attributes["failover"], "state") == "failed_over")
+            #expect(field(failed.attributes["failover"], "failover_server") == "gxy12")
+            #expect(field(await bed.state("gxy12")?.attributes["failover"], "state") == "serving")
+            #expect(field(await bed.state("gxy13")?.attributes["failover"], "pool_position") == .number(1))
+            let mapping = try #require(try await bed.retainedMapping(of: "gxy1"))
+            #expect(field(mapping, "failover_server") == "gxy12")
+            #expect(field(mapping, "mode") == "failover")
+            let saved = try #require(try await bed.store.value(forKey: GatewayMonitor.stateKey))
+            #expect(String(decoding: saved, as: UTF8.self).contains("gxy12"))
+            let types = try await bed.hub.events(limit: 1000).map(\.type)
+            #expect(types.contains("failover_triggered") && types.contains("failover_completed") && types.contains("gateway_down"))
+
+            // Restart gxy1: recovered, gxy12 goes back to the end of the pool, mapping cleared.
+            try bed.gateway("gxy1").start()
+            try await bed.eventually("recovered", timeout: .seconds(3)) {
+                bed.metric("galaxy_failover_events_total", [("event", "recovered"), ("failed_server", "gxy1"), ("failover_server", "gxy12")]) == 1
+            }
+            #expect(bed.metric("galaxy_failover_active", [("failed_server", "gxy1"), ("failover_server", "gxy12")]) == 0)
+            #expect(!bed.logs.entries("Failed server recovered - new assignments will go to recovered server", ["server": "gxy1"]).isEmpty)
+            try await bed.eventually("gxy1 up again") { await bed.state("gxy1")?.status == .up }
+            #expect(await bed.state("gxy1")?.attributes["failover"] == .null)
+            #expect(field(await bed.state("gxy12")?.attributes["failover"], "pool_position") == .number(2))
+            #expect(field(await bed.state("gxy13")?.attributes["failover"], "pool_position") == .number(1))
+            #expect(try await bed.retainedMapping(of: "gxy1") == nil)
+        }
+    }
+
+    @Test("No spare left: no_failover then distributed; nothing online: failed")
+    func noSpareLeft() async throws {
+        let bed = GatewayTestBed()
+        let configuration = try bed.configuration(primaries: ["gxy1", "gxy2", "gxy3"], spares: ["gxy12"], waitTime: .milliseconds(500))
+        try await bed.withMonitor(configuration) { _ in
+            try await bed.eventually("monitor subscribed") { !bed.logs.entries("Subscribed to gateway status").isEmpty }
+            try await Task.sleep(for: .milliseconds(200))
+            try bed.start(["gxy1", "gxy2", "gxy3", "gxy12"])
+            _ = try await bed.waitOnline(["gxy1", "gxy2", "gxy3", "gxy12"], timeout: .seconds(3))
+
+            try await bed.gateway("gxy1").kill9()
+            try await bed.eventually("gxy1 to gxy12") {
+                bed.metric("galaxy_failover_active", [("failed_server", "gxy1"), ("failover_server", "gxy12")]) == 1
+            }
+            try await bed.gateway("gxy2").kill9()
+            try await bed.eventually("distributed", timeout: .seconds(3)) {
+                bed.metric("galaxy_failover_events_total", [("event", "distributed"), ("failed_server", "gxy2"), ("failover_server", "gxy3")]) == 1
+            }
+            #expect(bed.metric("galaxy_failover_events_total", [("event", "no_failover"), ("failed_server", "gxy2"), ("failover_server", "")]) == 1)
+            #expect(!bed.logs.entries("No failover servers available - will distribute to alive primary servers", ["server": "gxy2"]).isEmpty)
+            #expect(!bed.logs.entries("Distributed assignments to alive servers (emergency mode)", ["failed_server": "gxy2"]).isEmpty)
+            #expect(field(await bed.state("gxy2")?.attributes["failover"], "state") == "distributed")
+            #expect(field(try await bed.retainedMapping(of: "gxy2"), "mode") == "distributed")
+
+            try await bed.gateway("gxy3").kill9()
+            try await bed.eventually("failed", timeout: .seconds(3)) {
+                bed.metric("galaxy_failover_events_total", [("event", "failed"), ("failed_server", "gxy3"), ("failover_server", "")]) == 1
+            }
+            #expect(!bed.logs.entries("No alive primary servers available - cannot failover", ["server": "gxy3"]).isEmpty)
+            #expect(field(await bed.state("gxy3")?.attributes["failover"], "state") == "failed")
+        }
+    }
+
+    @Test("A hung gateway (SIGSTOP) is reported stale, not failed over")
+    func hungGateway() async throws {
+        let bed = GatewayTestBed()
+        let configuration = try bed.configuration(primaries: ["gxy1", "gxy2"], spares: ["gxy12"])
+        try await bed.withMonitor(configuration) { _ in
+            try await bed.eventually("monitor subscribed") { !bed.logs.entries("Subscribed to gateway status").isEmpty }
+            try await Task.sleep(for: .milliseconds(200))
+            try bed.start(["gxy1", "gxy2"])
+            _ = try await bed.waitOnline(["gxy1", "gxy2"], timeout: .seconds(3))
+            try await bed.eventually("first reply") { await bed.state("gxy1")?.attributes["sessions"] == .number(0) }
+            try bed.gateway("gxy1").signal(SIGSTOP)
+            try await bed.eventually("stale warning", timeout: .seconds(4)) {
+                !bed.logs.entries("Gateway status is stale", ["gateway": "gxy1"]).isEmpty
+            }
+            let warning = try #require(bed.logs.entries("Gateway status is stale", ["gateway": "gxy1"]).first)
+            #expect(warning.level == .warning)
+            #expect(warning.metadata["since_last_seen"]?.hasSuffix("s") == true)
+            let state = try #require(await bed.state("gxy1"))
+            #expect(state.status == .stale)
+            #expect(state.attributes["stale"] == .bool(true))
+            #expect(await bed.state("gxy2")?.status == .up)
+            #expect(bed.metric("galaxy_failover_events_total", [("event", "triggered"), ("failed_server", "gxy1"), ("failover_server", "")]) == nil)
+            // Resumed, it answers again and is no longer stale.
+            try bed.gateway("gxy1").signal(SIGCONT)
+            try await bed.eventually("fresh again", timeout: .seconds(3)) { await bed.state("gxy1")?.status == .up }
+        }
+    }
+
+    @Test("A wrong admin key is a visible error, not zero sessions")
+    func wrongAdminKey() async throws {
+        let bed = GatewayTestBed()
+        var configuration = try bed.configuration(primaries: ["gxy1"])
+        configuration.adminKey = "not-the-secret"
+        try await bed.withMonitor(configuration) { _ in
+            try await bed.eventually("monitor subscribed") { !bed.logs.entries("Subscribed to gateway status").isEmpty }
+            try bed.start(["gxy1"])
+            try await bed.eventually("error state", timeout: .seconds(3)) { await bed.state("gxy1")?.status == .error }
+            let state = try #require(await bed.state("gxy1"))
+            #expect(state.attributes["online"] == .bool(true))
+            #expect(state.attributes["last_error"]?.string?.hasPrefix("403 Unauthorized") == true)
+            #expect(state.attributes["sessions"] == .null)
+            #expect(bed.metric("galaxy_gateways_sessions", [("name", "gxy1"), ("type", "rooms")]) == nil)
+            #expect(!bed.logs.entries("Gateway admin request rejected", ["server": "gxy1", "code": "403"]).isEmpty)
+            #expect(try await bed.hub.events(limit: 100).contains { $0.type == "gateway_error" })
+        }
+    }
+
+    @Test("Discovered servers are tracked, not used for failover")
+    func discovered() async throws {
+        let bed = GatewayTestBed()
+        let configuration = try bed.configuration(primaries: ["gxy1"], spares: [])
+        try await bed.withMonitor(configuration) { _ in
+            try await bed.eventually("monitor subscribed") { !bed.logs.entries("Subscribed to gateway status").isEmpty }
+            try await Task.sleep(for: .milliseconds(200))
+            try bed.start(["gxy1", "gxy9"])
+            _ = try await bed.waitOnline(["gxy1", "gxy9"], timeout: .seconds(3))
+            #expect(await bed.state("gxy9")?.attributes["role"] == "discovered")
+            try await bed.gateway("gxy9").kill9()
+            try await bed.eventually("gxy9 offline") { await bed.state("gxy9")?.status == .down }
+            try await Task.sleep(for: .milliseconds(1300))
+            #expect(bed.metric("galaxy_failover_events_total", [("event", "triggered"), ("failed_server", "gxy9"), ("failover_server", "")]) == nil)
+        }
+    }
+
+    @Test("HTTP admin fallback: POST /admin list_sessions against a gateway with the HTTP admin API")
+    func httpFallback() async throws {
+        let bed = GatewayTestBed()
+        let port = try freeLoopbackPort()
+        let closedPort = try freeLoopbackPort()
+        let gateway = try bed.gateway("gxyh", httpAdminPort: port)
+        try gateway.start()
+        var configuration = GatewayMonitorConfiguration(
+            adminKey: JanusGateway.adminSecret,
+            availableServers: ["gxyh", "gone"],
+            adminURLs: ["gxyh": "http://127.0.0.1:\(port)", "gone": "http://127.0.0.1:\(closedPort)"],
+            httpPollInterval: .milliseconds(300)
+        )
+        configuration.staleThreshold = .seconds(5)
+        #expect(configuration.mode == .http)
+        try await bed.withMonitor(configuration) { _ in
+            try await bed.eventually("gxyh up over HTTP", timeout: .seconds(4)) { await bed.state("gxyh")?.status == .up }
+            #expect(await bed.state("gone")?.status == .down)
+            #expect(await bed.state("gone")?.attributes["last_error"]?.string?.contains("127.0.0.1:\(closedPort)") == true)
+            try await bed.createSessions(2, on: "gxyh")
+            try await bed.eventually("2 sessions over HTTP", timeout: .seconds(2)) {
+                bed.metric("galaxy_gateways_sessions", [("name", "gxyh"), ("type", "rooms")]) == 2
+            }
+        }
+        // A wrong key over HTTP: the 403 comes back as HTTP 200 with a JSON error body.
+        let errorBed = GatewayTestBed()
+        let errorPort = try freeLoopbackPort()
+        try errorBed.gateway("gxyh", httpAdminPort: errorPort).start()
+        let wrong = GatewayMonitorConfiguration(
+            adminKey: "wrong", availableServers: ["gxyh"], adminURLs: ["gxyh": "http://127.0.0.1:\(errorPort)"], httpPollInterval: .milliseconds(300)
+        )
+        try await errorBed.withMonitor(wrong) { _ in
+            try await errorBed.eventually("error over HTTP", timeout: .seconds(4)) { await errorBed.state("gxyh")?.status == .error }
+            #expect(await errorBed.state("gxyh")?.attributes["last_error"]?.string?.hasPrefix("403") == true)
+        }
+    }
+
+    @Test("A restarted monitor keeps the failover mapping from the store and recovers it")
+    func restartKeepsMapping() async throws {
+        let bed = GatewayTestBed()
+        let configuration = try bed.configuration(primaries: ["gxy1", "gxy2"], spares: ["gxy12"], waitTime: .milliseconds(300))
+        try await bed.withMonitor(configuration) { _ in
+            try await bed.eventually("monitor subscribed") { !bed.logs.entries("Subscribed to gateway status").isEmpty }
+            try await Task.sleep(for: .milliseconds(200))
+            try bed.start(["gxy1", "gxy2", "gxy12"])
+            _ = try await bed.waitOnline(["gxy1", "gxy2", "gxy12"], timeout: .seconds(3))
+            try await bed.gateway("gxy1").kill9()
+            try await bed.eventually("failover") {
+                bed.metric("galaxy_failover_active", [("failed_server", "gxy1"), ("failover_server", "gxy12")]) == 1
+            }
+        }
+        // A second monitor on the same store (a Vigil restart) restores the mapping; gxy1 returns.
+        try await bed.withMonitor(configuration) { _ in
+            try await bed.eventually("restored") { !bed.logs.entries("Restored failover mapping", ["failed_server": "gxy1"]).isEmpty }
+            try bed.gateway("gxy1").start()
+            try await bed.eventually("recovered after restart", timeout: .seconds(4)) {
+                bed.metric("galaxy_failover_events_total", [("event", "recovered"), ("failed_server", "gxy1"), ("failover_server", "gxy12")]) == 1
+            }
+            #expect(try await bed.retainedMapping(of: "gxy1") == nil)
+        }
+    }
+}
+
+/// A member of a JSON object value.
+private func field(_ value: JSONValue?, _ key: String) -> JSONValue? {
+    if case .object(let object)? = value { return object[key] }
+    return nil
+}

@@ -1,0 +1,285 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import Foundation
+import Logging
+import MetricsTestKit
+import Testing
+import VigilCore
+@testable import VigilMonitors
+
+/// The gateway monitor's rules without MQTT: messages and time are fed by hand.
+@Suite("Gateway tracker")
+struct GatewayTrackerTests {
+    let metrics = TestMetrics()
+
+    func tracker(
+        primaries: [String] = ["gxy1", "gxy2"],
+        spares: [String] = ["gxy12"],
+        adminKey: String? = "janusoverlord"
+    ) -> GatewayTracker {
+        var configuration = GatewayMonitorConfiguration(brokerURL: "mqtt://127.0.0.1:1883", adminKey: adminKey)
+        configuration.availableServers = primaries
+        configuration.failoverServers = spares
+        configuration.failoverWaitTime = .seconds(5)
+        configuration.pollInterval = .seconds(10)
+        configuration.requestTimeout = .seconds(2)
+        configuration.onlineRetryDelay = .milliseconds(500)
+        configuration.staleThreshold = .seconds(30)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        var tracker = GatewayTracker(configuration: configuration, metrics: GatewayMetrics(factory: metrics), logger: logger)
+        _ = tracker.start(restoring: nil, now: 0)
+        tracker.connectionUp(now: 0)
+        return tracker
+    }
+
+    /// The transactions of the admin requests among the effects, with their servers.
+    func requests(_ effects: [GatewayTracker.Effect]) -> [(server: String, transaction: String, secret: String?)] {
+        effects.compactMap {
+            guard case .sendAdmin(let server, let payload) = $0,
+                let object = try? JSONDecoder().decode([String: String].self, from: Data(payload))
+            else { return nil }
+            #expect(object["janus"] == "list_sessions")
+            return (server, object["transaction"] ?? "", object["admin_secret"])
+        }
+    }
+
+    func lastObservation(_ effects: [GatewayTracker.Effect], _ name: String) -> Observation? {
+        effects.compactMap { if case .observe(let o) = $0, o.target.name == name { o } else { nil } }.last
+    }
+
+    func events(_ effects: [GatewayTracker.Effect]) -> [String] {
+        effects.compactMap { if case .record(let event) = $0 { "\(event.type) \(event.target?.name ?? "")" } else { nil } }
+    }
+
+    func sessions(_ transaction: String, _ ids: [Int]) -> [UInt8] {
+        Array(#"{"janus":"success","transaction":"\#(transaction)","sessions":\#(ids)}"#.utf8)
+    }
+
+    @Test("Unknown gateways are probed once connected; a reply marks them online with sessions")
+    func lateStartProbe() throws {
+        var tracker = tracker()
+        #expect(requests(tracker.tick(now: 0.1)).isEmpty)  // subscriptions get 0.3 s first
+        let probes = requests(tracker.tick(now: 0.4))
+        #expect(probes.map(\.server) == ["gxy1", "gxy12", "gxy2"])
+        #expect(Set(probes.map(\.transaction)).count == 3)
+        #expect(probes.allSatisfy { $0.secret == "janusoverlord" })
+        let effects = tracker.adminReply(server: "gxy1", payload: sessions(probes[0].transaction, [1, 2, 3]), now: 0.5)
+        let observation = try #require(lastObservation(effects, "gxy1"))
+        #expect(observation.status == .up)
+        #expect(observation.attributes["online"] == .bool(true))
+        #expect(observation.attributes["sessions"] == .number(3))
+        #expect(observation.attributes["role"] == "primary")
+        #expect(observation.samples.map(\.value) == [3])
+        #expect(try metrics.expectGauge("galaxy_gateways_sessions", [("name", "gxy1"), ("type", "rooms")]).lastValue == 3)
+        #expect(try metrics.expectGauge("vigil_gateway_online", [("name", "gxy1")]).lastValue == 1)
+        #expect(try metrics.expectGauge("vigil_gateway_last_seen_seconds", [("name", "gxy1")]).lastValue == 0.5)
+        // A probed-online primary that then goes offline explicitly starts a failover.
+        let offline = tracker.statusMessage(server: "gxy1", payload: Array(#"{"online": false}"#.utf8), now: 1)
+        #expect(events(offline).contains("failover_pending gxy1"))
+    }
+
+    @Test("Replies match on transaction and server; others are ignored")
+    func correlation() {
+        var tracker = tracker()
+        let probes = requests(tracker.tick(now: 0.4))
+        #expect(tracker.adminReply(server: "gxy1", payload: sessions("someone-else", [1]), now: 0.5).isEmpty)
+        #expect(tracker.adminReply(server: "gxy2", payload: sessions(probes[0].transaction, [1]), now: 0.5).isEmpty)
+        #expect(tracker.adminReply(server: "gxy1", payload: Array("not json".utf8), now: 0.5).isEmpty)
+        #expect(tracker.gateways["gxy1"]?.online == nil)
+        #expect(!tracker.adminReply(server: "gxy1", payload: sessions(probes[0].transaction, []), now: 0.5).isEmpty)
+        #expect(tracker.gateways["gxy1"]?.sessions == 0)
+    }
+
+    @Test("Status messages are JSON with a space; online sends a request and retries it once")
+    func onlineRetry() {
+        var tracker = tracker()
+        _ = tracker.tick(now: 0.4)
+        let effects = tracker.statusMessage(server: "gxy2", payload: Array(#"{"online": true}"#.utf8), now: 1)
+        #expect(tracker.gateways["gxy2"]?.online == true)
+        let first = requests(effects)
+        #expect(first.map(\.server) == ["gxy2"])
+        #expect(requests(tracker.tick(now: 1.4)).isEmpty)
+        let retry = requests(tracker.tick(now: 1.5))
+        #expect(retry.map(\.server) == ["gxy2"])
+        #expect(retry[0].transaction != first[0].transaction)
+        #expect(requests(tracker.tick(now: 1.6)).isEmpty)  // only once
+        // Malformed and empty status payloads change nothing.
+        #expect(tracker.statusMessage(server: "gxy2", payload: Array("online".utf8), now: 2).isEmpty)
+        #expect(tracker.statusMessage(server: "gxy2", payload: [], now: 2).isEmpty)
+        #expect(tracker.gateways["gxy2"]?.online == true)
+    }
+
+    @Test("An answered first request is not retried")
+    func noRetryWhenAnswered() {
+        var tracker = tracker()
+        _ = tracker.tick(now: 0.4)
+        let first = requests(tracker.statusMessage(server: "gxy2", payload: Array(#"{"online":true}"#.utf8), now: 1))
+        _ = tracker.adminReply(server: "gxy2", payload: sessions(first[0].transaction, [7, 8, 9]), now: 1.1)
+        #expect(requests(tracker.tick(now: 1.6)).isEmpty)
+        #expect(tracker.gateways["gxy2"]?.sessions == 3)
+    }
+
+    @Test("Polls go only to online gateways each interval; unknown configured ones are probed")
+    func polling() {
+        var tracker = tracker()
+        let probes = requests(tracker.tick(now: 0.4))
+        _ = tracker.adminReply(server: "gxy1", payload: sessions(probes[0].transaction, [1]), now: 0.5)
+        _ = tracker.statusMessage(server: "gxy12", payload: Array(#"{"online": false}"#.utf8), now: 0.6)
+        _ = tracker.statusMessage(server: "other", payload: Array(#"{"online": true}"#.utf8), now: 0.6)
+        _ = tracker.tick(now: 5)  // the gxy2 probe and the discovered request time out
+        #expect(requests(tracker.tick(now: 10.3)).isEmpty)
+        let round = requests(tracker.tick(now: 10.4)).map(\.server)
+        // gxy1 online, gxy2 unknown (probe), gxy12 offline (skipped), other discovered and online.
+        #expect(round == ["gxy1", "gxy2", "other"])
+    }
+
+    @Test("A Janus error reply is an error state, not zero sessions")
+    func errorReply() throws {
+        var tracker = tracker(adminKey: "wrong")
+        let probes = requests(tracker.tick(now: 0.4))
+        let error = #"{"janus":"error","transaction":"\#(probes[0].transaction)","error":{"code":403,"reason":"Unauthorized request (wrong or missing secret/token)"}}"#
+        let effects = tracker.adminReply(server: "gxy1", payload: Array(error.utf8), now: 0.5)
+        let observation = try #require(lastObservation(effects, "gxy1"))
+        #expect(observation.status == .error)
+        #expect(observation.attributes["last_error"] == .string("403 Unauthorized request (wrong or missing secret/token)"))
+        #expect(observation.attributes["sessions"] == .null)
+        #expect(observation.samples.isEmpty)
+        #expect(events(effects) == ["gateway_error gxy1"])
+        #expect(throws: (any Error).self) { try metrics.expectGauge("galaxy_gateways_sessions", [("name", "gxy1"), ("type", "rooms")]) }
+    }
+
+    @Test("Silence beyond the threshold is stale, once; a reply makes it fresh")
+    func staleness() throws {
+        var tracker = tracker()
+        let first = requests(tracker.statusMessage(server: "gxy1", payload: Array(#"{"online": true}"#.utf8), now: 0))
+        _ = tracker.adminReply(server: "gxy1", payload: sessions(first[0].transaction, []), now: 0)
+        #expect(tracker.evaluateStaleness(now: 30).isEmpty)
+        let stale = tracker.evaluateStaleness(now: 31)
+        let observation = try #require(lastObservation(stale, "gxy1"))
+        #expect(observation.status == .stale)
+        #expect(observation.attributes["since_last_seen"] == .number(31))
+        #expect(events(stale) == ["gateway_stale gxy1"])
+        #expect(tracker.evaluateStaleness(now: 40).isEmpty)
+        // Stale is not a failure: nothing fails over.
+        #expect(tracker.machine.pending.isEmpty)
+        _ = tracker.statusMessage(server: "gxy1", payload: Array(#"{"online": true}"#.utf8), now: 41)
+        #expect(tracker.gateways["gxy1"]?.stale == false)
+    }
+
+    @Test("Failover: mapping published retained, persisted, gauges and counters set; recovery clears")
+    func failoverEffects() throws {
+        var tracker = tracker()
+        for server in ["gxy1", "gxy2", "gxy12"] {
+            _ = tracker.statusMessage(server: server, payload: Array(#"{"online": true}"#.utf8), now: 0)
+        }
+        let offline = tracker.statusMessage(server: "gxy1", payload: Array(#"{"online": false}"#.utf8), now: 1)
+        #expect(lastObservation(offline, "gxy1")?.status == .down)
+        #expect(lastObservation(offline, "gxy1")?.attributes["failover"] == .object(["state": "pending", "deadline": .number(6)]))
+        let fired = tracker.tick(now: 6)
+        #expect(events(fired).filter { $0.hasPrefix("failover") } == ["failover_triggered gxy1", "failover_completed gxy1"])
+        let published = fired.compactMap { if case .publishMapping(let failed, let payload) = $0 { (failed, payload) } else { nil } }
+        #expect(published.count == 1)
+        let payload = try #require(published.first?.1)
+        let mapping = try JSONDecoder().decode(JSONValue.self, from: Data(payload))
+        #expect(mapping == .object(["failed_server": "gxy1", "failover_server": "gxy12", "failover_servers": .array(["gxy12"]), "mode": "failover", "since": 6]))
+        #expect(fired.contains { if case .persist(let snapshot) = $0 { snapshot.mappings == ["gxy1": .spare("gxy12")] } else { false } })
+        #expect(lastObservation(fired, "gxy12")?.attributes["failover"] == .object(["state": "serving", "failed_server": "gxy1"]))
+        #expect(try metrics.expectGauge("galaxy_failover_active", [("failed_server", "gxy1"), ("failover_server", "gxy12")]).lastValue == 1)
+        #expect(try metrics.expectCounter("galaxy_failover_events_total", [("event", "triggered"), ("failed_server", "gxy1"), ("failover_server", "")]).totalValue == 1)
+        #expect(try metrics.expectCounter("galaxy_failover_events_total", [("event", "completed"), ("failed_server", "gxy1"), ("failover_server", "gxy12")]).totalValue == 1)
+
+        let back = tracker.statusMessage(server: "gxy1", payload: Array(#"{"online": true}"#.utf8), now: 9)
+        #expect(events(back).contains("failover_recovered gxy1"))
+        #expect(back.contains(.publishMapping(failedServer: "gxy1", payload: nil)))
+        #expect(try metrics.expectGauge("galaxy_failover_active", [("failed_server", "gxy1"), ("failover_server", "gxy12")]).lastValue == 0)
+        #expect(lastObservation(back, "gxy12")?.attributes["failover"] == .object(["state": "standby", "pool_position": 1]))
+    }
+
+    @Test("A restored snapshot republishes mappings and counts the next online as recovery")
+    func restore() throws {
+        var first = tracker()
+        for server in ["gxy1", "gxy2", "gxy12"] {
+            _ = first.statusMessage(server: server, payload: Array(#"{"online": true}"#.utf8), now: 0)
+        }
+        _ = first.statusMessage(server: "gxy1", payload: Array(#"{"online": false}"#.utf8), now: 0)
+        _ = first.tick(now: 5)
+        let snapshot = first.machine.snapshot
+
+        var configuration = first.configuration
+        configuration.failoverWaitTime = .seconds(5)
+        var restarted = GatewayTracker(configuration: configuration, metrics: GatewayMetrics(factory: metrics), logger: first.logger)
+        let start = restarted.start(restoring: snapshot, now: 100)
+        #expect(start.contains { if case .publishMapping("gxy1", .some) = $0 { true } else { false } })
+        #expect(lastObservation(start, "gxy1")?.status == .down)
+        let back = restarted.statusMessage(server: "gxy1", payload: Array(#"{"online": true}"#.utf8), now: 101)
+        #expect(events(back).contains("failover_recovered gxy1"))
+    }
+
+    @Test("HTTP results: success, Janus error with HTTP 200, and transport failure")
+    func httpResults() throws {
+        var tracker = tracker()
+        var effects = tracker.httpResult(server: "gxy1", outcome: .success(sessions("x", [1, 2])), now: 1)
+        #expect(lastObservation(effects, "gxy1")?.status == .up)
+        #expect(tracker.gateways["gxy1"]?.sessions == 2)
+        let error = #"{"janus":"error","transaction":"x","error":{"code":403,"reason":"Unauthorized request (wrong or missing secret/token)"}}"#
+        effects = tracker.httpResult(server: "gxy1", outcome: .success(Array(error.utf8)), now: 2)
+        #expect(lastObservation(effects, "gxy1")?.status == .error)
+        effects = tracker.httpResult(server: "gxy1", outcome: .failure(.init(message: "connection refused")), now: 3)
+        #expect(lastObservation(effects, "gxy1")?.status == .down)
+        #expect(lastObservation(effects, "gxy1")?.attributes["last_error"] == "connection refused")
+        // No failover in HTTP mode.
+        _ = tracker.tick(now: 100)
+        #expect(tracker.machine.mappings.isEmpty && tracker.machine.pending.isEmpty)
+    }
+}
+
+@Suite("Gateway topic templates and messages")
+struct GatewayTopicTemplateTests {
+    @Test("Filters, topics and server names")
+    func template() throws {
+        let status = try GatewayTopicTemplate("janus/{server}/status")
+        #expect(status.filter == "janus/+/status")
+        #expect(status.topic(for: "gxy1") == "janus/gxy1/status")
+        #expect(status.server(in: "janus/gxy1/status") == "gxy1")
+        #expect(status.server(in: "janus/gxy1/from-janus-admin") == nil)
+        #expect(status.server(in: "janus//status") == nil)
+        #expect(status.server(in: "janus/a/b/status") == nil)
+        let leading = try GatewayTopicTemplate("{server}/status")
+        #expect(leading.server(in: "gxy9/status") == "gxy9")
+        let failover = try GatewayTopicTemplate("vigil/failover/{failed}", placeholder: "{failed}")
+        #expect(failover.topic(for: "gxy1") == "vigil/failover/gxy1")
+        #expect(throws: GatewayTopicTemplate.InvalidTemplate.self) { try GatewayTopicTemplate("janus/status") }
+        #expect(throws: GatewayTopicTemplate.InvalidTemplate.self) { try GatewayTopicTemplate("janus/x{server}/status") }
+        #expect(throws: GatewayTopicTemplate.InvalidTemplate.self) { try GatewayTopicTemplate("janus/{server}/{server}") }
+        #expect(throws: GatewayTopicTemplate.InvalidTemplate.self) { try GatewayTopicTemplate("+/{server}/status") }
+    }
+
+    @Test("Janus replies and status payloads")
+    func messages() {
+        #expect(JanusAdminMessage.status(Array(#"{"online": true}"#.utf8)) == true)
+        #expect(JanusAdminMessage.status(Array(#"{"online":false}"#.utf8)) == false)
+        #expect(JanusAdminMessage.status(Array(#"{"online":"yes"}"#.utf8)) == nil)
+        #expect(
+            JanusAdminMessage.reply(Array(#"{"janus":"success","transaction":"ls-1","sessions":[5521699535140651,7372810448240323]}"#.utf8))
+                == .sessions(transaction: "ls-1", count: 2)
+        )
+        #expect(
+            JanusAdminMessage.reply(Array(#"{"janus":"error","error":{"code":456,"reason":"Missing mandatory element (transaction)"}}"#.utf8))
+                == .error(transaction: nil, code: 456, reason: "Missing mandatory element (transaction)")
+        )
+        #expect(JanusAdminMessage.reply(Array(#"{"janus":"pong","transaction":"p1"}"#.utf8)) == .other(transaction: "p1", janus: "pong"))
+        let request = String(decoding: JanusAdminMessage.listSessions(transaction: "t\"1", adminKey: nil), as: UTF8.self)
+        #expect(request.contains(#""transaction":"t\"1""#))
+        #expect(!request.contains("admin_secret"))
+        #expect(formatSeconds(45) == "45s")
+        #expect(formatSeconds(1.55) == "1.6s")
+        #expect(formatSeconds(0.25) == "250ms")
+        #expect(formatSeconds(90) == "1m30s")
+    }
+}
