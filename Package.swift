@@ -84,6 +84,7 @@ let package = Package(
                 "VigilCore",
                 "VigilMQTT",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -157,7 +158,10 @@ let package = Package(
         ),
         .testTarget(
             name: "VigilMonitorsTests",
-            dependencies: ["VigilMonitors", "VigilCore"],
+            dependencies: [
+                "VigilMonitors", "VigilCore",
+                .product(name: "Logging", package: "swift-log"), .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -188,6 +192,9 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                "VigilMonitors",
                 "VigilMQTT",
                 "VigilApp",
                 "VigilCore",

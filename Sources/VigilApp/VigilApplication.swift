@@ -81,6 +81,9 @@ public struct VigilApplication: Sendable {
         if configuration.host.enabled {
             services.append(.init(service: HostMonitor(configuration: configuration.host, hub: hub, logger: Self.logger(logger, "vigil.host"))))
         }
+        // The gateway monitor runs its own MQTT client (its broker may differ from [mqtt]); without a
+        // broker or admin URLs it only says once that gateway monitoring is off.
+        services.append(.init(service: try GatewayMonitor(configuration: configuration.janus, hub: hub, stateStore: stores.state, logger: Self.logger(logger, "vigil.gateways"))))
         let application = Application(
             router: buildRouter(web),
             configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: "vigil"),

@@ -25,6 +25,8 @@ public struct VigilConfiguration: Sendable {
     public var store = StoreConfiguration()
     /// `[host]`.
     public var host = HostMonitorConfiguration()
+    /// `[janus]`: the Janus gateway monitor (seed 000), with the seed's environment variables.
+    public var janus = GatewayMonitorConfiguration()
     /// Where the configuration came from (`<defaults>` or a path).
     public var source = "<defaults>"
     /// Things worth telling the operator that do not stop Vigil: unknown sections and keys.
@@ -34,10 +36,10 @@ public struct VigilConfiguration: Sendable {
     public init() {}
 
     /// Sections Vigil reads (or recognises from the seeds' formats).
-    static let knownSections: Set<String> = ["log", "http", "store", "host"]
+    static let knownSections: Set<String> = ["log", "http", "store", "host", "janus"]
     /// Sections from the seeds' formats that later versions implement; accepted with a warning.
     static let plannedSections: Set<String> = [
-        "mqtt", "janus", "mediamtx", "visionaire", "alerts", "redis", "monitoring", "kafka-consumer", "kafka-producer",
+        "mqtt", "mediamtx", "visionaire", "alerts", "redis", "monitoring", "kafka-consumer", "kafka-producer",
         "mysql", "user-activity-redis", "user-activity-rest-api", "ejabberd", "client", "component",
     ]
     /// Top-level keys of the seed-001 format.
@@ -92,6 +94,7 @@ public struct VigilConfiguration: Sendable {
         configuration.http = try WebConfiguration(section("http"))
         configuration.store = try StoreConfiguration(section("store"))
         configuration.host = try HostMonitorConfiguration(section("host"))
+        configuration.janus = try GatewayMonitorConfiguration(section("janus"), environment: environment)
 
         for reader in sections {
             for key in reader.unusedKeys where !(reader.name == "http" && ["address", "port"].contains(key)) {
