@@ -103,6 +103,24 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: - Test support and benchmarks
+        // Simulated MediaMTX and Visionaire HTTP APIs, shared by the tests and bench/streams.
+        .target(
+            name: "StreamSimulators",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "vigil-streams-bench",
+            dependencies: ["VigilMonitors", "VigilCore", "StreamSimulators"],
+            path: "bench/streams/Sources",
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: - Application
         .target(
             name: "VigilApp",
@@ -158,10 +176,7 @@ let package = Package(
         ),
         .testTarget(
             name: "VigilMonitorsTests",
-            dependencies: [
-                "VigilMonitors", "VigilCore",
-                .product(name: "Logging", package: "swift-log"), .product(name: "MetricsTestKit", package: "swift-metrics"),
-            ],
+            dependencies: ["VigilMonitors", "VigilCore", "StreamSimulators", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -192,9 +207,6 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "Logging", package: "swift-log"),
-                "VigilMonitors",
                 "VigilMQTT",
                 "VigilApp",
                 "VigilCore",
