@@ -176,7 +176,10 @@ let package = Package(
         ),
         .testTarget(
             name: "VigilMonitorsTests",
-            dependencies: ["VigilMonitors", "VigilCore", "StreamSimulators", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "VigilMonitors", "VigilCore", "StreamSimulators", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -207,6 +210,9 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                "VigilMonitors",
                 "VigilMQTT",
                 "VigilApp",
                 "VigilCore",
