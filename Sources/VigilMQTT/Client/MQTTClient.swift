@@ -270,6 +270,10 @@ public final class MQTTClient: Service, Sendable {
 
     /// Waits until the client is connected; returns at once if it already is.
     ///
+    /// "Connected" means what ``MQTTConnectionEvent/connected(sessionPresent:)`` means: the
+    /// subscriptions active at that moment are in place again, so a message published afterwards
+    /// reaches them.
+    ///
     /// - Throws: `CancellationError` when the task is cancelled, or ``MQTTClientError`` with code
     ///   ``MQTTClientError/Code/shutdown`` when ``run()`` returns first.
     public func waitUntilConnected() async throws {
@@ -403,6 +407,9 @@ public final class MQTTClient: Service, Sendable {
     /// Several active subscriptions may use the same or overlapping filters: each receives every
     /// matching message once.
     ///
+    /// The method runs on the caller's actor (`nonisolated(nonsending)`), so `body` may capture
+    /// actor-isolated, non-`Sendable` state.
+    ///
     /// - Parameters:
     ///   - subscriptions: The filters and their options.
     ///   - bufferSize: How many undelivered messages the subscription buffers before it drops the
@@ -411,6 +418,7 @@ public final class MQTTClient: Service, Sendable {
     /// - Returns: The result of `body`.
     /// - Throws: ``MQTTClientError`` with code ``MQTTClientError/Code/invalidTopicFilter`` or
     ///   ``MQTTClientError/Code/subscriptionRejected``, or what `body` throws.
+    nonisolated(nonsending)
     public func subscribe<Result: Sendable>(
         to subscriptions: [MQTTSubscribeInfo],
         bufferSize: Int = 10_000,

@@ -7,7 +7,9 @@
 
 /// A change of an ``MQTTClient``'s connection state, reported by ``MQTTClient/connectionEvents``.
 public enum MQTTConnectionEvent: Sendable, CustomStringConvertible {
-    /// The client is connected; `sessionPresent` tells whether the broker resumed a stored session.
+    /// The client is connected, its active subscriptions have been made again and the publications
+    /// queued while disconnected have been sent; `sessionPresent` tells whether the broker resumed a
+    /// stored session.
     case connected(sessionPresent: Bool)
     /// The connection was lost or could not be made; the error says why.
     case disconnected(MQTTClientError)

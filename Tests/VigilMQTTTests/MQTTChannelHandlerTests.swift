@@ -1,0 +1,341 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import Logging
+import NIOCore
+import NIOEmbedded
+import Synchronization
+import Testing
+
+@testable import VigilMQTT
+
+/// Collects delivered batches.
+final class DeliveredMessages: Sendable {
+    let batches = Mutex<[[MQTTMessage]]>([])
+    var messages: [MQTTMessage] { batches.withLock { $0.flatMap { $0 } } }
+    var batchCount: Int { batches.withLock { $0.count } }
+}
+
+/// A handler on an EmbeddedChannel, acting as the broker side in tests.
+struct HandlerHarness {
+    let channel: EmbeddedChannel
+    let handler: MQTTChannelHandler
+    let delivered = DeliveredMessages()
+    let version: MQTTProtocolVersion
+
+    init(version: MQTTProtocolVersion = .v5, keepAlive: TimeAmount = .seconds(10), maxInflight: Int = 4, maxPacketSize: Int = 1 << 20) throws {
+        self.version = version
+        channel = EmbeddedChannel()
+        let delivered = self.delivered
+        handler = MQTTChannelHandler(
+            configuration: .init(
+                version: version, keepAlive: keepAlive, pingTimeout: .seconds(2), connectTimeout: .seconds(5),
+                maxPacketSize: maxPacketSize, maxInflight: maxInflight
+            ),
+            eventLoop: channel.eventLoop,
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+            deliver: { batch in delivered.batches.withLock { $0.append(batch) } }
+        )
+        try channel.pipeline.syncOperations.addHandler(handler)
+    }
+
+    /// Runs CONNECT/CONNACK.
+    func connect(connack: MQTTConnAckPacket = .init(sessionPresent: false, reasonCode: 0)) throws -> EventLoopFuture<MQTTConnAckPacket> {
+        let promise = channel.eventLoop.makePromise(of: MQTTConnAckPacket.self)
+        handler.connect(
+            MQTTConnectPacket(version: version, clientID: "c", cleanSession: true, keepAliveSeconds: 10, username: nil, password: nil, will: nil, properties: []),
+            promise: promise
+        )
+        guard case .connect = try readPacket() else { throw TestFailure("no CONNECT") }
+        try send(.connack(connack))
+        return promise.futureResult
+    }
+
+    func send(_ packet: MQTTPacket) throws {
+        var buffer = ByteBuffer()
+        packet.write(to: &buffer, version: version)
+        try channel.writeInbound(buffer)
+    }
+
+    func sendBytes(_ bytes: [UInt8]) throws {
+        try channel.writeInbound(ByteBuffer(bytes: bytes))
+    }
+
+    /// Reads the next packet the client wrote, or nil.
+    func readPacket() throws -> MQTTPacket? {
+        guard var buffer = try channel.readOutbound(as: ByteBuffer.self) else { return nil }
+        var decoder = MQTTPacketDecoder(version: version)
+        return try decoder.decode(buffer: &buffer)
+    }
+
+    func readAllPackets() throws -> [MQTTPacket] {
+        var packets: [MQTTPacket] = []
+        while let packet = try readPacket() { packets.append(packet) }
+        return packets
+    }
+}
+
+struct TestFailure: Error {
+    var message: String
+    init(_ message: String) { self.message = message }
+}
+
+@Suite("MQTT channel handler")
+struct MQTTChannelHandlerTests {
+    @Test("CONNACK completes the connect request and reports the session flag")
+    func connect() throws {
+        let harness = try HandlerHarness()
+        let connack = try harness.connect(connack: .init(sessionPresent: true, reasonCode: 0))
+        #expect(try connack.wait().sessionPresent)
+    }
+
+    @Test("A refused CONNACK fails with connectionRefused and closes the channel")
+    func refused() throws {
+        let harness = try HandlerHarness(version: .v3_1_1)
+        let connack = try harness.connect(connack: .init(sessionPresent: false, reasonCode: 5))
+        #expect {
+            try connack.wait()
+        } throws: { error in
+            (error as? MQTTClientError)?.errorCode == .connectionRefused && (error as? MQTTClientError)?.reasonCode == 5
+        }
+        #expect(!harness.channel.isActive)
+    }
+
+    @Test("Keep-alive sends PINGREQ and closes when PINGRESP does not come")
+    func keepAlive() throws {
+        let harness = try HandlerHarness(keepAlive: .seconds(10))
+        _ = try harness.connect()
+        harness.channel.embeddedEventLoop.advanceTime(by: .seconds(10))
+        #expect(try harness.readPacket() == .pingreq)
+        try harness.send(.pingresp)
+        harness.channel.embeddedEventLoop.advanceTime(by: .seconds(10))
+        #expect(try harness.readPacket() == .pingreq)
+        harness.channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(!harness.channel.isActive)
+        #expect(try harness.handler.closed.futureResult.wait().errorCode == .keepAliveTimeout)
+    }
+
+    @Test("Incoming PUBLISH at each QoS is delivered in one batch per read and acknowledged")
+    func inbound() throws {
+        let harness = try HandlerHarness()
+        _ = try harness.connect()
+        var buffer = ByteBuffer()
+        MQTTPacket.publish(.init(topic: "t/0", payload: .init(string: "a"), qos: .atMostOnce, retain: false)).write(to: &buffer, version: .v5)
+        MQTTPacket.publish(.init(topic: "t/1", payload: .init(string: "b"), qos: .atLeastOnce, retain: true, packetID: 1)).write(to: &buffer, version: .v5)
+        MQTTPacket.publish(.init(topic: "t/2", payload: .init(string: "c"), qos: .exactlyOnce, retain: false, packetID: 2)).write(to: &buffer, version: .v5)
+        // A retransmitted QoS 2 PUBLISH before PUBREL is not delivered again.
+        MQTTPacket.publish(.init(topic: "t/2", payload: .init(string: "c"), qos: .exactlyOnce, retain: false, dup: true, packetID: 2)).write(to: &buffer, version: .v5)
+        try harness.channel.writeInbound(buffer)
+        harness.channel.pipeline.fireChannelReadComplete()
+        #expect(harness.delivered.batchCount == 1)
+        #expect(harness.delivered.messages.map(\.topic) == ["t/0", "t/1", "t/2"])
+        #expect(harness.delivered.messages[1].retain)
+        #expect(
+            try harness.readAllPackets() == [
+                .ack(.init(type: .puback, packetID: 1)), .ack(.init(type: .pubrec, packetID: 2)), .ack(.init(type: .pubrec, packetID: 2)),
+            ]
+        )
+        try harness.send(.ack(.init(type: .pubrel, packetID: 2)))
+        harness.channel.pipeline.fireChannelReadComplete()
+        #expect(try harness.readAllPackets() == [.ack(.init(type: .pubcomp, packetID: 2))])
+    }
+
+    @Test("Topic aliases from the broker are resolved")
+    func topicAlias() throws {
+        let harness = try HandlerHarness()
+        _ = try harness.connect()
+        try harness.send(.publish(.init(topic: "long/topic/name", payload: .init(string: "1"), qos: .atMostOnce, retain: false, properties: [.topicAlias(3)])))
+        try harness.send(.publish(.init(topic: "", payload: .init(string: "2"), qos: .atMostOnce, retain: false, properties: [.topicAlias(3)])))
+        harness.channel.pipeline.fireChannelReadComplete()
+        #expect(harness.delivered.messages.map(\.topic) == ["long/topic/name", "long/topic/name"])
+        // An unknown alias is a protocol error.
+        try harness.send(.publish(.init(topic: "", payload: .init(), qos: .atMostOnce, retain: false, properties: [.topicAlias(4)])))
+        #expect(!harness.channel.isActive)
+    }
+
+    @Test("Outgoing QoS 1 and 2 respect the in-flight limit and complete on acknowledgement")
+    func inflight() throws {
+        let harness = try HandlerHarness(maxInflight: 2)
+        _ = try harness.connect()
+        var futures: [EventLoopFuture<Void>] = []
+        for index in 0..<3 {
+            let promise = harness.channel.eventLoop.makePromise(of: Void.self)
+            harness.handler.publish(.init(topic: "t", payload: .init(string: "\(index)"), qos: index == 1 ? .exactlyOnce : .atLeastOnce, retain: false), promise: promise)
+            futures.append(promise.futureResult)
+        }
+        harness.channel.embeddedEventLoop.run()
+        var sent = try harness.readAllPackets()
+        #expect(sent.count == 2)
+        guard case .publish(let first) = sent[0], case .publish(let second) = sent[1] else { throw TestFailure("expected PUBLISH") }
+        try harness.send(.ack(.init(type: .puback, packetID: first.packetID)))
+        #expect(throws: Never.self) { try futures[0].wait() }
+        harness.channel.pipeline.fireChannelReadComplete()
+        sent = try harness.readAllPackets()
+        guard case .publish(let third) = sent.first else { throw TestFailure("held-back PUBLISH not sent") }
+        try harness.send(.ack(.init(type: .pubrec, packetID: second.packetID)))
+        harness.channel.pipeline.fireChannelReadComplete()
+        #expect(try harness.readAllPackets() == [.ack(.init(type: .pubrel, packetID: second.packetID))])
+        try harness.send(.ack(.init(type: .pubcomp, packetID: second.packetID)))
+        try futures[1].wait()
+        // A failure reason code fails the publication.
+        try harness.send(.ack(.init(type: .puback, packetID: third.packetID, reasonCode: 0x87)))
+        #expect { try futures[2].wait() } throws: { ($0 as? MQTTClientError)?.errorCode == .publishRejected }
+    }
+
+    @Test("Closing fails outstanding requests with the close reason")
+    func closeFailsRequests() throws {
+        let harness = try HandlerHarness()
+        _ = try harness.connect()
+        let promise = harness.channel.eventLoop.makePromise(of: MQTTSubAckPacket.self)
+        harness.handler.subscribe([MQTTSubscribeInfo(filter: "a")], properties: [], promise: promise)
+        try harness.channel.close().wait()
+        #expect { try promise.futureResult.wait() } throws: { ($0 as? MQTTClientError)?.errorCode == .connectionClosed }
+    }
+
+    @Test("Malformed input closes the connection with a protocol error and an MQTT 5 DISCONNECT")
+    func protocolError() throws {
+        let harness = try HandlerHarness()
+        _ = try harness.connect()
+        _ = try harness.readAllPackets()
+        try harness.sendBytes([0x30, 0x04, 0x00, 0x02, 0xC3, 0x28])  // invalid UTF-8 topic
+        #expect(!harness.channel.isActive)
+        #expect(try harness.readAllPackets() == [.disconnect(.init(reasonCode: 0x81))])
+        #expect(try harness.handler.closed.futureResult.wait().errorCode == .protocolError)
+    }
+
+    @Test("A packet above the maximum packet size closes the connection")
+    func oversized() throws {
+        let harness = try HandlerHarness(maxPacketSize: 64)
+        _ = try harness.connect()
+        try harness.send(.publish(.init(topic: "t", payload: ByteBuffer(repeating: 1, count: 100), qos: .atMostOnce, retain: false)))
+        #expect(!harness.channel.isActive)
+        #expect(try harness.handler.closed.futureResult.wait().errorCode == .packetTooLarge)
+    }
+
+    @Test("A server DISCONNECT closes with its reason")
+    func serverDisconnect() throws {
+        let harness = try HandlerHarness()
+        _ = try harness.connect()
+        try harness.send(.disconnect(.init(reasonCode: 0x8E, properties: [.reasonString("session taken over")])))
+        let reason = try harness.handler.closed.futureResult.wait()
+        #expect(reason.errorCode == .serverDisconnected)
+        #expect(reason.reasonCode == 0x8E)
+    }
+}
+
+@Suite("MQTT subscription buffer")
+struct MQTTSubscriptionBufferTests {
+    func message(_ index: Int) -> MQTTMessage {
+        MQTTMessage(topic: "t", payload: ByteBuffer(string: "\(index)"))
+    }
+
+    @Test("Messages arrive in order across batches")
+    func order() async throws {
+        let buffer = MQTTSubscriptionBuffer(capacity: 100)
+        _ = buffer.append((0..<3).map(message))
+        _ = buffer.append((3..<5).map(message))
+        buffer.finish()
+        var received: [String] = []
+        for try await message in MQTTSubscription(buffer: buffer) { received.append(String(buffer: message.payload)) }
+        #expect(received == ["0", "1", "2", "3", "4"])
+    }
+
+    @Test("A full buffer drops the oldest messages and reports how many")
+    func dropOldest() async throws {
+        let buffer = MQTTSubscriptionBuffer(capacity: 3)
+        #expect(buffer.append((0..<2).map(message)) == 0)
+        #expect(buffer.append((2..<5).map(message)) == 2)
+        #expect(buffer.append((5..<10).map(message)) == 5)
+        buffer.finish()
+        var received: [String] = []
+        for try await message in MQTTSubscription(buffer: buffer) { received.append(String(buffer: message.payload)) }
+        #expect(received == ["7", "8", "9"])
+    }
+
+    @Test("A waiting consumer is woken by a batch, and finishing with an error throws")
+    func wakeAndFail() async throws {
+        let buffer = MQTTSubscriptionBuffer(capacity: 10)
+        async let first = buffer.take()
+        try await Task.sleep(for: .milliseconds(10))
+        _ = buffer.append([message(1)])
+        #expect(try await first?.count == 1)
+        buffer.finish(throwing: MQTTClientError(.shutdown))
+        await #expect(throws: MQTTClientError.self) { _ = try await buffer.take() }
+    }
+
+    @Test("Cancelling a waiting consumer throws CancellationError")
+    func cancel() async throws {
+        let buffer = MQTTSubscriptionBuffer(capacity: 10)
+        let task = Task { try await buffer.take() }
+        try await Task.sleep(for: .milliseconds(10))
+        task.cancel()
+        await #expect(throws: CancellationError.self) { _ = try await task.value }
+    }
+}
+
+@Suite("MQTT client without a broker")
+struct MQTTClientOfflineTests {
+    func client() throws -> MQTTClient {
+        var configuration = try MQTTClientConfiguration(url: "mqtt://127.0.0.1:1", clientID: "offline")
+        configuration.offlineQueueLimit = 1
+        return MQTTClient(configuration: configuration, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+    }
+
+    @Test("QoS 0 fails fast while disconnected")
+    func qos0() async throws {
+        let client = try client()
+        await #expect { try await client.publish(to: "a", payload: ByteBuffer()) } throws: {
+            ($0 as? MQTTClientError)?.errorCode == .notConnected
+        }
+    }
+
+    @Test("QoS 1 is queued up to the limit; beyond it publishing fails")
+    func offlineQueue() async throws {
+        let client = try client()
+        let queued = Task { try await client.publish(to: "a", payload: ByteBuffer(), qos: .atLeastOnce) }
+        while client.state.withLock({ $0.offlineQueue.count }) == 0 { await Task.yield() }
+        await #expect { try await client.publish(to: "b", payload: ByteBuffer(), qos: .atLeastOnce) } throws: {
+            ($0 as? MQTTClientError)?.errorCode == .offlineQueueFull
+        }
+        queued.cancel()
+        await #expect(throws: CancellationError.self) { try await queued.value }
+    }
+
+    @Test("Routing delivers each message once per matching subscription")
+    func routing() async throws {
+        let client = try client()
+        let filters = [MQTTSubscribeInfo(filter: "a/+"), MQTTSubscribeInfo(filter: "a/#")]
+        try await client.subscribe(to: filters) { overlapping in
+            try await client.subscribe(to: [MQTTSubscribeInfo(filter: "a/b")]) { exact in
+                client.deliver([MQTTMessage(topic: "a/b", payload: ByteBuffer(string: "1")), MQTTMessage(topic: "c", payload: ByteBuffer())])
+                var first = overlapping.makeAsyncIterator()
+                var second = exact.makeAsyncIterator()
+                let firstTopic = try await first.next()?.topic
+                let secondTopic = try await second.next()?.topic
+                #expect(firstTopic == "a/b")
+                #expect(secondTopic == "a/b")
+                client.deliver([MQTTMessage(topic: "a/c", payload: ByteBuffer(string: "2"))])
+                let thirdTopic = try await first.next()?.topic
+                #expect(thirdTopic == "a/c")
+            }
+        }
+        #expect(client.state.withLock { $0.trie.isEmpty })
+    }
+
+    @Test("run() returns on cancellation and a second run() is refused while running")
+    func runLifecycle() async throws {
+        let client = try client()
+        let events = client.connectionEvents
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await client.run() }
+            var iterator = events.makeAsyncIterator()
+            guard case .disconnected = await iterator.next() else { throw TestFailure("expected a failed attempt") }
+            await #expect { try await client.run() } throws: { ($0 as? MQTTClientError)?.errorCode == .alreadyRunning }
+            group.cancelAll()
+        }
+    }
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+# Fast MQTT 3.1.1 publisher for the benchmark: pre-encodes COUNT PUBLISH packets of 40-byte
+# payloads ("%010d vigil-mqtt-benchmark-payload") and writes them on one socket as fast as the
+# broker reads them, so that the broker and the subscribers, not the publisher, set the pace.
+# Prints "start=EPOCH" just before the first byte is sent and "end=EPOCH" when everything was
+# written (QoS 0) or acknowledged (QoS 1).
+#
+# Usage: publish.py HOST PORT TOPIC COUNT QOS
+import socket, struct, sys, threading, time
+
+host, port, topic, count, qos = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode(), int(sys.argv[4]), int(sys.argv[5])
+
+def remaining_length(n):
+    out = bytearray()
+    while True:
+        byte = n % 128
+        n //= 128
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+def packet(header, body):
+    return bytes([header]) + remaining_length(len(body)) + body
+
+sock = socket.create_connection((host, port))
+sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+client_id = b"vigil-bench-pub"
+connect = struct.pack("!H4sBBH", 4, b"MQTT", 4, 0x02, 60) + struct.pack("!H", len(client_id)) + client_id
+sock.sendall(packet(0x10, connect))
+if sock.recv(4)[:1] != b"\x20":
+    sys.exit("no CONNACK")
+
+topic_field = struct.pack("!H", len(topic)) + topic
+if qos == 0:
+    prefix = bytes([0x30]) + remaining_length(len(topic_field) + 40) + topic_field
+    blob = b"".join(prefix + b"%010d vigil-mqtt-benchmark-payload\n" % i for i in range(count))
+else:
+    prefix = bytes([0x32]) + remaining_length(len(topic_field) + 42) + topic_field
+    blob = b"".join(prefix + struct.pack("!H", i % 65535 + 1) + b"%010d vigil-mqtt-benchmark-payload\n" % i for i in range(count))
+
+acked = threading.Event()
+def read_acks():
+    expected = count * 4  # PUBACK is 4 bytes
+    received = 0
+    while received < expected:
+        data = sock.recv(1 << 20)
+        if not data:
+            break
+        received += len(data)
+    acked.set()
+
+if qos:
+    threading.Thread(target=read_acks, daemon=True).start()
+print("start=%.6f" % time.time(), flush=True)
+sock.sendall(blob)
+if qos:
+    acked.wait(300)
+print("end=%.6f" % time.time(), flush=True)
+sock.sendall(b"\xe0\x00")
+sock.close()
