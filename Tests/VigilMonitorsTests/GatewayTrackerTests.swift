@@ -109,6 +109,11 @@ struct GatewayTrackerTests {
         #expect(retry.map(\.server) == ["gxy2"])
         #expect(retry[0].transaction != first[0].transaction)
         #expect(requests(tracker.tick(now: 1.6)).isEmpty)  // only once
+        // The retry is answered: the lost first request does not time out into an error later.
+        _ = tracker.adminReply(server: "gxy2", payload: sessions(retry[0].transaction, []), now: 1.7)
+        _ = tracker.tick(now: 10)
+        #expect(tracker.gateways["gxy2"]?.lastError == nil)
+        #expect(tracker.pending.isEmpty)
         // Malformed and empty status payloads change nothing.
         #expect(tracker.statusMessage(server: "gxy2", payload: Array("online".utf8), now: 2).isEmpty)
         #expect(tracker.statusMessage(server: "gxy2", payload: [], now: 2).isEmpty)

@@ -198,9 +198,9 @@ struct GatewayTracker {
             // Someone else's request, or one that already timed out.
             return []
         }
-        pending[transaction] = nil
-        // The first request to a gateway that just came online may have been answered: no retry.
-        for (id, other) in pending where other.server == server { pending[id]?.retryAt = nil }
+        // An answer supersedes every request still open to that server (the unanswered first
+        // request after coming online, whose retry was answered, must not time out later).
+        pending = pending.filter { $0.value.server != server }
         return handle(reply, server: server, purpose: request.purpose, now: now)
     }
 
