@@ -5,22 +5,33 @@
 //
 //===----------------------------------------------------------------------===//
 
-import Logging
-import NIOCore
-import NIOPosix
+public import Logging
+public import NIOCore
+public import NIOPosix
 import NIOSSL
 
 /// One network connection to a broker: an actor that runs on the channel's event loop, so it reaches
-/// its ``MQTTChannelHandler`` without a thread hop.
+/// its channel handler without a thread hop.
 ///
 /// Use ``withConnection(configuration:eventLoopGroup:logger:deliver:operation:)``: it connects,
 /// sends CONNECT before the closure and DISCONNECT after it, even when the closure throws.
-/// Reconnection is not done here; ``MQTTClient`` loops over connections.
-final actor MQTTConnection {
+/// Reconnection, resubscription and offline queueing are not done here; ``MQTTClient`` builds them
+/// on top of this type and is what most code should use.
+///
+/// ```swift
+/// try await MQTTConnection.withConnection(configuration: configuration, logger: logger, deliver: { batch in
+///     for message in batch { print(message.topic) }   // runs on the event loop: do not block
+/// }) { connection in
+///     _ = try await connection.subscribe([MQTTSubscribeInfo(filter: "a/#")])
+///     try await connection.publish(MQTTMessage(topic: "a/b", payload: ByteBuffer(string: "hi")))
+/// }
+/// ```
+public final actor MQTTConnection {
     nonisolated let channel: any Channel
-    nonisolated let unownedExecutor: UnownedSerialExecutor
+    /// The executor of the channel's event loop, on which the actor runs.
+    public nonisolated let unownedExecutor: UnownedSerialExecutor
     /// Whether the broker resumed a previous session.
-    nonisolated let sessionPresent: Bool
+    public nonisolated let sessionPresent: Bool
     private let handler: NIOLoopBound<MQTTChannelHandler>
     private let version: MQTTProtocolVersion
     private let logger: Logger
@@ -42,18 +53,25 @@ final actor MQTTConnection {
 
     /// Connects, runs `operation` with the connection, then disconnects.
     ///
+    /// The reconnect policy, offline queue limit and subscriptions of the configuration are not
+    /// used here.
+    ///
     /// - Parameters:
     ///   - configuration: Broker address and session settings.
     ///   - eventLoopGroup: Where the channel runs.
     ///   - logger: Logger for connection events.
-    ///   - deliver: Receives batches of incoming messages on the event loop.
+    ///   - deliver: Receives the messages of each socket read as one batch, on the event loop; it
+    ///     must return quickly.
     ///   - operation: Work to do while connected.
     /// - Returns: The result of `operation`.
-    static func withConnection<Result: Sendable>(
+    /// - Throws: ``MQTTClientError`` when the connection cannot be made or is refused, or what
+    ///   `operation` throws.
+    nonisolated(nonsending)
+    public static func withConnection<Result: Sendable>(
         configuration: MQTTClientConfiguration,
-        eventLoopGroup: any EventLoopGroup,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger,
-        deliver: @escaping MQTTChannelHandler.Deliver,
+        deliver: @escaping @Sendable ([MQTTMessage]) -> Void,
         operation: (MQTTConnection) async throws -> Result
     ) async throws -> Result {
         let connection = try await connect(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger, deliver: deliver)
@@ -189,8 +207,12 @@ final actor MQTTConnection {
 
     // MARK: - Operations
 
-    /// Publishes a message; QoS 0 returns once written, QoS 1 and 2 once acknowledged.
-    func publish(_ message: MQTTMessage) async throws {
+    /// Publishes a message; QoS 0 returns once handed to the channel, QoS 1 and 2 once acknowledged.
+    ///
+    /// - Parameter message: The message; its properties are sent under MQTT 5 only.
+    /// - Throws: ``MQTTClientError`` (``MQTTClientError/Code/publishRejected``,
+    ///   ``MQTTClientError/Code/connectionClosed`` and others).
+    public func publish(_ message: MQTTMessage) async throws {
         let packet = MQTTPublishPacket(
             topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain,
             properties: version == .v5 ? message.properties.mqttProperties : []
@@ -215,8 +237,12 @@ final actor MQTTConnection {
         return promise.futureResult
     }
 
-    /// Subscribes and returns the broker's reason code for each filter.
-    func subscribe(_ subscriptions: [MQTTSubscribeInfo]) async throws -> [UInt8] {
+    /// Subscribes and returns the broker's reason code for each filter (0x80 and above are failures).
+    ///
+    /// - Parameter subscriptions: The filters and their options.
+    /// - Returns: One reason code (3.1.1: return code) per filter, in order.
+    /// - Throws: ``MQTTClientError`` when the connection closes first.
+    public func subscribe(_ subscriptions: [MQTTSubscribeInfo]) async throws -> [UInt8] {
         let promise = channel.eventLoop.makePromise(of: MQTTSubAckPacket.self)
         handler.value.subscribe(subscriptions, properties: [], promise: promise)
         let ack = try await promise.futureResult.get()
@@ -227,14 +253,18 @@ final actor MQTTConnection {
     }
 
     /// Unsubscribes and returns the broker's reason codes (empty under MQTT 3.1.1).
-    func unsubscribe(_ filters: [String]) async throws -> [UInt8] {
+    ///
+    /// - Parameter filters: The filters to remove.
+    /// - Returns: One reason code per filter under MQTT 5; empty under 3.1.1.
+    /// - Throws: ``MQTTClientError`` when the connection closes first.
+    public func unsubscribe(_ filters: [String]) async throws -> [UInt8] {
         let promise = channel.eventLoop.makePromise(of: MQTTSubAckPacket.self)
         handler.value.unsubscribe(filters, promise: promise)
         return try await promise.futureResult.get().reasonCodes
     }
 
-    /// Sends DISCONNECT and closes the channel.
-    func disconnect() async {
+    /// Sends DISCONNECT (so no Last Will is published) and waits until the channel is closed.
+    public func disconnect() async {
         handler.value.disconnect()
         _ = try? await channel.closeFuture.get()
     }
@@ -244,14 +274,16 @@ final actor MQTTConnection {
         handler.value.closeAbruptly(reason: MQTTClientError(.connectionClosed, message: "closed abruptly"))
     }
 
-    /// Sends DISCONNECT and closes; safe to call from any context and more than once.
-    nonisolated func close() {
+    /// Sends DISCONNECT and closes without waiting; safe to call from any context and more than once.
+    public nonisolated func close() {
         let handler = self.handler
         channel.eventLoop.execute { handler.value.disconnect() }
     }
 
     /// Waits until the connection closes and returns why.
-    func waitUntilClosed() async -> MQTTClientError {
+    ///
+    /// - Returns: The reason, for example ``MQTTClientError/Code/keepAliveTimeout``.
+    public func waitUntilClosed() async -> MQTTClientError {
         let future = handler.value.closed.futureResult
         return (try? await future.get()) ?? MQTTClientError(.connectionClosed)
     }
