@@ -217,6 +217,26 @@ struct MQTTClientIntegrationTests {
         #expect(error.errorCode == .connectionClosed || error.errorCode == .tlsConfiguration)
     }
 
+    @Test("The scoped MQTTConnection subscribes, publishes and delivers in batches")
+    func scopedConnection() async throws {
+        let topic = MQTTTestSupport.uniqueTopic("connection")
+        let received = SharedCounter()
+        try await MQTTConnection.withConnection(
+            configuration: try MQTTTestSupport.configuration(.v5), logger: MQTTTestSupport.logger,
+            deliver: { batch in for message in batch where message.topic == topic { _ = received.add(client: 0) } }
+        ) { connection in
+            #expect(connection.sessionPresent == false)
+            #expect(try await connection.subscribe([MQTTSubscribeInfo(filter: topic, qos: .exactlyOnce)]) == [2])
+            for qos in [MQTTQoS.atMostOnce, .atLeastOnce, .exactlyOnce] {
+                try await connection.publish(MQTTMessage(topic: topic, payload: ByteBuffer(string: "x"), qos: qos))
+            }
+            try await withTimeout(.seconds(3)) {
+                while received.counts[0] < 3 { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            #expect(try await connection.unsubscribe([topic]) == [0])
+        }
+    }
+
     @Test("Subscribing with an invalid filter fails before anything is sent")
     func invalidFilter() async throws {
         try await withMQTTClient(try MQTTTestSupport.configuration(.v5)) { client in

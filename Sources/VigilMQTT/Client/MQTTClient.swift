@@ -39,7 +39,7 @@ public final class MQTTClient: Service, Sendable {
     public let configuration: MQTTClientConfiguration
     let eventLoopGroup: any EventLoopGroup
     let logger: Logger
-    let metrics = MQTTMetrics()
+    let metrics: MQTTMetrics
     let state = Mutex(State())
 
     /// Creates a client. No connection is made until ``run()``.
@@ -48,11 +48,17 @@ public final class MQTTClient: Service, Sendable {
     ///   - configuration: Broker address and session settings.
     ///   - eventLoopGroup: The event loops the connection runs on.
     ///   - logger: Logger for connection events; the client adds `mqtt.client_id` metadata.
-    public init(
+    public convenience init(
         configuration: MQTTClientConfiguration,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger
     ) {
+        self.init(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger, metrics: MQTTMetrics())
+    }
+
+    /// Creates a client with explicit metric objects (tests inject a metrics factory this way).
+    init(configuration: MQTTClientConfiguration, eventLoopGroup: any EventLoopGroup, logger: Logger, metrics: MQTTMetrics) {
+        self.metrics = metrics
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
         var logger = logger

@@ -23,11 +23,14 @@ struct MQTTMetrics: Sendable {
     /// `vigil_mqtt_messages_dropped_total`: messages dropped because a subscriber was slow.
     let dropped: Counter
 
-    init() {
-        self.connected = Gauge(label: "vigil_mqtt_connected")
-        self.received = Counter(label: "vigil_mqtt_messages_received_total")
-        self.sent = Counter(label: "vigil_mqtt_messages_sent_total")
-        self.reconnects = Counter(label: "vigil_mqtt_reconnects_total")
-        self.dropped = Counter(label: "vigil_mqtt_messages_dropped_total")
+    /// Creates the metric objects.
+    ///
+    /// - Parameter factory: The factory to use; the bootstrapped global one by default.
+    init(factory: any MetricsFactory = MetricsSystem.factory) {
+        self.connected = Gauge(label: "vigil_mqtt_connected", factory: factory)
+        self.received = Counter(label: "vigil_mqtt_messages_received_total", factory: factory)
+        self.sent = Counter(label: "vigil_mqtt_messages_sent_total", factory: factory)
+        self.reconnects = Counter(label: "vigil_mqtt_reconnects_total", factory: factory)
+        self.dropped = Counter(label: "vigil_mqtt_messages_dropped_total", factory: factory)
     }
 }
