@@ -103,6 +103,7 @@ final class PrivateMosquitto: @unchecked Sendable {
         self.directory = IntegrationEnvironment.scratchDirectory.appendingPathComponent("mosquitto-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let config = """
+            \(getuid() == 0 ? "user root" : "")
             listener \(port) 127.0.0.1
             allow_anonymous true
             persistence false

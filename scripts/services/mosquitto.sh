@@ -36,7 +36,6 @@ mosquitto_make_certs() {
     printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' >"$dir/server.ext"
     openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
         -days 3650 -extfile "$dir/server.ext" -out "$dir/server.pem" >/dev/null 2>&1 || return 1
-    # mosquitto drops privileges to user "mosquitto" when started as root.
     chmod 644 "$dir"/*.pem "$dir"/*.key
 }
 
@@ -47,7 +46,12 @@ mosquitto_start() {
     MOSQUITTO_PORT=$(_mosquitto_free_port)
     MOSQUITTO_TLS_PORT=$(_mosquitto_free_port)
     while [ "$MOSQUITTO_TLS_PORT" = "$MOSQUITTO_PORT" ]; do MOSQUITTO_TLS_PORT=$(_mosquitto_free_port); done
+    # As root, mosquitto drops to user "mosquitto", which cannot read files under a private (0700)
+    # temporary directory; stay root instead (tests only, bound to loopback).
+    local user_line=""
+    [ "$(id -u)" = 0 ] && user_line="user root"
     cat >"$dir/mosquitto.conf" <<CONF
+$user_line
 per_listener_settings false
 allow_anonymous true
 persistence false
