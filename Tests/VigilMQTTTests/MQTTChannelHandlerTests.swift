@@ -186,6 +186,21 @@ struct MQTTChannelHandlerTests {
         #expect { try futures[2].wait() } throws: { ($0 as? MQTTClientError)?.errorCode == .publishRejected }
     }
 
+    @Test("A publication larger than the broker's maximum packet size fails without taking an in-flight slot")
+    func brokerPacketLimit() throws {
+        let harness = try HandlerHarness(maxInflight: 1)
+        _ = try harness.connect(connack: .init(sessionPresent: false, reasonCode: 0, properties: [.maximumPacketSize(100)]))
+        let big = harness.channel.eventLoop.makePromise(of: Void.self)
+        harness.handler.publish(.init(topic: "t", payload: ByteBuffer(repeating: 0, count: 200), qos: .atLeastOnce, retain: false), promise: big)
+        #expect { try big.futureResult.wait() } throws: { ($0 as? MQTTClientError)?.errorCode == .packetTooLarge }
+        let small = harness.channel.eventLoop.makePromise(of: Void.self)
+        harness.handler.publish(.init(topic: "t", payload: ByteBuffer(string: "x"), qos: .atLeastOnce, retain: false), promise: small)
+        harness.channel.embeddedEventLoop.run()
+        guard case .publish(let sent) = try harness.readAllPackets().last else { throw TestFailure("small publication not sent") }
+        try harness.send(.ack(.init(type: .puback, packetID: sent.packetID)))
+        try small.futureResult.wait()
+    }
+
     @Test("Closing fails outstanding requests with the close reason")
     func closeFailsRequests() throws {
         let harness = try HandlerHarness()

@@ -178,9 +178,10 @@ final class MQTTChannelHandler: ChannelInboundHandler {
     private func sendTracked(_ packet: MQTTPublishPacket, promise: EventLoopPromise<Void>?, context: ChannelHandlerContext) {
         var packet = packet
         packet.packetID = allocatePacketID()
+        guard let buffer = self.encode(.publish(packet), context: context, promise: promise) else { return }
         inflight += 1
         requests[packet.packetID] = .publish(packet, promise, awaitingPubComp: false)
-        self.write(.publish(packet), context: context, flush: false)
+        context.write(Self.wrapOutboundOut(buffer), promise: nil)
     }
 
     /// Sends SUBSCRIBE and completes `promise` with the SUBACK.
@@ -393,17 +394,24 @@ final class MQTTChannelHandler: ChannelInboundHandler {
     }
 
     private func write(_ packet: MQTTPacket, context: ChannelHandlerContext, flush: Bool, promise: EventLoopPromise<Void>? = nil) {
-        var buffer = context.channel.allocator.buffer(capacity: Self.estimatedSize(packet))
-        packet.write(to: &buffer, version: configuration.version)
-        if buffer.readableBytes > serverMaximumPacketSize {
-            promise?.fail(MQTTClientError(.packetTooLarge, message: "packet of \(buffer.readableBytes) bytes exceeds the broker's limit"))
-            return
-        }
+        guard let buffer = self.encode(packet, context: context, promise: promise) else { return }
         if flush {
             context.writeAndFlush(Self.wrapOutboundOut(buffer), promise: promise)
         } else {
             context.write(Self.wrapOutboundOut(buffer), promise: promise)
         }
+    }
+
+    /// Encodes a packet; fails `promise` and returns `nil` when it exceeds the broker's maximum
+    /// packet size (MQTT 5).
+    private func encode(_ packet: MQTTPacket, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) -> ByteBuffer? {
+        var buffer = context.channel.allocator.buffer(capacity: Self.estimatedSize(packet))
+        packet.write(to: &buffer, version: configuration.version)
+        guard buffer.readableBytes <= serverMaximumPacketSize else {
+            promise?.fail(MQTTClientError(.packetTooLarge, message: "packet of \(buffer.readableBytes) bytes exceeds the broker's limit"))
+            return nil
+        }
+        return buffer
     }
 
     private static func estimatedSize(_ packet: MQTTPacket) -> Int {
