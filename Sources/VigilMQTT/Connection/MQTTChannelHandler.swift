@@ -263,7 +263,9 @@ final class MQTTChannelHandler: ChannelInboundHandler {
         }
         timeout?.cancel()
         guard !connack.reasonCode.isMQTTFailure, connack.reasonCode == 0 else {
-            let error = MQTTClientError(.connectionRefused, message: "broker refused the connection", reasonCode: connack.reasonCode)
+            var message = "broker refused the connection"
+            if let reason = connack.properties.mqttReasonString { message += ": \(reason)" }
+            let error = MQTTClientError(.connectionRefused, message: message, reasonCode: connack.reasonCode)
             closeReason = error
             state = .closed
             promise.fail(error)
@@ -349,7 +351,9 @@ final class MQTTChannelHandler: ChannelInboundHandler {
             requests[ack.packetID] = nil
             inflight -= 1
             if ack.reasonCode.isMQTTFailure {
-                promise?.fail(MQTTClientError(.publishRejected, message: "broker rejected the publication to '\(packet.topic)'", reasonCode: ack.reasonCode))
+                var message = "broker rejected the publication to '\(packet.topic)'"
+                if let reason = ack.properties.mqttReasonString { message += ": \(reason)" }
+                promise?.fail(MQTTClientError(.publishRejected, message: message, reasonCode: ack.reasonCode))
             } else {
                 promise?.succeed()
             }

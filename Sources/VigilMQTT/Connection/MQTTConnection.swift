@@ -246,6 +246,9 @@ public final actor MQTTConnection {
         let promise = channel.eventLoop.makePromise(of: MQTTSubAckPacket.self)
         handler.value.subscribe(subscriptions, properties: [], promise: promise)
         let ack = try await promise.futureResult.get()
+        if let reason = ack.properties.mqttReasonString {
+            logger.debug("MQTT SUBACK reason", metadata: ["mqtt.reason_string": "\(reason)"])
+        }
         guard ack.reasonCodes.count == subscriptions.count else {
             throw MQTTClientError(.protocolError, message: "SUBACK has \(ack.reasonCodes.count) codes for \(subscriptions.count) filters")
         }

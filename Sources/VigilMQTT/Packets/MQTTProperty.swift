@@ -186,6 +186,12 @@ extension [MQTTProperty] {
         for property in self { property.write(to: &buffer) }
     }
 
+    /// The reason string property, if present.
+    var mqttReasonString: String? {
+        for case .reasonString(let reason) in self { return reason }
+        return nil
+    }
+
     /// Reads a property block (length prefix and properties) from a complete packet body.
     static func readMQTT(from buffer: inout ByteBuffer) throws(MQTTDecodeError) -> [MQTTProperty] {
         let length = Int(try buffer.readMQTTRequiredVariableInteger())
