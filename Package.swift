@@ -212,6 +212,8 @@ let package = Package(
             dependencies: [
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
+                "StreamSimulators",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 "VigilMonitors",
                 "VigilMQTT",
                 "VigilApp",

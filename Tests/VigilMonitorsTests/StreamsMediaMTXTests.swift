@@ -171,7 +171,7 @@ struct StreamsMediaMTXPollerTests {
         await server.stop()
     }
 
-    @Test("Bitrates come from counter deltas over elapsed time, also across a counter reset")
+    @Test("Data rates come from counter deltas over elapsed time, also across a counter reset")
     func bitrateAcrossReset() async throws {
         let simulator = MediaMTXSimulator(generation: .current, paths: [.init(name: "cam", inboundBytes: 1_000_000, outboundBytes: 0)])
         let server = try await SimulatorServer.start { await simulator.handle($0) }
@@ -189,23 +189,23 @@ struct StreamsMediaMTXPollerTests {
         clock.advance(2)
         simulator.update { $0.paths[0].inboundBytes = 1_500_000; $0.paths[0].outboundBytes = 250_000 }
         let second = await poller.poll(instance: "edge")
-        #expect(second.paths.first?.inbound?.instant == 2_000_000)  // 500 kB in 2 s = 2 Mbit/s
-        #expect(second.paths.first?.outbound?.instant == 1_000_000)
-        #expect(text(exporter).contains("vigil_mediamtx_path_inbound_bits_per_second{instance=\"edge\",path=\"cam\"} 2000000.0"))
+        #expect(second.paths.first?.inbound?.instant == 250_000)  // 500 kB in 2 s
+        #expect(second.paths.first?.outbound?.instant == 125_000)
+        #expect(text(exporter).contains("vigil_mediamtx_path_inbound_bytes_per_second{instance=\"edge\",path=\"cam\"} 250000.0"))
         // The publisher reconnects: the counter starts again from zero.
         clock.advance(4)
         simulator.update { $0.paths[0].inboundBytes = 100_000; $0.paths[0].onlineTime = "2025-01-01T11:00:00Z" }
         let third = await poller.poll(instance: "edge")
-        #expect(third.paths.first?.inbound?.instant == 200_000)
+        #expect(third.paths.first?.inbound?.instant == 25_000)
         clock.advance(2)
         simulator.update { $0.paths[0].inboundBytes = 600_000 }
         let fourth = await poller.poll(instance: "edge")
-        #expect(fourth.paths.first?.inbound?.instant == 2_000_000)
+        #expect(fourth.paths.first?.inbound?.instant == 250_000)
         let state = try #require(await hub.state(of: MediaMTXPoller.target(instance: "edge", path: "cam")))
-        #expect(state.values["inbound_bits_per_second"] == 2_000_000)
+        #expect(state.values["inbound_bytes_per_second"] == 250_000)
         #expect(state.attributes["source"] == .string("mediamtx"))
-        let history = try await hub.history(series: "stream/mediamtx/edge/cam/inbound_bits_per_second", from: 0, to: .greatestFiniteMagnitude, step: 0)
-        #expect(history.map(\.value) == [2_000_000, 200_000, 2_000_000])
+        let history = try await hub.history(series: "stream/mediamtx/edge/cam/inbound_bytes_per_second", from: 0, to: .greatestFiniteMagnitude, step: 0)
+        #expect(history.map(\.value) == [250_000, 25_000, 250_000])
         await server.stop()
     }
 
@@ -263,7 +263,7 @@ struct StreamsMediaMTXPollerTests {
         clock.advance(2)
         simulator.update { $0.paths[0].inboundBytes = 8_000 }
         let next = await poller.poll(instance: "edge")
-        #expect(next.paths.first?.inbound?.instant == 16_000)
+        #expect(next.paths.first?.inbound?.instant == 2_000)
         #expect(text(exporter).contains("vigil_mediamtx_up{instance=\"edge\"} 1.0"))
         await server.stop()
     }

@@ -5,7 +5,7 @@
 #   bench/streams/run.sh [--hosts 50] [--streams 20] [--latency-ms 5] [--cycles 5]
 #
 # Environment: SEED_FILE (default ../shared/seeds/004_*.txt next to the repository),
-# BENCH_VENV (default .build/streams-bench-venv), SWIFT_BUILD_FLAGS.
+# BENCH_VENV (default .build/streams-bench-venv), SWIFT_BUILD_FLAGS, VIGIL_STREAMS_BENCH_BIN (skip the build).
 # The Python exporter is extracted from the seed document at run time and never stored in the
 # repository; prometheus-client and requests are installed from PyPI into the venv.
 set -euo pipefail
@@ -50,10 +50,13 @@ if [ ! -x "$venv/bin/python" ]; then python3 -m venv "$venv"; fi
 "$venv/bin/python" -c "import prometheus_client, requests" 2>/dev/null \
   || "$venv/bin/pip" install -q prometheus-client requests
 
-# 3. Vigil's side, release build.
-swift build -c release --product vigil-streams-bench ${SWIFT_BUILD_FLAGS:-} >"$work/build.log" 2>&1 \
-  || { cat "$work/build.log" >&2; exit 1; }
-bench="$(swift build -c release --show-bin-path)/vigil-streams-bench"
+# 3. Vigil's side, release build (or a binary given in VIGIL_STREAMS_BENCH_BIN).
+bench=${VIGIL_STREAMS_BENCH_BIN:-}
+if [ -z "$bench" ]; then
+  swift build -c release --product vigil-streams-bench ${SWIFT_BUILD_FLAGS:-} >"$work/build.log" 2>&1 \
+    || { cat "$work/build.log" >&2; exit 1; }
+  bench="$(swift build -c release --show-bin-path)/vigil-streams-bench"
+fi
 
 # 4. The simulated fleet, in its own process (its CPU is nobody's).
 mkfifo "$work/sim.in"

@@ -14,15 +14,18 @@
 /// Per path (`{instance,path}`): `vigil_mediamtx_path_online`, `vigil_mediamtx_path_readers`,
 /// `vigil_mediamtx_path_inbound_bytes_total`, `vigil_mediamtx_path_outbound_bytes_total`,
 /// `vigil_mediamtx_path_inbound_frames_in_error_total` (newer MediaMTX only),
-/// `vigil_mediamtx_path_inbound_bits_per_second`, `vigil_mediamtx_path_outbound_bits_per_second`
+/// `vigil_mediamtx_path_inbound_bytes_per_second`, `vigil_mediamtx_path_outbound_bytes_per_second`
 /// (between the last two polls), and `vigil_mediamtx_path_source_info{instance,path,source_type}` = 1.
 ///
 /// Per SRT connection (`{instance,path,state,id}`, at most `max_srt_series` per instance, so the
 /// label cardinality stays bounded; series of closed connections disappear with the next poll):
-/// `vigil_mediamtx_srt_rtt_seconds`, `vigil_mediamtx_srt_receive_rate_bits_per_second`,
-/// `vigil_mediamtx_srt_send_rate_bits_per_second`, `vigil_mediamtx_srt_link_capacity_bits_per_second`,
+/// `vigil_mediamtx_srt_rtt_seconds`, `vigil_mediamtx_srt_receive_rate_bytes_per_second`,
+/// `vigil_mediamtx_srt_send_rate_bytes_per_second`, `vigil_mediamtx_srt_link_capacity_bytes_per_second`,
 /// `vigil_mediamtx_srt_receive_loss_rate`, `vigil_mediamtx_srt_send_loss_rate` (MediaMTX's
 /// `packetsReceivedLossRate`/`packetsSendLossRate` as reported).
+///
+/// Rates are in bytes per second (Prometheus base unit; `promtool` rejects `bits`): multiply by 8
+/// for a bitrate (the Grafana dashboard does).
 ///
 /// While an instance is unreachable only its instance series remain.
 public enum MediaMTXMetrics {
@@ -52,8 +55,8 @@ public enum MediaMTXMetrics {
             pathFamily("vigil_mediamtx_path_inbound_bytes_total", "Bytes received by the path (inboundBytes or bytesReceived).", .counter) { $0.path.inboundBytes },
             pathFamily("vigil_mediamtx_path_outbound_bytes_total", "Bytes sent by the path (outboundBytes or bytesSent).", .counter) { $0.path.outboundBytes },
             pathFamily("vigil_mediamtx_path_inbound_frames_in_error_total", "Inbound frames that could not be decoded.", .counter) { $0.path.inboundFramesInError },
-            pathFamily("vigil_mediamtx_path_inbound_bits_per_second", "Inbound bitrate between the last two polls.", .gauge) { $0.inbound?.instant },
-            pathFamily("vigil_mediamtx_path_outbound_bits_per_second", "Outbound bitrate between the last two polls.", .gauge) { $0.outbound?.instant },
+            pathFamily("vigil_mediamtx_path_inbound_bytes_per_second", "Inbound data rate between the last two polls (bytes per second).", .gauge) { $0.inbound?.instant },
+            pathFamily("vigil_mediamtx_path_outbound_bytes_per_second", "Outbound data rate between the last two polls (bytes per second).", .gauge) { $0.outbound?.instant },
         ]
         families.append(MetricFamily(
             name: "vigil_mediamtx_path_source_info",
@@ -82,9 +85,9 @@ public enum MediaMTXMetrics {
         }
         families += [
             srtFamily("vigil_mediamtx_srt_rtt_seconds", "SRT round-trip time (msRTT).") { $0.rttMilliseconds.map { $0 / 1000 } },
-            srtFamily("vigil_mediamtx_srt_receive_rate_bits_per_second", "SRT receive rate (mbpsReceiveRate).") { $0.receiveRateMbps.map { $0 * 1e6 } },
-            srtFamily("vigil_mediamtx_srt_send_rate_bits_per_second", "SRT send rate (mbpsSendRate).") { $0.sendRateMbps.map { $0 * 1e6 } },
-            srtFamily("vigil_mediamtx_srt_link_capacity_bits_per_second", "SRT estimated link capacity (mbpsLinkCapacity).") { $0.linkCapacityMbps.map { $0 * 1e6 } },
+            srtFamily("vigil_mediamtx_srt_receive_rate_bytes_per_second", "SRT receive rate (mbpsReceiveRate).") { $0.receiveRateMbps.map { $0 * 125_000 } },
+            srtFamily("vigil_mediamtx_srt_send_rate_bytes_per_second", "SRT send rate (mbpsSendRate).") { $0.sendRateMbps.map { $0 * 125_000 } },
+            srtFamily("vigil_mediamtx_srt_link_capacity_bytes_per_second", "SRT estimated link capacity (mbpsLinkCapacity).") { $0.linkCapacityMbps.map { $0 * 125_000 } },
             srtFamily("vigil_mediamtx_srt_receive_loss_rate", "SRT received packet loss rate (packetsReceivedLossRate).") { $0.receiveLossRate },
             srtFamily("vigil_mediamtx_srt_send_loss_rate", "SRT sent packet loss rate (packetsSendLossRate).") { $0.sendLossRate },
         ]

@@ -28,9 +28,9 @@ public struct MediaMTXInstanceReport: Sendable, Hashable {
 public struct MediaMTXPathReport: Sendable, Hashable {
     /// The path as MediaMTX reported it.
     public var path: MediaMTXPath
-    /// Inbound bitrate in bits per second (`nil` on the first poll).
+    /// Inbound data rate in bytes per second (`nil` on the first poll).
     public var inbound: CounterRate.Rates?
-    /// Outbound bitrate in bits per second.
+    /// Outbound data rate in bytes per second.
     public var outbound: CounterRate.Rates?
     /// The SRT connection publishing to the path, if any.
     public var srtPublisher: MediaMTXSRTConnection?
@@ -66,11 +66,11 @@ public struct MediaMTXPathReport: Sendable, Hashable {
 ///   last values kept, with `error`) while the instance is unreachable; removed when the path
 ///   disappears. Attributes: `source`, `instance`, `path`, `conf_name`, `online`, `online_time`,
 ///   `source_type`, `source_id`, `readers`, `reader_types`, `tracks`, `api_generation`,
-///   `inbound_bytes`, `outbound_bytes`, `inbound_bps_10s`, `inbound_bps_60s`, `outbound_bps_10s`,
-///   `outbound_bps_60s`, `srt` (the publisher's RTT, rates, capacity, loss), `srt_readers`,
-///   `rtt_p50_ms`, `rtt_p95_ms`. History samples: `readers`, `inbound_bits_per_second`,
-///   `outbound_bits_per_second`, `srt_rtt_seconds`, `srt_receive_rate_bits_per_second`,
-///   `srt_link_capacity_bits_per_second`, `srt_receive_loss_rate`.
+///   `inbound_bytes`, `outbound_bytes`, `inbound_bytes_per_second_10s`, `inbound_bytes_per_second_60s`,
+///   `outbound_bytes_per_second_10s`, `outbound_bytes_per_second_60s`, `srt` (the publisher's RTT, rates, capacity, loss), `srt_readers`,
+///   `rtt_p50_ms`, `rtt_p95_ms`. History samples: `readers`, `inbound_bytes_per_second`,
+///   `outbound_bytes_per_second`, `srt_rtt_seconds`, `srt_receive_rate_bytes_per_second`,
+///   `srt_link_capacity_bytes_per_second`, `srt_receive_loss_rate`.
 ///
 /// Metrics (``MediaMTXMetrics``) go to a ``MetricsSnapshotExporter``, one part per instance.
 public actor MediaMTXPoller: Service {
@@ -272,8 +272,8 @@ public actor MediaMTXPoller: Service {
             guard let path = unique[name] else { continue }
             var pathState = state.paths[name] ?? PathState()
             let epoch = serverEpoch + "|" + (path.onlineTime ?? "")
-            let inbound = path.inboundBytes.flatMap { pathState.inbound.update(value: $0 * 8, time: time, epoch: epoch) }
-            let outbound = path.outboundBytes.flatMap { pathState.outbound.update(value: $0 * 8, time: time, epoch: epoch) }
+            let inbound = path.inboundBytes.flatMap { pathState.inbound.update(value: $0, time: time, epoch: epoch) }
+            let outbound = path.outboundBytes.flatMap { pathState.outbound.update(value: $0, time: time, epoch: epoch) }
             let publisher = publishers[name]
             if let rtt = publisher?.rttMilliseconds {
                 pathState.rtts.append((time, rtt))
@@ -381,18 +381,18 @@ public actor MediaMTXPoller: Service {
             "api_generation": .string(path.generation.rawValue),
             "inbound_bytes": path.inboundBytes.map(JSONValue.number),
             "outbound_bytes": path.outboundBytes.map(JSONValue.number),
-            "inbound_bps_10s": report.inbound.map { .number($0.average10s) },
-            "inbound_bps_60s": report.inbound.map { .number($0.average60s) },
-            "outbound_bps_10s": report.outbound.map { .number($0.average10s) },
-            "outbound_bps_60s": report.outbound.map { .number($0.average60s) },
+            "inbound_bytes_per_second_10s": report.inbound.map { .number($0.average10s) },
+            "inbound_bytes_per_second_60s": report.inbound.map { .number($0.average60s) },
+            "outbound_bytes_per_second_10s": report.outbound.map { .number($0.average10s) },
+            "outbound_bytes_per_second_60s": report.outbound.map { .number($0.average60s) },
             "srt_readers": .number(Double(report.srtReaders)),
             "rtt_p50_ms": report.rttPercentiles.map { .number($0.p50) },
             "rtt_p95_ms": report.rttPercentiles.map { .number($0.p95) },
             "error": nil,
         ]
         var samples = [Sample("readers", Double(path.readerCount))]
-        if let inbound = report.inbound { samples.append(Sample("inbound_bits_per_second", inbound.instant)) }
-        if let outbound = report.outbound { samples.append(Sample("outbound_bits_per_second", outbound.instant)) }
+        if let inbound = report.inbound { samples.append(Sample("inbound_bytes_per_second", inbound.instant)) }
+        if let outbound = report.outbound { samples.append(Sample("outbound_bytes_per_second", outbound.instant)) }
         if let bytes = path.inboundBytes { samples.append(Sample("inbound_bytes_total", bytes, kind: .counter, recordHistory: false)) }
         if let bytes = path.outboundBytes { samples.append(Sample("outbound_bytes_total", bytes, kind: .counter, recordHistory: false)) }
         if let srt = report.srtPublisher {
@@ -404,8 +404,8 @@ public actor MediaMTXPoller: Service {
             fields["packets_received_loss_rate"] = srt.receiveLossRate.map(JSONValue.number)
             attributes["srt"] = .object(fields)
             if let rtt = srt.rttMilliseconds { samples.append(Sample("srt_rtt_seconds", rtt / 1000)) }
-            if let rate = srt.receiveRateMbps { samples.append(Sample("srt_receive_rate_bits_per_second", rate * 1e6)) }
-            if let capacity = srt.linkCapacityMbps { samples.append(Sample("srt_link_capacity_bits_per_second", capacity * 1e6)) }
+            if let rate = srt.receiveRateMbps { samples.append(Sample("srt_receive_rate_bytes_per_second", rate * 125_000)) }
+            if let capacity = srt.linkCapacityMbps { samples.append(Sample("srt_link_capacity_bytes_per_second", capacity * 125_000)) }
             if let loss = srt.receiveLossRate { samples.append(Sample("srt_receive_loss_rate", loss)) }
         } else {
             attributes["srt"] = .some(nil)

@@ -1,0 +1,77 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+public import Hummingbird
+public import Logging
+import ServiceLifecycle
+import VigilCore
+public import VigilMonitors
+public import VigilWeb
+
+/// The stream snapshot exporters serve the main `/metrics` too.
+extension MetricsSnapshotExporter: MetricsExporter {}
+
+/// The stream pollers (Visionaire, MediaMTX), their metric exporters and the seed-004 exporter
+/// listener, built from the configuration.
+struct StreamServices {
+    /// The services to run, in order.
+    var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+    /// The exporters to add to the main `/metrics`.
+    var exporters: [any MetricsExporter] = []
+
+    init(configuration: VigilConfiguration, hub: Hub, logger: (String) -> Logger) {
+        if configuration.visionaire.enabled {
+            let exporter = MetricsSnapshotExporter()
+            exporters.append(exporter)
+            services.append(.init(service: VisionairePoller(configuration: configuration.visionaire, exporter: exporter, hub: hub, logger: logger("vigil.visionaire"))))
+            if configuration.visionaire.exporterPort > 0 {
+                services.append(.init(service: buildStreamExporterApplication(
+                    exporter: exporter,
+                    host: configuration.visionaire.exporterHost,
+                    port: configuration.visionaire.exporterPort,
+                    logger: logger("vigil.visionaire.exporter")
+                )))
+            }
+        }
+        if configuration.mediamtx.enabled {
+            let exporter = MetricsSnapshotExporter()
+            exporters.append(exporter)
+            services.append(.init(service: MediaMTXPoller(configuration: configuration.mediamtx, exporter: exporter, hub: hub, logger: logger("vigil.mediamtx"))))
+        }
+    }
+}
+
+/// Builds the seed-004 exporter listener: `GET /metrics` with the camera metrics, 404 on every
+/// other path (as the seed's `ThreadingHTTPServer`).
+///
+/// - Parameters:
+///   - exporter: The Visionaire snapshot exporter.
+///   - host: The address to bind.
+///   - port: The port (the seed's 9898; 0 picks a free one).
+///   - onServerRunning: Called with the bound port.
+///   - logger: Logger for the listener.
+/// - Returns: A Hummingbird application (a `Service`).
+public func buildStreamExporterApplication(
+    exporter: MetricsSnapshotExporter,
+    host: String,
+    port: Int,
+    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
+    logger: Logger
+) -> some ApplicationProtocol {
+    let router = Router()
+    router.get("/metrics") { _, _ in
+        var buffer: [UInt8] = []
+        exporter.emit(into: &buffer)
+        return Response(status: .ok, headers: [.contentType: prometheusContentType], body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
+    }
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(host, port: port), serverName: "vigil-stream-exporter"),
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
+        logger: logger
+    )
+}
