@@ -13,6 +13,7 @@ import ServiceLifecycle
 import UnixSignals
 public import VigilCore
 import VigilMonitors
+import VigilMQTT
 import VigilStorage
 public import VigilWeb
 
@@ -65,10 +66,9 @@ public struct VigilApplication: Sendable {
             labels: [("version", vigilVersion)]
         )
         buildInfo.set(to: 1.0)
-        let streams = StreamServices(configuration: configuration, hub: hub) { Self.logger(logger, $0) }
         self.web = WebDependencies(
             hub: hub,
-            exporters: [registry, ProcessMetrics(startTime: wallClockSeconds())] + streams.exporters,
+            exporters: [registry, ProcessMetrics(startTime: wallClockSeconds())],
             readiness: readiness,
             version: vigilVersion,
             configuration: configuration.http
@@ -82,10 +82,13 @@ public struct VigilApplication: Sendable {
         if configuration.host.enabled {
             services.append(.init(service: HostMonitor(configuration: configuration.host, hub: hub, logger: Self.logger(logger, "vigil.host"))))
         }
+        // One MQTT client for every MQTT consumer, created when [mqtt] is present.
+        let mqttClient = configuration.mqtt.map { MQTTClient(configuration: $0, logger: Self.logger(logger, "vigil.mqtt")) }
+        if let mqttClient { services.append(.init(service: mqttClient)) }
+        services += Self.deviceServices(configuration.devices, client: mqttClient, hub: hub, store: stores.state, logger: logger)
         // The gateway monitor runs its own MQTT client (its broker may differ from [mqtt]); without a
         // broker or admin URLs it only says once that gateway monitoring is off.
         services.append(.init(service: try GatewayMonitor(configuration: configuration.janus, hub: hub, stateStore: stores.state, logger: Self.logger(logger, "vigil.gateways"))))
-        services += streams.services
         let application = Application(
             router: buildRouter(web),
             configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: "vigil"),

@@ -9,6 +9,7 @@ public import Foundation
 import Logging
 import TOMLKit
 public import VigilMonitors
+public import VigilMQTT
 public import VigilStorage
 public import VigilWeb
 
@@ -25,12 +26,12 @@ public struct VigilConfiguration: Sendable {
     public var store = StoreConfiguration()
     /// `[host]`.
     public var host = HostMonitorConfiguration()
+    /// `[mqtt]`: the shared MQTT client, when the section is present (see VigilConfiguration+Devices.swift).
+    public var mqtt: MQTTClientConfiguration?
+    /// iotmonitor's `[device_*]`, `[agent_*]` and Vigil's `[watchdog]`.
+    public var devices = DevicesConfiguration()
     /// `[janus]`: the Janus gateway monitor (seed 000), with the seed's environment variables.
     public var janus = GatewayMonitorConfiguration()
-    /// `[visionaire]`: the seed-004 camera poller and exporter (see VigilConfiguration+Streams.swift).
-    public var visionaire = VisionaireConfiguration()
-    /// `[mediamtx]`: the MediaMTX poller (see VigilConfiguration+Streams.swift).
-    public var mediamtx = MediaMTXConfiguration()
     /// Where the configuration came from (`<defaults>` or a path).
     public var source = "<defaults>"
     /// Things worth telling the operator that do not stop Vigil: unknown sections and keys.
@@ -40,10 +41,10 @@ public struct VigilConfiguration: Sendable {
     public init() {}
 
     /// Sections Vigil reads (or recognises from the seeds' formats).
-    static let knownSections: Set<String> = ["log", "http", "store", "host", "janus", "visionaire", "mediamtx"]
+    static let knownSections: Set<String> = ["mqtt", "watchdog", "log", "http", "store", "host", "janus"]
     /// Sections from the seeds' formats that later versions implement; accepted with a warning.
     static let plannedSections: Set<String> = [
-        "mqtt", "alerts", "redis", "monitoring", "kafka-consumer", "kafka-producer",
+        "mediamtx", "visionaire", "alerts", "redis", "monitoring", "kafka-consumer", "kafka-producer",
         "mysql", "user-activity-redis", "user-activity-rest-api", "ejabberd", "client", "component",
     ]
     /// Top-level keys of the seed-001 format.
@@ -98,9 +99,8 @@ public struct VigilConfiguration: Sendable {
         configuration.http = try WebConfiguration(section("http"))
         configuration.store = try StoreConfiguration(section("store"))
         configuration.host = try HostMonitorConfiguration(section("host"))
+        try configuration.parseDevices(root: root, file: file, section: section)
         configuration.janus = try GatewayMonitorConfiguration(section("janus"), environment: environment)
-        configuration.visionaire = try VisionaireConfiguration(section("visionaire"))
-        configuration.mediamtx = try MediaMTXConfiguration(section("mediamtx"))
 
         for reader in sections {
             for key in reader.unusedKeys where !(reader.name == "http" && ["address", "port"].contains(key)) {
@@ -109,7 +109,7 @@ public struct VigilConfiguration: Sendable {
         }
         for (key, value) in root.sorted(by: { $0.key < $1.key }) {
             if case .table = value {
-                if knownSections.contains(key) { continue }
+                if knownSections.contains(key) || isDeviceSection(key) { continue }
                 if plannedSections.contains(key) || key.hasPrefix("device_") || key.hasPrefix("agent_") {
                     configuration.warnings.append("\(file): section [\(key)] is recognised but not handled by this version yet (ignored)")
                 } else {

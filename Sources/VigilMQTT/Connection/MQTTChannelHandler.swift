@@ -42,24 +42,13 @@ final class MQTTChannelHandler: ChannelInboundHandler {
         case closed
     }
 
-    private enum Request {
-        case publish(MQTTPublishPacket, EventLoopPromise<Void>?, awaitingPubComp: Bool)
-        case subscribe(EventLoopPromise<MQTTSubAckPacket>)
-        case unsubscribe(EventLoopPromise<MQTTSubAckPacket>)
-    }
-
     private var configuration: Configuration
     private let deliver: Deliver
     private let logger: Logger
     private var context: ChannelHandlerContext?
     private var processor: NIOSingleStepByteToMessageProcessor<MQTTPacketDecoder>
     private var state: State = .idle
-    private var requests: [UInt16: Request] = [:]
-    private var nextPacketID: UInt16 = 1
-    private var inflight = 0
-    private var inflightLimit: Int
-    private var heldBack = CircularBuffer<(MQTTPublishPacket, EventLoopPromise<Void>?)>()
-    private var receivedQoS2: Set<UInt16> = []
+    private var stateMachine: StateMachine
     private var topicAliases: [String?]
     private var serverMaximumPacketSize = Int.max
     private var batch: [MQTTMessage] = []
@@ -80,7 +69,7 @@ final class MQTTChannelHandler: ChannelInboundHandler {
         self.processor = NIOSingleStepByteToMessageProcessor(
             MQTTPacketDecoder(version: configuration.version, maxPacketSize: configuration.maxPacketSize)
         )
-        self.inflightLimit = max(1, configuration.maxInflight)
+        self.stateMachine = StateMachine(inflightLimit: configuration.maxInflight)
         self.topicAliases = Array(repeating: nil, count: Int(configuration.topicAliasMaximum) + 1)
         self.closed = eventLoop.makePromise()
     }
@@ -167,21 +156,30 @@ final class MQTTChannelHandler: ChannelInboundHandler {
             self.scheduleFlush(context: context)
             return
         }
-        if inflight >= inflightLimit {
-            heldBack.append((packet, promise))
-            return
+        switch stateMachine.publish(packet, promise: promise) {
+        case .send(let packet):
+            self.sendTracked(packet, promise: promise, context: context)
+            self.scheduleFlush(context: context)
+        case .hold:
+            break
         }
-        self.sendTracked(packet, promise: promise, context: context)
-        self.scheduleFlush(context: context)
     }
 
+    /// Writes a publication the state machine tracks; forgets it again if it cannot be encoded.
     private func sendTracked(_ packet: MQTTPublishPacket, promise: EventLoopPromise<Void>?, context: ChannelHandlerContext) {
-        var packet = packet
-        packet.packetID = allocatePacketID()
-        guard let buffer = self.encode(.publish(packet), context: context, promise: promise) else { return }
-        inflight += 1
-        requests[packet.packetID] = .publish(packet, promise, awaitingPubComp: false)
+        guard let buffer = self.encode(.publish(packet), context: context, promise: promise) else {
+            stateMachine.abandonPublish(packetID: packet.packetID)
+            self.releaseHeldBack(context: context)
+            return
+        }
         context.write(Self.wrapOutboundOut(buffer), promise: nil)
+    }
+
+    private func releaseHeldBack(context: ChannelHandlerContext) {
+        while let (packet, promise) = stateMachine.nextReleasedPublish() {
+            self.sendTracked(packet, promise: promise, context: context)
+            needsFlush = true
+        }
     }
 
     /// Sends SUBSCRIBE and completes `promise` with the SUBACK.
@@ -190,8 +188,7 @@ final class MQTTChannelHandler: ChannelInboundHandler {
             promise.fail(closeReason ?? MQTTClientError(.notConnected))
             return
         }
-        let id = allocatePacketID()
-        requests[id] = .subscribe(promise)
+        let id = stateMachine.startRequest { _ in .subscribe(promise) }
         self.write(.subscribe(MQTTSubscribePacket(packetID: id, subscriptions: subscriptions, properties: properties)), context: context, flush: true)
     }
 
@@ -201,8 +198,7 @@ final class MQTTChannelHandler: ChannelInboundHandler {
             promise.fail(closeReason ?? MQTTClientError(.notConnected))
             return
         }
-        let id = allocatePacketID()
-        requests[id] = .unsubscribe(promise)
+        let id = stateMachine.startRequest { _ in .unsubscribe(promise) }
         self.write(.unsubscribe(MQTTUnsubscribePacket(packetID: id, filters: filters)), context: context, flush: true)
     }
 
@@ -232,12 +228,12 @@ final class MQTTChannelHandler: ChannelInboundHandler {
         case .ack(let ack):
             self.receivedAck(ack, context: context)
         case .suback(let ack):
-            guard case .subscribe(let promise) = requests.removeValue(forKey: ack.packetID) else {
+            guard let promise = stateMachine.receivedSubAck(packetID: ack.packetID, unsubscribe: false) else {
                 return self.protocolError(MQTTDecodeError(.malformed, "unexpected SUBACK \(ack.packetID)"), context: context)
             }
             promise.succeed(ack)
         case .unsuback(let ack):
-            guard case .unsubscribe(let promise) = requests.removeValue(forKey: ack.packetID) else {
+            guard let promise = stateMachine.receivedSubAck(packetID: ack.packetID, unsubscribe: true) else {
                 return self.protocolError(MQTTDecodeError(.malformed, "unexpected UNSUBACK \(ack.packetID)"), context: context)
             }
             promise.succeed(ack)
@@ -275,7 +271,7 @@ final class MQTTChannelHandler: ChannelInboundHandler {
         state = .connected
         for property in connack.properties {
             switch property {
-            case .receiveMaximum(let value): inflightLimit = max(1, min(inflightLimit, Int(value)))
+            case .receiveMaximum(let value): stateMachine.inflightLimit = max(1, min(stateMachine.inflightLimit, Int(value)))
             case .maximumPacketSize(let value): serverMaximumPacketSize = Int(value)
             case .serverKeepAlive(let value): configuration.keepAlive = .seconds(Int64(value))
             default: break
@@ -320,7 +316,7 @@ final class MQTTChannelHandler: ChannelInboundHandler {
             needsFlush = true
         case .exactlyOnce:
             // Method B of the specification: deliver on PUBLISH, remember the identifier until PUBREL.
-            if receivedQoS2.insert(publish.packetID).inserted {
+            if stateMachine.receivedQoS2Publish(packetID: publish.packetID) {
                 batch.append(message)
             }
             self.write(.ack(MQTTAckPacket(type: .pubrec, packetID: publish.packetID)), context: context, flush: false)
@@ -329,40 +325,26 @@ final class MQTTChannelHandler: ChannelInboundHandler {
     }
 
     private func receivedAck(_ ack: MQTTAckPacket, context: ChannelHandlerContext) {
-        switch ack.type {
-        case .pubrel:
-            receivedQoS2.remove(ack.packetID)
+        if ack.type == .pubrel {
+            stateMachine.receivedPubRel(packetID: ack.packetID)
             self.write(.ack(MQTTAckPacket(type: .pubcomp, packetID: ack.packetID)), context: context, flush: false)
             needsFlush = true
-        case .puback, .pubrec, .pubcomp:
-            guard case .publish(let packet, let promise, let awaitingPubComp) = requests[ack.packetID] else {
-                return self.protocolError(MQTTDecodeError(.malformed, "unexpected \(ack.type) \(ack.packetID)"), context: context)
-            }
-            let expected: MQTTPacketType = packet.qos == .atLeastOnce ? .puback : (awaitingPubComp ? .pubcomp : .pubrec)
-            guard ack.type == expected else {
-                return self.protocolError(MQTTDecodeError(.malformed, "\(ack.type) where \(expected) was expected"), context: context)
-            }
-            if ack.type == .pubrec && !ack.reasonCode.isMQTTFailure {
-                requests[ack.packetID] = .publish(packet, promise, awaitingPubComp: true)
-                self.write(.ack(MQTTAckPacket(type: .pubrel, packetID: ack.packetID)), context: context, flush: false)
-                needsFlush = true
-                return
-            }
-            requests[ack.packetID] = nil
-            inflight -= 1
-            if ack.reasonCode.isMQTTFailure {
-                var message = "broker rejected the publication to '\(packet.topic)'"
-                if let reason = ack.properties.mqttReasonString { message += ": \(reason)" }
-                promise?.fail(MQTTClientError(.publishRejected, message: message, reasonCode: ack.reasonCode))
-            } else {
-                promise?.succeed()
-            }
-            while inflight < inflightLimit, let (next, nextPromise) = heldBack.popFirst() {
-                self.sendTracked(next, promise: nextPromise, context: context)
-                needsFlush = true
-            }
-        default:
-            break
+            return
+        }
+        switch stateMachine.receivedAck(ack) {
+        case .sendPubRel(let packetID):
+            self.write(.ack(MQTTAckPacket(type: .pubrel, packetID: packetID)), context: context, flush: false)
+            needsFlush = true
+        case .succeed(let promise):
+            promise?.succeed()
+            self.releaseHeldBack(context: context)
+        case .fail(let promise, let topic, let reasonCode, let reasonString):
+            var message = "broker rejected the publication to '\(topic)'"
+            if let reasonString { message += ": \(reasonString)" }
+            promise?.fail(MQTTClientError(.publishRejected, message: message, reasonCode: reasonCode))
+            self.releaseHeldBack(context: context)
+        case .protocolError(let detail):
+            self.protocolError(MQTTDecodeError(.malformed, detail), context: context)
         }
     }
 
@@ -388,14 +370,6 @@ final class MQTTChannelHandler: ChannelInboundHandler {
     }
 
     // MARK: - Helpers
-
-    private func allocatePacketID() -> UInt16 {
-        while true {
-            let id = nextPacketID
-            nextPacketID = nextPacketID == UInt16.max ? 1 : nextPacketID + 1
-            if requests[id] == nil { return id }
-        }
-    }
 
     private func write(_ packet: MQTTPacket, context: ChannelHandlerContext, flush: Bool, promise: EventLoopPromise<Void>? = nil) {
         guard let buffer = self.encode(packet, context: context, promise: promise) else { return }
@@ -470,15 +444,9 @@ final class MQTTChannelHandler: ChannelInboundHandler {
         pingTimer = nil
         pingDeadline?.cancel()
         pingDeadline = nil
-        let requests = self.requests
-        self.requests = [:]
-        for (_, request) in requests {
-            switch request {
-            case .publish(_, let promise, _): promise?.fail(reason)
-            case .subscribe(let promise), .unsubscribe(let promise): promise.fail(reason)
-            }
-        }
-        while let (_, promise) = heldBack.popFirst() { promise?.fail(reason) }
+        let (publications, requests) = stateMachine.close()
+        for promise in publications { promise.fail(reason) }
+        for promise in requests { promise.fail(reason) }
         closed.succeed(reason)
     }
 }

@@ -1,0 +1,200 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import Foundation
+import VigilCore
+public import VigilMQTT
+public import VigilMonitors
+import VigilStorage
+
+/// iotmonitor's devices and agents: `[device_NAME]`, `[agent_NAME]`, `[mqtt] baseTopic`, plus
+/// Vigil's `[watchdog]` additions. See `docs/CONFIGURATION.md`.
+public struct DevicesConfiguration: Sendable {
+    /// The watchdog (devices and the MQTT side of agents).
+    public var watchdog = DeviceMonitorConfiguration()
+    /// The agent processes.
+    public var agents = AgentSupervisorConfiguration()
+
+    /// Creates an empty configuration (nothing watched).
+    public init() {}
+
+    /// Whether any device or agent is declared.
+    public var isEmpty: Bool { watchdog.definitions.isEmpty && agents.agents.isEmpty }
+}
+
+extension VigilConfiguration {
+    /// Whether a top-level section is an iotmonitor device or agent declaration.
+    static func isDeviceSection(_ name: String) -> Bool {
+        (name.hasPrefix("device_") && name.count > 7) || (name.hasPrefix("agent_") && name.count > 6)
+    }
+
+    /// Reads `[mqtt]`, `[watchdog]`, `[device_*]` and `[agent_*]`.
+    ///
+    /// - Parameters:
+    ///   - root: The whole file.
+    ///   - file: The file name, for errors.
+    ///   - section: Returns the reader of a section (and registers it for unused-key warnings).
+    mutating func parseDevices(root: [String: ConfigValue], file: String, section: (String) throws -> ConfigSection) throws {
+        // Devices first, then agents, each by name (TOML tables carry no order).
+        let deviceSections = root.keys.filter { key in
+            guard Self.isDeviceSection(key), case .table = root[key] else { return false }
+            return true
+        }.sorted { ($0.hasPrefix("agent_") ? 1 : 0, $0) < ($1.hasPrefix("agent_") ? 1 : 0, $1) }
+        let isIotmonitorFile = !deviceSections.isEmpty
+        let mqttSection = try section("mqtt")
+        if root["mqtt"] != nil || mqttSection.contains("serverAddress") {
+            let hostname = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "localhost"
+            mqtt = try MQTTClientConfiguration(section: mqttSection, defaultClientID: isIotmonitorFile ? "iotmonitor" : "vigil-\(hostname)")
+        }
+        var watchdog = DeviceMonitorConfiguration()
+        if let base = try mqttSection.string("baseTopic") {
+            let trimmed = base.hasSuffix("/") ? String(base.dropLast()) : base
+            guard !trimmed.isEmpty, !trimmed.contains("+"), !trimmed.contains("#") else {
+                throw mqttSection.error("baseTopic", "'\(base)' must be a non-empty topic without wildcards")
+            }
+            watchdog.baseTopic = trimmed
+        }
+        let extra = try section("watchdog")
+        if let subtopic = try extra.nonEmptyString("expire_subtopic") {
+            guard !subtopic.contains("/"), !subtopic.contains("+"), !subtopic.contains("#") else {
+                throw extra.error("expire_subtopic", "'\(subtopic)' must be one topic level")
+            }
+            watchdog.expireSubtopic = subtopic
+        }
+        if let retain = try extra.bool("expire_retain") { watchdog.expireRetain = retain }
+        if let repeatInterval = try extra.duration("expire_repeat") { watchdog.expireRepeat = repeatInterval }
+        if let interval = try extra.duration("report_interval") {
+            guard interval >= .milliseconds(100) else { throw extra.error("report_interval", "must be at least 100ms") }
+            watchdog.reportInterval = interval
+        }
+        if let interval = try extra.duration("up_interval") {
+            guard interval >= .milliseconds(100) else { throw extra.error("up_interval", "must be at least 100ms") }
+            watchdog.upInterval = interval
+        }
+        var agents = AgentSupervisorConfiguration()
+        if let interval = try extra.duration("agent_check_interval") {
+            guard interval >= .milliseconds(100) else { throw extra.error("agent_check_interval", "must be at least 100ms") }
+            agents.checkInterval = interval
+        }
+        let storeFolder = (store.path as NSString).deletingLastPathComponent
+        let logDirectory = try extra.nonEmptyString("agent_log_directory") ?? ((storeFolder.isEmpty ? "." : storeFolder) + "/agents")
+
+        for name in deviceSections {
+            let reader = try section(name)
+            let isAgent = name.hasPrefix("agent_")
+            let shortName = String(name.dropFirst(isAgent ? 6 : 7))
+            var definition = try DeviceDefinition(reader, name: shortName, kind: isAgent ? .agent : .device)
+            definition.name = shortName
+            watchdog.definitions.append(definition)
+            if isAgent {
+                agents.agents.append(try AgentDefinition(reader, name: shortName, logDirectory: logDirectory))
+            }
+        }
+        agents.baseTopic = watchdog.baseTopic
+        if mqtt == nil && watchdog.definitions.contains(where: { !$0.watchTopics.isEmpty || $0.helloTopic != nil || !$0.stateTopics.isEmpty }) {
+            throw ConfigurationError(file: file, key: "mqtt", message: "devices and agents with topics need an [mqtt] section with serverAddress")
+        }
+        devices = DevicesConfiguration()
+        devices.watchdog = watchdog
+        devices.agents = agents
+    }
+}
+
+extension MQTTClientConfiguration {
+    /// Reads an MQTT client configuration from a section in iotmonitor's format, plus Vigil's
+    /// additions.
+    ///
+    /// | key | type | default | meaning |
+    /// |---|---|---|---|
+    /// | `serverAddress` | string | `"tcp://localhost:1883"` | `tcp://`, `mqtt://`, `ssl://` or `mqtts://` host and port |
+    /// | `user` | string | none (`""` = none) | user name |
+    /// | `password` | string | none | password (never logged) |
+    /// | `clientid` | string | `defaultClientID` | the MQTT client identifier |
+    /// | `version` | string | `"5"` | `"5"` or `"3.1.1"` |
+    /// | `keepAlive` | duration | `"30s"` | keep-alive interval |
+    /// | `caFile` | string | system roots | PEM CA file for `ssl://` brokers |
+    ///
+    /// - Parameters:
+    ///   - section: The section reader (usually `[mqtt]`).
+    ///   - defaultClientID: The identifier used when `clientid` is absent.
+    /// - Throws: ``ConfigurationError`` naming the key.
+    public init(section: ConfigSection, defaultClientID: String) throws {
+        let url = try section.nonEmptyString("serverAddress") ?? "tcp://localhost:1883"
+        let address: MQTTAddress
+        do {
+            address = try MQTTAddress(url: url)
+        } catch {
+            throw section.error("serverAddress", "\(error)")
+        }
+        self.init(address: address, clientID: try section.nonEmptyString("clientid") ?? defaultClientID)
+        if let user = try section.nonEmptyString("user") { username = user }
+        if let password = try section.nonEmptyString("password") { self.password = password }
+        if let version = try section.string("version") {
+            switch version.lowercased() {
+            case "5", "5.0", "v5": self.version = .v5
+            case "3.1.1", "3", "4", "v3.1.1": self.version = .v3_1_1
+            default: throw section.error("version", "'\(version)' is not 5 or 3.1.1")
+            }
+        }
+        if let keepAlive = try section.duration("keepAlive") {
+            guard keepAlive >= .seconds(1) else { throw section.error("keepAlive", "must be at least 1s") }
+            self.keepAlive = keepAlive
+        }
+        if let caFile = try section.nonEmptyString("caFile") {
+            tls = MQTTTLSConfiguration(caFile: caFile)
+        }
+    }
+}
+
+extension DeviceDefinition {
+    init(_ section: ConfigSection, name: String, kind: TargetKind) throws {
+        self.init(name: name, kind: kind)
+        if let timeout = try section.duration("watchTimeOut") {
+            guard timeout >= .seconds(1) else { throw section.error("watchTimeOut", "must be at least 1 second") }
+            watchTimeout = timeout.secondsDouble
+        }
+        helloTopic = try section.nonEmptyString("helloTopic")
+        watchTopics = try section.stringList("watchTopics") ?? []
+        stateTopics = try section.stringList("stateTopics") ?? []
+        for (key, filters) in [("helloTopic", helloTopic.map { [$0] } ?? []), ("watchTopics", watchTopics), ("stateTopics", stateTopics)] {
+            for filter in filters {
+                do {
+                    _ = try MQTTTopicFilter(filter)
+                } catch {
+                    throw section.error(key, "'\(filter)' is not a valid topic filter: \(error)")
+                }
+            }
+        }
+    }
+}
+
+extension AgentDefinition {
+    init(_ section: ConfigSection, name: String, logDirectory: String) throws {
+        guard let exec = try section.nonEmptyString("exec") else {
+            throw section.error("exec", "an agent needs an exec command line")
+        }
+        self.init(name: name, exec: exec, logFile: logDirectory + "/" + name + ".log")
+        if let shell = try section.nonEmptyString("shell") { self.shell = shell }
+        if let logFile = try section.nonEmptyString("logFile") { self.logFile = logFile }
+        if let restarts = try section.integer("maxRestarts", in: 0...1_000_000) { restartPolicy.maxRestarts = restarts }
+        if let window = try section.duration("restartWindow") {
+            guard window > .zero else { throw section.error("restartWindow", "must be greater than zero") }
+            restartPolicy.window = window
+        }
+        if let backoff = try section.duration("restartBackoff") { restartPolicy.backoff = backoff }
+        if let maximum = try section.duration("restartBackoffMax") { restartPolicy.maximumBackoff = maximum }
+        if let silence = try section.bool("restartOnSilence") { restartOnSilence = silence }
+        if let timeout = try section.duration("stopTimeout") { stopTimeout = timeout }
+    }
+}
+
+extension Duration {
+    fileprivate var secondsDouble: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,154 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+/// One supervised agent process: iotmonitor's `[agent_NAME]` section.
+///
+/// The device keys (`watchTimeOut`, `helloTopic`, `watchTopics`, `stateTopics`) go to a
+/// ``DeviceDefinition`` of kind `.agent`; this type holds the process keys.
+///
+/// | key | type | default | meaning |
+/// |---|---|---|---|
+/// | `exec` | string | (required) | shell command line, run by `/bin/bash -c` |
+/// | `shell` | string | `"/bin/bash"` | the shell that runs `exec` |
+/// | `maxRestarts` | integer | 5 | restarts allowed within `restartWindow` before Vigil gives up |
+/// | `restartWindow` | duration | `"60s"` | the sliding window for `maxRestarts` |
+/// | `restartBackoff` | duration | `"1s"` | delay before the second restart within the window; doubles after that (the first restart is immediate) |
+/// | `restartBackoffMax` | duration | `"30s"` | the largest delay between restarts |
+/// | `restartOnSilence` | bool | `false` | restart the agent when its watch topics are silent for `watchTimeOut` |
+/// | `stopTimeout` | duration | `"5s"` | SIGTERM to SIGKILL grace when Vigil restarts a silent agent |
+/// | `logFile` | string | `<agent_log_directory>/<name>.log` | where stdout and stderr go (appended) |
+public struct AgentDefinition: Sendable, Hashable {
+    /// The agent name (`ledboxdaemon` for `[agent_ledboxdaemon]`).
+    public var name: String
+    /// The command line.
+    public var exec: String
+    /// The shell that runs ``exec`` with `-c`.
+    public var shell: String
+    /// The restart policy.
+    public var restartPolicy: AgentRestartPolicy
+    /// Whether silence on the agent's watch topics restarts it.
+    public var restartOnSilence: Bool
+    /// The grace period between SIGTERM and SIGKILL when Vigil stops the agent.
+    public var stopTimeout: Duration
+    /// The file receiving the agent's stdout and stderr.
+    public var logFile: String
+
+    /// Creates a definition.
+    ///
+    /// - Parameters:
+    ///   - name: The agent name.
+    ///   - exec: The command line.
+    ///   - shell: The shell.
+    ///   - restartPolicy: The restart policy.
+    ///   - restartOnSilence: Whether silence restarts the agent.
+    ///   - stopTimeout: SIGTERM to SIGKILL grace.
+    ///   - logFile: The log file.
+    public init(
+        name: String,
+        exec: String,
+        shell: String = "/bin/bash",
+        restartPolicy: AgentRestartPolicy = .init(),
+        restartOnSilence: Bool = false,
+        stopTimeout: Duration = .seconds(5),
+        logFile: String
+    ) {
+        self.name = name
+        self.exec = exec
+        self.shell = shell
+        self.restartPolicy = restartPolicy
+        self.restartOnSilence = restartOnSilence
+        self.stopTimeout = stopTimeout
+        self.logFile = logFile
+    }
+
+    /// The tag that identifies the agent's process: `IOTMONITORMAGIC_<name>`, as iotmonitor, so
+    /// agents started by iotmonitor are adopted too.
+    public var marker: String { "IOTMONITORMAGIC_\(name)" }
+
+    /// The script given to the shell: `echo <marker>; <exec>; echo END`.
+    ///
+    /// The shell stays alive while `exec` runs (it is not the last command), so the marker stays
+    /// in a live process's command line.
+    public var script: String { "echo \(marker); \(exec); echo END" }
+
+    /// The exact text searched for in `/proc/*/cmdline` (the `;` keeps `led` from matching
+    /// `ledbox`, and a `grep` for the marker from matching).
+    public var commandLineNeedle: String { "echo \(marker);" }
+}
+
+/// When an agent that keeps stopping is restarted, and when Vigil gives up.
+///
+/// The first restart within ``window`` is immediate; restart *n* (n ≥ 2) waits
+/// `backoff × 2^(n-2)`, at most ``maximumBackoff``. When ``maxRestarts`` restarts already happened
+/// within ``window``, the next stop makes Vigil give up (and raise an `agent_given_up` event).
+public struct AgentRestartPolicy: Sendable, Hashable {
+    /// Restarts allowed within ``window``.
+    public var maxRestarts: Int
+    /// The sliding window.
+    public var window: Duration
+    /// The delay before the second restart within the window.
+    public var backoff: Duration
+    /// The largest delay.
+    public var maximumBackoff: Duration
+
+    /// Creates a policy.
+    public init(maxRestarts: Int = 5, window: Duration = .seconds(60), backoff: Duration = .seconds(1), maximumBackoff: Duration = .seconds(30)) {
+        self.maxRestarts = maxRestarts
+        self.window = window
+        self.backoff = backoff
+        self.maximumBackoff = maximumBackoff
+    }
+}
+
+/// The restart bookkeeping of one agent. Pure: times are passed in.
+public struct AgentRestartTracker: Sendable {
+    /// What to do after the agent stopped.
+    public enum Decision: Sendable, Hashable {
+        /// Start it again after this many seconds (0: at once).
+        case restart(after: Double)
+        /// Stop trying.
+        case giveUp
+    }
+
+    /// The policy.
+    public let policy: AgentRestartPolicy
+    private var restarts: [Double] = []
+
+    /// Creates a tracker.
+    public init(policy: AgentRestartPolicy) { self.policy = policy }
+
+    /// Restarts counted in the window ending at `now`.
+    public func restartsInWindow(at now: Double) -> Int {
+        let start = now - policy.window.secondsValue
+        return restarts.filter { $0 > start }.count
+    }
+
+    /// Decides what to do about an agent that stopped at `now`.
+    public mutating func stopped(at now: Double) -> Decision {
+        let start = now - policy.window.secondsValue
+        restarts.removeAll { $0 <= start }
+        if restarts.count >= policy.maxRestarts { return .giveUp }
+        if restarts.isEmpty { return .restart(after: 0) }
+        let exponent = min(restarts.count - 1, 30)
+        let delay = policy.backoff.secondsValue * Double(1 << exponent)
+        return .restart(after: min(delay, policy.maximumBackoff.secondsValue))
+    }
+
+    /// Records a restart at `now`.
+    public mutating func restarted(at now: Double) { restarts.append(now) }
+
+    /// Forgets every counted restart (after Vigil gave up and the agent came back).
+    public mutating func reset() { restarts.removeAll() }
+}
+
+extension Duration {
+    /// The duration in seconds as a `Double`.
+    var secondsValue: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}

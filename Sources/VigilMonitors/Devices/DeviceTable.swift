@@ -1,0 +1,275 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+public import NIOCore
+public import VigilCore
+import VigilMQTT
+
+/// What the device watchdog must do after a message or a tick.
+public enum DeviceTableAction: Sendable, Hashable {
+    /// An expired device sent something again.
+    case recovered(device: Int)
+    /// A device's hello topic fired; `count` is its new hello count.
+    case hello(device: Int, count: Int)
+    /// The stored payload of a state topic changed (`nil`: an empty payload removed it).
+    case stateChanged(topic: String, payload: [UInt8]?)
+}
+
+/// The in-memory heart of the device watchdog: which topic belongs to which device, deadlines,
+/// hello counts and stored states. Pure: no I/O, time passed in.
+///
+/// A message is routed with one walk of a topic trie (cost grows with the topic's levels, not with
+/// the number of devices) and re-arms the device's deadline in the shared ``WatchdogEngine``
+/// without allocating.
+///
+/// Messages the broker marks as *retained* are old news: they are stored when they match
+/// `stateTopics` but neither prove a device alive nor count as a hello.
+public struct DeviceTable: Sendable {
+    private enum Role: UInt8, Sendable {
+        case watch, hello, state
+    }
+
+    private struct Route: Sendable, Equatable {
+        var device: Int32
+        var role: Role
+    }
+
+    /// The devices, in configuration order; their index is the `device` of every action.
+    public let definitions: [DeviceDefinition]
+    private var engine: WatchdogEngine
+    private var slotOfDevice: [Int32]
+    private var deviceOfSlot: [Int32]
+    private let trie: MQTTTopicTrie<Route>
+    private var helloCounts: [Int]
+    private var states: [String: [UInt8]] = [:]
+    private var stateTopicsOfDevice: [Set<String>]
+    private var reportPending: [Bool]
+    private var reportList: [Int32] = []
+    private var byName: [TargetID: Int] = [:]
+    /// When watching started; the "last contact" reported for a device never heard from.
+    public let startTime: Double
+
+    /// Builds the table and arms every device that has watch topics.
+    ///
+    /// - Parameters:
+    ///   - definitions: The devices and agents.
+    ///   - now: The current time; devices never heard from expire one timeout after it.
+    public init(definitions: [DeviceDefinition], at now: Double) {
+        self.definitions = definitions
+        self.startTime = now
+        var engine = WatchdogEngine(capacity: definitions.count)
+        var trie = MQTTTopicTrie<Route>()
+        slotOfDevice = Array(repeating: -1, count: definitions.count)
+        deviceOfSlot = []
+        deviceOfSlot.reserveCapacity(definitions.count)
+        for (index, definition) in definitions.enumerated() {
+            byName[definition.target] = index
+            let device = Int32(index)
+            if !definition.watchTopics.isEmpty {
+                slotOfDevice[index] = Int32(engine.add(timeout: definition.watchTimeout, at: now).index)
+                deviceOfSlot.append(device)
+            }
+            for filter in Set(definition.watchTopics) { trie.insert(filter: filter, value: Route(device: device, role: .watch)) }
+            if let hello = definition.helloTopic { trie.insert(filter: hello, value: Route(device: device, role: .hello)) }
+            for filter in Set(definition.stateTopics) { trie.insert(filter: filter, value: Route(device: device, role: .state)) }
+        }
+        self.engine = engine
+        self.trie = trie
+        helloCounts = Array(repeating: 0, count: definitions.count)
+        stateTopicsOfDevice = Array(repeating: [], count: definitions.count)
+        reportPending = Array(repeating: false, count: definitions.count)
+    }
+
+    // MARK: - Messages
+
+    /// Routes one message.
+    ///
+    /// - Parameters:
+    ///   - topic: The message's topic.
+    ///   - payload: Its payload (read only when the topic is a state topic).
+    ///   - retained: Whether the broker delivered it as a retained message.
+    ///   - now: The time of arrival.
+    ///   - actions: Receives what the caller must do; appended to, never cleared.
+    /// - Returns: Whether any device claimed the topic.
+    @discardableResult
+    public mutating func receive(topic: String, payload: ByteBuffer, retained: Bool, at now: Double, into actions: inout [DeviceTableAction]) -> Bool {
+        var matched = false
+        var isState = false
+        let trie = self.trie
+        trie.forEachMatch(topic: topic) { route in
+            matched = true
+            let device = Int(route.device)
+            switch route.role {
+            case .watch:
+                if !retained { touch(device, at: now, into: &actions) }
+            case .hello:
+                guard !retained else { return }
+                helloCounts[device] += 1
+                actions.append(.hello(device: device, count: helloCounts[device]))
+                markForReport(device)
+                // A hello is a sign of life too.
+                touch(device, at: now, into: &actions)
+            case .state:
+                isState = true
+                if payload.readableBytes > 0 { stateTopicsOfDevice[device].insert(topic) }
+            }
+        }
+        if isState {
+            let bytes = payload.readableBytes > 0 ? Array(payload.readableBytesView) : nil
+            if states[topic] != bytes {
+                states[topic] = bytes
+                actions.append(.stateChanged(topic: topic, payload: bytes))
+            }
+        }
+        return matched
+    }
+
+    private mutating func touch(_ device: Int, at now: Double, into actions: inout [DeviceTableAction]) {
+        let slot = slotOfDevice[device]
+        guard slot >= 0 else { return }
+        if engine.touch(WatchdogEngine.Slot(Int(slot)), at: now) == .recovered {
+            actions.append(.recovered(device: device))
+        }
+        markForReport(device)
+    }
+
+    private mutating func markForReport(_ device: Int) {
+        if !reportPending[device] {
+            reportPending[device] = true
+            reportList.append(Int32(device))
+        }
+    }
+
+    // MARK: - Time
+
+    /// The earliest time at which ``expire(at:into:)`` may have something to do.
+    public var nextDeadline: Double? { engine.nextDeadline }
+
+    /// Expires the devices whose deadline has passed.
+    ///
+    /// - Parameters:
+    ///   - now: The current time.
+    ///   - expired: Receives each newly expired device with its last contact (the start time when
+    ///     it was never heard from), in deadline order.
+    public mutating func expire(at now: Double, into expired: inout [(device: Int, lastContact: Double)]) {
+        let start = startTime
+        engine.expire(at: now) { slot, lastContact in
+            expired.append((Int(deviceOfSlot[slot.index]), lastContact ?? start))
+        }
+    }
+
+    /// Returns the devices heard from (or whose hello count changed) since the last call, and
+    /// forgets them.
+    public mutating func drainReports() -> [Int] {
+        let list = reportList.map(Int.init)
+        for device in list { reportPending[device] = false }
+        reportList.removeAll(keepingCapacity: true)
+        return list
+    }
+
+    // MARK: - Queries
+
+    /// The index of a device or agent by name.
+    public func index(of target: TargetID) -> Int? { byName[target] }
+
+    /// Whether a device is expired now.
+    public func isExpired(_ device: Int) -> Bool {
+        let slot = slotOfDevice[device]
+        return slot >= 0 && engine.isExpired(WatchdogEngine.Slot(Int(slot)))
+    }
+
+    /// Whether a device has watch topics (and so can expire).
+    public func isWatched(_ device: Int) -> Bool { slotOfDevice[device] >= 0 }
+
+    /// The last contact of a device, or `nil` if it was never heard from.
+    public func lastContact(of device: Int) -> Double? {
+        let slot = slotOfDevice[device]
+        return slot >= 0 ? engine.lastContact(of: WatchdogEngine.Slot(Int(slot))) : nil
+    }
+
+    /// The number of hellos a device sent.
+    public func helloCount(of device: Int) -> Int { helloCounts[device] }
+
+    /// The number of devices currently expired.
+    public var expiredCount: Int { engine.expiredCount }
+
+    /// Sets a hello count restored from the store.
+    public mutating func setHelloCount(_ count: Int, of device: Int) { helloCounts[device] = count }
+
+    /// Stores a state restored from the store, attaching it to every device whose `stateTopics`
+    /// match the topic. States that no device claims any more are dropped.
+    ///
+    /// - Returns: Whether a device claimed it.
+    @discardableResult
+    public mutating func restoreState(topic: String, payload: [UInt8]) -> Bool {
+        var claimed = false
+        let trie = self.trie
+        trie.forEachMatch(topic: topic) { route in
+            guard route.role == .state else { return }
+            claimed = true
+            stateTopicsOfDevice[Int(route.device)].insert(topic)
+        }
+        if claimed { states[topic] = payload }
+        return claimed
+    }
+
+    /// The stored states of one device, ordered by topic.
+    public func states(of device: Int) -> [(topic: String, payload: [UInt8])] {
+        stateTopicsOfDevice[device].sorted().compactMap { topic in states[topic].map { (topic, $0) } }
+    }
+
+    /// Every stored state, ordered by topic.
+    public var allStates: [(topic: String, payload: [UInt8])] {
+        states.keys.sorted().map { ($0, states[$0]!) }
+    }
+
+    /// The number of stored states.
+    public var stateCount: Int { states.count }
+
+    /// The topic filters to subscribe to: every watch, hello and state filter, without the ones
+    /// another filter in the list already covers (the broker would deliver a message once per
+    /// matching subscription, and a hello must count once).
+    public var subscriptionFilters: [String] {
+        var all = Set<String>()
+        for definition in definitions {
+            all.formUnion(definition.watchTopics)
+            all.formUnion(definition.stateTopics)
+            if let hello = definition.helloTopic { all.insert(hello) }
+        }
+        return Self.minimalFilters(all)
+    }
+
+    /// Removes from a set of filters those that another filter of the set covers.
+    static func minimalFilters(_ filters: Set<String>) -> [String] {
+        var trie = MQTTTopicTrie<String>()
+        for filter in filters { trie.insert(filter: filter, value: filter) }
+        return filters.filter { filter in
+            var covered = false
+            // A trie lookup with the filter used as a topic finds every filter matching its levels
+            // literally; `covers` then checks the wildcard semantics exactly.
+            trie.forEachMatch(topic: filter) { other in
+                if other != filter && covers(other, filter) { covered = true }
+            }
+            return !covered
+        }.sorted()
+    }
+
+    /// Whether every topic matched by `inner` is also matched by `outer`.
+    static func covers(_ outer: String, _ inner: String) -> Bool {
+        let outerLevels = outer.split(separator: "/", omittingEmptySubsequences: false)
+        let innerLevels = inner.split(separator: "/", omittingEmptySubsequences: false)
+        for (index, level) in outerLevels.enumerated() {
+            if level == "#" { return true }
+            guard index < innerLevels.count else { return false }
+            let other = innerLevels[index]
+            if other == "#" { return false }
+            if level == "+" { continue }
+            if level != other { return false }
+        }
+        return outerLevels.count == innerLevels.count
+    }
+}

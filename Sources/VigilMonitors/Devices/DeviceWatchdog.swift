@@ -1,0 +1,328 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+public import Logging
+import NIOCore
+public import ServiceLifecycle
+import Synchronization
+public import VigilCore
+public import VigilMQTT
+
+/// The iotmonitor watchdog over MQTT: watches devices and agents for silence, counts hellos, and
+/// stores and restores their state topics.
+///
+/// Publications (QoS 0, as iotmonitor):
+/// - `[baseTopic]/expire/[name]` when a device expires, with the Unix time (whole seconds) of its
+///   last contact (of the start of watching when it was never heard from); retained by default.
+///   When the device comes back, the same topic gets an **empty payload**, which also clears the
+///   retained expiry at the broker.
+/// - `[baseTopic]/up` every second with Vigil's uptime in whole seconds.
+/// - `[baseTopic]/helloTopicCount/[name]`, retained, whenever the count changes (and once at
+///   start-up).
+/// - The stored payload of every state topic at start-up, and a device's own stored states when
+///   its hello topic fires.
+///
+/// Subscriptions cover only the devices' watch, hello and state filters (minus filters another one
+/// covers), with MQTT 5 *no local*, so Vigil's own republications never look like device traffic.
+///
+/// State payloads are written through to the ``StateStore`` before the next message is handled.
+///
+/// Hub targets `device/<name>` (and `agent/<name>` for agents' topics) get the attributes `name`,
+/// `state` (`waiting`, `up`, `expired`, `unwatched`), `last_contact`, `hello_count`, and the samples
+/// `up`, `last_seen_seconds` (Unix time of the last contact) and `hello_total`: the metrics
+/// `vigil_device_up{device}`, `vigil_device_last_seen_seconds{device}`,
+/// `vigil_device_hello_total{device}`. Events: `device_expired` (warning), `device_recovered`.
+public final class DeviceWatchdog: Service, Sendable {
+    private let configuration: DeviceMonitorConfiguration
+    private let client: MQTTClient
+    private let hub: Hub
+    private let store: any StateStore
+    private let logger: Logger
+    private let now: @Sendable () -> Double
+    private let onExpired: @Sendable (TargetID) -> Void
+    private let table: Mutex<DeviceTable>
+
+    static let statePrefix = "devices/state/"
+    static let helloPrefix = "devices/hello/"
+
+    /// Creates the watchdog. Nothing runs until ``run()``.
+    ///
+    /// - Parameters:
+    ///   - configuration: Devices, agents and topics.
+    ///   - client: The shared MQTT client (run by its own service).
+    ///   - hub: Where observations and events go.
+    ///   - store: Where state payloads and hello counts are kept.
+    ///   - logger: Logger, label `vigil.devices`.
+    ///   - now: The wall clock in seconds since the epoch.
+    ///   - onExpired: Called when a device or agent expires (the agent supervisor restarts agents
+    ///     configured to restart on silence).
+    public init(
+        configuration: DeviceMonitorConfiguration,
+        client: MQTTClient,
+        hub: Hub,
+        store: any StateStore,
+        logger: Logger = Logger(label: "vigil.devices"),
+        now: @escaping @Sendable () -> Double = wallClockSeconds,
+        onExpired: @escaping @Sendable (TargetID) -> Void = { _ in }
+    ) {
+        self.configuration = configuration
+        self.client = client
+        self.hub = hub
+        self.store = store
+        self.logger = logger
+        self.now = now
+        self.onExpired = onExpired
+        self.table = Mutex(DeviceTable(definitions: configuration.definitions, at: now()))
+    }
+
+    /// Restores stored states, then watches until graceful shutdown.
+    public func run() async throws {
+        await restore()
+        await reportAll(initial: true)
+        try? await cancelWhenGracefulShutdown {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { try await self.tickLoop() }
+                group.addTask { await self.republishAtStart() }
+                try await self.receiveLoop()
+            }
+        }
+    }
+
+    // MARK: - Start-up
+
+    private func restore() async {
+        do {
+            var states = 0
+            for (key, value) in try await store.values(prefix: Self.statePrefix) {
+                let topic = String(key.dropFirst(Self.statePrefix.count))
+                if table.withLock({ $0.restoreState(topic: topic, payload: value) }) { states += 1 }
+            }
+            for (key, value) in try await store.values(prefix: Self.helloPrefix) {
+                guard let count = Int(String(decoding: value, as: UTF8.self)) else { continue }
+                let parts = key.dropFirst(Self.helloPrefix.count).split(separator: "/", maxSplits: 1)
+                guard parts.count == 2, let kind = TargetKind(rawValue: String(parts[0])) else { continue }
+                table.withLock { table in
+                    if let device = table.index(of: TargetID(kind, String(parts[1]))) { table.setHelloCount(count, of: device) }
+                }
+            }
+            logger.info("Device watchdog restored stored states", metadata: ["devices.states": "\(states)"])
+        } catch {
+            logger.error("Could not read stored device states", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Once connected for the first time, republishes every stored state and the hello counts.
+    private func republishAtStart() async {
+        do {
+            try await client.waitUntilConnected()
+        } catch {
+            return
+        }
+        let (states, counts) = table.withLock { table in
+            (table.allStates, table.definitions.indices.map { (table.definitions[$0].name, table.helloCount(of: $0)) })
+        }
+        for (topic, payload) in states {
+            await publish(topic, ByteBuffer(bytes: payload))
+        }
+        for (name, count) in counts {
+            await publish(configuration.helloCountTopic(name), ByteBuffer(string: "\(count)"), retain: true)
+        }
+        logger.info("Republished stored states", metadata: ["devices.states": "\(states.count)"])
+    }
+
+    // MARK: - Messages
+
+    private func receiveLoop() async throws {
+        let filters = table.withLock { $0.subscriptionFilters }
+        guard !filters.isEmpty else {
+            // Nothing to watch over MQTT (agents without topics): wait for shutdown.
+            try await gracefulShutdown()
+            return
+        }
+        let infos = filters.map { MQTTSubscribeInfo(filter: $0, qos: .atLeastOnce, noLocal: true) }
+        var actions: [DeviceTableAction] = []
+        actions.reserveCapacity(16)
+        while !Task.isCancelled {
+            do {
+                try await client.subscribe(to: infos, bufferSize: 100_000) { subscription in
+                    logger.info("Device watchdog subscribed", metadata: ["devices.filters": "\(filters.count)"])
+                    for try await message in subscription {
+                        let time = now()
+                        actions.removeAll(keepingCapacity: true)
+                        table.withLock { table in
+                            _ = table.receive(topic: message.topic, payload: message.payload, retained: message.retain, at: time, into: &actions)
+                        }
+                        if !actions.isEmpty { await perform(actions, at: time) }
+                    }
+                }
+                // The subscription ends when the client stops.
+                try await gracefulShutdown()
+            } catch is CancellationError {
+                return
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("Device watchdog subscription failed; retrying", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: .seconds(2))
+            }
+        }
+    }
+
+    private func perform(_ actions: [DeviceTableAction], at time: Double) async {
+        for action in actions {
+            switch action {
+            case .recovered(let device):
+                let definition = configuration.definitions[device]
+                await publish(configuration.expireTopic(definition.name), ByteBuffer(), retain: configuration.expireRetain)
+                await hub.apply(observation(device, at: time, expired: false, lastContact: time))
+                await hub.record(
+                    Event(
+                        time: time, target: definition.target, type: "\(definition.kind.rawValue)_recovered", severity: .info,
+                        message: "\(definition.kind == .agent ? "Agent" : "Device") \(definition.name) is sending again"
+                    )
+                )
+            case .hello(let device, let count):
+                let definition = configuration.definitions[device]
+                await publish(configuration.helloCountTopic(definition.name), ByteBuffer(string: "\(count)"), retain: true)
+                do {
+                    try await store.setValue(Array("\(count)".utf8), forKey: "\(Self.helloPrefix)\(definition.kind.rawValue)/\(definition.name)")
+                } catch {
+                    logger.error("Could not store a hello count", metadata: ["device": "\(definition.name)", "error": "\(error)"])
+                }
+                let states = table.withLock { $0.states(of: device) }
+                for (topic, payload) in states {
+                    await publish(topic, ByteBuffer(bytes: payload))
+                }
+                logger.debug("Hello", metadata: ["device": "\(definition.name)", "devices.republished": "\(states.count)"])
+            case .stateChanged(let topic, let payload):
+                // Write-through: the next message is read only once this one is on disk.
+                do {
+                    if let payload {
+                        try await store.setValue(payload, forKey: Self.statePrefix + topic)
+                    } else {
+                        try await store.removeValue(forKey: Self.statePrefix + topic)
+                    }
+                } catch {
+                    logger.error("Could not store a device state", metadata: ["mqtt.topic": "\(topic)", "error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    // MARK: - Time
+
+    private func tickLoop() async throws {
+        let start = table.withLock { $0.startTime }
+        let upInterval = configuration.upInterval.secondsValue
+        let reportInterval = configuration.reportInterval.secondsValue
+        let repeatInterval = configuration.expireRepeat.secondsValue
+        var nextUp = start + upInterval
+        var nextReport = start + reportInterval
+        var nextRepeat = start + repeatInterval
+        var expired: [(device: Int, lastContact: Double)] = []
+        while !Task.isCancelled {
+            let time = now()
+            expired.removeAll(keepingCapacity: true)
+            table.withLock { $0.expire(at: time, into: &expired) }
+            for (device, lastContact) in expired { await announceExpiry(device, lastContact: lastContact, at: time) }
+            if time >= nextUp {
+                await publish(configuration.upTopic, ByteBuffer(string: "\(Int(time - start))"))
+                nextUp = max(nextUp + upInterval, time + upInterval / 2)
+            }
+            if repeatInterval > 0 && time >= nextRepeat {
+                let still = table.withLock { table in
+                    table.definitions.indices.filter { table.isExpired($0) }.map { ($0, table.lastContact(of: $0) ?? table.startTime) }
+                }
+                for (device, lastContact) in still {
+                    await publish(
+                        configuration.expireTopic(configuration.definitions[device].name), Self.timestampPayload(lastContact),
+                        retain: configuration.expireRetain
+                    )
+                }
+                nextRepeat = time + repeatInterval
+            }
+            if time >= nextReport {
+                await reportAll(initial: false)
+                nextReport = time + reportInterval
+            }
+            let deadline = table.withLock { $0.nextDeadline } ?? .infinity
+            let wake = min(nextUp, nextReport, deadline, repeatInterval > 0 ? nextRepeat : .infinity)
+            let delay = min(max(wake - now(), 0.005), 1)
+            try await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
+        }
+    }
+
+    private func announceExpiry(_ device: Int, lastContact: Double, at time: Double) async {
+        let definition = configuration.definitions[device]
+        logger.info("Device expired", metadata: ["device": "\(definition.name)", "devices.last_contact": "\(lastContact)"])
+        await publish(configuration.expireTopic(definition.name), Self.timestampPayload(lastContact), retain: configuration.expireRetain)
+        await hub.apply(observation(device, at: time, expired: true, lastContact: table.withLock { $0.lastContact(of: device) }))
+        await hub.record(
+            Event(
+                time: time, target: definition.target, type: "\(definition.kind.rawValue)_expired", severity: .warning,
+                message: "\(definition.kind == .agent ? "Agent" : "Device") \(definition.name) has been silent for \(Int(definition.watchTimeout)) s",
+                fields: ["last_contact": "\(Int(lastContact))"]
+            )
+        )
+        onExpired(definition.target)
+    }
+
+    /// Hands the hub the devices heard from since the last report (all of them when `initial`).
+    private func reportAll(initial: Bool) async {
+        let time = now()
+        let observations: [Observation] = table.withLock { table in
+            let devices = initial ? Array(table.definitions.indices) : table.drainReports()
+            return devices.map { device in
+                self.observation(table, device, at: time, expired: table.isExpired(device), lastContact: table.lastContact(of: device))
+            }
+        }
+        if !observations.isEmpty { await hub.apply(observations) }
+    }
+
+    private func observation(_ device: Int, at time: Double, expired: Bool, lastContact: Double?) -> Observation {
+        table.withLock { observation($0, device, at: time, expired: expired, lastContact: lastContact) }
+    }
+
+    private func observation(_ table: borrowing DeviceTable, _ device: Int, at time: Double, expired: Bool, lastContact: Double?) -> Observation {
+        let definition = table.definitions[device]
+        let watched = table.isWatched(device)
+        let state = !watched ? "unwatched" : expired ? "expired" : lastContact == nil ? "waiting" : "up"
+        var samples = [Sample("hello_total", Double(table.helloCount(of: device)), kind: .counter, recordHistory: false)]
+        if watched { samples.append(Sample("up", expired ? 0 : 1, recordHistory: false)) }
+        if let lastContact { samples.append(Sample("last_seen_seconds", lastContact, recordHistory: false)) }
+        // Agents' status belongs to the supervisor (is the process running); the watchdog only
+        // adds attributes and samples to them.
+        let status: TargetStatus? =
+            definition.kind == .agent ? nil : !watched ? .unknown : expired ? .down : lastContact == nil ? .unknown : .up
+        return Observation(
+            target: definition.target,
+            time: time,
+            status: status,
+            attributes: [
+                "name": .string(definition.name),
+                definition.kind == .agent ? "watch_state" : "state": .string(state),
+                "last_contact": lastContact.map { .number($0) } ?? .null,
+                "hello_count": .number(Double(table.helloCount(of: device))),
+                "watch_timeout": .number(definition.watchTimeout),
+            ],
+            samples: samples
+        )
+    }
+
+    // MARK: - Publishing
+
+    private func publish(_ topic: String, _ payload: ByteBuffer, retain: Bool = false) async {
+        do {
+            try await client.publish(to: topic, payload: payload, qos: .atMostOnce, retain: retain)
+        } catch {
+            logger.debug("Publication skipped", metadata: ["mqtt.topic": "\(topic)", "error": "\(error)"])
+        }
+    }
+
+    static func timestampPayload(_ time: Double) -> ByteBuffer {
+        ByteBuffer(string: "\(Int(time.rounded(.down)))")
+    }
+}

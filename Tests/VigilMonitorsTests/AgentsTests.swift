@@ -1,0 +1,95 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import Foundation
+import Testing
+import VigilMonitors
+
+@Suite("Agents: restart policy, marker, processes")
+struct AgentsTests {
+    @Test("The first restart is immediate, then the delay doubles up to the maximum")
+    func backoff() {
+        var tracker = AgentRestartTracker(
+            policy: AgentRestartPolicy(maxRestarts: 10, window: .seconds(600), backoff: .seconds(1), maximumBackoff: .seconds(5))
+        )
+        var delays: [Double] = []
+        var time = 0.0
+        for _ in 0..<6 {
+            guard case .restart(let delay) = tracker.stopped(at: time) else {
+                Issue.record("gave up too early")
+                return
+            }
+            delays.append(delay)
+            time += delay
+            tracker.restarted(at: time)
+        }
+        #expect(delays == [0, 1, 2, 4, 5, 5])
+    }
+
+    @Test("After maxRestarts within the window Vigil gives up; restarts outside the window do not count")
+    func giveUp() {
+        var tracker = AgentRestartTracker(policy: AgentRestartPolicy(maxRestarts: 2, window: .seconds(60), backoff: .zero))
+        #expect(tracker.stopped(at: 0) == .restart(after: 0))
+        tracker.restarted(at: 0)
+        #expect(tracker.stopped(at: 1) == .restart(after: 0))
+        tracker.restarted(at: 1)
+        #expect(tracker.restartsInWindow(at: 2) == 2)
+        #expect(tracker.stopped(at: 2) == .giveUp)
+        // Much later the old restarts have left the window.
+        #expect(tracker.stopped(at: 200) == .restart(after: 0))
+    }
+
+    @Test("The marker and script follow iotmonitor, so its agents are adopted")
+    func marker() {
+        let agent = AgentDefinition(name: "ledboxdaemon", exec: "python3 ledboxdaemon.py", logFile: "/tmp/x.log")
+        #expect(agent.marker == "IOTMONITORMAGIC_ledboxdaemon")
+        #expect(agent.script == "echo IOTMONITORMAGIC_ledboxdaemon; python3 ledboxdaemon.py; echo END")
+        #expect(agent.commandLineNeedle == "echo IOTMONITORMAGIC_ledboxdaemon;")
+        let other = AgentDefinition(name: "led", exec: "true", logFile: "/tmp/y.log")
+        #expect(!agent.script.contains(other.commandLineNeedle))
+    }
+
+    @Test("A spawned agent runs in its own session, is found by its marker and stops with its group")
+    func spawnScanStop() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-agents-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let name = "unit\(UInt32.random(in: 0...UInt32.max))"
+        let agent = AgentDefinition(name: name, exec: "echo hello-from-agent; sleep 30", logFile: directory.appendingPathComponent("a/\(name).log").path)
+        AgentProcess.makeParentDirectory(of: agent.logFile)
+        // A descriptor without close-on-exec must not leak into the agent.
+        let leakPath = directory.appendingPathComponent("leak").path
+        let leak = open(leakPath, O_WRONLY | O_CREAT, 0o644)
+        #expect(leak > 2)
+        defer { close(leak) }
+        let pid = try AgentProcess.spawn(shell: agent.shell, script: agent.script, logFile: agent.logFile)
+        defer { AgentProcess.signalGroup(pid, SIGKILL) }
+        let inherited = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap {
+            try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")
+        }
+        #expect(!inherited.contains(leakPath))
+        #expect(inherited.contains(agent.logFile))
+        #expect(getsid(pid) == pid)
+        #expect(AgentProcess.isRunning(pid, needle: agent.commandLineNeedle))
+        #expect(AgentProcess.scan(for: ["a": agent.commandLineNeedle])["a"] == pid)
+        #expect(AgentProcess.scan(for: ["a": "echo IOTMONITORMAGIC_\(name)x;"]).isEmpty)
+        var log = ""
+        for _ in 0..<300 where !log.contains("hello-from-agent") {
+            try await Task.sleep(for: .milliseconds(10))
+            log = (try? String(contentsOfFile: agent.logFile, encoding: .utf8)) ?? ""
+        }
+        #expect(log.contains("IOTMONITORMAGIC_\(name)"))
+        #expect(log.contains("hello-from-agent"))
+        AgentProcess.signalGroup(pid, SIGTERM)
+        var exited = false
+        for _ in 0..<200 where !exited {
+            exited = AgentProcess.reapIfExited(pid)
+            if !exited { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(exited)
+        #expect(!AgentProcess.isRunning(pid, needle: agent.commandLineNeedle))
+    }
+}
