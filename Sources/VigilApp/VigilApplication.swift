@@ -66,9 +66,10 @@ public struct VigilApplication: Sendable {
             labels: [("version", vigilVersion)]
         )
         buildInfo.set(to: 1.0)
+        let streams = StreamServices(configuration: configuration, hub: hub) { Self.logger(logger, $0) }
         self.web = WebDependencies(
             hub: hub,
-            exporters: [registry, ProcessMetrics(startTime: wallClockSeconds())],
+            exporters: [registry, ProcessMetrics(startTime: wallClockSeconds())] + streams.exporters,
             readiness: readiness,
             version: vigilVersion,
             configuration: configuration.http
@@ -89,6 +90,7 @@ public struct VigilApplication: Sendable {
         // The gateway monitor runs its own MQTT client (its broker may differ from [mqtt]); without a
         // broker or admin URLs it only says once that gateway monitoring is off.
         services.append(.init(service: try GatewayMonitor(configuration: configuration.janus, hub: hub, stateStore: stores.state, logger: Self.logger(logger, "vigil.gateways"))))
+        services += streams.services
         let application = Application(
             router: buildRouter(web),
             configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: "vigil"),

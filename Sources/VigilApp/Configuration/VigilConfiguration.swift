@@ -32,6 +32,10 @@ public struct VigilConfiguration: Sendable {
     public var devices = DevicesConfiguration()
     /// `[janus]`: the Janus gateway monitor (seed 000), with the seed's environment variables.
     public var janus = GatewayMonitorConfiguration()
+    /// `[visionaire]`: the seed-004 camera poller and exporter (see VigilConfiguration+Streams.swift).
+    public var visionaire = VisionaireConfiguration()
+    /// `[mediamtx]`: the MediaMTX poller (see VigilConfiguration+Streams.swift).
+    public var mediamtx = MediaMTXConfiguration()
     /// Where the configuration came from (`<defaults>` or a path).
     public var source = "<defaults>"
     /// Things worth telling the operator that do not stop Vigil: unknown sections and keys.
@@ -41,10 +45,10 @@ public struct VigilConfiguration: Sendable {
     public init() {}
 
     /// Sections Vigil reads (or recognises from the seeds' formats).
-    static let knownSections: Set<String> = ["mqtt", "watchdog", "log", "http", "store", "host", "janus"]
+    static let knownSections: Set<String> = ["mqtt", "watchdog", "log", "http", "store", "host", "janus", "visionaire", "mediamtx"]
     /// Sections from the seeds' formats that later versions implement; accepted with a warning.
     static let plannedSections: Set<String> = [
-        "mediamtx", "visionaire", "alerts", "redis", "monitoring", "kafka-consumer", "kafka-producer",
+        "alerts", "redis", "monitoring", "kafka-consumer", "kafka-producer",
         "mysql", "user-activity-redis", "user-activity-rest-api", "ejabberd", "client", "component",
     ]
     /// Top-level keys of the seed-001 format.
@@ -101,6 +105,8 @@ public struct VigilConfiguration: Sendable {
         configuration.host = try HostMonitorConfiguration(section("host"))
         try configuration.parseDevices(root: root, file: file, section: section)
         configuration.janus = try GatewayMonitorConfiguration(section("janus"), environment: environment)
+        configuration.visionaire = try VisionaireConfiguration(section("visionaire"))
+        configuration.mediamtx = try MediaMTXConfiguration(section("mediamtx"))
 
         for reader in sections {
             for key in reader.unusedKeys where !(reader.name == "http" && ["address", "port"].contains(key)) {
