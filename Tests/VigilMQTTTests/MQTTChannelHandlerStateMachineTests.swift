@@ -80,13 +80,13 @@ struct MQTTChannelHandlerStateMachineTests {
     func requestsAndClose() {
         var machine = MQTTChannelHandler.StateMachine(inflightLimit: 1)
         let subscribe = loop.makePromise(of: MQTTSubAckPacket.self)
-        let id = machine.startRequest { _ in .subscribe(subscribe) }
+        let id = machine.startRequest(.subscribe(subscribe))
         let wrongKind = machine.receivedSubAck(packetID: id, unsubscribe: true)
         let rightKind = machine.receivedSubAck(packetID: id, unsubscribe: false)
         #expect(wrongKind == nil)
         #expect(rightKind != nil)
         let unsubscribe = loop.makePromise(of: MQTTSubAckPacket.self)
-        _ = machine.startRequest { _ in .unsubscribe(unsubscribe) }
+        _ = machine.startRequest(.unsubscribe(unsubscribe))
         let published = loop.makePromise(of: Void.self)
         let held = loop.makePromise(of: Void.self)
         _ = machine.publish(publication(.atLeastOnce), promise: published)

@@ -95,9 +95,9 @@ extension MQTTChannelHandler {
         }
 
         /// Registers a SUBSCRIBE or UNSUBSCRIBE and returns its packet identifier.
-        mutating func startRequest(_ make: (UInt16) -> Request) -> UInt16 {
+        mutating func startRequest(_ request: Request) -> UInt16 {
             let id = allocatePacketID()
-            requests[id] = make(id)
+            requests[id] = request
             return id
         }
 

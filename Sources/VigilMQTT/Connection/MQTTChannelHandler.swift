@@ -188,7 +188,7 @@ final class MQTTChannelHandler: ChannelInboundHandler {
             promise.fail(closeReason ?? MQTTClientError(.notConnected))
             return
         }
-        let id = stateMachine.startRequest { _ in .subscribe(promise) }
+        let id = stateMachine.startRequest(StateMachine.Request.subscribe(promise))
         self.write(.subscribe(MQTTSubscribePacket(packetID: id, subscriptions: subscriptions, properties: properties)), context: context, flush: true)
     }
 
@@ -198,7 +198,7 @@ final class MQTTChannelHandler: ChannelInboundHandler {
             promise.fail(closeReason ?? MQTTClientError(.notConnected))
             return
         }
-        let id = stateMachine.startRequest { _ in .unsubscribe(promise) }
+        let id = stateMachine.startRequest(StateMachine.Request.unsubscribe(promise))
         self.write(.unsubscribe(MQTTUnsubscribePacket(packetID: id, filters: filters)), context: context, flush: true)
     }
 
