@@ -50,6 +50,14 @@ final class JanusGateway: Sendable {
         }
     }
 
+    /// A safety net for tests that fail before they stop their gateways: no janus outlives its test.
+    deinit {
+        if let process = process.withLock({ $0 }), process.isRunning {
+            kill(process.processIdentifier, SIGCONT)
+            kill(process.processIdentifier, SIGKILL)
+        }
+    }
+
     /// The admin secret in every rendered configuration.
     static let adminSecret = "janusoverlord"
 
@@ -211,18 +219,18 @@ final class GatewayTestBed: Sendable {
         _ configuration: GatewayMonitorConfiguration,
         _ body: @Sendable (GatewayMonitor) async throws -> Result
     ) async throws -> Result {
-        var client: MQTTClient?
-        if configuration.mode == .mqtt {
-            var clientConfiguration = try GatewayMonitor.mqttConfiguration(configuration)
-            clientConfiguration.reconnect = MQTTReconnectPolicy(initial: .milliseconds(100), maximum: .milliseconds(500), jitter: 0.1)
-            clientConfiguration.connectTimeout = .seconds(3)
-            client = MQTTClient(configuration: clientConfiguration, logger: logs.logger(label: "vigil.mqtt"))
-        }
-        let monitor = try GatewayMonitor(
-            configuration: configuration, hub: hub, stateStore: store, mqttClient: client, metrics: metrics,
-            logger: logs.logger(), tickInterval: .milliseconds(50)
-        )
         do {
+            var client: MQTTClient?
+            if configuration.mode == .mqtt {
+                var clientConfiguration = try GatewayMonitor.mqttConfiguration(configuration)
+                clientConfiguration.reconnect = MQTTReconnectPolicy(initial: .milliseconds(100), maximum: .milliseconds(500), jitter: 0.1)
+                clientConfiguration.connectTimeout = .seconds(3)
+                client = MQTTClient(configuration: clientConfiguration, logger: logs.logger(label: "vigil.mqtt"))
+            }
+            let monitor = try GatewayMonitor(
+                configuration: configuration, hub: hub, stateStore: store, mqttClient: client, metrics: metrics,
+                logger: logs.logger(), tickInterval: .milliseconds(50)
+            )
             let result = try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await monitor.run() }
                 defer { group.cancelAll() }
