@@ -1,0 +1,93 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import Foundation
+import Testing
+import VigilCore
+
+/// The whole `vigil` binary, configured only through the seed's environment variables, against
+/// real Janus gateways: what an operator sees in `/api/v1/gateways` and `/metrics`.
+@Suite("Gateways through the vigil binary", .enabled(if: IntegrationEnvironment.enabled), .serialized)
+struct GatewaysProcessTests {
+    @Test("Seed environment variables, API state and metrics across a failover")
+    func seedEnvironmentEndToEnd() async throws {
+        let bed = GatewayTestBed()
+        let port = try IntegrationEnvironment.mosquittoPort
+        let directory = IntegrationEnvironment.scratchDirectory.appendingPathComponent("gateways-process-\(UUID().uuidString.prefix(8))")
+        let vigil = try VigilProcess(
+            environment: [
+                "MQTT_BROKER_URL": "tcp://\(IntegrationEnvironment.mosquittoHost):\(port)",
+                "MQTT_CLIENT_ID": "vigil-e2e-\(UUID().uuidString.prefix(8))",
+                "GATEWAY_PLUGIN_ADMIN_KEY": JanusGateway.adminSecret,
+                "AVAILABLE_JANUS_SERVERS": "gxy1,gxy2",
+                "FAILOVER_JANUS_SERVERS": "gxy12",
+                "FAILOVER_WAIT_TIME": "500ms",
+                "VIGIL_JANUS_POLL_INTERVAL": "1s",
+                "VIGIL_JANUS_STALE_THRESHOLD": "5s",
+                "VIGIL_JANUS_STATUS_TOPIC": "\(bed.prefix)/{server}/status",
+                "VIGIL_JANUS_ADMIN_REQUEST_TOPIC": "\(bed.prefix)/{server}/to-janus-admin",
+                "VIGIL_JANUS_ADMIN_RESPONSE_TOPIC": "\(bed.prefix)/{server}/from-janus-admin",
+                "VIGIL_JANUS_FAILOVER_TOPIC": "\(bed.prefix)-failover/{failed}",
+                "VIGIL_HOST_ENABLED": "false",
+            ],
+            directory: directory
+        )
+        do {
+            try await vigil.waitUntilHealthy()
+            try bed.start(["gxy1", "gxy2", "gxy12"])
+            try await bed.eventually("three gateways up in the API", timeout: .seconds(5)) {
+                let list = try await Self.json(vigil.get("/api/v1/gateways").body)
+                guard case .array(let states)? = list else { return false }
+                return states.filter { Self.path($0, "status") == "up" }.count == 3
+            }
+            let gxy1 = try Self.json(await vigil.get("/api/v1/gateways/gxy1").body)
+            #expect(Self.path(gxy1, "attributes", "role") == "primary")
+            #expect(Self.path(gxy1, "attributes", "name") == "gxy1")
+            #expect(Self.path(gxy1, "attributes", "online") == .bool(true))
+            try await bed.eventually("sessions in /metrics") {
+                try await vigil.get("/metrics").body.contains(#"galaxy_gateways_sessions{name="gxy2",type="rooms"} 0"#)
+            }
+
+            try await bed.gateway("gxy1").kill9()
+            try await bed.eventually("failover in the API", timeout: .seconds(5)) {
+                let state = try await Self.json(vigil.get("/api/v1/gateways/gxy1").body)
+                return Self.path(state, "attributes", "failover", "state") == "failed_over"
+            }
+            let failed = try Self.json(await vigil.get("/api/v1/gateways/gxy1").body)
+            #expect(Self.path(failed, "status") == "down")
+            #expect(Self.path(failed, "attributes", "failover", "failover_server") == "gxy12")
+            let metrics = try await vigil.get("/metrics").body
+            #expect(metrics.contains(#"galaxy_failover_active{failed_server="gxy1",failover_server="gxy12"} 1"#))
+            #expect(metrics.contains(#"galaxy_failover_events_total{event="completed",failed_server="gxy1",failover_server="gxy12"} 1"#))
+            #expect(metrics.contains(#"vigil_gateway_online{name="gxy1"} 0"#))
+            let events = try await vigil.get("/api/v1/events?limit=100").body
+            #expect(events.contains("failover_completed"))
+            #expect(vigil.log.contains("Failover completed successfully"))
+            #expect(try await bed.retainedMapping(of: "gxy1") != nil)
+            #expect(try await vigil.stop().status == 0)
+        } catch {
+            _ = try? await vigil.stop(signal: SIGKILL)
+            await bed.stopAll()
+            throw error
+        }
+        await bed.stopAll()
+    }
+
+    static func json(_ text: String) throws -> JSONValue? {
+        try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+    }
+
+    /// The value at a path of object keys.
+    static func path(_ value: JSONValue?, _ keys: String...) -> JSONValue? {
+        var current = value
+        for key in keys {
+            guard case .object(let object)? = current else { return nil }
+            current = object[key]
+        }
+        return current
+    }
+}
