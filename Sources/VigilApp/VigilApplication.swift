@@ -91,15 +91,11 @@ public struct VigilApplication: Sendable {
         // broker or admin URLs it only says once that gateway monitoring is off.
         services.append(.init(service: try GatewayMonitor(configuration: configuration.janus, hub: hub, stateStore: stores.state, logger: Self.logger(logger, "vigil.gateways"))))
         services += streams.services
-        let application = Application(
-            router: buildRouter(web),
-            configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: "vigil"),
-            onServerRunning: { channel in
-                readiness.set(true)
-                await onServerRunning(channel.localAddress?.port ?? 0)
-            },
-            logger: Self.logger(logger, "vigil.web")
-        )
+        // The web application brings its own live-feed service (WebSocket /api/v1/live).
+        let application = buildWebApplication(web, logger: Self.logger(logger, "vigil.web")) { port in
+            readiness.set(true)
+            await onServerRunning(port)
+        }
         services.append(.init(service: application))
         self.services = services
     }

@@ -33,8 +33,9 @@ struct APIRoutes: Sendable {
             group.get(RouterPath(path)) { _, _ in
                 jsonResponse(await hub.states(kind: kind))
             }
-            group.get(RouterPath("\(path)/:name")) { _, context in
-                let name = try context.parameters.require("name")
+            // Names may contain slashes (`mediamtx/main/cam1`): the rest of the path is the name.
+            group.get(RouterPath("\(path)/**")) { _, context in
+                let name = context.parameters.getCatchAll().map { $0.removingPercentEncoding ?? String($0) }.joined(separator: "/")
                 guard let state = await hub.state(of: TargetID(kind, name)) else {
                     throw APIError(.notFound, "no \(kind.rawValue) named '\(name)'")
                 }

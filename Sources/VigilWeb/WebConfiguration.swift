@@ -13,7 +13,7 @@
 /// |---|---|---|---|
 /// | `listen` | string | `"127.0.0.1:8080"` | address and port of the dashboard, API and `/metrics` (`[::1]:8080` for IPv6) |
 /// | `token` | string | none | when set, API and WebSocket routes require `Authorization: Bearer <token>` |
-/// | `chartjs_path` | string | `"/usr/share/javascript/chart.js/chart.umd.js"` | Chart.js file served at `/assets/chart.js` |
+/// | `chartjs_path` | string | `"/usr/share/javascript/chart.js/chart.min.js"` | Chart.js file served at `/assets/chart.js` (Debian's libjs-chart.js; when the default is missing, `chart.umd.js` and `chart.js` in the same folder are tried) |
 ///
 /// The iotmonitor `[http]` keys are accepted too: `address` and `port` (see CONFIGURATION.md).
 public struct WebConfiguration: Sendable, Hashable {
@@ -25,18 +25,32 @@ public struct WebConfiguration: Sendable, Hashable {
     public var token: String?
     /// Where Chart.js is on disk.
     public var chartJSPath: String
+    /// The live feed's rates and limits.
+    public var live: LiveConfiguration
+
+    /// The default ``chartJSPath``: Debian's libjs-chart.js.
+    public static let defaultChartJSPath = "/usr/share/javascript/chart.js/chart.min.js"
 
     /// Creates a configuration with the defaults listed above.
     public init(
         host: String = "127.0.0.1",
         port: Int = 8080,
         token: String? = nil,
-        chartJSPath: String = "/usr/share/javascript/chart.js/chart.umd.js"
+        chartJSPath: String = WebConfiguration.defaultChartJSPath,
+        live: LiveConfiguration = .init()
     ) {
         self.host = host
         self.port = port
         self.token = token
         self.chartJSPath = chartJSPath
+        self.live = live
+    }
+
+    /// The files tried for `/assets/chart.js`, in order.
+    var chartJSCandidates: [String] {
+        guard chartJSPath == Self.defaultChartJSPath else { return [chartJSPath] }
+        let folder = "/usr/share/javascript/chart.js/"
+        return [chartJSPath, folder + "chart.umd.js", folder + "chart.js"]
     }
 
     /// Parses `host:port`, `[v6]:port` or `:port` (all interfaces).

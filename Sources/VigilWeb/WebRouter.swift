@@ -7,10 +7,15 @@
 
 import Foundation
 public import Hummingbird
+import HummingbirdWebSocket
 public import Logging
 import VigilCore
 
-/// Builds the router for the whole HTTP surface: health, metrics, REST v1 and the dashboard.
+/// Builds the router for the whole HTTP surface: health, metrics, REST v1, the dashboard and its
+/// assets.
+///
+/// The WebSocket upgrade of `/api/v1/live` is handled before routing (see
+/// ``buildWebApplication(_:logger:onServerRunning:)``); a plain `GET /api/v1/live` gets 426.
 ///
 /// - Parameter dependencies: What the routes read from.
 /// - Returns: A router ready for an `Application`.
@@ -34,35 +39,65 @@ public func buildRouter(_ dependencies: WebDependencies) -> Router<BasicRequestC
             body: .init(byteBuffer: ByteBuffer(bytes: buffer))
         )
     }
-    router.get("/") { _, _ in
-        Response(
-            status: .ok,
-            headers: [.contentType: "text/html; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(string: DashboardPage.html(version: dependencies.version)))
-        )
-    }
+    DashboardRoutes(dependencies: dependencies).register(on: router)
 
     let api = router.group("api/v1")
     if let token = dependencies.configuration.token {
         api.add(middleware: BearerTokenMiddleware(token: token))
     }
     APIRoutes(dependencies: dependencies).register(on: api)
+    api.get("live") { request, _ -> Response in
+        do throws(LiveFilter.ParseError) {
+            _ = try LiveFilter.parse(query: request.uri.queryParameters.map { (String($0.key), String($0.value)) })
+        } catch {
+            throw APIError(.badRequest, error.description)
+        }
+        throw APIError(.upgradeRequired, "this is a WebSocket endpoint: connect with a WebSocket client")
+    }
     return router
 }
 
-/// Builds the HTTP application.
+/// Builds the HTTP application: the router, the WebSocket live feed and its ``LiveFeed`` service.
 ///
 /// - Parameters:
 ///   - dependencies: What the routes read from.
 ///   - logger: Logger, label `vigil.web`.
+///   - onServerRunning: Called with the bound port once the server listens.
 /// - Returns: A Hummingbird application (a `Service`).
-public func buildWebApplication(_ dependencies: WebDependencies, logger: Logger) -> some ApplicationProtocol {
-    Application(
+public func buildWebApplication(
+    _ dependencies: WebDependencies,
+    logger: Logger,
+    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) -> some ApplicationProtocol {
+    let configuration = dependencies.configuration
+    let feed = LiveFeed(
+        hub: dependencies.hub,
+        version: dependencies.version,
+        configuration: configuration.live,
+        logger: logger,
+        now: dependencies.now
+    )
+    return Application(
         router: buildRouter(dependencies),
+        server: .http1WebSocketUpgrade(
+            configuration: .init(
+                ws: WebSocketServerConfiguration(
+                    maxFrameSize: LiveSocket.maxFrameSize,
+                    autoPing: .enabled(timePeriod: configuration.live.pingInterval),
+                    closeTimeout: .seconds(5)
+                )
+            )
+        ) { request, channel, _ in
+            try LiveSocket.shouldUpgrade(request, channel: channel, feed: feed, configuration: configuration)
+        },
         configuration: .init(
-            address: .hostname(dependencies.configuration.host, port: dependencies.configuration.port),
+            address: .hostname(configuration.host, port: configuration.port),
             serverName: "vigil"
         ),
+        services: [feed],
+        onServerRunning: { channel in
+            await onServerRunning(channel.localAddress?.port ?? 0)
+        },
         logger: logger
     )
 }
@@ -79,18 +114,28 @@ func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) ->
     )
 }
 
-/// Requires `Authorization: Bearer <token>` on the routes it guards.
+/// Requires `Authorization: Bearer <token>` (or `?token=`) on the routes it guards.
 struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let presented = request.headers[.authorization].flatMap { value -> Substring? in
-            value.hasPrefix("Bearer ") ? value.dropFirst(7) : nil
-        } ?? request.uri.queryParameters["token"]
-        guard let presented, constantTimeEqual(Array(presented.utf8), Array(token.utf8)) else {
+        guard BearerToken.matches(token, authorization: request.headers[.authorization], query: request.uri.queryParameters) else {
             throw APIError(.unauthorized, "missing or wrong bearer token")
         }
         return try await next(request, context)
+    }
+}
+
+/// How a client presents the token: an `Authorization: Bearer` header, or a `token` query
+/// parameter (browsers cannot set headers on a WebSocket).
+enum BearerToken {
+    /// Whether the request presents `token`.
+    static func matches(_ token: String, authorization: String?, query: Parameters) -> Bool {
+        let presented = authorization.flatMap { value -> Substring? in
+            value.hasPrefix("Bearer ") ? Substring(value).dropFirst(7) : nil
+        } ?? query["token"]
+        guard let presented else { return false }
+        return constantTimeEqual(Array(presented.utf8), Array(token.utf8))
     }
 }
 

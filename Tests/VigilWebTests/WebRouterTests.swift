@@ -11,7 +11,7 @@ import HummingbirdTesting
 import Prometheus
 import Testing
 import VigilCore
-import VigilWeb
+@testable import VigilWeb
 
 @Suite("Web routes")
 struct WebRouterTests {
@@ -160,6 +160,140 @@ struct WebRouterTests {
             try await client.execute(uri: "/", method: .get) { response in
                 #expect(response.headers[.contentType]?.hasPrefix("text/html") == true)
                 #expect(String(buffer: response.body).contains("Vigil"))
+            }
+        }
+    }
+
+    @Test("Every collection lists its kind", arguments: APIRoutes.collections.map(\.path))
+    func everyCollection(path: String) async throws {
+        let fixture = Fixture()
+        for kind in TargetKind.allCases {
+            await fixture.hub.apply(Observation(target: TargetID(kind, "one-\(kind)"), time: 1, status: .up))
+        }
+        try await fixture.app.test(.router) { client in
+            try await client.execute(uri: "/api/v1/\(path)", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType]?.hasPrefix("application/json") == true)
+                let list = try #require(try json(response.body) as? [[String: Any]])
+                #expect(list.count == 1)
+                #expect((list.first?["target"] as? [String: String])?["kind"].map { $0 + "s" } == path)
+            }
+        }
+    }
+
+    @Test("Target names with slashes are found; names are percent-decoded")
+    func slashedNames() async throws {
+        let fixture = Fixture()
+        await fixture.hub.apply(Observation(target: TargetID(.stream, "mediamtx/main/cam 1"), time: 1, status: .up))
+        try await fixture.app.test(.router) { client in
+            try await client.execute(uri: "/api/v1/streams/mediamtx/main/cam%201", method: .get) { response in
+                #expect(response.status == .ok)
+                let body = try #require(try json(response.body) as? [String: Any])
+                #expect((body["target"] as? [String: String])?["name"] == "mediamtx/main/cam 1")
+            }
+            try await client.execute(uri: "/api/v1/streams/mediamtx/main", method: .get) { #expect($0.status == .notFound) }
+        }
+    }
+
+    @Test("Bad query parameters are 400 with a JSON error", arguments: [
+        "/api/v1/events?limit=0", "/api/v1/events?limit=10001", "/api/v1/events?limit=ten", "/api/v1/events?after=x",
+        "/api/v1/events?since=NaN", "/api/v1/history?series=", "/api/v1/history?series=x&to=soon",
+        "/api/v1/history?series=x&step=-1", "/api/v1/history?series=x&from=0&to=100000000&step=1",
+        "/api/v1/live?kind=toaster", "/api/v1/live?target=nokind", "/api/v1/live?events=perhaps",
+    ])
+    func badParameters(uri: String) async throws {
+        try await Fixture().app.test(.router) { client in
+            try await client.execute(uri: uri, method: .get) { response in
+                #expect(response.status == .badRequest)
+                let body = try json(response.body) as? [String: String]
+                #expect(body?["error"]?.isEmpty == false)
+            }
+        }
+    }
+
+    @Test("Events honour since and limit (the newest are kept)")
+    func eventsSinceLimit() async throws {
+        let fixture = Fixture()
+        for index in 1...5 { await fixture.hub.record(Event(time: Double(index), type: "t", message: "e\(index)")) }
+        try await fixture.app.test(.router) { client in
+            try await client.execute(uri: "/api/v1/events?since=2&limit=2", method: .get) { response in
+                let list = try #require(try json(response.body) as? [[String: Any]])
+                #expect(list.map { $0["message"] as? String } == ["e4", "e5"])
+            }
+        }
+    }
+
+    @Test("History without a step is downsampled to about 300 points")
+    func historyDownsampled() async throws {
+        let fixture = Fixture()
+        let target = TargetID(.host, "alpha")
+        await fixture.hub.apply((0..<3000).map { Observation(target: target, time: Double($0), samples: [Sample("load1", 1)]) })
+        try await fixture.app.test(.router) { client in
+            try await client.execute(uri: "/api/v1/history?series=host/alpha/load1&from=0&to=3000", method: .get) { response in
+                let body = try #require(try json(response.body) as? [String: Any])
+                let points = try #require(body["points"] as? [[Double]])
+                #expect(body["step"] as? Double == 10)
+                #expect((250...310).contains(points.count))
+            }
+            try await client.execute(uri: "/api/v1/history?series=host/nothing/here&from=0&to=10", method: .get) { response in
+                #expect(response.status == .ok)
+                let body = try json(response.body) as? [String: Any]
+                #expect(body?["points"] as? [[Double]] == [])
+            }
+        }
+    }
+
+    @Test("Unknown API paths are 404; the live endpoint needs the token too")
+    func unknownAndLiveToken() async throws {
+        try await Fixture().app.test(.router) { client in
+            try await client.execute(uri: "/api/v1/nothing", method: .get) { #expect($0.status == .notFound) }
+            try await client.execute(uri: "/api/v1/live", method: .get) { #expect($0.status == .upgradeRequired) }
+        }
+        try await Fixture(token: "s3cret").app.test(.router) { client in
+            try await client.execute(uri: "/api/v1/live", method: .get) { #expect($0.status == .unauthorized) }
+            try await client.execute(uri: "/api/v1/overview?token=s3cret", method: .get) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/", method: .get) { #expect($0.status == .ok) }
+        }
+    }
+
+    @Test("Dashboard assets are served with their types; the page links them")
+    func dashboardAssets() async throws {
+        try await Fixture().app.test(.router) { client in
+            try await client.execute(uri: "/", method: .get) { response in
+                let page = String(buffer: response.body)
+                #expect(page.contains("/assets/dashboard.js"))
+                #expect(page.contains("/assets/dashboard.css"))
+                #expect(page.contains("/assets/chart.js"))
+            }
+            try await client.execute(uri: "/assets/dashboard.js", method: .get) { response in
+                #expect(response.headers[.contentType]?.hasPrefix("text/javascript") == true)
+                #expect(String(buffer: response.body).contains("/api/v1/live"))
+            }
+            try await client.execute(uri: "/assets/dashboard.css", method: .get) { response in
+                #expect(response.headers[.contentType]?.hasPrefix("text/css") == true)
+            }
+        }
+    }
+
+    @Test("Chart.js is served from the configured file, or 404 when it is missing")
+    func chartJS() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("chart-\(UUID().uuidString).js").path
+        try Data("window.Chart = function () {};".utf8).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var fixture = Fixture()
+        fixture.configuration.chartJSPath = path
+        try await fixture.app.test(.router) { client in
+            try await client.execute(uri: "/assets/chart.js", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body) == "window.Chart = function () {};")
+            }
+        }
+        fixture.configuration.chartJSPath = path + ".missing"
+        try await fixture.app.test(.router) { client in
+            try await client.execute(uri: "/assets/chart.js", method: .get) { response in
+                #expect(response.status == .notFound)
+                let body = try json(response.body) as? [String: String]
+                #expect(body?["error"]?.contains("libjs-chart.js") == true)
             }
         }
     }
