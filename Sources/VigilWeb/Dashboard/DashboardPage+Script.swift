@@ -362,10 +362,11 @@ extension DashboardPage {
         if (metric.endsWith('_seconds')) return (v) => (v * 1000).toFixed(1) + ' ms';
         return (v) => (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2));
       }
-      function timeLabel(ms, range) {
+      function timeLabel(ms, span) {
         const d = new Date(ms);
-        return range > 86400 ? d.toLocaleDateString([], { month: 'short', day: 'numeric' }) + ' ' + d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
-          : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+        if (span > 86400) return d.toLocaleDateString([], { month: 'short', day: 'numeric' }) + ' ' + d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+        if (span < 600) return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+        return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
       }
 
       function destroyCharts() {
@@ -388,11 +389,14 @@ extension DashboardPage {
             const ia = PREFERRED.indexOf(metricOf(a)), ib = PREFERRED.indexOf(metricOf(b));
             return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib) || a.localeCompare(b);
           });
-          const chosen = names.slice(0, 6);
+          const chosen = names.slice(0, 10);
           const to = Date.now() / 1000, from = to - range;
           return Promise.all(chosen.map((name) => api('/api/v1/history?series=' + encodeURIComponent(prefix + name) +
             '&from=' + from.toFixed(0) + '&to=' + to.toFixed(0)).then((h) => ({ name, points: h.points }))));
-        }).then((series) => {
+        }).then((fetched) => {
+          // Flat-zero series (idle interfaces) go last; at most six charts.
+          const flat = (s) => s.points.every((p) => p[1] === 0);
+          const series = fetched.filter((s) => !flat(s)).concat(fetched.filter(flat)).slice(0, 6);
           if (request !== chartRequest) return;
           destroyCharts();
           const noChart = typeof window.Chart === 'undefined';
@@ -413,6 +417,7 @@ extension DashboardPage {
         $('charts').appendChild(box);
         const plot = box.querySelector('.plot');
         const entry = { name, box, chart: null, points: points.map((p) => ({ x: p[0] * 1000, y: p[1] })) };
+        const span = points.length > 1 ? points[points.length - 1][0] - points[0][0] : range;
         if (plain) {
           drawSVG(plot, entry.points);
         } else {
@@ -426,7 +431,7 @@ extension DashboardPage {
               animation: false, parsing: false, responsive: true, maintainAspectRatio: false,
               plugins: { legend: { display: false }, tooltip: { callbacks: { label: (c) => fmt(c.parsed.y), title: (c) => new Date(c[0].parsed.x).toLocaleString() } } },
               scales: {
-                x: { type: 'linear', ticks: { maxTicksLimit: 6, callback: (v) => timeLabel(v, range) } },
+                x: { type: 'linear', ticks: { maxTicksLimit: 5, callback: (v) => timeLabel(v, span) } },
                 y: { ticks: { maxTicksLimit: 5, callback: (v) => fmt(v) } }
               }
             }
