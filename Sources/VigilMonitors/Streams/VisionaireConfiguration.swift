@@ -16,7 +16,7 @@
 /// | `request_timeout` | duration | `"10s"` | deadline of each HTTP request (the seed's `timeout=10`) |
 /// | `exporter_port` | integer | `9898` | the seed's `EXPORTER_PORT` (`/metrics` only); `0` turns the extra listener off |
 /// | `exporter_host` | string | `"0.0.0.0"` | address the exporter listener binds (the seed binds all interfaces) |
-/// | `max_concurrent_requests` | integer | `32` | requests in flight across all hosts |
+/// | `max_concurrent_requests` | integer | `64` | requests in flight across all hosts |
 /// | `max_requests_per_host` | integer | `8` | requests in flight to one host |
 public struct VisionaireConfiguration: Sendable, Hashable {
     /// Base URLs of the Visionaire stream APIs, such as `http://10.0.28.11:4004`.
@@ -41,7 +41,7 @@ public struct VisionaireConfiguration: Sendable, Hashable {
         requestTimeout: Duration = .seconds(10),
         exporterPort: Int = 9898,
         exporterHost: String = "0.0.0.0",
-        maxConcurrentRequests: Int = 32,
+        maxConcurrentRequests: Int = 64,
         maxRequestsPerHost: Int = 8
     ) {
         self.apiBaseURLs = apiBaseURLs

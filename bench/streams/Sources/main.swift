@@ -83,7 +83,7 @@ func poll(_ arguments: [String]) async throws {
     }
     let sortedWalls = walls.sorted()
     print(
-        "{\"impl\":\"vigil\",\"cycles\":\(cycles),\"hosts\":\(urls.count),\"cameras\":\(cameras),\"errors\":\(errors),"
+        "{\"impl\":\"vigil\",\"cycles\":\(cycles),\"hosts\":\(urls.count),\"concurrency\":\(configuration.maxConcurrentRequests),\"cameras\":\(cameras),\"errors\":\(errors),"
             + "\"wall_mean\":\(walls.reduce(0, +) / Double(cycles)),\"wall_median\":\(sortedWalls[cycles / 2]),"
             + "\"cpu_mean\":\(cpus.reduce(0, +) / Double(cycles))}"
     )
