@@ -201,6 +201,44 @@ struct DevicesIntegrationTests {
         }
     }
 
+    @Test("An agent whose watch topics fall silent is restarted when restartOnSilence is set")
+    func agentRestartOnSilence() async throws {
+        let prefix = MQTTTestSupport.uniqueTopic("agents-silent")
+        let agent = "silent\(UInt32.random(in: 0...UInt32.max))"
+        defer { Self.killAgents(agent) }
+        let config = try Self.config(
+            prefix: prefix,
+            """
+            [watchdog]
+            agent_check_interval = "200ms"
+
+            [agent_\(agent)]
+            exec = "sleep 600"
+            watchTopics = "\(prefix)/\(agent)/#"
+            watchTimeOut = 2
+            restartOnSilence = true
+            stopTimeout = "1s"
+            """
+        )
+        try await Self.withObserver(["\(prefix)/mon/#"]) { client, log in
+            try await Self.withVigil(config) { vigil in
+                let pid = try await Self.waitForAgent(agent)
+                // Talking keeps it alive past its timeout.
+                for _ in 0..<6 {
+                    try await client.publish(to: "\(prefix)/\(agent)/status", payload: ByteBuffer(string: "ok"), qos: .atLeastOnce)
+                    try await Task.sleep(for: .milliseconds(500))
+                }
+                #expect(Self.agentPIDs(agent) == [pid])
+                // Silence: expiry, then a new process.
+                _ = try await log.next(timeout: .seconds(5)) { $0.topic == "\(prefix)/mon/expire/\(agent)" && $0.payload.readableBytes > 0 }
+                let newPID = try await Self.waitForAgent(agent, timeout: .seconds(5)) { $0 != pid }
+                #expect(newPID != pid)
+                let events = try await vigil.get("/api/v1/events?limit=1000").body
+                #expect(events.contains("\"agent_silent\""))
+            }
+        }
+    }
+
     // MARK: - The seed's example
 
     @Test("The seed's example config.toml runs unchanged (broker address from the environment)")
@@ -227,6 +265,13 @@ struct DevicesIntegrationTests {
                 #expect(devices.contains("\"status\":\"up\""))
                 let agents = try await vigil.get("/api/v1/agents").body
                 #expect(agents.contains("\"ledboxdaemon\""))
+                let metrics = try await vigil.get("/metrics").body
+                for name in ["vigil_device_up", "vigil_device_last_seen_seconds", "vigil_device_hello_total"] {
+                    #expect(metrics.contains("\(name){device=\"esp04\"}"), "\(name) missing")
+                }
+                for name in ["vigil_agent_running", "vigil_agent_restarts_total"] {
+                    #expect(metrics.contains("\(name){agent=\"ledboxdaemon\"}"), "\(name) missing")
+                }
             }
         }
     }

@@ -73,6 +73,10 @@ struct AgentsTests {
         #expect(!inherited.contains(leakPath))
         #expect(inherited.contains(agent.logFile))
         #expect(getsid(pid) == pid)
+        // posix_spawn may return while the kernel still sets up the new image (empty cmdline).
+        for _ in 0..<200 where !AgentProcess.isRunning(pid, needle: agent.commandLineNeedle) {
+            try await Task.sleep(for: .milliseconds(10))
+        }
         #expect(AgentProcess.isRunning(pid, needle: agent.commandLineNeedle))
         #expect(AgentProcess.scan(for: ["a": agent.commandLineNeedle])["a"] == pid)
         #expect(AgentProcess.scan(for: ["a": "echo IOTMONITORMAGIC_\(name)x;"]).isEmpty)
