@@ -51,6 +51,34 @@ struct DevicesIntegrationTests {
         }
     }
 
+    @Test("After a broker restart that lost everything, Vigil publishes the expiries in force again (retained)")
+    func expiriesSurviveBrokerRestart() async throws {
+        let broker = try PrivateMosquitto()
+        try await broker.start()
+        let prefix = MQTTTestSupport.uniqueTopic("devices-broker")
+        var text = try Self.config(prefix: prefix, "[device_gone]\nwatchTimeOut = 1\nwatchTopics = \"\(prefix)/gone/#\"\n")
+        text = text.replacingOccurrences(of: ":\(try IntegrationEnvironment.mosquittoPort)\"", with: ":\(broker.port)\"")
+        var configuration = try MQTTTestSupport.configuration()
+        configuration.address = MQTTAddress(host: "127.0.0.1", port: broker.port)
+        try await Self.withVigil(text) { _ in
+            try await withMQTTClient(configuration) { client in
+                try await client.subscribe(to: [MQTTSubscribeInfo(filter: "\(prefix)/mon/expire/gone")]) { subscription in
+                    _ = try await collect(1, from: subscription, timeout: .seconds(6))
+                }
+            }
+            // The broker dies and comes back empty (no persistence): the retained expiry is gone.
+            broker.kill()
+            try await broker.start()
+            // A newcomer still learns that the device is expired, from Vigil's republication.
+            try await withMQTTClient(configuration) { client in
+                try await client.subscribe(to: [MQTTSubscribeInfo(filter: "\(prefix)/mon/expire/gone")]) { subscription in
+                    let messages = try await collect(1, from: subscription, timeout: .seconds(10))
+                    #expect(messages.first.map { Double(String(buffer: $0.payload)) != nil } == true)
+                }
+            }
+        }
+    }
+
     @Test("A hello republishes exactly that device's stored states and bumps its retained count")
     func helloRepublishesOwnStates() async throws {
         let prefix = MQTTTestSupport.uniqueTopic("devices-hello")

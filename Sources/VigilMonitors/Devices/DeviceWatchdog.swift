@@ -45,6 +45,8 @@ public final class DeviceWatchdog: Service, Sendable {
     private let now: @Sendable () -> Double
     private let onExpired: @Sendable (TargetID) -> Void
     private let table: Mutex<DeviceTable>
+    /// Taken in `init`, before the client runs, so that the first connection is seen too.
+    private let connectionEvents: AsyncStream<MQTTConnectionEvent>
 
     static let statePrefix = "devices/state/"
     static let helloPrefix = "devices/hello/"
@@ -77,6 +79,7 @@ public final class DeviceWatchdog: Service, Sendable {
         self.now = now
         self.onExpired = onExpired
         self.table = Mutex(DeviceTable(definitions: configuration.definitions, at: now()))
+        self.connectionEvents = client.connectionEvents
     }
 
     /// Restores stored states, then watches until graceful shutdown.
@@ -86,7 +89,7 @@ public final class DeviceWatchdog: Service, Sendable {
         try? await cancelWhenGracefulShutdown {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { try await self.tickLoop() }
-                group.addTask { await self.republishAtStart() }
+                group.addTask { await self.republishOnConnection() }
                 try await self.receiveLoop()
             }
         }
@@ -115,23 +118,33 @@ public final class DeviceWatchdog: Service, Sendable {
         }
     }
 
-    /// Once connected for the first time, republishes every stored state and the hello counts.
-    private func republishAtStart() async {
-        do {
-            try await client.waitUntilConnected()
-        } catch {
-            return
+    /// On the first connection, republishes every stored state; on every connection (the broker
+    /// may have restarted without persistence), the hello counts and the expiries in force.
+    private func republishOnConnection() async {
+        var first = true
+        for await event in connectionEvents {
+            guard case .connected = event else { continue }
+            let (states, counts, expired) = table.withLock { table in
+                (
+                    first ? table.allStates : [],
+                    table.definitions.indices.map { (table.definitions[$0].name, table.helloCount(of: $0)) },
+                    table.definitions.indices.filter { table.isExpired($0) }.map {
+                        (table.definitions[$0].name, table.lastContact(of: $0) ?? table.startTime)
+                    }
+                )
+            }
+            for (topic, payload) in states {
+                await publish(topic, ByteBuffer(bytes: payload))
+            }
+            for (name, count) in counts {
+                await publish(configuration.helloCountTopic(name), ByteBuffer(string: "\(count)"), retain: true)
+            }
+            for (name, lastContact) in expired {
+                await publish(configuration.expireTopic(name), Self.timestampPayload(lastContact), retain: configuration.expireRetain)
+            }
+            if first { logger.info("Republished stored states", metadata: ["devices.states": "\(states.count)"]) }
+            first = false
         }
-        let (states, counts) = table.withLock { table in
-            (table.allStates, table.definitions.indices.map { (table.definitions[$0].name, table.helloCount(of: $0)) })
-        }
-        for (topic, payload) in states {
-            await publish(topic, ByteBuffer(bytes: payload))
-        }
-        for (name, count) in counts {
-            await publish(configuration.helloCountTopic(name), ByteBuffer(string: "\(count)"), retain: true)
-        }
-        logger.info("Republished stored states", metadata: ["devices.states": "\(states.count)"])
     }
 
     // MARK: - Messages
