@@ -36,19 +36,16 @@ public struct MediaMTXPathReport: Sendable, Hashable {
     public var srtPublisher: MediaMTXSRTConnection?
     /// SRT connections reading the path.
     public var srtReaders: Int
-    /// The publisher's RTT median and 95th percentile over the last minute, in milliseconds.
-    public var rttPercentiles: (p50: Double, p95: Double)?
+    /// The publisher's RTT median and 95th percentile over the last minute.
+    public var rttPercentiles: RTTPercentiles?
+}
 
-    public static func == (lhs: MediaMTXPathReport, rhs: MediaMTXPathReport) -> Bool {
-        lhs.path == rhs.path && lhs.inbound == rhs.inbound && lhs.outbound == rhs.outbound && lhs.srtPublisher == rhs.srtPublisher
-            && lhs.srtReaders == rhs.srtReaders && lhs.rttPercentiles?.p50 == rhs.rttPercentiles?.p50
-            && lhs.rttPercentiles?.p95 == rhs.rttPercentiles?.p95
-    }
-
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(path)
-        hasher.combine(srtReaders)
-    }
+/// The median and 95th percentile of recent SRT round-trip times, in milliseconds.
+public struct RTTPercentiles: Sendable, Hashable {
+    /// The median.
+    public var p50: Double
+    /// The 95th percentile.
+    public var p95: Double
 }
 
 /// Polls MediaMTX v3 APIs (seed 003) and turns paths and SRT connections into hub state, history
@@ -294,11 +291,11 @@ public actor MediaMTXPoller: Service {
     }
 
     /// The median and 95th percentile (nearest rank) of some values.
-    static func percentiles(_ values: [Double]) -> (p50: Double, p95: Double)? {
+    static func percentiles(_ values: [Double]) -> RTTPercentiles? {
         guard !values.isEmpty else { return nil }
         let sorted = values.sorted()
         func rank(_ q: Double) -> Double { sorted[max(0, min(sorted.count - 1, Int((q * Double(sorted.count)).rounded(.up)) - 1))] }
-        return (rank(0.5), rank(0.95))
+        return RTTPercentiles(p50: rank(0.5), p95: rank(0.95))
     }
 
     // MARK: - Hub
