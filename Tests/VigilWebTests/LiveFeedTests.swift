@@ -151,6 +151,17 @@ struct LiveFeedTests {
         #expect(feed.clientCount == 0)
     }
 
+    @Test("Updates are JSON with the type first")
+    func updateEncoding() throws {
+        for (update, type) in [(HubUpdate.state(Self.state("esp", .up)), "state"), (.event(Event(id: 3, time: 1, type: "x", message: "m")), "event")] {
+            let text = String(buffer: LiveMessage.encode(update))
+            #expect(text.hasPrefix("{\"type\":\"\(type)\",\"\(type)\":{"))
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+            #expect(json["type"] as? String == type)
+            #expect(json[type] is [String: Any])
+        }
+    }
+
     @Test("The snapshot carries filtered states, recent events and the last event id")
     func snapshot() async throws {
         let hub = Hub(stores: MemoryStore().stores, now: { 50 })

@@ -360,7 +360,8 @@ extension DashboardPage {
         if (metric.endsWith('bits_per_second')) return bits;
         if (metric.endsWith('bytes_per_second')) return bytesRate;
         if (metric.endsWith('_seconds')) return (v) => (v * 1000).toFixed(1) + ' ms';
-        return (v) => (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2));
+        if (metric.endsWith('_bytes')) return (v) => scaled(v, 'B', 1024);
+        return (v) => (Math.abs(v) >= 10000 ? scaled(v, '', 1000) : Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2));
       }
       function timeLabel(ms, span) {
         const d = new Date(ms);

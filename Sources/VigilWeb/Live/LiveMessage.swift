@@ -34,16 +34,6 @@ enum LiveMessage {
         }
     }
 
-    struct State: Encodable {
-        let type = "state"
-        var state: TargetState
-    }
-
-    struct EventMessage: Encodable {
-        let type = "event"
-        var event: Event
-    }
-
     struct Heartbeat: Encodable {
         let type = "heartbeat"
         var time: Double
@@ -111,11 +101,21 @@ enum LiveMessage {
         }
     }
 
-    /// Encodes a hub update.
+    /// Encodes a hub update with `type` as its first key, so a client can tell the kind of a
+    /// message from its first bytes: `{"type":"state","state":{…}}` or `{"type":"event","event":{…}}`.
     static func encode(_ update: HubUpdate) -> ByteBuffer {
+        var buffer: ByteBuffer
         switch update {
-        case .state(let state): encode(State(state: state))
-        case .event(let event): encode(EventMessage(event: event))
+        case .state(let state):
+            buffer = ByteBuffer(string: #"{"type":"state","state":"#)
+            var body = encode(state)
+            buffer.writeBuffer(&body)
+        case .event(let event):
+            buffer = ByteBuffer(string: #"{"type":"event","event":"#)
+            var body = encode(event)
+            buffer.writeBuffer(&body)
         }
+        buffer.writeString("}")
+        return buffer
     }
 }
