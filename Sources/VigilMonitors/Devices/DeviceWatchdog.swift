@@ -21,8 +21,9 @@ public import VigilMQTT
 ///   When the device comes back, the same topic gets an **empty payload**, which also clears the
 ///   retained expiry at the broker.
 /// - `[baseTopic]/up` every second with Vigil's uptime in whole seconds.
-/// - `[baseTopic]/helloTopicCount/[name]`, retained, whenever the count changes (and once at
-///   start-up).
+/// - `[baseTopic]/helloTopicCount/[name]`, retained, whenever the count changes and at every
+///   connection to the broker (with the expiries in force, so a broker that lost its retained
+///   messages learns them again).
 /// - The stored payload of every state topic at start-up, and a device's own stored states when
 ///   its hello topic fires.
 ///
