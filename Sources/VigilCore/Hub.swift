@@ -11,7 +11,7 @@ import Glibc
 import Darwin
 #endif
 public import Logging
-import Metrics
+public import Metrics
 public import ServiceLifecycle
 
 /// Settings of the ``Hub``.
@@ -46,7 +46,7 @@ public actor Hub: Service {
     private var latest: [TargetID: TargetState] = [:]
     private var dirty: Set<TargetID> = []
     private var pendingPoints: [HistoryPoint] = []
-    private var metrics = SampleMetrics()
+    private var metrics: SampleMetrics
 
     /// Creates a hub.
     ///
@@ -56,13 +56,16 @@ public actor Hub: Service {
     ///   - configuration: Batching settings.
     ///   - logger: Logger, label `vigil.hub`.
     ///   - now: The clock, in seconds since the epoch; tests inject their own.
+    ///   - metricsFactory: Where sample metrics are created; tests inject `TestMetrics`.
     public init(
         stores: Stores,
         bus: EventBus = EventBus(),
         configuration: HubConfiguration = .init(),
         logger: Logger = Logger(label: "vigil.hub"),
-        now: @escaping @Sendable () -> Double = wallClockSeconds
+        now: @escaping @Sendable () -> Double = wallClockSeconds,
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) {
+        self.metrics = SampleMetrics(factory: metricsFactory)
         self.stores = stores
         self.bus = bus
         self.configuration = configuration
@@ -103,6 +106,8 @@ public actor Hub: Service {
     public func remove(_ target: TargetID) async {
         latest[target] = nil
         dirty.remove(target)
+        // Its metric series must vanish too, or /metrics would report a stream that no longer exists.
+        metrics.destroy(target)
         do {
             try await stores.latest.remove(target)
         } catch {
@@ -196,8 +201,20 @@ public func wallClockSeconds() -> Double {
 
 /// swift-metrics instruments for samples, created once per series and cached.
 struct SampleMetrics {
+    let factory: any MetricsFactory
+
+    init(factory: any MetricsFactory) { self.factory = factory }
     private var gauges: [String: Gauge] = [:]
     private var counters: [String: (counter: FloatingPointCounter, last: Double)] = [:]
+    private var keysByTarget: [TargetID: Set<String>] = [:]
+
+    /// Destroys every instrument of a target, so its series leave the exposition.
+    mutating func destroy(_ target: TargetID) {
+        for key in keysByTarget.removeValue(forKey: target) ?? [] {
+            gauges.removeValue(forKey: key)?.destroy()
+            counters.removeValue(forKey: key)?.counter.destroy()
+        }
+    }
 
     mutating func record(_ sample: Sample, for target: TargetID) {
         let key = sample.seriesKey(for: target)
@@ -206,8 +223,9 @@ struct SampleMetrics {
             if let gauge = gauges[key] {
                 gauge.record(sample.value)
             } else {
-                let gauge = Gauge(label: Self.metricName(sample, target), dimensions: Self.dimensions(sample, target))
+                let gauge = Gauge(label: Self.metricName(sample, target), dimensions: Self.dimensions(sample, target), factory: factory)
                 gauges[key] = gauge
+                keysByTarget[target, default: []].insert(key)
                 gauge.record(sample.value)
             }
         case .counter:
@@ -218,7 +236,8 @@ struct SampleMetrics {
                 entry.last = sample.value
                 counters[key] = entry
             } else {
-                let counter = FloatingPointCounter(label: Self.metricName(sample, target), dimensions: Self.dimensions(sample, target))
+                let counter = FloatingPointCounter(label: Self.metricName(sample, target), dimensions: Self.dimensions(sample, target), factory: factory)
+                keysByTarget[target, default: []].insert(key)
                 if sample.value > 0 { counter.increment(by: sample.value) }
                 counters[key] = (counter, sample.value)
             }

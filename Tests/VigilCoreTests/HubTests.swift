@@ -5,6 +5,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+import Metrics
+import MetricsTestKit
 import Synchronization
 import Testing
 import VigilCore
@@ -51,6 +53,26 @@ struct HubTests {
         #expect(points.map(\.value) == [0, 1, 2, 3, 4])
         #expect(try await store.series(prefix: "host/alpha/") == ["host/alpha/load1"])
         #expect(try await store.states(kind: .host).count == 1)
+    }
+
+    @Test("Samples become vigil_<kind>_<name> metrics; removing a target removes its series")
+    func metrics() async throws {
+        let metrics = TestMetrics()
+        let hub = Hub(stores: MemoryStore().stores, metricsFactory: metrics)
+        let stream = TargetID(.stream, "cam1")
+        await hub.apply(Observation(target: stream, time: 1, samples: [
+            Sample("bitrate_bytes_per_second", 100), Sample("bytes_total", 50, kind: .counter),
+        ]))
+        await hub.apply(Observation(target: stream, time: 2, samples: [Sample("bytes_total", 80, kind: .counter)]))
+        #expect(try metrics.expectGauge("vigil_stream_bitrate_bytes_per_second", [("stream", "cam1")]).lastValue == 100)
+        // A running total that grew from 50 to 80 has been counted as 80 in all.
+        // (TestMetrics has no floating-point counters: swift-metrics accumulates them into an integer counter.)
+        #expect(try metrics.expectCounter("vigil_stream_bytes_total", [("stream", "cam1")]).totalValue == 80)
+
+        await hub.remove(stream)
+        #expect(throws: (any Error).self) { try metrics.expectGauge("vigil_stream_bitrate_bytes_per_second", [("stream", "cam1")]) }
+        #expect(throws: (any Error).self) { try metrics.expectCounter("vigil_stream_bytes_total", [("stream", "cam1")]) }
+        #expect(await hub.state(of: stream) == nil)
     }
 
     @Test("A restored hub knows the states a previous run saved")
