@@ -230,8 +230,7 @@ struct SampleMetrics {
             }
         case .counter:
             if var entry = counters[key] {
-                // A total that went down means its source restarted: count from zero again.
-                let delta = sample.value >= entry.last ? sample.value - entry.last : sample.value
+                let delta = counterIncrease(from: entry.last, to: sample.value)
                 if delta > 0 { entry.counter.increment(by: delta) }
                 entry.last = sample.value
                 counters[key] = entry

@@ -88,9 +88,8 @@ public final class HostMonitor: Service {
             samples.append(Sample("network_transmit_bytes_total", counters.transmittedBytes, kind: .counter, labels: label, recordHistory: false))
             if let previous, let last = previous.network[counters.name], time > previous.time {
                 let elapsed = time - previous.time
-                // A counter that went backwards was reset: its current value is all that moved.
-                let rx = counters.receivedBytes >= last.receivedBytes ? counters.receivedBytes - last.receivedBytes : counters.receivedBytes
-                let tx = counters.transmittedBytes >= last.transmittedBytes ? counters.transmittedBytes - last.transmittedBytes : counters.transmittedBytes
+                let rx = counterIncrease(from: last.receivedBytes, to: counters.receivedBytes)
+                let tx = counterIncrease(from: last.transmittedBytes, to: counters.transmittedBytes)
                 samples.append(Sample("network_receive_bytes_per_second", rx / elapsed, labels: label))
                 samples.append(Sample("network_transmit_bytes_per_second", tx / elapsed, labels: label))
             }

@@ -5,6 +5,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+import VigilCore
+
 /// Turns a byte counter into rates over real elapsed time, surviving counter resets.
 ///
 /// Each ``update(value:time:epoch:)`` adds the increase since the previous value to a running
@@ -53,8 +55,8 @@ public struct CounterRate: Sendable, Hashable {
             return nil
         }
         guard time > last.time else { return nil }
-        let restarted = value < lastValue || (epoch != nil && lastEpoch != nil && epoch != lastEpoch)
-        total += restarted ? value : value - lastValue
+        let epochChanged = epoch != nil && lastEpoch != nil && epoch != lastEpoch
+        total += counterIncrease(from: lastValue, to: value, restarted: epochChanged)
         points.append(Point(time: time, total: total))
         // Keep one point at or before the 60 s window start so the window can be measured.
         while points.count > 2, points[1].time <= time - 60 { points.removeFirst() }
