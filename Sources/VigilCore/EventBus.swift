@@ -13,6 +13,8 @@ public enum HubUpdate: Sendable, Hashable {
     case state(TargetState)
     /// An event was recorded.
     case event(Event)
+    /// A target is no longer watched (for example a stream that vanished from its server).
+    case removed(TargetID)
 }
 
 /// Fans hub updates out to many subscribers without letting a slow one hold up the others.

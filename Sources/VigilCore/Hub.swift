@@ -104,7 +104,7 @@ public actor Hub: Service {
 
     /// Forgets a target (for example a stream that no longer exists).
     public func remove(_ target: TargetID) async {
-        latest[target] = nil
+        if latest.removeValue(forKey: target) != nil { bus.publish(.removed(target)) }
         dirty.remove(target)
         // Its metric series must vanish too, or /metrics would report a stream that no longer exists.
         metrics.destroy(target)

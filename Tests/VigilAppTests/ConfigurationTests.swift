@@ -38,6 +38,10 @@ struct ConfigurationTests {
             [http]
             listen = "0.0.0.0:9090"
             token = "abc"
+            live_sample_interval = "250ms"
+            live_max_pending_events = 50
+            live_write_timeout = "3s"
+            live_snapshot_events = 0
 
             [store]
             path = "/var/lib/vigil/vigil.sqlite"
@@ -55,6 +59,11 @@ struct ConfigurationTests {
         #expect(configuration.http.host == "0.0.0.0")
         #expect(configuration.http.port == 9090)
         #expect(configuration.http.token == "abc")
+        #expect(configuration.http.live.sampleInterval == .milliseconds(250))
+        #expect(configuration.http.live.maxPendingEvents == 50)
+        #expect(configuration.http.live.writeTimeout == .seconds(3))
+        #expect(configuration.http.live.snapshotEvents == 0)
+        #expect(configuration.http.live.pingInterval == .seconds(30))
         #expect(configuration.store.retention == .seconds(30 * 86_400))
         #expect(configuration.host.interval == .seconds(2))
         #expect(configuration.host.disks == ["/", "/data"])
@@ -71,6 +80,8 @@ struct ConfigurationTests {
         ("[host]\nenabled = \"maybe\"", "vigil.toml: host.enabled: expected a boolean, got 'maybe'"),
         ("[host]\ndisks = [1, 2]", "vigil.toml: host.disks: expected an array of strings, found integer"),
         ("http = 3", "vigil.toml: http: expected a table ([http]), got integer"),
+        ("[http]\nlive_ping_interval = \"10ms\"", "vigil.toml: http.live_ping_interval: must be at least 1s"),
+        ("[http]\nlive_max_pending_events = 0", "vigil.toml: http.live_max_pending_events:"),
     ])
     func badValues(text: String, message: String) {
         let error = #expect(throws: ConfigurationError.self) { try VigilConfiguration.parse(text, file: "vigil.toml") }

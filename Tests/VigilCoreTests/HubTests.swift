@@ -101,6 +101,25 @@ struct HubTests {
         #expect(event.message == "hello")
         #expect(try await hub.events(afterID: 0).count == 1)
     }
+
+    @Test("Removing a known target publishes its removal once; an unknown one publishes nothing")
+    func removalIsPublished() async throws {
+        let hub = Hub(stores: MemoryStore().stores)
+        let updates = hub.bus.subscribe(bufferSize: 16)
+        let stream = TargetID(.stream, "cam1")
+        await hub.apply(Observation(target: stream, time: 1, status: .up))
+        await hub.remove(stream)
+        await hub.remove(stream)
+        await hub.remove(TargetID(.stream, "never-seen"))
+        await hub.record(Event(time: 2, type: "end", message: "end"))
+        var seen: [HubUpdate] = []
+        for await update in updates {
+            seen.append(update)
+            if case .event = update { break }
+        }
+        #expect(seen.count == 3)
+        #expect(seen[1] == .removed(stream))
+    }
 }
 
 @Suite("EventBus")

@@ -132,9 +132,9 @@ struct LiveFeedTests {
     func feedDispatch() async throws {
         let hub = Hub(stores: MemoryStore().stores, now: { 50 })
         let feed = LiveFeed(hub: hub, version: "t", configuration: .init(sampleInterval: .zero, maxPendingEvents: 2), now: { 50 })
-        let devices = feed.connect(filter: LiveFilter(kinds: [.device])) {}
+        let devices = feed.connect(filter: LiveFilter(kinds: [.device])) { _ in }
         let aborted = AbortFlag()
-        let everything = feed.connect(filter: LiveFilter()) { aborted.set() }
+        let everything = feed.connect(filter: LiveFilter()) { _ in aborted.set() }
         #expect(feed.clientCount == 2)
         feed.dispatch(.state(Self.state("esp", .up)))
         feed.dispatch(.state(Self.state("web1", .up, kind: .host)))
@@ -149,6 +149,27 @@ struct LiveFeedTests {
         feed.disconnect(devices)
         feed.disconnect(everything)
         #expect(feed.clientCount == 0)
+    }
+
+    @Test("A removal replaces a queued state of its target and forgets a held sample")
+    func removal() async throws {
+        let hub = Hub(stores: MemoryStore().stores, now: { 50 })
+        let feed = LiveFeed(hub: hub, version: "t", configuration: .init(sampleInterval: .seconds(3600)), now: { 50 })
+        let client = feed.connect(filter: LiveFilter(kinds: [.stream])) { _ in }
+        feed.dispatch(.state(Self.state("cam1", .up, value: 1, kind: .stream)))
+        // Held by the sample limiter (same status, within the interval) ...
+        feed.dispatch(.state(Self.state("cam1", .up, value: 2, kind: .stream)))
+        feed.dispatch(.removed(TargetID(.stream, "cam1")))
+        let batch = try #require(Self.strings(await client.queue.next()))
+        #expect(batch.count == 1)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(batch[0].utf8)) as? [String: Any])
+        #expect(json["type"] as? String == "removed")
+        #expect(json["target"] as? [String: String] == ["kind": "stream", "name": "cam1"])
+        // ... and never sent after the removal: the limiter forgot it, so a new state goes out at once.
+        feed.dispatch(.state(Self.state("cam1", .up, value: 3, kind: .stream)))
+        let next = try #require(Self.strings(await client.queue.next()))
+        #expect(next.count == 1 && next[0].contains(#""v":3"#))
+        feed.disconnect(client)
     }
 
     @Test("Updates are JSON with the type first")

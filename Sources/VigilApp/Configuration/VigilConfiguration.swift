@@ -166,6 +166,31 @@ extension WebConfiguration {
         if let port = try section.integer("port", in: 0...65535) { self.port = port }
         self.token = try section.nonEmptyString("token")
         if let path = try section.string("chartjs_path") { self.chartJSPath = path }
+        try live.read(section)
+    }
+}
+
+extension LiveConfiguration {
+    /// Reads the `live_*` keys of `[http]`.
+    mutating func read(_ section: ConfigSection) throws {
+        if let interval = try section.duration("live_sample_interval") {
+            guard interval >= .zero else { throw section.error("live_sample_interval", "must not be negative") }
+            sampleInterval = interval
+        }
+        if let interval = try section.duration("live_heartbeat_interval") {
+            guard interval >= .seconds(1) else { throw section.error("live_heartbeat_interval", "must be at least 1s") }
+            heartbeatInterval = interval
+        }
+        if let interval = try section.duration("live_ping_interval") {
+            guard interval >= .seconds(1) else { throw section.error("live_ping_interval", "must be at least 1s") }
+            pingInterval = interval
+        }
+        if let timeout = try section.duration("live_write_timeout") {
+            guard timeout >= .seconds(1) else { throw section.error("live_write_timeout", "must be at least 1s") }
+            writeTimeout = timeout
+        }
+        if let count = try section.integer("live_max_pending_events", in: 1...1_000_000) { maxPendingEvents = count }
+        if let count = try section.integer("live_snapshot_events", in: 0...10_000) { snapshotEvents = count }
     }
 }
 

@@ -255,6 +255,15 @@ extension DashboardPage {
             if (vigil.chartTarget === k) extendCharts(s);
             break;
           }
+          case 'removed': {
+            const k = keyOf(message.target);
+            if (vigil.targets.delete(k)) {
+              dirty.add(message.target.kind);
+              scheduleRender();
+              refreshTargetChoices();
+            }
+            break;
+          }
           case 'event':
             addEvent(message.event);
             renderEvents();

@@ -20,7 +20,8 @@ import VigilCore
 ///   writer is told so and the connection is closed (code 1008, "too slow"); the client reconnects
 ///   and gets a fresh snapshot. Overflows are counted.
 /// - **The hub never waits.** ``push(state:message:)`` and ``push(message:)`` take a short lock and
-///   return; only the client's own writer task waits in ``next()``.
+///   return. The client's ``LiveChannelWriter`` empties the queue with ``take()`` on its event loop;
+///   ``next()`` waits for work, for readers that are tasks.
 final class LiveClientQueue: Sendable {
     /// The bounds of one queue.
     struct Limits: Sendable, Hashable {
@@ -140,6 +141,11 @@ final class LiveClientQueue: Sendable {
             return Self.takeWaiter(&state)
         }
         waiter?.resume()
+    }
+
+    /// Takes everything queued without waiting; `nil` when there is nothing to do.
+    func take() -> Batch? {
+        state.withLock { Self.take(&$0) }
     }
 
     /// Waits for work and takes everything queued.

@@ -28,30 +28,44 @@ public final class LiveFeed: Service, Sendable {
     final class Connection: Sendable {
         let id: Int
         let queue: LiveClientQueue
-        private let filterBox: Mutex<LiveFilter>
-        /// When the current write started (nanoseconds on the feed's clock), or 0 when idle.
-        let writeStarted = Atomic<Int64>(0)
+        private let routing: Mutex<(filter: LiveFilter, writer: LiveChannelWriter?)>
         private let aborted = Atomic<Bool>(false)
-        private let onAbort: @Sendable () -> Void
+        private let onAbort: @Sendable (_ reason: String) -> Void
 
-        init(id: Int, filter: LiveFilter, limits: LiveClientQueue.Limits, onAbort: @escaping @Sendable () -> Void) {
+        init(id: Int, filter: LiveFilter, limits: LiveClientQueue.Limits, onAbort: @escaping @Sendable (_ reason: String) -> Void) {
             self.id = id
             self.queue = LiveClientQueue(limits: limits)
-            self.filterBox = Mutex(filter)
+            self.routing = Mutex((filter, nil))
             self.onAbort = onAbort
         }
 
         var filter: LiveFilter {
-            get { filterBox.withLock { $0 } }
-            set { filterBox.withLock { $0 = newValue } }
+            get { routing.withLock { $0.filter } }
+            set { routing.withLock { $0.filter = newValue } }
+        }
+
+        /// The writer that drains the queue to the socket; `nil` until the socket starts (and in
+        /// tests that read the queue directly).
+        var writer: LiveChannelWriter? {
+            get { routing.withLock { $0.writer } }
+            set { routing.withLock { $0.writer = newValue } }
+        }
+
+        /// The filter and the writer, read under one lock.
+        var route: (filter: LiveFilter, writer: LiveChannelWriter?) { routing.withLock { $0 } }
+
+        /// Queues a message that is not a hub update (a reply, a snapshot) and sends it soon.
+        func send(_ message: ByteBuffer) {
+            queue.push(message: message)
+            writer?.scheduleDrain()
         }
 
         /// Closes the client's connection at once; returns `false` when it was already aborted.
         @discardableResult
-        func abort() -> Bool {
+        func abort(reason: String) -> Bool {
             guard aborted.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return false }
             queue.close()
-            onAbort()
+            onAbort(reason)
             return true
         }
     }
@@ -119,7 +133,7 @@ public final class LiveFeed: Service, Sendable {
     // MARK: - Clients
 
     /// Registers a client; updates are queued for it from now on.
-    func connect(filter: LiveFilter, onAbort: @escaping @Sendable () -> Void) -> Connection {
+    func connect(filter: LiveFilter, onAbort: @escaping @Sendable (_ reason: String) -> Void) -> Connection {
         let id = nextID.add(1, ordering: .relaxed).oldValue
         let connection = Connection(
             id: id,
@@ -182,6 +196,9 @@ public final class LiveFeed: Service, Sendable {
             let seconds = Double(monotonicNanoseconds()) / 1e9
             guard let state = limiter.withLock({ $0.offer(state, now: seconds) }) else { return }
             fanOut(.state(state))
+        case .removed(let target):
+            limiter.withLock { $0.forget(target) }
+            fanOut(update)
         case .event:
             fanOut(update)
         }
@@ -192,26 +209,34 @@ public final class LiveFeed: Service, Sendable {
         guard !clients.isEmpty else { return }
         var encoded: ByteBuffer?
         var coalesced = 0
-        for client in clients where client.filter.passes(update) {
+        var wake: [LiveChannelWriter] = []
+        for client in clients {
+            let (filter, writer) = client.route
+            guard filter.passes(update) else { continue }
             let message = encoded ?? LiveMessage.encode(update)
             encoded = message
             let result: LiveClientQueue.PushResult
             switch update {
+            // A removal takes the place of a queued state of its target, and the other way round.
             case .state(let state): result = client.queue.push(state: state.target, message: message)
+            case .removed(let target): result = client.queue.push(state: target, message: message)
             case .event: result = client.queue.push(message: message)
             }
             switch result {
+            case .queued:
+                if let writer { wake.append(writer) }
             case .coalesced:
                 coalesced += 1
             case .overflow:
-                if client.abort() {
+                if client.abort(reason: "too slow") {
                     slowCounter.increment()
                     logger.info("Live client too slow; disconnected", metadata: ["live.client": "\(client.id)"])
                 }
-            case .queued, .closed:
+            case .closed:
                 break
             }
         }
+        LiveChannelWriter.scheduleDrains(wake)
         if coalesced > 0 { coalescedCounter.increment(by: coalesced) }
     }
 
@@ -229,8 +254,8 @@ public final class LiveFeed: Service, Sendable {
             let clients = connections.withLock { Array($0.values) }
             let current = monotonicNanoseconds()
             for client in clients {
-                let started = client.writeStarted.load(ordering: .relaxed)
-                if started != 0, current - started > writeTimeout, client.abort() {
+                guard let started = client.writer?.blockedSince.load(ordering: .relaxed) else { continue }
+                if started != 0, current - started > writeTimeout, client.abort(reason: "stalled") {
                     stalledCounter.increment()
                     logger.info("Live client stalled; disconnected", metadata: ["live.client": "\(client.id)"])
                 }
@@ -240,6 +265,7 @@ public final class LiveFeed: Service, Sendable {
                 if !clients.isEmpty {
                     let heartbeat = LiveMessage.encode(LiveMessage.Heartbeat(time: now()))
                     for client in clients { client.queue.pushHeartbeat(heartbeat) }
+                    LiveChannelWriter.scheduleDrains(clients.compactMap(\.writer))
                 }
             }
         }

@@ -44,6 +44,8 @@ public struct LiveFilter: Sendable, Hashable {
         switch update {
         case .state(let state):
             return states && passes(state.target)
+        case .removed(let target):
+            return states && passes(target)
         case .event(let event):
             guard events else { return false }
             guard let target = event.target else { return kinds == nil && targets == nil }

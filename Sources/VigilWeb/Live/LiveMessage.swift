@@ -15,6 +15,7 @@ import VigilCore
 /// {"type":"snapshot","time":…,"version":"…","states":[TargetState…],"events":[Event…],"last_event_id":42}
 /// {"type":"state","state":{TargetState}}
 /// {"type":"event","event":{Event}}
+/// {"type":"removed","target":{"kind":…,"name":…}}   (a target no longer watched)
 /// {"type":"heartbeat","time":…}
 /// {"type":"subscribed","filter":{…}}          (reply to a subscribe message, then a new snapshot)
 /// {"type":"error","error":"…"}                (reply to a message the server did not understand)
@@ -113,6 +114,10 @@ enum LiveMessage {
         case .event(let event):
             buffer = ByteBuffer(string: #"{"type":"event","event":"#)
             var body = encode(event)
+            buffer.writeBuffer(&body)
+        case .removed(let target):
+            buffer = ByteBuffer(string: #"{"type":"removed","target":"#)
+            var body = encode(target)
             buffer.writeBuffer(&body)
         }
         buffer.writeString("}")

@@ -40,6 +40,12 @@ struct LiveSampleLimiter: Sendable {
         return state
     }
 
+    /// Forgets a target that is no longer watched, so a held update cannot bring it back.
+    mutating func forget(_ target: TargetID) {
+        held[target] = nil
+        lastSent[target] = nil
+    }
+
     /// Takes the held states whose interval has passed, in target order.
     mutating func due(now: Double) -> [TargetState] {
         guard !held.isEmpty else { return [] }

@@ -11,7 +11,6 @@ import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import NIOCore
-import NIOWebSocket
 import Synchronization
 import VigilCore
 
@@ -53,23 +52,30 @@ enum LiveSocket {
             throw APIError(.badRequest, error.description)
         }
         let maxFrameSize = Self.maxFrameSize
-        return .upgrade([:]) { inbound, outbound, context in
-            let connection = feed.connect(filter: initialFilter) {
-                channel.close(promise: nil)
+        return .upgrade([:]) { inbound, _, context in
+            let writerBox = Mutex<LiveChannelWriter?>(nil)
+            let connection = feed.connect(filter: initialFilter) { reason in
+                if let writer = writerBox.withLock({ $0 }) {
+                    writer.close(reason: reason)
+                } else {
+                    channel.close(promise: nil)
+                }
             }
             defer { feed.disconnect(connection) }
-            let writer = LiveSocketWriter(outbound: outbound, maxFrameSize: maxFrameSize)
-            try await writer.send(await feed.snapshot(filter: initialFilter))
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    try await readLoop(inbound, connection: connection, feed: feed, logger: context.logger)
-                }
-                group.addTask {
-                    try await writeLoop(writer, connection: connection, feed: feed)
-                }
-                try await group.next()
-                group.cancelAll()
-            }
+            let writer = LiveChannelWriter(
+                channel: channel,
+                queue: connection.queue,
+                maxFrameSize: maxFrameSize,
+                clock: { feed.monotonicNanoseconds() },
+                onSent: { feed.countSent($0) }
+            )
+            writerBox.withLock { $0 = writer }
+            try await channel.pipeline.addHandler(LiveWritabilityHandler(writer: writer), position: .first).get()
+            connection.writer = writer
+            writer.start(snapshot: await feed.snapshot(filter: initialFilter))
+            // Writing happens on the event loop (LiveChannelWriter); this task only reads, until
+            // the client closes or the feed aborts the connection.
+            try await readLoop(inbound, connection: connection, feed: feed, logger: context.logger)
         }
     }
 
@@ -78,14 +84,14 @@ enum LiveSocket {
     private static func readLoop(_ inbound: WebSocketInboundStream, connection: LiveFeed.Connection, feed: LiveFeed, logger: Logger) async throws {
         for try await message in inbound.messages(maxSize: maxClientMessage) {
             guard case .text(let text) = message else {
-                connection.queue.push(message: LiveMessage.encode(LiveMessage.Failure(error: "messages must be JSON text")))
+                connection.send(LiveMessage.encode(LiveMessage.Failure(error: "messages must be JSON text")))
                 continue
             }
             let request: LiveMessage.ClientMessage
             do {
                 request = try JSONDecoder().decode(LiveMessage.ClientMessage.self, from: Data(text.utf8))
             } catch {
-                connection.queue.push(message: LiveMessage.encode(LiveMessage.Failure(error: "not a client message: expected {\"type\":\"subscribe\"|\"ping\", ...}")))
+                connection.send(LiveMessage.encode(LiveMessage.Failure(error: "not a client message: expected {\"type\":\"subscribe\"|\"ping\", ...}")))
                 continue
             }
             switch request.type {
@@ -93,52 +99,16 @@ enum LiveSocket {
                 do {
                     let filter = try request.filter()
                     connection.filter = filter
-                    connection.queue.push(message: LiveMessage.encode(LiveMessage.Subscribed(filter: .init(filter))))
-                    connection.queue.push(message: await feed.snapshot(filter: filter))
+                    connection.send(LiveMessage.encode(LiveMessage.Subscribed(filter: .init(filter))))
+                    connection.send(await feed.snapshot(filter: filter))
                 } catch {
-                    connection.queue.push(message: LiveMessage.encode(LiveMessage.Failure(error: error.description)))
+                    connection.send(LiveMessage.encode(LiveMessage.Failure(error: error.description)))
                 }
             case "ping":
                 connection.queue.pushHeartbeat(LiveMessage.encode(LiveMessage.Heartbeat(time: wallClockSeconds())))
+                connection.writer?.scheduleDrain()
             default:
-                connection.queue.push(message: LiveMessage.encode(LiveMessage.Failure(error: "unknown message type '\(request.type)'")))
-            }
-        }
-    }
-
-    /// Sends what the client's queue holds until the queue closes or overflows.
-    private static func writeLoop(_ writer: LiveSocketWriter, connection: LiveFeed.Connection, feed: LiveFeed) async throws {
-        while true {
-            switch await connection.queue.next() {
-            case .messages(let messages):
-                for message in messages {
-                    connection.writeStarted.store(feed.monotonicNanoseconds(), ordering: .relaxed)
-                    try await writer.send(message)
-                }
-                connection.writeStarted.store(0, ordering: .relaxed)
-                feed.countSent(messages.count)
-            case .overflow, .closed:
-                return
-            }
-        }
-    }
-}
-
-/// Writes JSON messages as WebSocket text messages without copying them.
-struct LiveSocketWriter: Sendable {
-    let outbound: WebSocketOutboundWriter
-    let maxFrameSize: Int
-
-    /// Sends one message, in several frames when it is larger than the frame size.
-    func send(_ message: ByteBuffer) async throws {
-        if message.readableBytes <= maxFrameSize {
-            try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: message)))
-            return
-        }
-        var rest = message
-        try await outbound.withTextMessageWriter { write in
-            while rest.readableBytes > 0, let slice = rest.readSlice(length: min(maxFrameSize, rest.readableBytes)) {
-                try await write(slice)
+                connection.send(LiveMessage.encode(LiveMessage.Failure(error: "unknown message type '\(request.type)'")))
             }
         }
     }
