@@ -10,6 +10,7 @@
 # The TLS listener's certificate is signed by a CA generated here (CN "Vigil Test CA"); the server
 # certificate has CN 127.0.0.1 and SANs IP:127.0.0.1 and DNS:localhost.
 
+SERVICE_PACKAGES+=(mosquitto openssl)
 MOSQUITTO_BIN="${MOSQUITTO_BIN:-$(command -v mosquitto || echo /usr/sbin/mosquitto)}"
 
 _mosquitto_free_port() {
