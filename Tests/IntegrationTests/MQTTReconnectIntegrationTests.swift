@@ -137,6 +137,49 @@ struct MQTTReconnectIntegrationTests {
         broker.kill()
     }
 
+    @Test("A QoS 2 publication whose PUBCOMP is lost completes on the resumed session and arrives once")
+    func exactlyOnceAcrossReconnect() async throws {
+        let broker = try PrivateMosquitto()
+        try await broker.start()
+        let proxy = try await CuttingProxy(targetPort: broker.port)
+        let topic = MQTTTestSupport.uniqueTopic("exactly-once")
+        var publisherSettings = try configuration(port: proxy.port, "vigil-once-pub")
+        publisherSettings.version = .v3_1_1
+        publisherSettings.cleanSession = false
+        let publisherConfiguration = publisherSettings
+        let recorder = EventRecorder()
+        try await withMQTTClient(try configuration(port: broker.port, "vigil-once-sub")) { subscriber in
+            try await subscriber.subscribe(to: [MQTTSubscribeInfo(filter: topic, qos: .exactlyOnce)]) { subscription in
+                let payloads = PayloadRecorder()
+                let consumer = Task {
+                    for try await message in subscription { payloads.append(String(buffer: message.payload)) }
+                }
+                defer { consumer.cancel() }
+                try await withMQTTClient(publisherConfiguration) { publisher in
+                    let events = publisher.connectionEvents
+                    let eventTask = Task { for await event in events { recorder.append(event) } }
+                    defer { eventTask.cancel() }
+                    // The broker delivers on PUBREL and answers PUBCOMP; the proxy swallows that
+                    // PUBCOMP and cuts the connection. Resending the PUBLISH as a new message would
+                    // deliver it a second time; resending PUBREL with the original identifier
+                    // completes the first delivery.
+                    proxy.arm(firstByte: 0x70)
+                    try await withTimeout(.seconds(5)) {
+                        try await publisher.publish(to: topic, payload: ByteBuffer(string: "once"), qos: .exactlyOnce)
+                    }
+                    #expect(proxy.cutCount == 1)
+                    try await payloads.wait(count: 1)
+                    // Time for a duplicate to show up.
+                    try await Task.sleep(for: .seconds(1))
+                    #expect(payloads.all == ["once"])
+                    #expect(recorder.all.contains { if case .connected(let present) = $0 { present } else { false } })
+                }
+            }
+        }
+        await proxy.close()
+        broker.kill()
+    }
+
     @Test("Keep-alive detects a broker that stopped answering and reconnects")
     func deadBroker() async throws {
         let broker = try PrivateMosquitto()

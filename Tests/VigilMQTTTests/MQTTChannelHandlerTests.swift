@@ -27,14 +27,20 @@ struct HandlerHarness {
     let delivered = DeliveredMessages()
     let version: MQTTProtocolVersion
 
-    init(version: MQTTProtocolVersion = .v5, keepAlive: TimeAmount = .seconds(10), maxInflight: Int = 4, maxPacketSize: Int = 1 << 20) throws {
+    init(
+        version: MQTTProtocolVersion = .v5,
+        keepAlive: TimeAmount = .seconds(10),
+        maxInflight: Int = 4,
+        maxPacketSize: Int = 1 << 20,
+        session: MQTTSession? = nil
+    ) throws {
         self.version = version
         channel = EmbeddedChannel()
         let delivered = self.delivered
         handler = MQTTChannelHandler(
             configuration: .init(
                 version: version, keepAlive: keepAlive, pingTimeout: .seconds(2), connectTimeout: .seconds(5),
-                maxPacketSize: maxPacketSize, maxInflight: maxInflight
+                maxPacketSize: maxPacketSize, maxInflight: maxInflight, session: session
             ),
             eventLoop: channel.eventLoop,
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),

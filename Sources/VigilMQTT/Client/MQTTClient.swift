@@ -41,6 +41,8 @@ public final class MQTTClient: Service, Sendable {
     let logger: Logger
     let metrics: MQTTMetrics
     let state = Mutex(State())
+    /// Unfinished QoS 1/2 publications between connections, when sessions are not clean.
+    let session: MQTTSession?
 
     /// Creates a client. No connection is made until ``run()``.
     ///
@@ -60,6 +62,7 @@ public final class MQTTClient: Service, Sendable {
     init(configuration: MQTTClientConfiguration, eventLoopGroup: any EventLoopGroup, logger: Logger, metrics: MQTTMetrics) {
         self.metrics = metrics
         self.configuration = configuration
+        self.session = configuration.cleanSession ? nil : MQTTSession()
         self.eventLoopGroup = eventLoopGroup
         var logger = logger
         logger[metadataKey: "mqtt.client_id"] = .string(configuration.clientID)
@@ -105,7 +108,7 @@ public final class MQTTClient: Service, Sendable {
             let connection: MQTTConnection
             do {
                 connection = try await MQTTConnection.connect(
-                    configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger,
+                    configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger, session: session,
                     deliver: { [weak self] batch in self?.deliver(batch) }
                 )
             } catch {
@@ -229,6 +232,7 @@ public final class MQTTClient: Service, Sendable {
         }
         metrics.connected.record(0)
         let error = MQTTClientError(.shutdown, message: "the MQTT client stopped")
+        session?.fail(with: error)
         for buffer in slots { buffer.finish(throwing: error) }
         for item in queue { item.continuation.resume(throwing: error) }
         for waiter in waiters { waiter.resume(throwing: error) }
@@ -315,8 +319,10 @@ public final class MQTTClient: Service, Sendable {
     /// ``MQTTClientError/Code/notConnected``. QoS 1 and 2 messages are sent when connected and
     /// otherwise queued (up to ``MQTTClientConfiguration/offlineQueueLimit``) until the next
     /// connection; the call returns when the broker has acknowledged the message. A message whose
-    /// connection drops before its acknowledgement is sent again on the next connection, so it may
-    /// arrive twice.
+    /// connection drops before its acknowledgement is sent again on the next connection: when the
+    /// client keeps sessions (``MQTTClientConfiguration/cleanSession`` `false`) and the broker kept
+    /// it too, with DUP set and its original packet identifier, so QoS 2 stays exactly once;
+    /// otherwise as a new message, which may then arrive twice.
     ///
     /// - Parameters:
     ///   - topic: The topic name (no wildcards).

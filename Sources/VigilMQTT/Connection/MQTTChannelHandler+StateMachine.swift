@@ -146,21 +146,67 @@ extension MQTTChannelHandler {
 
         /// Empties the state when the connection closes and returns every promise still waiting.
         mutating func close() -> (publications: [EventLoopPromise<Void>], requests: [EventLoopPromise<MQTTSubAckPacket>]) {
-            var publications: [EventLoopPromise<Void>] = []
+            let (parked, requests) = self.park()
+            return (parked.promises, requests)
+        }
+
+        /// Empties the state when the connection closes, keeping the session's part: the
+        /// unfinished publications in the order they were sent and the incoming QoS 2 identifiers.
+        /// Returns the subscription requests' promises, which do not survive a connection.
+        mutating func park() -> (MQTTSession.Parked, requests: [EventLoopPromise<MQTTSubAckPacket>]) {
+            var parked = MQTTSession.Parked()
             var others: [EventLoopPromise<MQTTSubAckPacket>] = []
             for (_, request) in requests {
                 switch request {
-                case .publish(_, let promise, _): if let promise { publications.append(promise) }
-                case .subscribe(let promise), .unsubscribe(let promise): others.append(promise)
+                case .publish(let packet, let promise, let awaitingPubComp):
+                    parked.publications.append(.init(packet: packet, promise: promise, awaitingPubComp: awaitingPubComp))
+                case .subscribe(let promise), .unsubscribe(let promise):
+                    others.append(promise)
                 }
             }
-            while let (_, promise) = heldBack.popFirst() {
-                if let promise { publications.append(promise) }
+            // Identifiers are handed out in cyclic order from `nextPacketID`, so the distance
+            // back from it orders the publications as they were sent.
+            let next = Int(nextPacketID)
+            parked.publications.sort { (next - Int($0.packet.packetID) + 65_535) % 65_535 > (next - Int($1.packet.packetID) + 65_535) % 65_535 }
+            while let (packet, promise) = heldBack.popFirst() {
+                parked.heldBack.append(.init(packet: packet, promise: promise, awaitingPubComp: false))
             }
+            parked.incomingQoS2 = receivedQoS2
             requests = [:]
             inflight = 0
             receivedQoS2 = []
-            return (publications, others)
+            return (parked, others)
+        }
+
+        /// What to send again when a session resumes.
+        enum Resend: Equatable {
+            /// The PUBLISH again, with DUP set and its original identifier.
+            case publish(MQTTPublishPacket)
+            /// PUBREL for a QoS 2 publication whose PUBREC had arrived.
+            case pubRel(UInt16)
+        }
+
+        /// Takes back a parked session after CONNACK with "session present"; returns what to send,
+        /// in the original order. Held-back publications queue before any new ones.
+        mutating func resume(_ parked: MQTTSession.Parked) -> [Resend] {
+            var resend: [Resend] = []
+            for publication in parked.publications {
+                var packet = publication.packet
+                requests[packet.packetID] = .publish(packet, publication.promise, awaitingPubComp: publication.awaitingPubComp)
+                inflight += 1
+                if publication.awaitingPubComp {
+                    resend.append(.pubRel(packet.packetID))
+                } else {
+                    packet.dup = true
+                    resend.append(.publish(packet))
+                }
+                nextPacketID = packet.packetID == UInt16.max ? 1 : packet.packetID + 1
+            }
+            for publication in parked.heldBack.reversed() {
+                heldBack.prepend((publication.packet, publication.promise))
+            }
+            receivedQoS2.formUnion(parked.incomingQoS2)
+            return resend
         }
     }
 }

@@ -30,6 +30,9 @@ final class MQTTChannelHandler: ChannelInboundHandler {
         var maxInflight: Int
         /// The topic alias maximum announced to the broker (MQTT 5).
         var topicAliasMaximum: UInt16 = 64
+        /// Where unfinished publications wait for the next connection (sessions that are not
+        /// clean); `nil` fails them when the connection closes.
+        var session: MQTTSession?
     }
 
     /// Receives batches of messages, on the event loop.
@@ -278,7 +281,33 @@ final class MQTTChannelHandler: ChannelInboundHandler {
             }
         }
         self.schedulePing(context: context)
+        if let session = configuration.session {
+            self.resume(session.take(), sessionPresent: connack.sessionPresent, context: context)
+        }
         promise.succeed(connack)
+    }
+
+    /// Sends a parked session's publications again, or fails them when the broker did not keep
+    /// the session (``MQTTClient`` then publishes them as new messages).
+    private func resume(_ parked: MQTTSession.Parked, sessionPresent: Bool, context: ChannelHandlerContext) {
+        guard !parked.isEmpty else { return }
+        guard sessionPresent else {
+            let error = MQTTClientError(.connectionClosed, message: "the broker did not keep the session")
+            for promise in parked.promises { promise.fail(error) }
+            return
+        }
+        let resend = stateMachine.resume(parked)
+        for item in resend {
+            switch item {
+            case .publish(let packet):
+                self.write(.publish(packet), context: context, flush: false)
+            case .pubRel(let packetID):
+                self.write(.ack(MQTTAckPacket(type: .pubrel, packetID: packetID)), context: context, flush: false)
+            }
+        }
+        logger.debug("MQTT session resumed", metadata: ["mqtt.resent": "\(resend.count)", "mqtt.incoming_qos2": "\(parked.incomingQoS2.count)"])
+        self.releaseHeldBack(context: context)
+        context.flush()
     }
 
     private func received(_ publish: MQTTPublishPacket, context: ChannelHandlerContext) {
@@ -444,9 +473,15 @@ final class MQTTChannelHandler: ChannelInboundHandler {
         pingTimer = nil
         pingDeadline?.cancel()
         pingDeadline = nil
-        let (publications, requests) = stateMachine.close()
-        for promise in publications { promise.fail(reason) }
-        for promise in requests { promise.fail(reason) }
+        if let session = configuration.session {
+            let (parked, requests) = stateMachine.park()
+            session.park(parked)
+            for promise in requests { promise.fail(reason) }
+        } else {
+            let (publications, requests) = stateMachine.close()
+            for promise in publications { promise.fail(reason) }
+            for promise in requests { promise.fail(reason) }
+        }
         closed.succeed(reason)
     }
 }

@@ -90,6 +90,7 @@ public final actor MQTTConnection {
         configuration: MQTTClientConfiguration,
         eventLoopGroup: any EventLoopGroup,
         logger: Logger,
+        session: MQTTSession? = nil,
         deliver: @escaping MQTTChannelHandler.Deliver
     ) async throws -> MQTTConnection {
         let address = configuration.address
@@ -106,7 +107,8 @@ public final actor MQTTConnection {
             pingTimeout: TimeAmount(configuration.pingTimeout),
             connectTimeout: TimeAmount(configuration.connectTimeout),
             maxPacketSize: configuration.maxPacketSize,
-            maxInflight: configuration.maxInflight
+            maxInflight: configuration.maxInflight,
+            session: session
         )
         let bootstrap = ClientBootstrap(group: eventLoopGroup)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
