@@ -1,0 +1,295 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import Logging
+import NIOCore
+
+/// Drives one XMPP stream on a channel: parses incoming bytes, runs stream negotiation through
+/// ``StateMachine``, answers server pings, sends keep-alive pings, matches IQ responses to requests
+/// and hands every other stanza to the connection's stanza stream.
+///
+/// The handler drives ``XMPPStreamParser`` itself rather than sitting behind a
+/// `ByteToMessageHandler`, because a stream restart after SASL must reset the parser synchronously
+/// while keeping the bytes already buffered.
+final class XMPPChannelHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    struct Established: Sendable {
+        var jid: String
+        var streamID: String
+    }
+
+    private struct PendingIQ {
+        var promise: EventLoopPromise<XMLElement>
+        var timeout: Scheduled<Void>
+    }
+
+    let configuration: XMPPConnectionConfiguration
+    let logger: Logger
+    /// Completed when negotiation finishes, failed if the connection closes before.
+    let established: EventLoopPromise<Established>
+    /// Succeeded with the reason when the channel closes.
+    let closed: EventLoopPromise<XMPPClientError>
+    private let incoming: AsyncStream<XMLElement>.Continuation
+    private var stateMachine: StateMachine
+    private var parser: XMPPStreamParser
+    private var buffer = ByteBuffer()
+    private var context: ChannelHandlerContext?
+    private var pending: [String: PendingIQ] = [:]
+    private var nextID = 0
+    private var negotiationTimeout: Scheduled<Void>?
+    private var pingTimer: Scheduled<Void>?
+    private var closeReason: XMPPClientError?
+    private var isEstablished = false
+
+    init(
+        configuration: XMPPConnectionConfiguration, eventLoop: any EventLoop, incoming: AsyncStream<XMLElement>.Continuation,
+        logger: Logger, clientNonce: String = XMPPChannelHandler.makeNonce()
+    ) {
+        self.configuration = configuration
+        self.logger = logger
+        self.incoming = incoming
+        self.established = eventLoop.makePromise()
+        self.closed = eventLoop.makePromise()
+        self.parser = XMPPStreamParser(limits: configuration.limits)
+        self.stateMachine = StateMachine(
+            role: configuration.role, sendInitialPresence: configuration.sendInitialPresence, clientNonce: clientNonce
+        )
+    }
+
+    static func makeNonce() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return Base64.encode((0..<18).map { _ in UInt8.random(in: 0...255, using: &generator) })
+    }
+
+    // MARK: - Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { start(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        start(context: context)
+        context.fireChannelActive()
+    }
+
+    private func start(context: ChannelHandlerContext) {
+        guard case .idle = stateMachine.state else { return }
+        negotiationTimeout = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(configuration.connectTimeout)) { [self] in
+            fail(XMPPClientError(.connectTimeout, message: "stream negotiation did not finish in time"))
+        }
+        perform([stateMachine.start()])
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        buffer.writeBuffer(&bytes)
+        do {
+            while closeReason == nil, let event = try parser.next(from: &buffer) {
+                switch event {
+                case .streamOpened(let header):
+                    logger.trace("stream opened", metadata: ["xmpp.stream_id": "\(header[attribute: "id"] ?? "")"])
+                    perform(stateMachine.streamOpened(header))
+                case .element(let element):
+                    logger.trace("received", metadata: ["xmpp.element": "\(element.name)"])
+                    perform(stateMachine.received(element))
+                case .streamClosed:
+                    perform(stateMachine.streamClosed())
+                }
+            }
+        } catch {
+            fail(XMPPClientError(.malformedXML, message: "\(error)", underlyingError: error))
+        }
+        if buffer.readerIndex > 4096 { buffer.discardReadBytes() }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let reason = closeReason ?? XMPPClientError(.connectionClosed, message: "the connection closed")
+        closeReason = reason
+        negotiationTimeout?.cancel()
+        pingTimer?.cancel()
+        for (_, iq) in pending {
+            iq.timeout.cancel()
+            iq.promise.fail(reason)
+        }
+        pending.removeAll()
+        established.fail(reason)
+        incoming.finish()
+        closed.succeed(reason)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(XMPPClientError(.connectionClosed, message: "network error", underlyingError: error))
+    }
+
+    // MARK: - Actions
+
+    private func perform(_ actions: [StateMachine.Action]) {
+        for action in actions {
+            switch action {
+            case .send(let xml):
+                write(xml)
+            case .restartStream(let header):
+                parser.reset()
+                write(header)
+            case .established(let jid, let streamID):
+                negotiationTimeout?.cancel()
+                isEstablished = true
+                logger.debug("stream established", metadata: ["xmpp.jid": "\(jid)", "xmpp.stream_id": "\(streamID)"])
+                startPinging()
+                established.succeed(Established(jid: jid, streamID: streamID))
+            case .deliver(let element):
+                deliver(element)
+            case .fail(let box):
+                fail(box.error)
+            }
+        }
+    }
+
+    private func deliver(_ element: XMLElement) {
+        if element.name == "iq", element.namespace == stateMachine.namespace {
+            let type = element[attribute: "type"]
+            if type == "result" || type == "error", let id = element[attribute: "id"], let iq = pending.removeValue(forKey: id) {
+                iq.timeout.cancel()
+                if type == "result" {
+                    iq.promise.succeed(element)
+                } else {
+                    iq.promise.fail(
+                        XMPPClientError(.iqError, condition: StateMachine.stanzaErrorCondition(element), stanza: element)
+                    )
+                }
+                return
+            }
+            if type == "get", element.firstChild(named: "ping", namespace: XMPPNamespace.ping) != nil {
+                var reply = XMLElement(name: "iq", namespace: stateMachine.namespace, attributes: ["type": "result"])
+                reply[attribute: "id"] = element[attribute: "id"]
+                reply[attribute: "to"] = element[attribute: "from"]
+                reply[attribute: "from"] = element[attribute: "to"]
+                write(XMLSerializer.string(reply, defaultNamespace: stateMachine.namespace))
+                return
+            }
+        }
+        incoming.yield(element)
+    }
+
+    private func write(_ xml: String) {
+        guard let context, closeReason == nil else { return }
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: xml)), promise: nil)
+    }
+
+    /// Closes the connection with `reason`; the first reason wins.
+    func fail(_ reason: XMPPClientError) {
+        guard closeReason == nil else { return }
+        logger.debug("closing connection", metadata: ["xmpp.reason": "\(reason)"])
+        closeReason = reason
+        established.fail(reason)
+        context?.close(promise: nil)
+    }
+
+    // MARK: - Requests from the connection (on the event loop)
+
+    /// Writes a pre-rendered stanza.
+    func send(raw: ByteBuffer, promise: EventLoopPromise<Void>?) {
+        guard let context, closeReason == nil, isEstablished else {
+            promise?.fail(closeReason ?? XMPPClientError(.notConnected))
+            return
+        }
+        context.writeAndFlush(wrapOutboundOut(raw), promise: promise)
+    }
+
+    /// Sends an IQ request and completes `promise` with its response.
+    func sendIQ(_ iq: XMLElement, timeout: Duration, promise: EventLoopPromise<XMLElement>) {
+        guard let context, closeReason == nil, isEstablished else {
+            promise.fail(closeReason ?? XMPPClientError(.notConnected))
+            return
+        }
+        var iq = iq
+        let id: String
+        if let existing = iq[attribute: "id"] {
+            id = existing
+        } else {
+            nextID += 1
+            id = "vigil-\(nextID)"
+            iq[attribute: "id"] = id
+        }
+        let scheduled = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) { [self] in
+            if let iq = pending.removeValue(forKey: id) {
+                iq.promise.fail(XMPPClientError(.iqTimeout, message: "no response to IQ \(id)"))
+            }
+        }
+        pending[id] = PendingIQ(promise: promise, timeout: scheduled)
+        context.writeAndFlush(
+            wrapOutboundOut(context.channel.allocator.buffer(string: XMLSerializer.string(iq, defaultNamespace: stateMachine.namespace))),
+            promise: nil
+        )
+    }
+
+    /// Closes the stream politely: `</stream:stream>`, then the socket.
+    func closeStream() {
+        guard let context, closeReason == nil else { return }
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: "</stream:stream>")), promise: nil)
+        fail(XMPPClientError(.shutdown, message: "closed by the client"))
+    }
+
+    // MARK: - Keep-alive
+
+    /// The address keep-alive pings go to: the server domain for clients, the parent domain for a
+    /// component (the component's own domain would route the ping back to itself).
+    var pingTarget: (from: String?, to: String) {
+        switch configuration.role {
+        case .client(let domain, _, _, _):
+            return (nil, domain)
+        case .component(let domain, _):
+            let parent = domain.split(separator: ".", maxSplits: 1).dropFirst().first.map(String.init) ?? domain
+            return (domain, parent)
+        }
+    }
+
+    /// Schedules the next keep-alive ping; each ping schedules the following one when it is sent.
+    private func startPinging() {
+        guard let interval = configuration.pingInterval, let context, closeReason == nil else { return }
+        pingTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(interval)) { [self] in
+            ping(promise: nil)
+            startPinging()
+        }
+    }
+
+    /// Sends one XEP-0199 ping; a missing reply closes the connection as dead. Any reply, even an
+    /// error, proves the server is alive.
+    func ping(promise: EventLoopPromise<Void>?) {
+        guard let context else { return }
+        let target = pingTarget
+        var iq = XMLElement(name: "iq", namespace: stateMachine.namespace, attributes: ["type": "get"], children: [
+            .element(XMLElement(name: "ping", namespace: XMPPNamespace.ping))
+        ])
+        iq[attribute: "from"] = target.from
+        iq[attribute: "to"] = target.to
+        let reply = context.eventLoop.makePromise(of: XMLElement.self)
+        sendIQ(iq, timeout: configuration.pingTimeout, promise: reply)
+        reply.futureResult.assumeIsolated().whenComplete { [self] result in
+            switch result {
+            case .success:
+                promise?.succeed()
+            case .failure(let error as XMPPClientError) where error.errorCode == .iqError:
+                promise?.succeed()
+            case .failure(let error as XMPPClientError) where error.errorCode == .iqTimeout:
+                logger.warning("keep-alive ping unanswered")
+                let dead = XMPPClientError(.keepAliveTimeout, message: "no ping reply within \(configuration.pingTimeout)")
+                fail(dead)
+                promise?.fail(dead)
+            case .failure(let error):
+                promise?.fail(error)
+            }
+        }
+    }
+}
+
+@available(*, unavailable)
+extension XMPPChannelHandler: Sendable {}

@@ -1,0 +1,135 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+/// How one connection to an XMPP server is made and kept alive.
+///
+/// ```swift
+/// let component = XMPPConnectionConfiguration(
+///     host: "127.0.0.1", port: 5347,
+///     role: .component(domain: "announcer.example.test", secret: "s3cret"))
+/// let client = XMPPConnectionConfiguration(
+///     host: "127.0.0.1", port: 5222,
+///     role: .client(domain: "example.test", username: "alice", password: "alicepw", resource: "vigil"))
+/// ```
+///
+/// Client connections use plain TCP: STARTTLS is not implemented, so a server that requires it is
+/// refused with ``XMPPClientError/Code/tlsRequired``.
+public struct XMPPConnectionConfiguration: Sendable {
+    /// What the connection authenticates as.
+    public enum Role: Sendable {
+        /// An external component (XEP-0114): the stream goes to `domain` and authenticates with the
+        /// shared `secret`.
+        case component(domain: String, secret: String)
+        /// A client (RFC 6120 c2s) logging in as `username@domain/resource` with SASL SCRAM-SHA-1 or
+        /// PLAIN; `resource` nil lets the server choose one.
+        case client(domain: String, username: String, password: String, resource: String?)
+    }
+
+    /// The server host name or address.
+    public var host: String
+    /// The TCP port (5347 is common for components, 5222 for clients).
+    public var port: Int
+    /// Component or client credentials.
+    public var role: Role
+    /// The longest time for TCP connect plus stream negotiation.
+    public var connectTimeout: Duration
+    /// How often an XEP-0199 ping is sent; `nil` disables keep-alive pings.
+    public var pingInterval: Duration?
+    /// How long to wait for a ping reply before the connection is considered dead.
+    public var pingTimeout: Duration
+    /// The default time to wait for an IQ response.
+    public var iqTimeout: Duration
+    /// Whether a client connection sends an initial `<presence/>` after binding, which makes the
+    /// server route messages for the bare JID to it. Ignored for components.
+    public var sendInitialPresence: Bool
+    /// Parser limits for stanzas from the server.
+    public var limits: XMPPStreamParser.Limits
+
+    /// Creates a configuration.
+    ///
+    /// - Parameters:
+    ///   - host: Server host.
+    ///   - port: Server port.
+    ///   - role: Component or client credentials.
+    ///   - connectTimeout: Connect and negotiation timeout (default 10 s).
+    ///   - pingInterval: Keep-alive ping interval (default 60 s; `nil` disables pings).
+    ///   - pingTimeout: Ping reply timeout (default 10 s).
+    ///   - iqTimeout: Default IQ response timeout (default 10 s).
+    ///   - sendInitialPresence: Send `<presence/>` after binding (client only, default true).
+    ///   - limits: Parser limits.
+    public init(
+        host: String, port: Int, role: Role, connectTimeout: Duration = .seconds(10), pingInterval: Duration? = .seconds(60),
+        pingTimeout: Duration = .seconds(10), iqTimeout: Duration = .seconds(10), sendInitialPresence: Bool = true,
+        limits: XMPPStreamParser.Limits = .init()
+    ) {
+        self.host = host
+        self.port = port
+        self.role = role
+        self.connectTimeout = connectTimeout
+        self.pingInterval = pingInterval
+        self.pingTimeout = pingTimeout
+        self.iqTimeout = iqTimeout
+        self.sendInitialPresence = sendInitialPresence
+        self.limits = limits
+    }
+
+    /// The content namespace of the stream (`jabber:component:accept` or `jabber:client`).
+    public var contentNamespace: String {
+        switch role {
+        case .component: XMPPNamespace.componentAccept
+        case .client: XMPPNamespace.client
+        }
+    }
+}
+
+/// Settings of an ``XMPPClient``: one connection plus reconnect behaviour.
+public struct XMPPClientConfiguration: Sendable {
+    /// Delays between reconnect attempts: exponential from `minimum`, capped at `maximum`, each
+    /// multiplied by a random factor in `1 - jitter ... 1`.
+    public struct Backoff: Sendable {
+        /// The first delay.
+        public var minimum: Duration
+        /// The largest delay.
+        public var maximum: Duration
+        /// The random reduction in 0...1 applied to each delay, so many clients do not reconnect
+        /// in lockstep.
+        public var jitter: Double
+
+        /// Creates a backoff policy (defaults: 0.5 s doubling up to 30 s, 20 % jitter).
+        public init(minimum: Duration = .milliseconds(500), maximum: Duration = .seconds(30), jitter: Double = 0.2) {
+            self.minimum = minimum
+            self.maximum = maximum
+            self.jitter = min(max(jitter, 0), 1)
+        }
+
+        /// The delay before attempt `attempt` (0 for the first retry), without jitter.
+        public func delay(attempt: Int) -> Duration {
+            let factor = 1 << min(attempt, 20)
+            return min(minimum * factor, maximum)
+        }
+
+        /// The delay before attempt `attempt` with jitter applied.
+        public func jitteredDelay(attempt: Int, using generator: inout some RandomNumberGenerator) -> Duration {
+            delay(attempt: attempt) * (1 - Double.random(in: 0...jitter, using: &generator))
+        }
+    }
+
+    /// The connection settings.
+    public var connection: XMPPConnectionConfiguration
+    /// The reconnect policy.
+    public var backoff: Backoff
+    /// How many incoming stanzas are buffered for a slow consumer of ``XMPPClient/stanzas``; older
+    /// stanzas are dropped beyond this.
+    public var incomingBufferSize: Int
+
+    /// Creates a client configuration.
+    public init(connection: XMPPConnectionConfiguration, backoff: Backoff = .init(), incomingBufferSize: Int = 10_000) {
+        self.connection = connection
+        self.backoff = backoff
+        self.incomingBufferSize = incomingBufferSize
+    }
+}
