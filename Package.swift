@@ -145,6 +145,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Seed 001: announcements to XMPP users.
+        .target(
+            name: "VigilAnnouncer",
+            dependencies: ["VigilCore"],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: - Application
         .target(
             name: "VigilApp",
@@ -154,6 +161,7 @@ let package = Package(
                 "VigilMonitors",
                 "VigilWeb",
                 "VigilMQTT",
+                "VigilAnnouncer",
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -224,9 +232,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "VigilAnnouncerTests",
+            dependencies: ["VigilAnnouncer"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "VigilAppTests",
             dependencies: [
                 "VigilApp",
+                "VigilAnnouncer",
                 "VigilCore",
                 "VigilWeb",
                 "VigilStorage",

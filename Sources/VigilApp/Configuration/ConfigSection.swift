@@ -115,12 +115,13 @@ public final class ConfigSection {
         }
     }
 
-    /// Reads a duration: a string such as `5s` or `1m30s`, or a number of seconds.
-    public func duration(_ key: String) throws -> Duration? {
+    /// Reads a duration: a string such as `5s` or `1m30s`, or a plain number of `unit`s (seconds
+    /// unless a seed's format says otherwise).
+    public func duration(_ key: String, unit: Duration = .seconds(1)) throws -> Duration? {
         guard let (value, _) = raw(key) else { return nil }
         switch value {
-        case .integer(let seconds) where seconds >= 0: return .seconds(seconds)
-        case .float(let seconds) where seconds >= 0: return .milliseconds(Int64(seconds * 1000))
+        case .integer(let count) where count >= 0: return unit * count
+        case .float(let count) where count >= 0: return unit * count
         case .string(let text):
             do {
                 return try DurationParser.parse(text)

@@ -8,6 +8,7 @@
 public import Foundation
 import Logging
 import TOMLKit
+public import VigilAnnouncer
 public import VigilMonitors
 public import VigilMQTT
 public import VigilStorage
@@ -36,6 +37,9 @@ public struct VigilConfiguration: Sendable {
     public var visionaire = VisionaireConfiguration()
     /// `[mediamtx]`: the MediaMTX poller (see VigilConfiguration+Streams.swift).
     public var mediamtx = MediaMTXConfiguration()
+    /// The Announcer (seed 001: top-level keys, `[component]`/`[client]`, `[ejabberd]`, …), when
+    /// configured (see VigilConfiguration+Announcer.swift).
+    public var announcer: AnnouncerConfiguration?
     /// Where the configuration came from (`<defaults>` or a path).
     public var source = "<defaults>"
     /// Things worth telling the operator that do not stop Vigil: unknown sections and keys.
@@ -47,12 +51,7 @@ public struct VigilConfiguration: Sendable {
     /// Sections Vigil reads (or recognises from the seeds' formats).
     static let knownSections: Set<String> = ["mqtt", "watchdog", "log", "http", "store", "host", "janus", "visionaire", "mediamtx"]
     /// Sections from the seeds' formats that later versions implement; accepted with a warning.
-    static let plannedSections: Set<String> = [
-        "alerts", "redis", "monitoring", "kafka-consumer", "kafka-producer",
-        "mysql", "user-activity-redis", "user-activity-rest-api", "ejabberd", "client", "component",
-    ]
-    /// Top-level keys of the seed-001 format.
-    static let plannedTopLevelKeys: Set<String> = ["rest_api_port", "debug_port", "buffers"]
+    static let plannedSections: Set<String> = ["alerts", "redis"]
 
     /// Loads a configuration file, applying environment overrides.
     ///
@@ -107,6 +106,7 @@ public struct VigilConfiguration: Sendable {
         configuration.janus = try GatewayMonitorConfiguration(section("janus"), environment: environment)
         configuration.visionaire = try VisionaireConfiguration(section("visionaire"))
         configuration.mediamtx = try MediaMTXConfiguration(section("mediamtx"))
+        try configuration.parseAnnouncer(root: root, file: file, environment: environment, section: section)
 
         for reader in sections {
             for key in reader.unusedKeys where !(reader.name == "http" && ["address", "port"].contains(key)) {
@@ -115,14 +115,14 @@ public struct VigilConfiguration: Sendable {
         }
         for (key, value) in root.sorted(by: { $0.key < $1.key }) {
             if case .table = value {
-                if knownSections.contains(key) || isDeviceSection(key) { continue }
+                if knownSections.contains(key) || announcerSections.contains(key) || isDeviceSection(key) { continue }
                 if plannedSections.contains(key) || key.hasPrefix("device_") || key.hasPrefix("agent_") {
                     configuration.warnings.append("\(file): section [\(key)] is recognised but not handled by this version yet (ignored)")
                 } else {
                     configuration.warnings.append("\(file): unknown section [\(key)] (ignored)")
                 }
-            } else if plannedTopLevelKeys.contains(key) {
-                configuration.warnings.append("\(file): key '\(key)' is recognised but not handled by this version yet (ignored)")
+            } else if announcerTopLevelKeys.contains(key) {
+                continue
             } else {
                 configuration.warnings.append("\(file): unknown top-level key '\(key)' (ignored)")
             }

@@ -1,0 +1,107 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import Foundation
+
+/// A pre-rendered XML stanza with a placeholder for its recipient.
+///
+/// The seed-001 convention: the first `%s` becomes the recipient's JID (`username@domain` when
+/// the username has no `@`), and `[inc_id]` becomes the recipient's position in the list
+/// (from 0), for per-recipient message ids. The JID is escaped for XML, so a crafted username
+/// cannot add attributes or elements to the stanza. The template is split once, so rendering
+/// is a few appends per recipient.
+public struct StanzaTemplate: Sendable, Hashable {
+    /// The stanza text as given.
+    public let text: String
+    private let parts: [Part]
+
+    private enum Part: Sendable, Hashable {
+        case literal(String)
+        case recipient
+        case index
+    }
+
+    /// Creates a template from the stanza text.
+    public init(_ text: String) throws(AnnouncementError) {
+        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw AnnouncementError("message is empty")
+        }
+        guard text.range(of: "%s") != nil else {
+            throw AnnouncementError("message has no %s placeholder for the recipient")
+        }
+        self.text = text
+        var parts: [Part] = []
+        var rest = Substring(text)
+        var recipientPlaced = false
+        while !rest.isEmpty {
+            let nextRecipient = recipientPlaced ? nil : rest.range(of: "%s")
+            let nextIndex = rest.range(of: "[inc_id]")
+            let next = [nextRecipient, nextIndex].compactMap { $0 }.min { $0.lowerBound < $1.lowerBound }
+            guard let next else {
+                parts.append(.literal(String(rest)))
+                break
+            }
+            if next.lowerBound > rest.startIndex { parts.append(.literal(String(rest[..<next.lowerBound]))) }
+            if next == nextRecipient {
+                parts.append(.recipient)
+                recipientPlaced = true
+            } else {
+                parts.append(.index)
+            }
+            rest = rest[next.upperBound...]
+        }
+        self.parts = parts
+    }
+
+    /// Creates a template from base64 text (the seed's way to carry newlines through JSON).
+    public init(base64: String) throws(AnnouncementError) {
+        guard let data = Data(base64Encoded: base64.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw AnnouncementError("message is not valid base64")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw AnnouncementError("message is not UTF-8 text once decoded")
+        }
+        try self.init(text)
+    }
+
+    /// The recipient's JID: the username itself when it has an `@`, else `username@domain`.
+    public static func jid(for username: String, domain: String) -> String {
+        username.contains("@") || domain.isEmpty ? username : "\(username)@\(domain)"
+    }
+
+    /// The stanza for one recipient.
+    public func render(username: String, domain: String, index: Int) -> String {
+        let jid = Self.escaped(Self.jid(for: username, domain: domain))
+        var result = ""
+        result.reserveCapacity(text.utf8.count + jid.utf8.count)
+        for part in parts {
+            switch part {
+            case .literal(let literal): result += literal
+            case .recipient: result += jid
+            case .index: result += String(index)
+            }
+        }
+        return result
+    }
+
+    /// Escapes text for use inside an XML attribute value or element.
+    static func escaped(_ text: String) -> String {
+        guard text.contains(where: { "<>&'\"".contains($0) }) else { return text }
+        var result = ""
+        for character in text {
+            switch character {
+            case "<": result += "&lt;"
+            case ">": result += "&gt;"
+            case "&": result += "&amp;"
+            case "'": result += "&apos;"
+            case "\"": result += "&quot;"
+            default: result.append(character)
+            }
+        }
+        return result
+    }
+}

@@ -1,0 +1,180 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import VigilAnnouncer
+import VigilWeb
+
+extension VigilConfiguration {
+    /// The sections of the seed-001 (Announcer) format.
+    static let announcerSections: Set<String> = [
+        "monitoring", "ejabberd", "component", "client", "mysql", "user-activity-redis", "user-activity-rest-api",
+        "kafka-consumer", "kafka-producer",
+    ]
+    /// The top-level keys of the seed-001 format.
+    static let announcerTopLevelKeys: Set<String> = [
+        "rest_api_port", "debug_port", "input_buffer", "output_buffer", "logic_process_number", "user_activity_ask_buffer",
+    ]
+
+    /// Reads the seed-001 keys and sections into ``announcer``. The Announcer is configured when
+    /// `[component]` or `[client]` (how to log in to XMPP) is present; its other sections and keys
+    /// without one of them are an error.
+    mutating func parseAnnouncer(
+        root: [String: ConfigValue],
+        file: String,
+        environment: [String: String],
+        section: (String) throws -> ConfigSection
+    ) throws {
+        var scalars: [String: ConfigValue] = [:]
+        for key in Self.announcerTopLevelKeys { scalars[key] = root[key] }
+        let top = ConfigSection(file: file, name: "", table: scalars, environment: environment)
+        let present = Self.announcerSections.filter { root[$0] != nil } + Self.announcerTopLevelKeys.filter { top.contains($0) }
+        let hasComponent = root["component"] != nil || environment.keys.contains { $0.hasPrefix("VIGIL_COMPONENT_") }
+        let hasClient = root["client"] != nil || environment.keys.contains { $0.hasPrefix("VIGIL_CLIENT_") }
+        guard hasComponent || hasClient else {
+            if let first = present.sorted().first {
+                throw ConfigurationError(
+                    file: file, key: first,
+                    message: "belongs to the Announcer, which also needs [component] or [client] to log in to XMPP"
+                )
+            }
+            return
+        }
+        guard !(hasComponent && hasClient) else {
+            throw ConfigurationError(file: file, key: "client", message: "give [component] or [client], not both")
+        }
+        let login: AnnouncerConfiguration.Login
+        if hasComponent {
+            let component = try section("component")
+            func required(_ key: String) throws -> String {
+                guard let value = try component.nonEmptyString(key) else { throw component.error(key, "is required") }
+                return value
+            }
+            var settings = AnnouncerConfiguration.ComponentSettings(name: try required("name"), secret: try required("secret"), domain: try required("domain"))
+            if let interval = try component.duration("ping_interval") { settings.pingInterval = try Self.atLeastOneSecond(interval, "ping_interval", component) }
+            if let count = try component.integer("max_conn_check_retry", in: 0...10_000_000) { settings.maxConnectionCheckRetry = count }
+            if let interval = try component.duration("conn_req_check_interval") {
+                settings.connectionCheckInterval = try Self.atLeastOneSecond(interval, "conn_req_check_interval", component)
+            }
+            login = .component(settings)
+        } else {
+            let client = try section("client")
+            func required(_ key: String) throws -> String {
+                guard let value = try client.nonEmptyString(key) else { throw client.error(key, "is required") }
+                return value
+            }
+            var settings = AnnouncerConfiguration.ClientSettings(
+                username: try required("username"), password: try required("password"), domain: try required("domain")
+            )
+            if let resource = try client.nonEmptyString("resource") { settings.resource = resource }
+            if let interval = try client.duration("ping_interval") { settings.pingInterval = try Self.atLeastOneSecond(interval, "ping_interval", client) }
+            login = .client(settings)
+        }
+
+        var announcer = AnnouncerConfiguration(login: login)
+        announcer.restAPIListen = try top.nonEmptyString("rest_api_port")
+        if let listen = announcer.restAPIListen, WebConfiguration.parseListen(listen) == nil {
+            throw top.error("rest_api_port", "'\(listen)' is not host:port or :port (for example \":8080\")")
+        }
+        announcer.debugListen = try top.nonEmptyString("debug_port")
+        if let size = try top.integer("input_buffer", in: 1...1_000_000) { announcer.inputBuffer = size }
+        if let size = try top.integer("output_buffer", in: 1...1_000_000) { announcer.outputBuffer = size }
+        if let count = try top.integer("logic_process_number", in: 1...1_024) { announcer.logicProcessNumber = count }
+        if let size = try top.integer("user_activity_ask_buffer", in: 1...1_000_000) { announcer.userActivityAskBuffer = size }
+        if root["monitoring"] != nil {
+            let monitoring = try section("monitoring")
+            if let interval = try monitoring.duration("buffer_report_duration") {
+                announcer.bufferReportInterval = try Self.atLeastOneSecond(interval, "buffer_report_duration", monitoring)
+            }
+        }
+
+        let ejabberd = try section("ejabberd")
+        if let nodes = try ejabberd.stringList("cluster_nodes") {
+            announcer.xmpp.nodes = try Self.hostPorts(nodes, "cluster_nodes", ejabberd)
+        }
+        if let rate = try ejabberd.double("rate_limit") {
+            guard rate > 0 else { throw ejabberd.error("rate_limit", "must be greater than zero (messages per second)") }
+            announcer.xmpp.rateLimit = rate
+        }
+        if let retries = try ejabberd.integer("send_retry", in: 0...100) { announcer.xmpp.sendRetry = retries }
+        if let count = try ejabberd.integer("each_node_conn_num", in: 1...64) { announcer.xmpp.connectionsPerNode = count }
+
+        if root["mysql"] != nil {
+            let mysql = try section("mysql")
+            var settings = AnnouncerConfiguration.MySQLSettings()
+            if let address = try mysql.nonEmptyString("address") { settings.address = try Self.hostPorts([address], "address", mysql)[0] }
+            if let user = try mysql.string("username") { settings.username = user }
+            if let password = try mysql.string("password") { settings.password = password }
+            if let database = try mysql.string("db") { settings.database = database }
+            if let length = try mysql.integer("pagination_length", in: 1...100_000) { settings.pageLength = length }
+            if let count = try mysql.integer("max_ideal_conn", in: 0...1_000) { settings.maxIdleConnections = count }
+            if let count = try mysql.integer("max_open_conn", in: 1...1_000) { settings.maxOpenConnections = count }
+            announcer.mysql = settings
+        }
+
+        // The seed's own example has both user-activity sections; Redis wins, as documented.
+        if root["user-activity-redis"] != nil {
+            let redis = try section("user-activity-redis")
+            var settings = AnnouncerConfiguration.RedisSettings()
+            if let nodes = try redis.stringList("cluster_nodes") { settings.nodes = try Self.hostPorts(nodes, "cluster_nodes", redis) }
+            if let password = try redis.string("password") { settings.password = password }
+            if let database = try redis.integer("db", in: 0...15) { settings.database = database }
+            if let timeout = try redis.duration("read_timeout", unit: .milliseconds(1)) { settings.readTimeout = timeout }
+            if let retries = try redis.integer("max_retries", in: 0...100) { settings.maxRetries = retries }
+            announcer.userActivity = .redis(settings)
+            if root["user-activity-rest-api"] != nil {
+                warnings.append("\(file): both [user-activity-redis] and [user-activity-rest-api] are given; using [user-activity-redis]")
+            }
+        } else if root["user-activity-rest-api"] != nil {
+            let rest = try section("user-activity-rest-api")
+            var settings = AnnouncerConfiguration.RESTSettings()
+            if let address = try rest.nonEmptyString("address") { settings.address = address }
+            if let timeout = try rest.duration("request_timeout", unit: .milliseconds(1)) { settings.requestTimeout = timeout }
+            if let timeout = try rest.duration("idle_conn_timeout") { settings.idleConnectionTimeout = timeout }
+            if let count = try rest.integer("max_idle_conn", in: 0...10_000) { settings.maxIdleConnections = count }
+            if let count = try rest.integer("max_retry", in: 0...100) { settings.maxRetry = count }
+            announcer.userActivity = .rest(settings)
+        }
+
+        if root["kafka-consumer"] != nil {
+            let consumer = try section("kafka-consumer")
+            var settings = AnnouncerConfiguration.KafkaConsumerSettings()
+            if let zookeeper = try consumer.string("zookeeper") { settings.zookeeper = zookeeper }
+            if let topics = try consumer.stringList("topics") { settings.topics = topics }
+            if let group = try consumer.nonEmptyString("group_name") { settings.groupName = group }
+            if let size = try consumer.integer("buffer", in: 1...1_000_000) { settings.buffer = size }
+            announcer.kafkaConsumer = settings
+        }
+        if root["kafka-producer"] != nil {
+            let producer = try section("kafka-producer")
+            var settings = AnnouncerConfiguration.KafkaProducerSettings()
+            if let brokers = try producer.stringList("brokers") { settings.brokers = try Self.hostPorts(brokers, "brokers", producer) }
+            if let topics = try producer.stringList("topics") { settings.topics = topics }
+            if let interval = try producer.duration("flush_frequency") { settings.flushInterval = interval }
+            if let retries = try producer.integer("MaxRetry", in: 0...100) { settings.maxRetry = retries }
+            announcer.kafkaProducer = settings
+        }
+        if let key = top.unusedKeys.first { throw top.error(key, "unknown key") }
+        self.announcer = announcer
+        warnings.append("\(file): the Announcer's settings are valid; delivery is not in this version yet, so nothing is sent")
+    }
+
+    private static func atLeastOneSecond(_ duration: Duration, _ key: String, _ section: ConfigSection) throws -> Duration {
+        guard duration >= .seconds(1) else { throw section.error(key, "must be at least 1s") }
+        return duration
+    }
+
+    /// Checks `host:port` entries (IPv6 in brackets).
+    private static func hostPorts(_ entries: [String], _ key: String, _ section: ConfigSection) throws -> [String] {
+        guard !entries.isEmpty else { throw section.error(key, "must name at least one host:port") }
+        for entry in entries {
+            guard let (host, _) = WebConfiguration.parseListen(entry), !host.isEmpty, !entry.hasPrefix(":") else {
+                throw section.error(key, "'\(entry)' is not host:port")
+            }
+        }
+        return entries
+    }
+}
