@@ -74,4 +74,75 @@ enum MySQLTestSupport {
         }
     }
 }
+/// A MariaDB server that a test owns and may stop and restart on the same port and data directory.
+final class PrivateMariaDB: @unchecked Sendable {
+    // @unchecked Sendable: `process` is only touched by the single test that owns the server,
+    // sequentially.
+    let port: Int
+    let directory: URL
+    private var process: Process?
+
+    /// The server's root account (empty password) without a default database.
+    var configuration: MySQLConnectionConfiguration {
+        MySQLConnectionConfiguration(host: "127.0.0.1", port: port, username: "root", password: "", connectTimeout: .seconds(2))
+    }
+
+    /// Creates a data directory with `mariadb-install-db`.
+    init() throws {
+        self.port = try freeLoopbackPort()
+        self.directory = IntegrationEnvironment.scratchDirectory.appendingPathComponent("mariadb-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let install = try Self.run(
+            IntegrationEnvironment.environment["MARIADB_INSTALL_DB"] ?? "/usr/bin/mariadb-install-db",
+            ["--no-defaults", "--user=\(NSUserName())", "--datadir=\(directory.path)/data", "--auth-root-authentication-method=normal",
+             "--skip-test-db", "--skip-name-resolve"]
+        )
+        install.waitUntilExit()
+        guard install.terminationStatus == 0 else {
+            throw IntegrationEnvironment.MissingService(variable: "MARIADB_INSTALL_DB", detail: "mariadb-install-db failed")
+        }
+    }
+
+    /// Starts `mariadbd` and waits until root can log in.
+    func start() async throws {
+        process = try Self.run(
+            IntegrationEnvironment.environment["MARIADB_BIN"] ?? "/usr/sbin/mariadbd",
+            ["--no-defaults", "--user=\(NSUserName())", "--datadir=\(directory.path)/data", "--port=\(port)", "--bind-address=127.0.0.1",
+             "--socket=\(directory.path)/mysqld.sock", "--pid-file=\(directory.path)/mariadbd.pid", "--log-error=\(directory.path)/error.log",
+             "--skip-name-resolve", "--innodb-buffer-pool-size=16M", "--skip-log-bin"]
+        )
+        for _ in 0..<200 {
+            if let connection = try? await MySQLConnection.connect(configuration: configuration, logger: MySQLTestSupport.logger) {
+                await connection.close()
+                return
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw IntegrationEnvironment.MissingService(variable: "MARIADB_BIN", detail: "private mariadbd did not start on port \(port)")
+    }
+
+    /// Stops the server with SIGTERM (a clean shutdown that closes client sockets) and waits.
+    func stop() {
+        guard let process else { return }
+        process.terminate()
+        process.waitUntilExit()
+        self.process = nil
+    }
+
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    private static func run(_ path: String, _ arguments: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let log = FileHandle(forWritingAtPath: "/dev/null")
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        return process
+    }
+}
 #endif
