@@ -34,6 +34,48 @@ enum IntegrationEnvironment {
     /// The mosquitto binary, for tests that run a private broker they may kill (`MOSQUITTO_BIN`).
     static var mosquittoBinary: String { environment["MOSQUITTO_BIN"] ?? "/usr/sbin/mosquitto" }
 
+    /// Host of the Prosody XMPP server (`PROSODY_HOST`, default 127.0.0.1).
+    static var prosodyHost: String { environment["PROSODY_HOST"] ?? "127.0.0.1" }
+
+    /// Port of Prosody's client (c2s) listener (`PROSODY_C2S_PORT`).
+    static var prosodyC2SPort: Int { get throws { try port("PROSODY_C2S_PORT") } }
+
+    /// Port of Prosody's XEP-0114 component listener (`PROSODY_COMPONENT_PORT`).
+    static var prosodyComponentPort: Int { get throws { try port("PROSODY_COMPONENT_PORT") } }
+
+    /// The Prosody virtual host users live on (`PROSODY_DOMAIN`).
+    static var prosodyDomain: String { get throws { try require("PROSODY_DOMAIN") } }
+
+    /// The external component's domain (`PROSODY_COMPONENT_DOMAIN`).
+    static var prosodyComponentDomain: String { get throws { try require("PROSODY_COMPONENT_DOMAIN") } }
+
+    /// The external component's shared secret (`PROSODY_COMPONENT_SECRET`).
+    static var prosodyComponentSecret: String { get throws { try require("PROSODY_COMPONENT_SECRET") } }
+
+    /// Registered Prosody users as (name, password), from `PROSODY_USERS` ("user:password" pairs
+    /// separated by spaces).
+    static var prosodyUsers: [(name: String, password: String)] {
+        get throws {
+            try require("PROSODY_USERS").split(separator: " ").map { pair in
+                let parts = pair.split(separator: ":", maxSplits: 1)
+                guard parts.count == 2 else { throw MissingService(variable: "PROSODY_USERS", detail: "'\(pair)' is not user:password") }
+                return (String(parts[0]), String(parts[1]))
+            }
+        }
+    }
+
+    /// The prosody binary, for tests that run a private server they may restart (`PROSODY_BIN`).
+    static var prosodyBinary: String { environment["PROSODY_BIN"] ?? "/usr/bin/prosody" }
+
+    /// Host of the Redis server started by `scripts/services/redis.sh` (`REDIS_HOST`).
+    static var redisHost: String { get throws { try require("REDIS_HOST") } }
+
+    /// Port of that Redis server (`REDIS_PORT`).
+    static var redisPort: Int { get throws { try port("REDIS_PORT") } }
+
+    /// The redis-server binary, for tests that run a private server they may kill (`REDIS_BIN`).
+    static var redisBinary: String { environment["REDIS_BIN"] ?? "/usr/bin/redis-server" }
+
     /// A directory the test run may write into (`VIGIL_TEST_TMP`, default the system temp dir).
     static var scratchDirectory: URL {
         URL(fileURLWithPath: environment["VIGIL_TEST_TMP"] ?? NSTemporaryDirectory())
