@@ -148,7 +148,13 @@ let package = Package(
         // Seed 001: announcements to XMPP users.
         .target(
             name: "VigilAnnouncer",
-            dependencies: ["VigilCore"],
+            dependencies: [
+                "VigilCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
 
@@ -233,7 +239,13 @@ let package = Package(
         ),
         .testTarget(
             name: "VigilAnnouncerTests",
-            dependencies: ["VigilAnnouncer"],
+            dependencies: [
+                "VigilAnnouncer",
+                "VigilCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -46,6 +46,14 @@ public struct AnnouncerConfiguration: Sendable, Hashable {
         self.login = login
     }
 
+    /// The domain given to recipients without `@`: the server's domain of the login.
+    public var domain: String {
+        switch login {
+        case .component(let component): component.domain
+        case .client(let client): client.domain
+        }
+    }
+
     /// `[ejabberd]`.
     public struct XMPPSettings: Sendable, Hashable {
         /// `cluster_nodes`: `host:port` of each server node (component or c2s port).

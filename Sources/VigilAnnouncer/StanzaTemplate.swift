@@ -68,6 +68,65 @@ public struct StanzaTemplate: Sendable, Hashable {
         try self.init(text)
     }
 
+    /// The template with its sender inside `domain`, as an XMPP component must send.
+    ///
+    /// A server drops a component's stanza whose `from` is outside the component's domain
+    /// (ejabberd closes the whole stream with `<invalid-from/>`), and the seed's sample message
+    /// says `from="USERNAME@s/announcer"`. So a `from` in another domain keeps its local part and
+    /// resource and gets `domain`; a missing `from` becomes `domain` itself; a `from` already in
+    /// `domain` (or one of its subdomains) is kept.
+    public func sendingFrom(domain: String) throws(AnnouncementError) -> StanzaTemplate {
+        let utf8 = Array(text.utf8)
+        guard let open = utf8.firstIndex(of: UInt8(ascii: "<")) else { throw AnnouncementError("message is not an XML element") }
+        // The end of the first start tag: the first '>' outside quotes.
+        var quote: UInt8?
+        var end: Int?
+        var index = open + 1
+        while index < utf8.count {
+            let byte = utf8[index]
+            if let current = quote {
+                if byte == current { quote = nil }
+            } else if byte == UInt8(ascii: "'") || byte == UInt8(ascii: "\"") {
+                quote = byte
+            } else if byte == UInt8(ascii: ">") {
+                end = index
+                break
+            }
+            index += 1
+        }
+        guard let end else { throw AnnouncementError("message is not an XML element") }
+        let tag = String(decoding: utf8[open..<end], as: UTF8.self)
+        let escapedDomain = Self.escaped(domain)
+        if let range = tag.range(of: #"\sfrom\s*=\s*(['"])([^'"]*)\1"#, options: .regularExpression) {
+            let attribute = String(tag[range])
+            guard let quoteIndex = attribute.firstIndex(where: { $0 == "'" || $0 == "\"" }) else { return self }
+            let quoteCharacter = attribute[quoteIndex]
+            let value = attribute[attribute.index(after: quoteIndex)...].dropLast()
+            let (local, host, resource) = Self.split(jid: String(value))
+            if host == domain || host.hasSuffix("." + domain) { return self }
+            let fixed = (local.map { $0 + "@" } ?? "") + escapedDomain + (resource.map { "/" + $0 } ?? "")
+            let newTag = tag.replacingCharacters(in: range, with: " from=\(quoteCharacter)\(fixed)\(quoteCharacter)")
+            return try StanzaTemplate(String(decoding: utf8[..<open], as: UTF8.self) + newTag + String(decoding: utf8[end...], as: UTF8.self))
+        }
+        let nameEnd = tag.firstIndex(where: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "/" }) ?? tag.endIndex
+        let newTag = String(tag[..<nameEnd]) + " from='\(escapedDomain)'" + String(tag[nameEnd...])
+        return try StanzaTemplate(String(decoding: utf8[..<open], as: UTF8.self) + newTag + String(decoding: utf8[end...], as: UTF8.self))
+    }
+
+    /// Splits `local@domain/resource`.
+    private static func split(jid: String) -> (local: String?, domain: String, resource: String?) {
+        var rest = Substring(jid)
+        var resource: String?
+        if let slash = rest.firstIndex(of: "/") {
+            resource = String(rest[rest.index(after: slash)...])
+            rest = rest[..<slash]
+        }
+        if let at = rest.firstIndex(of: "@") {
+            return (String(rest[..<at]), String(rest[rest.index(after: at)...]), resource)
+        }
+        return (nil, String(rest), resource)
+    }
+
     /// The recipient's JID: the username itself when it has an `@`, else `username@domain`.
     public static func jid(for username: String, domain: String) -> String {
         username.contains("@") || domain.isEmpty ? username : "\(username)@\(domain)"

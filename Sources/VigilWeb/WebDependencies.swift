@@ -5,7 +5,11 @@
 //
 //===----------------------------------------------------------------------===//
 
+public import Hummingbird
 public import VigilCore
+
+/// Registers routes of another module (the Announcer's `/v1/announce/*`) on a router group.
+public typealias RouteRegistration = @Sendable (RouterGroup<BasicRequestContext>) -> Void
 
 /// Everything the web layer reads from: it holds no state of its own.
 public struct WebDependencies: Sendable {
@@ -21,6 +25,8 @@ public struct WebDependencies: Sendable {
     public var configuration: WebConfiguration
     /// The clock, in seconds since the epoch.
     public var now: @Sendable () -> Double
+    /// Routes other modules add to the main listener, behind the bearer token when one is set.
+    public var extraRoutes: [RouteRegistration] = []
 
     /// Bundles the dependencies.
     public init(

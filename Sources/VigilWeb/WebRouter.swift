@@ -54,7 +54,42 @@ public func buildRouter(_ dependencies: WebDependencies) -> Router<BasicRequestC
         }
         throw APIError(.upgradeRequired, "this is a WebSocket endpoint: connect with a WebSocket client")
     }
+    if !dependencies.extraRoutes.isEmpty {
+        let extra = router.group()
+        if let token = dependencies.configuration.token {
+            extra.add(middleware: BearerTokenMiddleware(token: token))
+        }
+        for register in dependencies.extraRoutes { register(extra) }
+    }
     return router
+}
+
+/// An extra listener that serves only the given routes, for a seed that fixes its own port (the
+/// Announcer's `rest_api_port`), behind the bearer token when one is set.
+///
+/// - Parameters:
+///   - host: The address to listen on.
+///   - port: The port.
+///   - token: The `[http] token`, if any.
+///   - routes: What to serve.
+///   - logger: Logger.
+/// - Returns: A Hummingbird application (a `Service`).
+public func buildSideApplication(
+    host: String,
+    port: Int,
+    token: String?,
+    routes: [RouteRegistration],
+    logger: Logger
+) -> some ApplicationProtocol {
+    let router = Router()
+    let group = router.group()
+    if let token { group.add(middleware: BearerTokenMiddleware(token: token)) }
+    for register in routes { register(group) }
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(host, port: port), serverName: "vigil"),
+        logger: logger
+    )
 }
 
 /// Builds the HTTP application: the router, the WebSocket live feed and its ``LiveFeed`` service.

@@ -111,3 +111,25 @@ struct SendingPolicyTests {
         #expect(empty.pick { _ in true } == nil)
     }
 }
+
+@Suite("Stanza sender for a component")
+struct ComponentSenderTests {
+    @Test("A from outside the component's domain moves into it, keeping local part and resource", arguments: [
+        (#"<message to='%s' from="USERNAME@s/announcer" type='chat'><body>x</body></message>"#,
+         #"<message to='%s' from="USERNAME@announcer.example.test/announcer" type='chat'><body>x</body></message>"#),
+        ("<message from='news@other.test' to='%s'/>", "<message from='news@announcer.example.test' to='%s'/>"),
+        ("<message to='%s'><body>a > b</body></message>", "<message from='announcer.example.test' to='%s'><body>a > b</body></message>"),
+        ("<message to='%s' from='bot@announcer.example.test'/>", "<message to='%s' from='bot@announcer.example.test'/>"),
+        ("<message to='%s' from='x@sub.announcer.example.test'/>", "<message to='%s' from='x@sub.announcer.example.test'/>"),
+        ("<message to='%s' data='a>b' from='n@s'/>", "<message to='%s' data='a>b' from='n@announcer.example.test'/>"),
+    ])
+    func rewrite(input: String, expected: String) throws {
+        #expect(try StanzaTemplate(input).sendingFrom(domain: "announcer.example.test").text == expected)
+    }
+
+    @Test("Text that is not an element is refused")
+    func notXML() {
+        #expect(throws: AnnouncementError.self) { try StanzaTemplate("hello %s").sendingFrom(domain: "d") }
+        #expect(throws: AnnouncementError.self) { try StanzaTemplate("<message to='%s'").sendingFrom(domain: "d") }
+    }
+}

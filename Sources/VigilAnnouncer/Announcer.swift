@@ -1,0 +1,387 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import Foundation
+public import Logging
+import Metrics
+public import ServiceLifecycle
+import Synchronization
+public import VigilCore
+
+/// Delivers announcements: accepts them, keeps them in an outbox that survives restarts, expands
+/// them to recipients, renders one stanza per recipient and sends it at the global rate with
+/// retries over the XMPP connections in turn.
+///
+/// - **Input.** ``submit(_:)`` stores the announcement in the outbox (the ``StateStore``, key
+///   `announcer/outbox/<id>`) and queues it; when ``Settings/inputBuffer`` announcements already
+///   wait, it refuses with ``SubmitError/busy`` (HTTP 503) rather than grow without bound.
+/// - **Expansion.** ``Settings/workers`` announcements are worked on at once. A user list is sent
+///   in order; a channel is read page by page from the ``RecipientSource``. Progress is saved every
+///   ``Settings/progressInterval`` recipients, so after a crash or restart an announcement
+///   continues where it stopped (a recipient may get a message twice, none is skipped).
+/// - **Sending.** One ``SendPacer`` for all workers holds the rate; each stanza goes to the next
+///   connected connection (``ConnectionRotation``); a failed send is retried on the next one
+///   after the pauses of ``Settings/retry``. A stanza that still fails is counted, not dropped
+///   silently: `vigil_announcer_messages_total{result="failed"}`, and the announcement's
+///   completion event says how many.
+///
+/// Metrics: `vigil_announcer_messages_total{result="sent"|"failed"|"retried"}`,
+/// `vigil_announcer_announcements_total{result="accepted"|"completed"|"refused"}`,
+/// `vigil_announcer_queued` (gauge). Events: `announcement_completed` (info, or warning when
+/// some stanzas failed).
+public final class Announcer: Service, Sendable {
+    /// How the Announcer works.
+    public struct Settings: Sendable, Hashable {
+        /// Announcements that may wait before ``submit(_:)`` refuses.
+        public var inputBuffer = 100
+        /// Announcements expanded and sent at the same time.
+        public var workers = 2
+        /// Messages per second over all connections.
+        public var rateLimit: Double = 10
+        /// Retries of a failed send.
+        public var retry = RetrySchedule(retries: 6)
+        /// The domain added to usernames without `@`.
+        public var domain: String
+        /// Channel members fetched per page.
+        public var pageLength = 100
+        /// Recipients between two saves of an announcement's progress.
+        public var progressInterval = 50
+        /// When sending as an XMPP component: its domain, into which every stanza's `from` is
+        /// moved (see ``StanzaTemplate/sendingFrom(domain:)``).
+        public var componentDomain: String?
+
+        /// Creates settings.
+        public init(domain: String) {
+            self.domain = domain
+        }
+    }
+
+    /// Why ``submit(_:)`` refused an announcement.
+    public enum SubmitError: Error, Hashable, CustomStringConvertible {
+        /// Too many announcements wait already.
+        case busy
+        /// A channel announcement, but no recipient source is configured.
+        case noRecipientSource
+        /// The outbox could not store it.
+        case storeFailed(String)
+        /// The stanza cannot be sent as it is.
+        case invalid(String)
+
+        public var description: String {
+            switch self {
+            case .busy: "too many announcements are waiting; try again later"
+            case .noRecipientSource: "channel announcements need [mysql] and a user-activity source"
+            case .storeFailed(let reason): "the announcement could not be stored: \(reason)"
+            case .invalid(let reason): reason
+            }
+        }
+    }
+
+    /// What ``submit(_:)`` returns.
+    public struct Receipt: Sendable, Hashable, Codable {
+        /// The announcement's id (also in its completion event).
+        public var id: String
+        /// How many recipients, when known at once (user lists).
+        public var recipients: Int?
+    }
+
+    /// An announcement in the outbox, with its progress.
+    struct Job: Sendable, Hashable, Codable {
+        var id: String
+        var channel: Int64?
+        var usernames: [String]?
+        var template: String
+        var persist: Bool
+        var accepted: Double
+        /// User lists: the next recipient's index.
+        var next = 0
+        /// Channels: where the next page starts.
+        var cursor: String?
+        var sent = 0
+        var failed = 0
+    }
+
+    static let outboxPrefix = "announcer/outbox/"
+
+    private let settings: Settings
+    private let sender: any StanzaSender
+    private let recipients: (any RecipientSource)?
+    private let store: any StateStore
+    private let record: @Sendable (Event) async -> Void
+    private let logger: Logger
+    private let now: @Sendable () -> Double
+    private let sleep: @Sendable (Duration) async throws -> Void
+    private let pacer: Mutex<SendPacer>
+    private let rotation: Mutex<ConnectionRotation>
+    /// Waiting jobs, idle workers, and the ids of every job queued or in progress (so the outbox
+    /// read at start does not queue a job twice).
+    private let queue: Mutex<(jobs: [Job], waiters: [CheckedContinuation<Void, Never>], known: Set<String>)> = Mutex(([], [], []))
+    private let sequence = Atomic<Int>(0)
+
+    private let sentCounter = Counter(label: "vigil_announcer_messages_total", dimensions: [("result", "sent")])
+    private let failedCounter = Counter(label: "vigil_announcer_messages_total", dimensions: [("result", "failed")])
+    private let retriedCounter = Counter(label: "vigil_announcer_messages_total", dimensions: [("result", "retried")])
+    private let acceptedCounter = Counter(label: "vigil_announcer_announcements_total", dimensions: [("result", "accepted")])
+    private let completedCounter = Counter(label: "vigil_announcer_announcements_total", dimensions: [("result", "completed")])
+    private let refusedCounter = Counter(label: "vigil_announcer_announcements_total", dimensions: [("result", "refused")])
+    private let queuedGauge = Gauge(label: "vigil_announcer_queued")
+
+    /// Creates an Announcer; nothing is sent until ``run()``.
+    ///
+    /// - Parameters:
+    ///   - settings: Rates, buffers, retries.
+    ///   - sender: The XMPP connections.
+    ///   - recipients: Channel membership; `nil` refuses channel announcements.
+    ///   - store: Where the outbox lives.
+    ///   - record: Records events (the hub's `record`).
+    ///   - logger: Logger, label `vigil.announcer`.
+    ///   - now: Wall-clock seconds.
+    ///   - sleep: Waits (tests pass a clock of their own).
+    public init(
+        settings: Settings,
+        sender: any StanzaSender,
+        recipients: (any RecipientSource)?,
+        store: any StateStore,
+        record: @escaping @Sendable (Event) async -> Void,
+        logger: Logger = Logger(label: "vigil.announcer"),
+        now: @escaping @Sendable () -> Double = wallClockSeconds,
+        sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
+    ) {
+        self.settings = settings
+        self.sender = sender
+        self.recipients = recipients
+        self.store = store
+        self.record = record
+        self.logger = logger
+        self.now = now
+        self.sleep = sleep
+        self.pacer = Mutex(SendPacer(rate: settings.rateLimit))
+        self.rotation = Mutex(ConnectionRotation(count: sender.connectionCount))
+    }
+
+    /// How many announcements wait to be worked on.
+    public var queuedCount: Int { queue.withLock { $0.jobs.count } }
+
+    /// Accepts an announcement: stores it in the outbox and queues it.
+    public func submit(_ announcement: Announcement) async throws(SubmitError) -> Receipt {
+        var template = announcement.template
+        if let domain = settings.componentDomain {
+            do {
+                template = try template.sendingFrom(domain: domain)
+            } catch {
+                refusedCounter.increment()
+                throw .invalid(error.description)
+            }
+        }
+        var job = Job(id: makeID(), template: template.text, persist: announcement.persist, accepted: now())
+        switch announcement.audience {
+        case .users(let usernames): job.usernames = usernames
+        case .channel(let channel):
+            guard recipients != nil else {
+                refusedCounter.increment()
+                throw .noRecipientSource
+            }
+            job.channel = channel
+        }
+        guard queuedCount < settings.inputBuffer else {
+            refusedCounter.increment()
+            throw .busy
+        }
+        do {
+            try await save(job)
+        } catch {
+            refusedCounter.increment()
+            throw .storeFailed("\(error)")
+        }
+        enqueue([job])
+        acceptedCounter.increment()
+        logger.debug("Announcement accepted", metadata: ["announcement.id": "\(job.id)", "announcement.recipients": "\(job.usernames?.count ?? -1)"])
+        return Receipt(id: job.id, recipients: job.usernames?.count)
+    }
+
+    /// Resumes the outbox, then works until graceful shutdown. Announcements in progress keep
+    /// their saved progress and continue at the next start.
+    public func run() async throws {
+        do {
+            let stored = try await store.values(prefix: Self.outboxPrefix)
+            let jobs = stored.compactMap { try? JSONDecoder().decode(Job.self, from: Data($0.value)) }.sorted { $0.accepted < $1.accepted }
+            if !jobs.isEmpty {
+                logger.info("Resuming announcements from the outbox", metadata: ["announcer.outbox": "\(jobs.count)"])
+                enqueue(jobs)
+            }
+        } catch {
+            logger.error("Could not read the announcer outbox", metadata: ["error": "\(error)"])
+        }
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<max(1, self.settings.workers) {
+                    group.addTask { await self.work() }
+                }
+            }
+        }
+    }
+
+    // MARK: - Work
+
+    private func enqueue(_ jobs: [Job]) {
+        let (count, waiters) = queue.withLock { queue in
+            for job in jobs where queue.known.insert(job.id).inserted { queue.jobs.append(job) }
+            defer { queue.waiters.removeAll() }
+            return (queue.jobs.count, queue.waiters)
+        }
+        queuedGauge.record(count)
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Wakes every idle worker (new work, or shutdown).
+    private func wakeAll() {
+        let waiters = queue.withLock { queue in
+            defer { queue.waiters.removeAll() }
+            return queue.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    private func work() async {
+        while !Task.isCancelled {
+            let job: Job? = queue.withLock { $0.jobs.isEmpty ? nil : $0.jobs.removeFirst() }
+            guard let job else {
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                        let resumeNow = queue.withLock { queue -> Bool in
+                            if !queue.jobs.isEmpty || Task.isCancelled { return true }
+                            queue.waiters.append(continuation)
+                            return false
+                        }
+                        if resumeNow { continuation.resume() }
+                    }
+                } onCancel: {
+                    self.wakeAll()
+                }
+                continue
+            }
+            queuedGauge.record(queuedCount)
+            await process(job)
+        }
+    }
+
+    private func process(_ original: Job) async {
+        var job = original
+        let template: StanzaTemplate
+        do {
+            template = try StanzaTemplate(job.template)
+        } catch {
+            logger.error("Dropping an unreadable announcement from the outbox", metadata: ["announcement.id": "\(job.id)", "error": "\(error)"])
+            try? await store.removeValue(forKey: Self.outboxPrefix + job.id)
+            return
+        }
+        var sinceSave = 0
+        if let usernames = job.usernames {
+            while job.next < usernames.count {
+                if Task.isCancelled { break }
+                switch await deliver(template.render(username: usernames[job.next], domain: settings.domain, index: job.next)) {
+                case .sent: job.sent += 1
+                case .failed: job.failed += 1
+                case .cancelled: break
+                }
+                if Task.isCancelled { break }
+                job.next += 1
+                sinceSave += 1
+                if sinceSave >= settings.progressInterval {
+                    sinceSave = 0
+                    try? await save(job)
+                }
+            }
+            if job.next < usernames.count {
+                try? await save(job)
+                return
+            }
+        } else if let channel = job.channel, let recipients {
+            var index = job.sent + job.failed
+            while !Task.isCancelled {
+                let page: RecipientPage
+                do {
+                    page = try await recipients.onlineMembers(ofChannel: channel, after: job.cursor, limit: settings.pageLength)
+                } catch {
+                    logger.warning("Could not read channel members; retrying", metadata: ["announcement.id": "\(job.id)", "error": "\(error)"])
+                    try? await sleep(.seconds(1))
+                    continue
+                }
+                for username in page.usernames {
+                    switch await deliver(template.render(username: username, domain: settings.domain, index: index)) {
+                    case .sent: job.sent += 1
+                    case .failed: job.failed += 1
+                    case .cancelled: return  // the page is sent again after the restart
+                    }
+                    index += 1
+                }
+                job.cursor = page.next
+                try? await save(job)
+                if page.next == nil { break }
+            }
+            if Task.isCancelled { return }
+        }
+        try? await store.removeValue(forKey: Self.outboxPrefix + job.id)
+        _ = queue.withLock { $0.known.remove(job.id) }
+        completedCounter.increment()
+        let event = Event(
+            time: now(),
+            type: "announcement_completed",
+            severity: job.failed > 0 ? .warning : .info,
+            message: "Announcement \(job.id) sent to \(job.sent) recipient(s)" + (job.failed > 0 ? ", \(job.failed) failed" : ""),
+            fields: ["announcement": job.id, "sent": "\(job.sent)", "failed": "\(job.failed)"]
+        )
+        await record(event)
+    }
+
+    private enum Delivery {
+        case sent
+        case failed
+        /// Shutting down: the stanza was not sent and counts as neither.
+        case cancelled
+    }
+
+    /// Sends one stanza at the global rate, retrying on the next connections.
+    private func deliver(_ stanza: String) async -> Delivery {
+        var attempt = 1
+        while true {
+            let wait = pacer.withLock { $0.reserve(now: now()) }
+            if wait > 0 {
+                do { try await sleep(.nanoseconds(Int64((wait * 1e9).rounded(.up)))) } catch { return .cancelled }
+            }
+            let sender = self.sender
+            let index = rotation.withLock { $0.pick { sender.isConnected($0) } }
+            var problem = "no XMPP connection is up"
+            if let index {
+                do {
+                    try await sender.send(stanza, on: index)
+                    sentCounter.increment()
+                    return .sent
+                } catch {
+                    problem = "\(error)"
+                }
+            }
+            guard let pause = settings.retry.pause(afterAttempt: attempt) else {
+                failedCounter.increment()
+                logger.warning("Announcement stanza not sent after \(attempt) attempts", metadata: ["error": "\(problem)"])
+                return .failed
+            }
+            retriedCounter.increment()
+            attempt += 1
+            do { try await sleep(pause) } catch { return .cancelled }
+        }
+    }
+
+    private func save(_ job: Job) async throws {
+        try await store.setValue(Array(try JSONEncoder().encode(job)), forKey: Self.outboxPrefix + job.id)
+    }
+
+    private func makeID() -> String {
+        let serial = sequence.add(1, ordering: .relaxed).newValue
+        return "a\(Int64(now() * 1000))-\(serial)"
+    }
+}

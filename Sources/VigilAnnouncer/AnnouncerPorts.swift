@@ -1,0 +1,41 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+/// Sends rendered stanzas over the Announcer's XMPP connections (`cluster_nodes ×
+/// each_node_conn_num` of them), numbered from 0.
+///
+/// The XMPP implementation lives with the application; tests use their own.
+public protocol StanzaSender: Sendable {
+    /// How many connections there are.
+    var connectionCount: Int { get }
+    /// Whether connection `index` is up and logged in.
+    func isConnected(_ index: Int) -> Bool
+    /// Sends one stanza on connection `index`; throws when it could not be written.
+    func send(_ stanza: String, on index: Int) async throws
+}
+
+/// Finds the online members of a channel, page by page (seed 001: MySQL membership, filtered by
+/// the user-activity source).
+public protocol RecipientSource: Sendable {
+    /// The next page of online members of `channel` after `cursor` (`nil` for the first page). A
+    /// negative channel means every online user. The page's `next` is `nil` after the last page.
+    func onlineMembers(ofChannel channel: Int64, after cursor: String?, limit: Int) async throws -> RecipientPage
+}
+
+/// One page of recipients.
+public struct RecipientPage: Sendable, Hashable {
+    /// Usernames (or JIDs) on this page.
+    public var usernames: [String]
+    /// Where the next page starts; `nil` when this was the last.
+    public var next: String?
+
+    /// Creates a page.
+    public init(usernames: [String], next: String?) {
+        self.usernames = usernames
+        self.next = next
+    }
+}

@@ -1,0 +1,271 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Synchronization
+import Testing
+import VigilAnnouncer
+import VigilCore
+
+/// Connections that record what they were given; some can be down or fail a number of sends.
+final class RecordingSender: StanzaSender {
+    let connectionCount: Int
+    let down = Mutex<Set<Int>>([])
+    /// Sends that fail before one succeeds, per stanza text prefix match (consumed as they fail).
+    let failures = Mutex<[String: Int]>([:])
+    let sent = Mutex<[(stanza: String, connection: Int)]>([])
+    let attempts = Atomic<Int>(0)
+    /// After this many sent stanzas, sends hang until cancelled (a process stopped mid-way).
+    let hangAfter = Mutex<Int?>(nil)
+
+    init(connections: Int) {
+        connectionCount = connections
+    }
+
+    func isConnected(_ index: Int) -> Bool { !down.withLock { $0.contains(index) } }
+
+    struct Refused: Error {}
+
+    func send(_ stanza: String, on index: Int) async throws {
+        attempts.add(1, ordering: .relaxed)
+        if let limit = hangAfter.withLock({ $0 }), sent.withLock({ $0.count }) >= limit {
+            try await Task.sleep(for: .seconds(3_600))
+        }
+        let fail = failures.withLock { failures -> Bool in
+            guard let key = failures.keys.first(where: { stanza.contains($0) }), failures[key]! > 0 else { return false }
+            failures[key]! -= 1
+            return true
+        }
+        if fail { throw Refused() }
+        sent.withLock { $0.append((stanza, index)) }
+    }
+
+    var stanzas: [String] { sent.withLock { $0.map(\.stanza) } }
+}
+
+/// A clock that only moves when the code under test sleeps.
+final class VirtualClock: Sendable {
+    let seconds = Mutex<Double>(1_000)
+    let slept = Mutex<[Double]>([])
+
+    var now: @Sendable () -> Double { { self.seconds.withLock { $0 } } }
+    var sleep: @Sendable (Duration) async throws -> Void {
+        { duration in
+            try Task.checkCancellation()
+            let value = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+            self.seconds.withLock { $0 += value }
+            self.slept.withLock { $0.append(value) }
+            await Task.yield()
+        }
+    }
+}
+
+final class EventSink: Sendable {
+    let events = Mutex<[Event]>([])
+    var record: @Sendable (Event) async -> Void { { event in self.events.withLock { $0.append(event) } } }
+    var all: [Event] { events.withLock { $0 } }
+}
+
+/// Pages of channel members, three per page.
+struct PagedMembers: RecipientSource {
+    let members: [String]
+
+    func onlineMembers(ofChannel channel: Int64, after cursor: String?, limit: Int) async throws -> RecipientPage {
+        let start = Int(cursor ?? "0")!
+        let end = min(members.count, start + 3)
+        return RecipientPage(usernames: Array(members[start..<end]), next: end < members.count ? String(end) : nil)
+    }
+}
+
+@Suite("Announcer delivery")
+struct AnnouncerTests {
+    static let template = "<message to='%s' id='n-[inc_id]' type='chat'><body>hi</body></message>"
+
+    struct Fixture {
+        let sender: RecordingSender
+        let clock = VirtualClock()
+        let events = EventSink()
+        let store: MemoryStore
+        let announcer: Announcer
+
+        init(connections: Int = 2, settings: (inout Announcer.Settings) -> Void = { _ in }, store: MemoryStore = MemoryStore(), recipients: (any RecipientSource)? = nil) {
+            sender = RecordingSender(connections: connections)
+            self.store = store
+            var configured = Announcer.Settings(domain: "example.test")
+            configured.rateLimit = 10
+            configured.retry = RetrySchedule(retries: 2, initial: .milliseconds(100))
+            settings(&configured)
+            announcer = Announcer(
+                settings: configured, sender: sender, recipients: recipients, store: store, record: events.record,
+                logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), now: clock.now, sleep: clock.sleep
+            )
+        }
+
+        /// Runs the announcer until `done` holds (or 5 s of real time pass).
+        func run(until done: @escaping @Sendable () -> Bool) async throws {
+            let announcer = self.announcer
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await announcer.run() }
+                let deadline = ContinuousClock.now + .seconds(5)
+                while !done() && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+                group.cancelAll()
+            }
+            #expect(done(), "the announcer did not finish in time")
+        }
+
+        func users(_ names: [String]) throws -> Announcement {
+            Announcement(audience: .users(names), template: try StanzaTemplate(AnnouncerTests.template))
+        }
+    }
+
+    @Test("A user list is sent in order, one stanza per user, paced at the rate, over the connections in turn")
+    func users() async throws {
+        let fixture = Fixture()
+        let receipt = try await fixture.announcer.submit(try fixture.users(["a", "b@other.test", "c"]))
+        #expect(receipt.recipients == 3)
+        try await fixture.run { fixture.events.all.count == 1 }
+        #expect(fixture.sender.stanzas == [
+            "<message to='a@example.test' id='n-0' type='chat'><body>hi</body></message>",
+            "<message to='b@other.test' id='n-1' type='chat'><body>hi</body></message>",
+            "<message to='c@example.test' id='n-2' type='chat'><body>hi</body></message>",
+        ])
+        #expect(fixture.sender.sent.withLock { $0.map(\.connection) } == [0, 1, 0])
+        // 10 per second: the second and third wait 0.1 s each.
+        #expect(fixture.clock.slept.withLock { $0 }.map { ($0 * 1000).rounded() } == [100, 100])
+        let event = try #require(fixture.events.all.first)
+        #expect(event.type == "announcement_completed" && event.severity == .info)
+        #expect(event.fields["sent"] == "3" && event.fields["announcement"] == receipt.id)
+        #expect(try await fixture.store.values(prefix: "announcer/outbox/").isEmpty)
+    }
+
+    @Test("A failed send is retried on the next connection; one that keeps failing is counted, and the rest still go")
+    func retries() async throws {
+        let fixture = Fixture(connections: 2)
+        fixture.sender.failures.withLock { $0 = ["to='a@": 1, "to='b@": 10] }
+        _ = try await fixture.announcer.submit(try fixture.users(["a", "b", "c"]))
+        try await fixture.run { fixture.events.all.count == 1 }
+        #expect(fixture.sender.stanzas.map { $0.contains("to='a@") || $0.contains("to='c@") } == [true, true])
+        // a: 1 failure + 1 success; b: 3 attempts (1 + 2 retries), all failed; c: 1.
+        #expect(fixture.sender.attempts.load(ordering: .relaxed) == 6)
+        let event = try #require(fixture.events.all.first)
+        #expect(event.severity == .warning)
+        #expect(event.fields["sent"] == "2" && event.fields["failed"] == "1")
+    }
+
+    @Test("With every connection down, stanzas are retried, then counted as failed")
+    func allDown() async throws {
+        let fixture = Fixture(connections: 2)
+        fixture.sender.down.withLock { $0 = [0, 1] }
+        _ = try await fixture.announcer.submit(try fixture.users(["a"]))
+        try await fixture.run { fixture.events.all.count == 1 }
+        #expect(fixture.sender.attempts.load(ordering: .relaxed) == 0)
+        #expect(fixture.events.all.first?.fields["failed"] == "1")
+    }
+
+    @Test("A full input buffer refuses with busy; channel announcements need a recipient source")
+    func refusals() async throws {
+        let fixture = Fixture { $0.inputBuffer = 1 }
+        _ = try await fixture.announcer.submit(try fixture.users(["a"]))
+        await #expect(throws: Announcer.SubmitError.busy) { try await fixture.announcer.submit(try fixture.users(["b"])) }
+        let channel = Announcement(audience: .channel(5), template: try StanzaTemplate(Self.template))
+        await #expect(throws: Announcer.SubmitError.noRecipientSource) { try await fixture.announcer.submit(channel) }
+    }
+
+    @Test("Accepted announcements survive a restart: the next Announcer on the same store sends them")
+    func outbox() async throws {
+        let store = MemoryStore()
+        let first = Fixture(store: store)
+        _ = try await first.announcer.submit(try first.users(["a", "b"]))
+        // The first one never runs (the process died). The second resumes from the outbox.
+        let second = Fixture(store: store)
+        try await second.run { second.events.all.count == 1 }
+        #expect(second.sender.stanzas.count == 2)
+        #expect(try await store.values(prefix: "announcer/outbox/").isEmpty)
+    }
+
+    @Test("Progress is saved: stopping midway and restarting skips nobody and repeats nobody")
+    func progress() async throws {
+        let store = MemoryStore()
+        let names = (0..<10).map { "u\($0)" }
+        let first = Fixture(settings: { $0.progressInterval = 3 }, store: store)
+        first.sender.hangAfter.withLock { $0 = 7 }
+        _ = try await first.announcer.submit(try first.users(names))
+        try await first.run { first.sender.stanzas.count >= 7 }
+        let sentFirst = first.sender.stanzas.count
+        let second = Fixture(store: store)
+        try await second.run { second.events.all.count == 1 }
+        let all = first.sender.stanzas + second.sender.stanzas
+        // Every user got the message. A graceful stop saves the progress, so the rest go exactly once
+        // (after a crash, only the ones after the last periodic save, every 3 here, would go twice).
+        #expect(Set(all.compactMap { $0.split(separator: "'").dropFirst().first.map(String.init) }) == Set(names.map { "\($0)@example.test" }))
+        #expect(sentFirst == 7)
+        #expect(second.sender.stanzas.count == 3)
+    }
+
+    @Test("A channel is read page by page; the index runs across pages")
+    func channel() async throws {
+        let fixture = Fixture(recipients: PagedMembers(members: ["m1", "m2", "m3", "m4", "m5"]))
+        let receipt = try await fixture.announcer.submit(Announcement(audience: .channel(7), template: try StanzaTemplate(Self.template)))
+        #expect(receipt.recipients == nil)
+        try await fixture.run { fixture.events.all.count == 1 }
+        #expect(fixture.sender.stanzas.count == 5)
+        #expect(fixture.sender.stanzas.last == "<message to='m5@example.test' id='n-4' type='chat'><body>hi</body></message>")
+    }
+}
+
+@Suite("Announcer REST input")
+struct AnnouncerRoutesTests {
+    func withRouter(inputBuffer: Int = 10, _ test: @escaping @Sendable (any TestClientProtocol, AnnouncerTests.Fixture) async throws -> Void) async throws {
+        let fixture = AnnouncerTests.Fixture(settings: { $0.inputBuffer = inputBuffer })
+        let router = Router()
+        AnnouncerRoutes.register(on: router.group(), announcer: fixture.announcer)
+        try await Application(router: router).test(.router) { client in try await test(client, fixture) }
+    }
+
+    static let body = #"{"usernames": ["alice", "bob"], "message": "\#(Data("<message to='%s'><body>x</body></message>".utf8).base64EncodedString())"}"#
+
+    @Test("POST /v1/announce/users answers 202 with the id and recipient count, and the outbox holds it")
+    func accepted() async throws {
+        try await withRouter { client, fixture in
+            try await client.execute(uri: "/v1/announce/users", method: .post, body: ByteBuffer(string: Self.body)) { response in
+                #expect(response.status == .accepted)
+                let receipt = try JSONDecoder().decode(Announcer.Receipt.self, from: Data(response.body.readableBytesView))
+                #expect(receipt.recipients == 2)
+                #expect(receipt.id.hasPrefix("a"))
+            }
+            #expect(try await fixture.store.values(prefix: "announcer/outbox/").count == 1)
+        }
+    }
+
+    @Test("Bad bodies answer 400 with the reason; a full queue and channels without a source answer 503")
+    func refusals() async throws {
+        try await withRouter(inputBuffer: 1) { client, _ in
+            try await client.execute(uri: "/v1/announce/users", method: .post, body: ByteBuffer(string: #"{"usernames": []}"#)) { response in
+                #expect(response.status == .badRequest)
+                #expect(String(buffer: response.body) == #"{"error":"'message' is missing"}"#)
+            }
+            try await client.execute(uri: "/v1/announce/users", method: .post, body: ByteBuffer(string: Self.body)) { response in
+                #expect(response.status == .accepted)
+            }
+            try await client.execute(uri: "/v1/announce/users", method: .post, body: ByteBuffer(string: Self.body)) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(String(buffer: response.body).contains("too many announcements"))
+            }
+            let channel = #"{"channel_id": "22", "message": "PG0+JXM8L20+"}"#
+            try await client.execute(uri: "/v1/announce/channel", method: .post, body: ByteBuffer(string: channel)) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(String(buffer: response.body).contains("[mysql]"))
+            }
+            try await client.execute(uri: "/v1/announce/nothing", method: .post, body: ByteBuffer(string: Self.body)) { response in
+                #expect(response.status == .notFound)
+            }
+        }
+    }
+}
