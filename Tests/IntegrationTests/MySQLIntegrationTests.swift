@@ -107,6 +107,57 @@ struct MySQLIntegrationTests {
         }
     }
 
+    @Test("Seed-001 keyset paging: the members of one accepted channel, page by page with bound cursor and channel id")
+    func channelMembersPaging() async throws {
+        let suffix = MySQLTestSupport.uniqueTable("seed")
+        let channels = "ws_channel_data_\(suffix)"
+        let members = "ws_channel_members_\(suffix)"
+        try await MySQLConnection.withConnection(configuration: MySQLTestSupport.configuration(), logger: MySQLTestSupport.logger) { connection async throws in
+            try await connection.execute(
+                "CREATE TABLE \(channels) (channel_id BIGINT PRIMARY KEY, channel_channelid BIGINT NOT NULL, channel_state VARCHAR(16) NOT NULL)"
+            )
+            try await connection.execute(
+                "CREATE TABLE \(members) (member_id BIGINT PRIMARY KEY AUTO_INCREMENT, member_username VARCHAR(64) NOT NULL, member_channelid BIGINT NOT NULL, KEY (member_channelid, member_id))"
+            )
+            do {
+                try await connection.execute("INSERT INTO \(channels) VALUES (1, 501, 'ACCEPTED'), (2, 502, 'PENDING')")
+                // 250 members in channel 501 interleaved with 250 in channel 502.
+                for start in stride(from: 0, to: 500, by: 50) {
+                    let values = (start..<(start + 50)).map { "('user\($0)', \($0 % 2 == 0 ? 501 : 502))" }.joined(separator: ", ")
+                    try await connection.execute("INSERT INTO \(members) (member_username, member_channelid) VALUES \(values)")
+                }
+                let pageSize = 100
+                var cursor: Int64 = 0
+                var usernames: [String] = []
+                var pages = 0
+                while true {
+                    let rows = try await connection.query(
+                        """
+                        SELECT m.member_id, m.member_username FROM \(members) m JOIN \(channels) c ON c.channel_channelid = m.member_channelid \
+                        WHERE m.member_channelid = ? AND c.channel_state = 'ACCEPTED' AND m.member_id > ? ORDER BY m.member_id LIMIT ?
+                        """,
+                        [501, .int(cursor), MySQLValue(pageSize)]
+                    )
+                    pages += 1
+                    usernames += try rows.map { try $0.decode("member_username", as: String.self) }
+                    guard rows.count == pageSize, let last = rows.last?["member_id"]?.int else { break }
+                    cursor = Int64(last)
+                }
+                #expect(pages == 3)
+                #expect(usernames == stride(from: 0, to: 500, by: 2).map { "user\($0)" })
+                // A channel that is not ACCEPTED has no members to announce to.
+                #expect(try await connection.query(
+                    "SELECT m.member_id FROM \(members) m JOIN \(channels) c ON c.channel_channelid = m.member_channelid WHERE m.member_channelid = ? AND c.channel_state = 'ACCEPTED'",
+                    [502]
+                ).isEmpty)
+            } catch {
+                _ = try? await connection.execute("DROP TABLE \(members), \(channels)")
+                throw error
+            }
+            try await connection.execute("DROP TABLE \(members), \(channels)")
+        }
+    }
+
     @Test("NULLs, unicode text, doubles and dates survive both protocols")
     func valueTypes() async throws {
         let schema = """

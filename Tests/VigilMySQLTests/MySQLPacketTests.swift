@@ -220,5 +220,9 @@ struct MySQLPacketTests {
         #expect(configuration.host == "db.example.test")
         #expect(configuration.port == 3307)
         #expect(MySQLConnectionConfiguration(address: "localhost", username: "u", password: "p", database: nil).port == 3306)
+        let v6 = MySQLConnectionConfiguration(address: "[::1]:3310", username: "u", password: "p", database: nil)
+        #expect(v6.host == "::1")
+        #expect(v6.port == 3310)
+        #expect(MySQLConnectionConfiguration(address: "::1", username: "u", password: "p", database: nil).host == "::1")
     }
 }

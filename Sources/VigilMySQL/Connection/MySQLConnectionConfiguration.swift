@@ -47,15 +47,18 @@ public struct MySQLConnectionConfiguration: Sendable {
         self.maxPacketSize = maxPacketSize
     }
 
-    /// Creates a configuration from an `address` of the form `host:port` (the seed's `[mysql]`
-    /// section); the port defaults to 3306.
+    /// Creates a configuration from an `address` of the form `host:port` or `[ipv6]:port` (the
+    /// seed's `[mysql]` section); the port defaults to 3306.
     public init(address: String, username: String, password: String, database: String?) {
-        var host = address
+        var host = Substring(address)
         var port = 3306
-        if let colon = address.lastIndex(of: ":"), let parsed = Int(address[address.index(after: colon)...]) {
-            host = String(address[..<colon])
+        if let colon = host.lastIndex(of: ":"), !host[..<colon].contains(":") || host[..<colon].hasSuffix("]"),
+            let parsed = Int(host[host.index(after: colon)...])
+        {
             port = parsed
+            host = host[..<colon]
         }
-        self.init(host: host, port: port, username: username, password: password, database: database)
+        if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
+        self.init(host: String(host), port: port, username: username, password: password, database: database)
     }
 }
