@@ -41,6 +41,12 @@ public struct XMPPConnectionConfiguration: Sendable {
     public var pingInterval: Duration?
     /// How long to wait for a ping reply before the connection is considered dead.
     public var pingTimeout: Duration
+    /// Where keep-alive pings go; `nil` means the server domain for a client and, for a component,
+    /// its domain without the first label (`announcer.example.test` pings `example.test`).
+    public var pingTarget: String?
+    /// How many incoming stanzas ``XMPPConnection/stanzas`` buffers for a slow consumer; older
+    /// stanzas are dropped beyond this.
+    public var incomingBufferSize: Int
     /// The default time to wait for an IQ response.
     public var iqTimeout: Duration
     /// Whether a client connection sends an initial `<presence/>` after binding, which makes the
@@ -58,13 +64,15 @@ public struct XMPPConnectionConfiguration: Sendable {
     ///   - connectTimeout: Connect and negotiation timeout (default 10 s).
     ///   - pingInterval: Keep-alive ping interval (default 60 s; `nil` disables pings).
     ///   - pingTimeout: Ping reply timeout (default 10 s).
+    ///   - pingTarget: Ping destination (default: derived from the domain, see ``pingTarget``).
     ///   - iqTimeout: Default IQ response timeout (default 10 s).
     ///   - sendInitialPresence: Send `<presence/>` after binding (client only, default true).
     ///   - limits: Parser limits.
+    ///   - incomingBufferSize: Incoming stanza buffer size (default 10,000).
     public init(
         host: String, port: Int, role: Role, connectTimeout: Duration = .seconds(10), pingInterval: Duration? = .seconds(60),
-        pingTimeout: Duration = .seconds(10), iqTimeout: Duration = .seconds(10), sendInitialPresence: Bool = true,
-        limits: XMPPStreamParser.Limits = .init()
+        pingTimeout: Duration = .seconds(10), pingTarget: String? = nil, iqTimeout: Duration = .seconds(10),
+        sendInitialPresence: Bool = true, limits: XMPPStreamParser.Limits = .init(), incomingBufferSize: Int = 10_000
     ) {
         self.host = host
         self.port = port
@@ -72,6 +80,8 @@ public struct XMPPConnectionConfiguration: Sendable {
         self.connectTimeout = connectTimeout
         self.pingInterval = pingInterval
         self.pingTimeout = pingTimeout
+        self.pingTarget = pingTarget
+        self.incomingBufferSize = max(1, incomingBufferSize)
         self.iqTimeout = iqTimeout
         self.sendInitialPresence = sendInitialPresence
         self.limits = limits
@@ -98,12 +108,16 @@ public struct XMPPClientConfiguration: Sendable {
         /// The random reduction in 0...1 applied to each delay, so many clients do not reconnect
         /// in lockstep.
         public var jitter: Double
+        /// After this many consecutive failed connection attempts ``XMPPClient/run()`` gives up and
+        /// throws; `nil` retries forever.
+        public var maxAttempts: Int?
 
-        /// Creates a backoff policy (defaults: 0.5 s doubling up to 30 s, 20 % jitter).
-        public init(minimum: Duration = .milliseconds(500), maximum: Duration = .seconds(30), jitter: Double = 0.2) {
+        /// Creates a backoff policy (defaults: 0.5 s doubling up to 30 s, 20 % jitter, no limit).
+        public init(minimum: Duration = .milliseconds(500), maximum: Duration = .seconds(30), jitter: Double = 0.2, maxAttempts: Int? = nil) {
             self.minimum = minimum
             self.maximum = maximum
             self.jitter = min(max(jitter, 0), 1)
+            self.maxAttempts = maxAttempts
         }
 
         /// The delay before attempt `attempt` (0 for the first retry), without jitter.

@@ -69,7 +69,9 @@ public final class XMPPClient: Service, Sendable {
     /// triggered; then closes the stream and returns.
     ///
     /// - Throws: ``XMPPClientError`` with ``XMPPClientError/Code/alreadyRunning`` when called while
-    ///   already running; connection failures are logged and retried, never thrown.
+    ///   already running, or the last connection error after
+    ///   ``XMPPClientConfiguration/Backoff/maxAttempts`` consecutive failed attempts; other
+    ///   connection failures are logged and retried.
     public func run() async throws {
         let alreadyRunning = state.withLock { state in
             defer { state.running = true }
@@ -88,12 +90,12 @@ public final class XMPPClient: Service, Sendable {
             for waiter in waiters { waiter.resume(throwing: XMPPClientError(.shutdown)) }
             continuation.finish()
         }
-        await cancelWhenGracefulShutdown {
-            await self.connectionLoop()
+        try await cancelWhenGracefulShutdown {
+            try await self.connectionLoop()
         }
     }
 
-    private func connectionLoop() async {
+    private func connectionLoop() async throws {
         var attempt = 0
         var generator = SystemRandomNumberGenerator()
         while !Task.isCancelled {
@@ -120,6 +122,10 @@ public final class XMPPClient: Service, Sendable {
             } catch {
                 if Task.isCancelled { break }
                 logger.warning("XMPP connect failed", metadata: ["xmpp.error": "\(error)", "xmpp.attempt": "\(attempt)"])
+                if let maxAttempts = configuration.backoff.maxAttempts, attempt + 1 >= maxAttempts {
+                    logger.error("XMPP client gives up", metadata: ["xmpp.attempts": "\(attempt + 1)"])
+                    throw error
+                }
             }
             let delay = configuration.backoff.jitteredDelay(attempt: attempt, using: &generator)
             attempt += 1

@@ -240,15 +240,15 @@ final class XMPPChannelHandler: ChannelInboundHandler {
 
     // MARK: - Keep-alive
 
-    /// The address keep-alive pings go to: the server domain for clients, the parent domain for a
-    /// component (the component's own domain would route the ping back to itself).
+    /// The address keep-alive pings go to (see ``XMPPConnectionConfiguration/pingTarget``); a
+    /// component's own domain would route the ping back to itself, so it pings its parent domain.
     var pingTarget: (from: String?, to: String) {
         switch configuration.role {
         case .client(let domain, _, _, _):
-            return (nil, domain)
+            return (nil, configuration.pingTarget ?? domain)
         case .component(let domain, _):
             let parent = domain.split(separator: ".", maxSplits: 1).dropFirst().first.map(String.init) ?? domain
-            return (domain, parent)
+            return (domain, configuration.pingTarget ?? parent)
         }
     }
 

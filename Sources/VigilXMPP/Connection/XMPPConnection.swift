@@ -63,7 +63,9 @@ public final class XMPPConnection: Sendable {
     ) async throws -> XMPPConnection {
         var logger = logger
         logger[metadataKey: "xmpp.server"] = "\(configuration.host):\(configuration.port)"
-        let (stanzas, continuation) = AsyncStream.makeStream(of: XMLElement.self, bufferingPolicy: .unbounded)
+        let (stanzas, continuation) = AsyncStream.makeStream(
+            of: XMLElement.self, bufferingPolicy: .bufferingNewest(configuration.incomingBufferSize)
+        )
         let handlerLogger = logger
         let (channel, handler) = try await ClientBootstrap(group: eventLoopGroup)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
