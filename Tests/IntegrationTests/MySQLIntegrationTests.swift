@@ -36,6 +36,25 @@ struct MySQLIntegrationTests {
         }
     }
 
+    @Test("A server that never sends its handshake fails the connection with a timeout")
+    func handshakeTimeout() async throws {
+        let listener = try SilentListener()
+        let configuration = MySQLConnectionConfiguration(
+            host: "127.0.0.1", port: listener.port, username: "u", password: "p", connectTimeout: .milliseconds(200)
+        )
+        await #expect {
+            _ = try await MySQLConnection.connect(configuration: configuration, logger: MySQLTestSupport.logger)
+        } throws: { ($0 as? MySQLClientError)?.code == .timeout }
+    }
+
+    @Test("A closed port fails the connection with connectionClosed")
+    func refused() async throws {
+        let configuration = MySQLConnectionConfiguration(host: "127.0.0.1", port: try freeLoopbackPort(), username: "u", password: "p")
+        await #expect {
+            _ = try await MySQLConnection.connect(configuration: configuration, logger: MySQLTestSupport.logger)
+        } throws: { ($0 as? MySQLClientError)?.code == .connectionClosed }
+    }
+
     @Test("A syntax error is MySQLError 1064 and the connection stays usable")
     func syntaxError() async throws {
         try await MySQLConnection.withConnection(configuration: MySQLTestSupport.configuration(), logger: MySQLTestSupport.logger) { connection async throws in
