@@ -11,23 +11,6 @@ import Foundation
 import Logging
 import VigilMySQL
 
-extension IntegrationEnvironment {
-    /// Host of the MariaDB server (`MARIADB_HOST`, default 127.0.0.1).
-    static var mariadbHost: String { environment["MARIADB_HOST"] ?? "127.0.0.1" }
-
-    /// Port of the MariaDB server (`MARIADB_PORT`).
-    static var mariadbPort: Int { get throws { try port("MARIADB_PORT") } }
-
-    /// An account with all privileges on the test database (`MARIADB_USER`).
-    static var mariadbUser: String { get throws { try require("MARIADB_USER") } }
-
-    /// That account's password (`MARIADB_PASSWORD`).
-    static var mariadbPassword: String { get throws { try require("MARIADB_PASSWORD") } }
-
-    /// The test database (`MARIADB_DATABASE`).
-    static var mariadbDatabase: String { get throws { try require("MARIADB_DATABASE") } }
-}
-
 /// Helpers shared by the MySQL integration suites.
 enum MySQLTestSupport {
     static var logger: Logger {

@@ -67,6 +67,21 @@ enum IntegrationEnvironment {
     /// The prosody binary, for tests that run a private server they may restart (`PROSODY_BIN`).
     static var prosodyBinary: String { environment["PROSODY_BIN"] ?? "/usr/bin/prosody" }
 
+    /// Host of the MariaDB server (`MARIADB_HOST`, default 127.0.0.1).
+    static var mariadbHost: String { environment["MARIADB_HOST"] ?? "127.0.0.1" }
+
+    /// Port of the MariaDB server (`MARIADB_PORT`).
+    static var mariadbPort: Int { get throws { try port("MARIADB_PORT") } }
+
+    /// An account with all privileges on the test database (`MARIADB_USER`).
+    static var mariadbUser: String { get throws { try require("MARIADB_USER") } }
+
+    /// That account's password (`MARIADB_PASSWORD`).
+    static var mariadbPassword: String { get throws { try require("MARIADB_PASSWORD") } }
+
+    /// The test database (`MARIADB_DATABASE`).
+    static var mariadbDatabase: String { get throws { try require("MARIADB_DATABASE") } }
+
     /// Host of the Redis server started by `scripts/services/redis.sh` (`REDIS_HOST`).
     static var redisHost: String { get throws { try require("REDIS_HOST") } }
 
