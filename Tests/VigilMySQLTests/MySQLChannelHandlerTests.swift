@@ -17,9 +17,14 @@ struct ScriptedServer {
     let channel: EmbeddedChannel
     let handler: MySQLChannelHandler
 
-    init(username: String = "vigil", password: String = "secret", database: String? = "announcer") throws {
-        handler = MySQLChannelHandler(credentials: .init(username: username, password: password, database: database))
+    init(username: String = "vigil", password: String = "secret", database: String? = "announcer", commandTimeout: TimeAmount? = nil) throws {
+        handler = MySQLChannelHandler(
+            credentials: .init(username: username, password: password, database: database), commandTimeout: commandTimeout
+        )
         channel = EmbeddedChannel(handler: handler)
+        // Connected, so that isActive tells whether the handler closed the channel.
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 3306)).wait()
+        #expect(channel.isActive)
     }
 
     func send(_ sequenceID: UInt8, _ write: (inout ByteBuffer) -> Void) throws {
@@ -234,6 +239,26 @@ struct MySQLChannelHandlerTests {
         #expect(!server.channel.isActive)
         // Later commands fail at once instead of hanging.
         #expect((failure(server.command(.ping)) as? MySQLClientError)?.code == .protocolViolation)
+    }
+
+    @Test("A command the server does not answer within the command timeout closes the connection")
+    func commandTimeout() throws {
+        let server = try ScriptedServer(commandTimeout: .seconds(5))
+        try server.handshake()
+        let answered = server.command(.ping)
+        _ = try server.received()
+        server.channel.embeddedEventLoop.advanceTime(by: .seconds(4))
+        try server.send(1) { MySQLOKPacket().write(to: &$0) }
+        #expect(try outcome(answered) != nil)
+        // The deadline of the answered command was cancelled: nothing happens when it would fire.
+        server.channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(server.channel.isActive)
+
+        let silent = server.command(.query("SELECT SLEEP(100)"))
+        _ = try server.received()
+        server.channel.embeddedEventLoop.advanceTime(by: .seconds(5))
+        #expect((failure(silent) as? MySQLClientError)?.code == .timeout)
+        #expect(!server.channel.isActive)
     }
 
     @Test("Random packets after the handshake never crash the handler")

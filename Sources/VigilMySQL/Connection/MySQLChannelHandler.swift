@@ -29,10 +29,22 @@ final class MySQLChannelHandler: ChannelInboundHandler {
     private var authenticated = false
     private var queue = CircularBuffer<Request>()
     private var inFlight: EventLoopPromise<MySQLCommandResult>?
+    private var inFlightDeadline: Scheduled<Void>?
+    private let commandTimeout: TimeAmount?
     private var closedError: (any Error)?
     private let logger: Logger
 
-    init(credentials: StateMachine.Credentials, maxPacketSize: Int = 64 << 20, logger: Logger = Logger(label: "vigil.mysql")) {
+    /// Creates a handler.
+    ///
+    /// - Parameter commandTimeout: How long the server may take to finish answering one command;
+    ///   when it is exceeded the connection is closed, because the protocol cannot skip an answer.
+    init(
+        credentials: StateMachine.Credentials,
+        maxPacketSize: Int = 64 << 20,
+        commandTimeout: TimeAmount? = nil,
+        logger: Logger = Logger(label: "vigil.mysql")
+    ) {
+        self.commandTimeout = commandTimeout
         self.processor = NIOSingleStepByteToMessageProcessor(MySQLPacketDecoder(maxPacketSize: maxPacketSize), maximumBufferSize: nil)
         self.stateMachine = StateMachine(credentials: credentials, maxPacketSize: UInt32(clamping: maxPacketSize))
         self.logger = logger
@@ -75,6 +87,12 @@ final class MySQLChannelHandler: ChannelInboundHandler {
                 inFlight = request.promise
                 // A command without a promise still needs its answer consumed.
                 if inFlight == nil { inFlight = context.eventLoop.makePromise() }
+                if let commandTimeout {
+                    let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+                    inFlightDeadline = context.eventLoop.scheduleTask(in: commandTimeout) {
+                        loopBound.value.commandTimedOut(after: commandTimeout)
+                    }
+                }
             } else {
                 request.promise?.succeed(.ok(MySQLOKPacket()))
             }
@@ -134,18 +152,30 @@ final class MySQLChannelHandler: ChannelInboundHandler {
             startupPromise = nil
             sendNext()
         case .succeedCommand(let result):
-            let promise = inFlight
-            inFlight = nil
+            let promise = finishInFlight()
             promise?.succeed(result)
             sendNext()
         case .failCommand(let error):
-            let promise = inFlight
-            inFlight = nil
+            let promise = finishInFlight()
             promise?.fail(error)
             sendNext()
         case .closeWithError(let error):
             fail(error, context: context)
         }
+    }
+
+    private func finishInFlight() -> EventLoopPromise<MySQLCommandResult>? {
+        inFlightDeadline?.cancel()
+        inFlightDeadline = nil
+        let promise = inFlight
+        inFlight = nil
+        return promise
+    }
+
+    private func commandTimedOut(after timeout: TimeAmount) {
+        guard let context, inFlight != nil else { return }
+        logger.warning("mysql command timed out; closing the connection", metadata: ["mysql.timeout": "\(timeout)"])
+        fail(MySQLClientError(.timeout, message: "the server did not answer within \(timeout)"), context: context)
     }
 
     private func fail(_ error: any Error, context: ChannelHandlerContext) {
@@ -159,8 +189,7 @@ final class MySQLChannelHandler: ChannelInboundHandler {
         stateMachine.close()
         startupPromise?.fail(error)
         startupPromise = nil
-        inFlight?.fail(error)
-        inFlight = nil
+        finishInFlight()?.fail(error)
         while let request = queue.popFirst() {
             request.promise?.fail(error)
         }

@@ -80,8 +80,8 @@ public final actor MySQLConnection {
         let credentials = MySQLChannelHandler.StateMachine.Credentials(
             username: configuration.username, password: configuration.password, database: configuration.database
         )
-        let timeout = TimeAmount.nanoseconds(Int64(configuration.connectTimeout.components.seconds) * 1_000_000_000
-            + configuration.connectTimeout.components.attoseconds / 1_000_000_000)
+        let timeout = TimeAmount(configuration.connectTimeout)
+        let commandTimeout = configuration.commandTimeout.map { TimeAmount($0) }
         let bootstrap = ClientBootstrap(group: eventLoopGroup)
             .connectTimeout(timeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -90,7 +90,8 @@ public final actor MySQLConnection {
             (channel, handler) = try await bootstrap.connect(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = MySQLChannelHandler(
-                        credentials: credentials, maxPacketSize: configuration.maxPacketSize, logger: logger
+                        credentials: credentials, maxPacketSize: configuration.maxPacketSize, commandTimeout: commandTimeout,
+                        logger: logger
                     )
                     try channel.pipeline.syncOperations.addHandler(handler)
                     return (channel, NIOLoopBound(handler, eventLoop: channel.eventLoop))

@@ -5,6 +5,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+import NIOCore
+
 /// Where and as whom to connect.
 ///
 /// ```swift
@@ -27,6 +29,10 @@ public struct MySQLConnectionConfiguration: Sendable {
     public var connectTimeout: Duration
     /// The largest packet accepted from the server.
     public var maxPacketSize: Int
+    /// How long the server may take to answer one command, or `nil` to wait forever. When it is
+    /// exceeded the connection is closed (the protocol cannot skip a late answer), so this also
+    /// detects a server that vanished without closing the socket.
+    public var commandTimeout: Duration?
 
     /// Creates a configuration.
     public init(
@@ -36,7 +42,8 @@ public struct MySQLConnectionConfiguration: Sendable {
         password: String,
         database: String? = nil,
         connectTimeout: Duration = .seconds(10),
-        maxPacketSize: Int = 64 << 20
+        maxPacketSize: Int = 64 << 20,
+        commandTimeout: Duration? = .seconds(60)
     ) {
         self.host = host
         self.port = port
@@ -45,6 +52,7 @@ public struct MySQLConnectionConfiguration: Sendable {
         self.database = database
         self.connectTimeout = connectTimeout
         self.maxPacketSize = maxPacketSize
+        self.commandTimeout = commandTimeout
     }
 
     /// Creates a configuration from an `address` of the form `host:port` or `[ipv6]:port` (the
@@ -60,5 +68,12 @@ public struct MySQLConnectionConfiguration: Sendable {
         }
         if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
         self.init(host: String(host), port: port, username: username, password: password, database: database)
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 }
