@@ -170,6 +170,30 @@ extension Int: MySQLValueConvertible {
     }
 }
 
+extension Int64: MySQLValueConvertible {
+    /// Reads a signed 64-bit integer.
+    public init?(mySQLValue: MySQLValue) {
+        guard let value = mySQLValue.int.map(Int64.init) else { return nil }
+        self = value
+    }
+}
+
+extension UInt64: MySQLValueConvertible {
+    /// Reads an unsigned 64-bit integer, such as a `BIGINT UNSIGNED` id.
+    public init?(mySQLValue: MySQLValue) {
+        guard let value = mySQLValue.uint64 else { return nil }
+        self = value
+    }
+}
+
+extension Bool: MySQLValueConvertible {
+    /// Reads `BOOL` (`TINYINT(1)`): 0 is false, any other integer is true.
+    public init?(mySQLValue: MySQLValue) {
+        guard let value = mySQLValue.int else { return nil }
+        self = value != 0
+    }
+}
+
 extension String: MySQLValueConvertible {
     /// Reads text.
     public init?(mySQLValue: MySQLValue) {

@@ -181,17 +181,20 @@ struct MySQLIntegrationTests {
     func valueTypes() async throws {
         let schema = """
             CREATE TABLE %t (id INT PRIMARY KEY AUTO_INCREMENT, name VARCHAR(100) CHARACTER SET utf8mb4, score DOUBLE, \
-            day DATE, at DATETIME(6), blob_col VARBINARY(16), maybe INT NULL) DEFAULT CHARSET=utf8mb4
+            day DATE, at DATETIME(6), blob_col VARBINARY(16), maybe INT NULL, ms DATETIME(3), plain DATETIME, span TIME) DEFAULT CHARSET=utf8mb4
             """
         try await MySQLTestSupport.withTable("values", schema: schema) { (connection, table) async throws in
             let name = "Zoë 🎙️ 日本語 — ünïcode"
             let inserted = try await connection.execute(
-                "INSERT INTO \(table) (name, score, day, at, blob_col, maybe) VALUES (?, ?, ?, ?, ?, ?)",
-                [.string(name), .double(-2.75), "2026-11-23", "2026-11-23 14:30:15.123456", .bytes([0, 1, 0xFE, 0xFF]), nil]
+                "INSERT INTO \(table) (name, score, day, at, blob_col, maybe, ms, plain, span) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    .string(name), .double(-2.75), "2026-11-23", "2026-11-23 14:30:15.123456", .bytes([0, 1, 0xFE, 0xFF]), nil,
+                    "2026-11-23 14:30:15", "2026-11-23 14:30:15", "-26:03:04",
+                ]
             )
             #expect(inserted.lastInsertID == 1)
-            let text = try await connection.query("SELECT name, score, day, at, blob_col, maybe FROM \(table)")
-            let binary = try await connection.query("SELECT name, score, day, at, blob_col, maybe FROM \(table) WHERE id = ?", [1])
+            let text = try await connection.query("SELECT * FROM \(table)")
+            let binary = try await connection.query("SELECT * FROM \(table) WHERE id = ?", [1])
             for rows in [text, binary] {
                 #expect(rows.count == 1)
                 let row = try #require(rows.first)
@@ -201,6 +204,9 @@ struct MySQLIntegrationTests {
                 #expect(row["at"] == .string("2026-11-23 14:30:15.123456"))
                 #expect(row["blob_col"] == .bytes([0, 1, 0xFE, 0xFF]))
                 #expect(row["maybe"] == .null)
+                #expect(row["ms"] == .string("2026-11-23 14:30:15.000"))
+                #expect(row["plain"] == .string("2026-11-23 14:30:15"))
+                #expect(row["span"] == .string("-26:03:04"))
                 #expect(try row.decode("maybe", as: Int?.self) == nil)
             }
             // Binds are values, never SQL: a quote in a bound string is just a character.

@@ -159,6 +159,10 @@ struct MySQLPacketTests {
         #expect(row["note"]?.isNull == true)
         #expect(row["missing"] == nil)
         #expect(try row.decode("id", as: Int.self) == -5)
+        #expect(try row.decode("id", as: Int64.self) == -5)
+        #expect(try row.decode("big", as: UInt64.self) == .max)
+        #expect(try row.decode("id", as: Bool.self))
+        #expect(throws: MySQLClientError.self) { try row.decode("big", as: Int64.self) }
         #expect(try row.decode("note", as: String?.self) == nil)
         #expect(throws: MySQLClientError.self) { try row.decode("note", as: Int.self) }
 
@@ -173,12 +177,13 @@ struct MySQLPacketTests {
             MySQLColumn(name: "tiny", type: .tiny), MySQLColumn(name: "null", type: .varString),
             MySQLColumn(name: "long", type: .long), MySQLColumn(name: "big", type: .longlong, flags: 32),
             MySQLColumn(name: "d", type: .double), MySQLColumn(name: "s", type: .varString),
-            MySQLColumn(name: "day", type: .date), MySQLColumn(name: "at", type: .datetime),
+            MySQLColumn(name: "day", type: .date), MySQLColumn(name: "at", type: .datetime, decimals: 6),
             MySQLColumn(name: "t", type: .time), MySQLColumn(name: "f", type: .float),
+            MySQLColumn(name: "ms", type: .datetime, decimals: 3),
         ]
         var buffer = ByteBuffer()
         buffer.writeInteger(UInt8(0))
-        // Column 1 is NULL: bit 1 + 2 = 3 of the bitmap.
+        // Column 1 is NULL: bit 1 + 2 = 3 of the bitmap (11 columns need 2 bytes).
         buffer.writeBytes([0b0000_1000, 0])
         buffer.writeInteger(UInt8(bitPattern: -3))
         buffer.writeMySQLInteger(Int32(-70_000))
@@ -189,11 +194,13 @@ struct MySQLPacketTests {
         buffer.writeBytes([11]); buffer.writeMySQLInteger(UInt16(2026)); buffer.writeBytes([1, 2, 3, 4, 5]); buffer.writeMySQLInteger(UInt32(60))
         buffer.writeBytes([8, 1]); buffer.writeMySQLInteger(UInt32(1)); buffer.writeBytes([2, 3, 4])
         buffer.writeMySQLInteger(Float(1.5).bitPattern)
+        // DATETIME(3) with zero microseconds: the server sends 7 bytes, the text protocol prints ".000".
+        buffer.writeBytes([7]); buffer.writeMySQLInteger(UInt16(2026)); buffer.writeBytes([1, 2, 3, 4, 5])
         let row = try MySQLBinaryRow.decode(buffer, columns: columns)
         #expect(
             row.values == [
                 .int(-3), .null, .int(-70_000), .uint(.max), .double(2.5), .string("ünïcode"), .string("2026-11-23"),
-                .string("2026-01-02 03:04:05.000060"), .string("-26:03:04"), .double(1.5),
+                .string("2026-01-02 03:04:05.000060"), .string("-26:03:04"), .double(1.5), .string("2026-01-02 03:04:05.000"),
             ]
         )
         buffer.moveWriterIndex(to: buffer.writerIndex - 2)

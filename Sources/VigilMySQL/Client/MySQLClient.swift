@@ -19,8 +19,8 @@ public import ServiceLifecycle
 /// ```swift
 /// let configuration = MySQLClientConfiguration(
 ///     connection: MySQLConnectionConfiguration(address: "127.0.0.1:3306", username: "u", password: "p", database: "db"),
-///     maxOpenConnections: 10,
-///     maxIdleConnections: 2
+///     maxOpenConnections: 50,
+///     maxIdleConnections: 50
 /// )
 /// ```
 public struct MySQLClientConfiguration: Sendable {
@@ -33,11 +33,11 @@ public struct MySQLClientConfiguration: Sendable {
     /// How long a caller waits for a free connection before failing with `timeout`.
     public var acquireTimeout: Duration
 
-    /// Creates a configuration.
+    /// Creates a configuration; the defaults are the seed's (10 open, 10 idle).
     public init(
         connection: MySQLConnectionConfiguration,
         maxOpenConnections: Int = 10,
-        maxIdleConnections: Int = 2,
+        maxIdleConnections: Int = 10,
         acquireTimeout: Duration = .seconds(10)
     ) {
         self.connection = connection

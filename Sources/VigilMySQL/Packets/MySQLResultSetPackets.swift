@@ -159,9 +159,9 @@ enum MySQLBinaryRow {
             guard let raw = buffer.readMySQLInteger(as: UInt64.self) else { return nil }
             return .double(Double(bitPattern: raw))
         case .date, .datetime, .timestamp:
-            return readDateTime(&buffer, dateOnly: column.type == .date)
+            return readDateTime(&buffer, dateOnly: column.type == .date, fractionDigits: fractionDigits(column))
         case .time:
-            return readTime(&buffer)
+            return readTime(&buffer, fractionDigits: fractionDigits(column))
         case .null:
             return .null
         default:
@@ -170,12 +170,22 @@ enum MySQLBinaryRow {
         }
     }
 
+    /// The number of fractional-second digits the text protocol would print for `column`
+    /// (`DATETIME(3)` prints three), so both protocols give the same string.
+    private static func fractionDigits(_ column: MySQLColumn) -> Int {
+        column.decimals <= 6 ? Int(column.decimals) : 0
+    }
+
+    private static func fraction(_ micro: UInt32, digits: Int) -> String {
+        digits > 0 ? "." + pad(micro, 6).prefix(digits) : ""
+    }
+
     private static func pad(_ value: some BinaryInteger, _ width: Int) -> String {
         let text = String(value)
         return String(repeating: "0", count: Swift.max(0, width - text.count)) + text
     }
 
-    private static func readDateTime(_ buffer: inout ByteBuffer, dateOnly: Bool) -> MySQLValue? {
+    private static func readDateTime(_ buffer: inout ByteBuffer, dateOnly: Bool, fractionDigits: Int) -> MySQLValue? {
         guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self),
             [0, 4, 7, 11].contains(length), buffer.readableBytes > Int(length)
         else { return nil }
@@ -200,28 +210,25 @@ enum MySQLBinaryRow {
         if length == 11 { micro = buffer.readMySQLInteger()! }
         var text = "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))"
         if !dateOnly {
-            text += " \(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2))"
-            if length == 11 { text += ".\(pad(micro, 6))" }
+            text += " \(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2))" + fraction(micro, digits: fractionDigits)
         }
         return .string(text)
     }
 
-    private static func readTime(_ buffer: inout ByteBuffer) -> MySQLValue? {
+    private static func readTime(_ buffer: inout ByteBuffer, fractionDigits: Int) -> MySQLValue? {
         guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self),
             [0, 8, 12].contains(length), buffer.readableBytes > Int(length)
         else { return nil }
         buffer.moveReaderIndex(forwardBy: 1)
-        guard length > 0 else { return .string("00:00:00") }
+        guard length > 0 else { return .string("00:00:00" + fraction(0, digits: fractionDigits)) }
         let negative: UInt8 = buffer.readInteger()!
         let days: UInt32 = buffer.readMySQLInteger()!
         let hour: UInt8 = buffer.readInteger()!
         let minute: UInt8 = buffer.readInteger()!
         let second: UInt8 = buffer.readInteger()!
-        var text = (negative == 1 ? "-" : "") + "\(pad(UInt64(days) * 24 + UInt64(hour), 2)):\(pad(minute, 2)):\(pad(second, 2))"
-        if length == 12 {
-            let micro: UInt32 = buffer.readMySQLInteger()!
-            text += ".\(pad(micro, 6))"
-        }
-        return .string(text)
+        let micro: UInt32 = length == 12 ? buffer.readMySQLInteger()! : 0
+        let sign = negative == 1 ? "-" : ""
+        let hours = pad(UInt64(days) * 24 + UInt64(hour), 2)
+        return .string("\(sign)\(hours):\(pad(minute, 2)):\(pad(second, 2))" + fraction(micro, digits: fractionDigits))
     }
 }
