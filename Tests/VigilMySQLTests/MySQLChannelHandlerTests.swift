@@ -138,7 +138,8 @@ struct MySQLChannelHandlerTests {
             ).write(to: &$0)
         }
         let response = try MySQLHandshakeResponse41(payload: try server.received().payload)
-        #expect(response.authResponse.isEmpty)
+        #expect(response.authPluginName == "mysql_native_password")
+        #expect(response.authResponse == MySQLNativePassword.scramble(password: "secret", nonce: ScriptedServer.nonce))
         #expect(!response.capabilities.contains(.connectWithDB))
         #expect(!response.capabilities.contains(.deprecateEOF))
         let newNonce: [UInt8] = Array(101...120)

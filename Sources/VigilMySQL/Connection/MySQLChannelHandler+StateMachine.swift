@@ -197,16 +197,15 @@ extension MySQLChannelHandler {
             var wanted = MySQLCapabilities.clientDefault
             if credentials.database != nil { wanted.insert(.connectWithDB) }
             capabilities = wanted.intersection(handshake.capabilities)
-            let plugin = handshake.authPluginName ?? MySQLNativePassword.pluginName
-            // With another default plugin, answer for mysql_native_password anyway; the server then
-            // sends an auth switch request to the plugin the account really uses.
+            // Whatever the server's default plugin, answer as mysql_native_password with its nonce:
+            // the server checks this answer directly when the account uses that plugin, and sends
+            // an auth switch request when the account uses another one.
             let response = MySQLHandshakeResponse41(
                 capabilities: capabilities,
                 maxPacketSize: maxPacketSize,
                 characterSet: 45,  // utf8mb4_general_ci
                 username: credentials.username,
-                authResponse: plugin == MySQLNativePassword.pluginName
-                    ? MySQLNativePassword.scramble(password: credentials.password, nonce: handshake.authPluginData) : [],
+                authResponse: MySQLNativePassword.scramble(password: credentials.password, nonce: handshake.authPluginData),
                 database: credentials.database,
                 authPluginName: MySQLNativePassword.pluginName
             )
