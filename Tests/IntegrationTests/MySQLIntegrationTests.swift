@@ -55,6 +55,27 @@ struct MySQLIntegrationTests {
         } throws: { ($0 as? MySQLClientError)?.code == .connectionClosed }
     }
 
+    @Test("A statement run again with new binds is prepared once; old statements are closed beyond the cache size")
+    func statementCache() async throws {
+        try await MySQLConnection.withConnection(configuration: MySQLTestSupport.configuration(), logger: MySQLTestSupport.logger) { connection async throws in
+            func status(_ name: String) async throws -> Int {
+                try await connection.query("SHOW SESSION STATUS LIKE '\(name)'")[0][1].int ?? -1
+            }
+            let preparesBefore = try await status("Com_stmt_prepare")
+            for index in 0..<10 {
+                #expect(try await connection.query("SELECT ? + 1 AS n", [MySQLValue(index)])[0]["n"]?.int == index + 1)
+            }
+            #expect(try await status("Com_stmt_prepare") == preparesBefore + 1)
+
+            let closesBefore = try await status("Com_stmt_close")
+            for index in 0..<40 {
+                #expect(try await connection.query("SELECT ? AS n, \(index) AS k", [MySQLValue(index)])[0]["k"]?.int == index)
+            }
+            // 41 distinct statements through a cache of 32: 9 were closed.
+            #expect(try await status("Com_stmt_close") == closesBefore + 9)
+        }
+    }
+
     @Test("A syntax error is MySQLError 1064 and the connection stays usable")
     func syntaxError() async throws {
         try await MySQLConnection.withConnection(configuration: MySQLTestSupport.configuration(), logger: MySQLTestSupport.logger) { connection async throws in

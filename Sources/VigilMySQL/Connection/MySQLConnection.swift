@@ -31,6 +31,12 @@ public final actor MySQLConnection {
     public nonisolated let serverVersion: String
     private let handler: NIOLoopBound<MySQLChannelHandler>
     private let closed = Atomic<Bool>(false)
+    /// Prepared statements by SQL text, oldest first in `statementOrder`: a paging loop that runs
+    /// the same statement again costs one round trip instead of two.
+    private var statements: [String: MySQLPrepareOK] = [:]
+    private var statementOrder: [String] = []
+    /// How many prepared statements one connection keeps open on the server.
+    static let statementCacheSize = 32
 
     private init(channel: any Channel, handler: NIOLoopBound<MySQLChannelHandler>, serverVersion: String) {
         self.channel = channel
@@ -121,8 +127,9 @@ public final actor MySQLConnection {
     /// Runs `sql` and returns all rows of its result set (none for statements without one).
     ///
     /// Without binds the statement goes through the text protocol (COM_QUERY). With binds it is
-    /// prepared, executed with the values in the binary protocol, and closed again, so values are
-    /// never spliced into SQL text: use `?` placeholders for anything that comes from outside.
+    /// prepared (once per connection: the last 32 statements stay prepared) and executed with the
+    /// values in the binary protocol, so values are never spliced into SQL text: use `?`
+    /// placeholders for anything that comes from outside.
     ///
     /// - Parameters:
     ///   - sql: One SQL statement.
@@ -156,17 +163,39 @@ public final actor MySQLConnection {
         if binds.isEmpty {
             return try await send(.query(sql))
         }
-        guard case .prepared(let prepared) = try await send(.prepare(sql)) else {
-            throw MySQLClientError(.protocolViolation, message: "COM_STMT_PREPARE did not return a statement")
-        }
-        // Closing needs no answer, so it is queued without waiting and costs no round trip.
-        defer { sendWithoutResponse(.closeStatement(prepared.statementID)) }
+        let prepared = try await prepare(sql)
         guard prepared.parameterCount == binds.count else {
             throw MySQLClientError(
                 .bindCountMismatch, message: "statement has \(prepared.parameterCount) placeholders but \(binds.count) binds were given"
             )
         }
+        // No suspension between taking the statement from the cache and queueing the execute, so a
+        // COM_STMT_CLOSE from an eviction is always queued after it.
         return try await send(.execute(statementID: prepared.statementID, binds: binds))
+    }
+
+    /// Returns the cached statement for `sql`, or prepares and caches it, closing the oldest one
+    /// when the cache is full.
+    private func prepare(_ sql: String) async throws -> MySQLPrepareOK {
+        if let cached = statements[sql] { return cached }
+        guard case .prepared(let prepared) = try await send(.prepare(sql)) else {
+            throw MySQLClientError(.protocolViolation, message: "COM_STMT_PREPARE did not return a statement")
+        }
+        // Another task may have prepared the same text while this one waited.
+        if let cached = statements[sql] {
+            sendWithoutResponse(.closeStatement(prepared.statementID))
+            return cached
+        }
+        statements[sql] = prepared
+        statementOrder.append(sql)
+        if statementOrder.count > Self.statementCacheSize {
+            let oldest = statementOrder.removeFirst()
+            if let evicted = statements.removeValue(forKey: oldest) {
+                // Closing needs no answer, so it is queued without waiting and costs no round trip.
+                sendWithoutResponse(.closeStatement(evicted.statementID))
+            }
+        }
+        return prepared
     }
 
     /// Sends COM_PING and waits for the answer.
