@@ -76,6 +76,29 @@ struct MySQLIntegrationTests {
         }
     }
 
+    @Test("Values larger than 16 MB travel as split packets in both directions")
+    func splitPackets() async throws {
+        let server = try PrivateMariaDB()
+        try await server.start()
+        _ = try await MySQLConnection.withConnection(configuration: server.configuration, logger: MySQLTestSupport.logger) { connection async throws in
+            try await connection.execute("SET GLOBAL max_allowed_packet = 64 * 1024 * 1024")
+        }
+        // The new limit applies to connections opened afterwards.
+        try await MySQLConnection.withConnection(configuration: server.configuration, logger: MySQLTestSupport.logger) { connection async throws in
+            let size = 17 * 1024 * 1024
+            let rows = try await connection.query("SELECT REPEAT('x', \(size)) AS big, 'after' AS tail")
+            #expect(rows[0]["big"]?.string?.utf8.count == size)
+            #expect(rows[0]["tail"] == .string("after"))
+            let bind = String(repeating: "y", count: size)
+            let echoed = try await connection.query("SELECT LENGTH(?) AS n, RIGHT(?, 3) AS r", [.string(bind), .string(bind + "end")])
+            #expect(echoed[0]["n"]?.int == size)
+            #expect(echoed[0]["r"] == .string("end"))
+            // The connection is still in step afterwards.
+            #expect(try await connection.query("SELECT 5")[0][0] == .int(5))
+        }
+        server.stop()
+    }
+
     @Test("A syntax error is MySQLError 1064 and the connection stays usable")
     func syntaxError() async throws {
         try await MySQLConnection.withConnection(configuration: MySQLTestSupport.configuration(), logger: MySQLTestSupport.logger) { connection async throws in

@@ -212,6 +212,20 @@ struct MySQLChannelHandlerTests {
         #expect(try outcome(closed) != nil)
     }
 
+    @Test("A command of 16 MB or more goes out as several frames and the answer continues their sequence")
+    func splitCommand() throws {
+        let server = try ScriptedServer()
+        try server.handshake()
+        let sql = "SELECT '" + String(repeating: "x", count: MySQLPacket.maxFramePayload) + "'"
+        let result = server.command(.query(sql))
+        let packet = try server.received()
+        // 1 command byte + the SQL: two frames, sequence ids 0 and 1.
+        #expect(packet.sequenceID == 1)
+        #expect(packet.payload.readableBytes == sql.utf8.count + 1)
+        try server.send(2) { MySQLOKPacket(affectedRows: 0).write(to: &$0) }
+        #expect(try outcome(result) == .ok(MySQLOKPacket()))
+    }
+
     @Test("Access denied during the handshake fails startup with the server's error and closes")
     func accessDenied() throws {
         let server = try ScriptedServer()

@@ -97,10 +97,11 @@ extension MySQLChannelHandler {
             return false
         }
 
-        /// Starts `command`; the handler writes it with sequence id 0.
-        mutating func startCommand(_ command: MySQLCommand) {
+        /// Starts `command`, which the handler writes as `frames` wire frames from sequence id 0; the
+        /// server's answer continues the sequence after the last frame.
+        mutating func startCommand(_ command: MySQLCommand, frames: Int = 1) {
             precondition(isReady, "a command was started while another is in flight")
-            expectedSequence = 1
+            expectedSequence = UInt8(truncatingIfNeeded: frames)
             resultRows = []
             resultColumns = nil
             guard command.expectsResponse else { return }

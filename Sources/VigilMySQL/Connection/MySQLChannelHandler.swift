@@ -78,9 +78,9 @@ final class MySQLChannelHandler: ChannelInboundHandler {
         guard let context, authenticated else { return }
         var wrote = false
         while inFlight == nil, stateMachine.isReady, let request = queue.popFirst() {
-            stateMachine.startCommand(request.command)
             var payload = context.channel.allocator.buffer(capacity: 64)
             request.command.write(to: &payload)
+            stateMachine.startCommand(request.command, frames: MySQLPacket.frameCount(payloadLength: payload.readableBytes))
             write(payload, sequenceID: 0, context: context)
             wrote = true
             if request.command.expectsResponse {
