@@ -5,8 +5,6 @@
 //
 //===----------------------------------------------------------------------===//
 
-// Compiles to nothing until the IntegrationTests target depends on VigilMySQL.
-#if canImport(VigilMySQL)
 import Testing
 import VigilMySQL
 
@@ -81,4 +79,3 @@ struct MySQLClientIntegrationTests {
         #expect(await client.openConnections == 0)
     }
 }
-#endif

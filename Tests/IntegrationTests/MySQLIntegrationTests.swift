@@ -5,8 +5,6 @@
 //
 //===----------------------------------------------------------------------===//
 
-// Compiles to nothing until the IntegrationTests target depends on VigilMySQL.
-#if canImport(VigilMySQL)
 import Testing
 import VigilMySQL
 
@@ -277,4 +275,3 @@ struct MySQLIntegrationTests {
         }
     }
 }
-#endif

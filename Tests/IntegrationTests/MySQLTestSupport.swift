@@ -5,8 +5,6 @@
 //
 //===----------------------------------------------------------------------===//
 
-// Compiles to nothing until the IntegrationTests target depends on VigilMySQL.
-#if canImport(VigilMySQL)
 import Foundation
 import Logging
 import VigilMySQL
@@ -158,4 +156,3 @@ final class PrivateMariaDB: @unchecked Sendable {
         return process
     }
 }
-#endif
