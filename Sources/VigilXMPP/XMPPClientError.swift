@@ -44,7 +44,8 @@ public struct XMPPClientError: Error, CustomStringConvertible {
         public static var authenticationFailed: Code { .init(.authenticationFailed) }
         /// The server offers no SASL mechanism this client supports (PLAIN, SCRAM-SHA-1).
         public static var noSupportedMechanism: Code { .init(.noSupportedMechanism) }
-        /// The server requires STARTTLS, which this client does not implement.
+        /// TLS is required (by the server, or by ``XMPPConnectionConfiguration/tls``) but cannot be
+        /// used: disabled in the configuration, not offered, or refused by the server.
         public static var tlsRequired: Code { .init(.tlsRequired) }
         /// Resource binding failed.
         public static var bindFailed: Code { .init(.bindFailed) }

@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+public import NIOSSL
 /// How one connection to an XMPP server is made and kept alive.
 ///
 /// ```swift
@@ -16,9 +17,21 @@
 ///     role: .client(domain: "example.test", username: "alice", password: "alicepw", resource: "vigil"))
 /// ```
 ///
-/// Client connections use plain TCP: STARTTLS is not implemented, so a server that requires it is
-/// refused with ``XMPPClientError/Code/tlsRequired``.
+/// Client connections can be secured with STARTTLS (see ``tls``); component connections are plain
+/// TCP, as XEP-0114 defines no TLS negotiation.
 public struct XMPPConnectionConfiguration: Sendable {
+    /// Whether a client connection upgrades to TLS with STARTTLS (RFC 6120 §5).
+    public enum TLS: Sendable {
+        /// Never use TLS; a server that requires it is refused with
+        /// ``XMPPClientError/Code/tlsRequired``.
+        case disabled
+        /// Use STARTTLS when the server offers it, with these settings; otherwise continue in plain.
+        case ifOffered(TLSConfiguration)
+        /// Use STARTTLS with these settings, and fail with ``XMPPClientError/Code/tlsRequired``
+        /// when the server does not offer it.
+        case required(TLSConfiguration)
+    }
+
     /// What the connection authenticates as.
     public enum Role: Sendable {
         /// An external component (XEP-0114): the stream goes to `domain` and authenticates with the
@@ -35,6 +48,9 @@ public struct XMPPConnectionConfiguration: Sendable {
     public var port: Int
     /// Component or client credentials.
     public var role: Role
+    /// STARTTLS for client connections (default ``TLS/disabled``). The certificate is verified
+    /// against the client's domain.
+    public var tls: TLS
     /// The longest time for TCP connect plus stream negotiation.
     public var connectTimeout: Duration
     /// How often an XEP-0199 ping is sent; `nil` disables keep-alive pings.
@@ -61,6 +77,7 @@ public struct XMPPConnectionConfiguration: Sendable {
     ///   - host: Server host.
     ///   - port: Server port.
     ///   - role: Component or client credentials.
+    ///   - tls: STARTTLS policy for client connections (default disabled).
     ///   - connectTimeout: Connect and negotiation timeout (default 10 s).
     ///   - pingInterval: Keep-alive ping interval (default 60 s; `nil` disables pings).
     ///   - pingTimeout: Ping reply timeout (default 10 s).
@@ -70,13 +87,14 @@ public struct XMPPConnectionConfiguration: Sendable {
     ///   - limits: Parser limits.
     ///   - incomingBufferSize: Incoming stanza buffer size (default 10,000).
     public init(
-        host: String, port: Int, role: Role, connectTimeout: Duration = .seconds(10), pingInterval: Duration? = .seconds(60),
+        host: String, port: Int, role: Role, tls: TLS = .disabled, connectTimeout: Duration = .seconds(10), pingInterval: Duration? = .seconds(60),
         pingTimeout: Duration = .seconds(10), pingTarget: String? = nil, iqTimeout: Duration = .seconds(10),
         sendInitialPresence: Bool = true, limits: XMPPStreamParser.Limits = .init(), incomingBufferSize: Int = 10_000
     ) {
         self.host = host
         self.port = port
         self.role = role
+        self.tls = tls
         self.connectTimeout = connectTimeout
         self.pingInterval = pingInterval
         self.pingTimeout = pingTimeout

@@ -9,6 +9,7 @@
 // every commit builds while that shared file is edited separately; remove the guard then.
 #if canImport(VigilXMPP)
 import Foundation
+import NIOSSL
 import Testing
 import VigilXMPP
 
@@ -39,6 +40,25 @@ struct XMPPIntegrationTests {
         let user = try IntegrationEnvironment.prosodyUsers[0].name
         try await XMPPTestSupport.withConnection(try XMPPTestSupport.client(user: 0, resource: "login")) { connection in
             #expect(connection.jid == "\(user)@\(domain)/login")
+        }
+    }
+
+    @Test("A client upgrades to TLS with STARTTLS, then logs in")
+    func clientSTARTTLS() async throws {
+        var configuration = try XMPPTestSupport.client(user: 1, resource: "tls")
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .file(try IntegrationEnvironment.prosodyCAFile)
+        configuration.tls = .required(tls)
+        let user = try IntegrationEnvironment.prosodyUsers[1].name
+        try await XMPPTestSupport.withConnection(configuration) { connection in
+            #expect(connection.jid.hasPrefix("\(user)@"))
+            try await connection.ping()
+        }
+        // The self-signed certificate is not trusted by default: the handshake must fail.
+        configuration.tls = .required(.makeClientConfiguration())
+        let untrusted = configuration
+        await #expect(throws: XMPPClientError.self) {
+            _ = try await XMPPConnection.connect(configuration: untrusted, logger: XMPPTestSupport.logger)
         }
     }
 

@@ -8,6 +8,7 @@
 import Logging
 import NIOCore
 import NIOEmbedded
+import NIOSSL
 import Testing
 @testable import VigilXMPP
 
@@ -17,9 +18,13 @@ private struct Harness {
     let handler: XMPPChannelHandler
     let stanzas: AsyncStream<XMLElement>
 
-    init(role: XMPPConnectionConfiguration.Role, pingInterval: Duration? = nil, clientNonce: String = "nonce") throws {
+    init(
+        role: XMPPConnectionConfiguration.Role, tls: XMPPConnectionConfiguration.TLS = .disabled, pingInterval: Duration? = nil,
+        clientNonce: String = "nonce"
+    ) throws {
         let configuration = XMPPConnectionConfiguration(
-            host: "127.0.0.1", port: 5347, role: role, pingInterval: pingInterval, pingTimeout: .seconds(5), iqTimeout: .seconds(3)
+            host: "127.0.0.1", port: 5347, role: role, tls: tls, pingInterval: pingInterval, pingTimeout: .seconds(5),
+            iqTimeout: .seconds(3)
         )
         let (stanzas, continuation) = AsyncStream.makeStream(of: XMLElement.self)
         let channel = EmbeddedChannel()
@@ -159,6 +164,62 @@ private let serverClientHeader =
                 + "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>X-OAUTH2</mechanism></mechanisms></stream:features>"
         )
         #expect(other.closeReason?.errorCode == .noSupportedMechanism)
+    }
+
+    @Test func startTLSPutsATLSHandlerInFrontAndSendsAClientHello() throws {
+        let harness = try Harness(
+            role: .client(domain: "example.test", username: "a", password: "b", resource: nil), tls: .ifOffered(.makeClientConfiguration())
+        )
+        _ = try harness.sent()
+        try harness.serverSends(
+            serverClientHeader
+                + "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>"
+        )
+        #expect(try harness.sent() == "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        try harness.serverSends("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        #expect(throws: Never.self) { try harness.channel.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self) }
+        let hello = try #require(try harness.channel.readOutbound(as: ByteBuffer.self))
+        #expect(hello.getInteger(at: hello.readerIndex, as: UInt8.self) == 0x16)  // TLS handshake record
+        #expect(harness.channel.isActive)
+    }
+
+    @Test func startTLSStateMachineRestartsTheStreamAndThenAuthenticates() {
+        var machine = XMPPChannelHandler.StateMachine(
+            role: .client(domain: "example.test", username: "a", password: "b", resource: nil), sendInitialPresence: false,
+            clientNonce: "n", tlsPolicy: .required
+        )
+        _ = machine.start()
+        let header = XMLElement(name: "stream", namespace: XMPPNamespace.stream, attributes: ["id": "s1"])
+        #expect(machine.streamOpened(header).isEmpty)
+        let starttls = XMLElement(name: "starttls", namespace: XMPPNamespace.tls)
+        let mechanisms = XMLElement(name: "mechanisms", namespace: XMPPNamespace.sasl, children: [
+            .element(XMLElement(name: "mechanism", namespace: XMPPNamespace.sasl, children: [.text("PLAIN")]))
+        ])
+        let features = XMLElement(name: "features", namespace: XMPPNamespace.stream, children: [.element(starttls), .element(mechanisms)])
+        #expect(machine.received(features) == [.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")])
+        #expect(machine.received(XMLElement(name: "proceed", namespace: XMPPNamespace.tls)) == [.startTLS])
+        #expect(machine.tlsEstablished() == [.restartStream(header: machine.streamHeader)])
+        #expect(machine.streamOpened(header).isEmpty)
+        // After TLS the same features no longer lead to STARTTLS but to SASL.
+        #expect(machine.received(features) == [.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGEAYg==</auth>")])
+    }
+
+    @Test func requiredTLSFailsWhenNotOfferedOrRefused() {
+        let role = XMPPConnectionConfiguration.Role.client(domain: "example.test", username: "a", password: "b", resource: nil)
+        let header = XMLElement(name: "stream", namespace: XMPPNamespace.stream, attributes: ["id": "s1"])
+        var machine = XMPPChannelHandler.StateMachine(role: role, sendInitialPresence: false, clientNonce: "n", tlsPolicy: .required)
+        _ = machine.start()
+        _ = machine.streamOpened(header)
+        let plainOnly = XMLElement(name: "features", namespace: XMPPNamespace.stream)
+        #expect(machine.received(plainOnly) == [.fail(.init(error: XMPPClientError(.tlsRequired)))])
+        var refused = XMPPChannelHandler.StateMachine(role: role, sendInitialPresence: false, clientNonce: "n", tlsPolicy: .ifOffered)
+        _ = refused.start()
+        _ = refused.streamOpened(header)
+        let offered = XMLElement(name: "features", namespace: XMPPNamespace.stream, children: [
+            .element(XMLElement(name: "starttls", namespace: XMPPNamespace.tls))
+        ])
+        _ = refused.received(offered)
+        #expect(refused.received(XMLElement(name: "failure", namespace: XMPPNamespace.tls)) == [.fail(.init(error: XMPPClientError(.tlsRequired)))])
     }
 
     /// RFC 5802 §5 example exchange (user "user", password "pencil").

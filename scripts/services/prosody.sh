@@ -6,12 +6,13 @@
 #                       # both accept, and exports PROSODY_HOST, PROSODY_C2S_PORT,
 #                       # PROSODY_COMPONENT_PORT, PROSODY_DOMAIN, PROSODY_COMPONENT_DOMAIN,
 #                       # PROSODY_COMPONENT_SECRET, PROSODY_USERS ("user:password" pairs separated
-#                       # by spaces), PROSODY_BIN, PROSODYCTL_BIN and PROSODY_PID
+#                       # by spaces), PROSODY_CA_FILE, PROSODY_BIN, PROSODYCTL_BIN and PROSODY_PID
 #   prosody_stop        # stops that server
 #
-# Plain c2s only (no certificates): SASL PLAIN and SCRAM-SHA-1 are offered without TLS.
+# c2s offers STARTTLS (optional) with a self-signed certificate for the domain (PROSODY_CA_FILE is
+# that certificate), and SASL PLAIN and SCRAM-SHA-1 also without TLS.
 
-SERVICE_PACKAGES+=(prosody)
+SERVICE_PACKAGES+=(prosody openssl)
 PROSODY_BIN="${PROSODY_BIN:-$(command -v prosody || echo /usr/bin/prosody)}"
 PROSODYCTL_BIN="${PROSODYCTL_BIN:-$(command -v prosodyctl || echo /usr/bin/prosodyctl)}"
 
@@ -38,8 +39,13 @@ _prosody_wait_ports() {
 
 # Writes DIR/prosody.cfg.lua for the given ports (also used by tests that run a private server).
 prosody_write_config() {
-    local dir=$1 c2s_port=$2 component_port=$3
-    mkdir -p "$dir/data"
+    local dir=$1 c2s_port=$2 component_port=$3 domain=${PROSODY_DOMAIN:-example.test}
+    mkdir -p "$dir/data" "$dir/certs"
+    if [ ! -f "$dir/$domain.crt" ]; then
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=$domain" -addext "subjectAltName=DNS:$domain" \
+            -keyout "$dir/$domain.key" -out "$dir/$domain.crt" >/dev/null 2>&1 || return 1
+        chmod 644 "$dir/$domain.key" "$dir/$domain.crt"
+    fi
     cat >"$dir/prosody.cfg.lua" <<CONF
 run_as_root = true -- tests only, bound to loopback
 pidfile = "$dir/prosody.pid"
@@ -49,13 +55,14 @@ interfaces = { "127.0.0.1" }
 local_interfaces = { "127.0.0.1" }
 c2s_ports = { $c2s_port }
 component_ports = { $component_port }
-modules_enabled = { "roster", "saslauth", "disco", "ping" }
+modules_enabled = { "roster", "saslauth", "tls", "disco", "ping" }
 modules_disabled = { "s2s" }
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 authentication = "internal_plain"
 storage = "internal"
-VirtualHost "${PROSODY_DOMAIN:-example.test}"
+VirtualHost "$domain"
+    ssl = { certificate = "$dir/$domain.crt"; key = "$dir/$domain.key" }
 Component "${PROSODY_COMPONENT_DOMAIN:-announcer.example.test}"
     component_secret = "${PROSODY_COMPONENT_SECRET:-s3cret}"
 CONF
@@ -66,7 +73,8 @@ prosody_start() {
     mkdir -p "$dir" && chmod 755 "$dir"
     export PROSODY_DOMAIN=example.test PROSODY_COMPONENT_DOMAIN=announcer.example.test PROSODY_COMPONENT_SECRET=s3cret
     read -r PROSODY_C2S_PORT PROSODY_COMPONENT_PORT < <(_prosody_free_ports)
-    prosody_write_config "$dir" "$PROSODY_C2S_PORT" "$PROSODY_COMPONENT_PORT"
+    prosody_write_config "$dir" "$PROSODY_C2S_PORT" "$PROSODY_COMPONENT_PORT" || { echo "prosody.sh: config failed" >&2; return 1; }
+    export PROSODY_CA_FILE="$dir/$PROSODY_DOMAIN.crt"
     PROSODY_USERS="alice:alicepw bob:bobpw"
     local pair
     for pair in $PROSODY_USERS; do

@@ -12,13 +12,18 @@ extension XMPPChannelHandler {
     /// A plain value: each event returns the actions the handler must perform, so the negotiation
     /// can be tested without a channel.
     struct StateMachine: Sendable {
-        enum Phase: Sendable, Equatable { case initial, authenticated }
+        enum Phase: Sendable, Equatable { case initial, secured, authenticated }
+
+        /// Whether STARTTLS is used; the TLS settings themselves stay in the handler.
+        enum TLSPolicy: Sendable, Equatable { case disabled, ifOffered, required }
 
         enum State: Sendable {
             case idle
             case awaitingStreamHeader(Phase)
             case awaitingHandshakeReply
             case awaitingFeatures(Phase)
+            case awaitingTLSProceed
+            case negotiatingTLS
             case authenticatingPlain
             case authenticatingSCRAM(SCRAMSHA1)
             case binding(id: String, sessionRequired: Bool)
@@ -32,6 +37,8 @@ extension XMPPChannelHandler {
             case send(String)
             /// Resets the parser, then writes a new stream header.
             case restartStream(header: String)
+            /// Starts a TLS handshake on the connection (after `<proceed/>`).
+            case startTLS
             /// Negotiation finished: stanzas flow from now on.
             case established(jid: String, streamID: String)
             /// A stanza for the connection's user (only once established).
@@ -51,14 +58,16 @@ extension XMPPChannelHandler {
         let role: XMPPConnectionConfiguration.Role
         let sendInitialPresence: Bool
         let clientNonce: String
+        let tlsPolicy: TLSPolicy
         private(set) var state = State.idle
         private(set) var streamID = ""
 
         /// Creates a state machine; `clientNonce` is the SCRAM nonce (tests pass a fixed one).
-        init(role: XMPPConnectionConfiguration.Role, sendInitialPresence: Bool, clientNonce: String) {
+        init(role: XMPPConnectionConfiguration.Role, sendInitialPresence: Bool, clientNonce: String, tlsPolicy: TLSPolicy = .disabled) {
             self.role = role
             self.sendInitialPresence = sendInitialPresence
             self.clientNonce = clientNonce
+            self.tlsPolicy = tlsPolicy
         }
 
         var namespace: String {
@@ -100,6 +109,15 @@ extension XMPPChannelHandler {
             }
         }
 
+        /// The TLS handshake finished: the stream starts over, encrypted.
+        mutating func tlsEstablished() -> [Action] {
+            guard case .negotiatingTLS = state else {
+                return fail(XMPPClientError(.protocolError, message: "unexpected TLS handshake"))
+            }
+            state = .awaitingStreamHeader(.secured)
+            return [.restartStream(header: streamHeader)]
+        }
+
         mutating func streamClosed() -> [Action] {
             if case .closed = state { return [] }
             return fail(XMPPClientError(.connectionClosed, message: "the server closed the stream"))
@@ -118,7 +136,16 @@ extension XMPPChannelHandler {
                 return [.established(jid: domain, streamID: streamID)]
             case .awaitingFeatures(let phase):
                 guard element.name == "features", element.namespace == XMPPNamespace.stream else { return unexpected(element) }
-                return phase == .initial ? startAuthentication(element) : startBinding(element)
+                return phase == .authenticated ? startBinding(element) : startAuthentication(element, phase: phase)
+            case .awaitingTLSProceed:
+                guard element.namespace == XMPPNamespace.tls else { return unexpected(element) }
+                guard element.name == "proceed" else {
+                    return fail(XMPPClientError(.tlsRequired, message: "the server refused STARTTLS"))
+                }
+                state = .negotiatingTLS
+                return [.startTLS]
+            case .negotiatingTLS:
+                return unexpected(element)
             case .authenticatingPlain, .authenticatingSCRAM:
                 return authenticationStep(element)
             case .binding(let id, let sessionRequired):
@@ -154,8 +181,17 @@ extension XMPPChannelHandler {
             }
         }
 
-        private mutating func startAuthentication(_ features: XMLElement) -> [Action] {
+        private mutating func startAuthentication(_ features: XMLElement, phase: Phase) -> [Action] {
             guard case .client(_, let username, let password, _) = role else { return unexpected(features) }
+            if phase == .initial, tlsPolicy != .disabled {
+                if features.firstChild(named: "starttls", namespace: XMPPNamespace.tls) != nil {
+                    state = .awaitingTLSProceed
+                    return [.send("<starttls xmlns='\(XMPPNamespace.tls)'/>")]
+                }
+                if tlsPolicy == .required {
+                    return fail(XMPPClientError(.tlsRequired, message: "the server does not offer STARTTLS"))
+                }
+            }
             let mechanisms = Set(
                 features.firstChild(named: "mechanisms", namespace: XMPPNamespace.sasl)?.elements
                     .filter { $0.name == "mechanism" }.map(\.text) ?? []
@@ -173,7 +209,7 @@ extension XMPPChannelHandler {
                 return [.send("<auth xmlns='\(sasl)' mechanism='PLAIN'>\(payload)</auth>")]
             }
             if let tls = features.firstChild(named: "starttls", namespace: XMPPNamespace.tls), tls.firstChild(named: "required") != nil {
-                return fail(XMPPClientError(.tlsRequired, message: "the server requires STARTTLS"))
+                return fail(XMPPClientError(.tlsRequired, message: "the server requires STARTTLS, which is disabled"))
             }
             return fail(XMPPClientError(.noSupportedMechanism, message: "offered: \(mechanisms.sorted().joined(separator: ", "))"))
         }

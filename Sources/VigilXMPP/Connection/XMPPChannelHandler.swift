@@ -7,6 +7,8 @@
 
 import Logging
 import NIOCore
+import NIOSSL
+import NIOTLS
 
 /// Drives one XMPP stream on a channel: parses incoming bytes, runs stream negotiation through
 /// ``StateMachine``, answers server pings, sends keep-alive pings, matches IQ responses to requests
@@ -57,8 +59,15 @@ final class XMPPChannelHandler: ChannelInboundHandler {
         self.established = eventLoop.makePromise()
         self.closed = eventLoop.makePromise()
         self.parser = XMPPStreamParser(limits: configuration.limits)
+        let tlsPolicy: StateMachine.TLSPolicy
+        switch configuration.tls {
+        case .disabled: tlsPolicy = .disabled
+        case .ifOffered: tlsPolicy = .ifOffered
+        case .required: tlsPolicy = .required
+        }
         self.stateMachine = StateMachine(
-            role: configuration.role, sendInitialPresence: configuration.sendInitialPresence, clientNonce: clientNonce
+            role: configuration.role, sendInitialPresence: configuration.sendInitialPresence, clientNonce: clientNonce,
+            tlsPolicy: tlsPolicy
         )
     }
 
@@ -125,8 +134,17 @@ final class XMPPChannelHandler: ChannelInboundHandler {
         context.fireChannelInactive()
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted = event as? TLSUserEvent {
+            logger.debug("TLS established")
+            perform(stateMachine.tlsEstablished())
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        fail(XMPPClientError(.connectionClosed, message: "network error", underlyingError: error))
+        let message = error is NIOSSLError || error is BoringSSLError ? "TLS error" : "network error"
+        fail(XMPPClientError(.connectionClosed, message: message, underlyingError: error))
     }
 
     // MARK: - Actions
@@ -139,6 +157,8 @@ final class XMPPChannelHandler: ChannelInboundHandler {
             case .restartStream(let header):
                 parser.reset()
                 write(header)
+            case .startTLS:
+                startTLS()
             case .established(let jid, let streamID):
                 negotiationTimeout?.cancel()
                 isEstablished = true
@@ -150,6 +170,28 @@ final class XMPPChannelHandler: ChannelInboundHandler {
             case .fail(let box):
                 fail(box.error)
             }
+        }
+    }
+
+    /// Puts a TLS handler in front of this one; the server sends nothing more until the handshake is
+    /// done, so no buffered plain-text bytes are left behind.
+    private func startTLS() {
+        guard let context else { return }
+        let tlsConfiguration: TLSConfiguration
+        switch configuration.tls {
+        case .disabled: return fail(XMPPClientError(.tlsRequired, message: "STARTTLS without TLS settings"))
+        case .ifOffered(let settings), .required(let settings): tlsConfiguration = settings
+        }
+        let serverHostname: String
+        switch configuration.role {
+        case .client(let domain, _, _, _), .component(let domain, _): serverHostname = domain
+        }
+        do {
+            let sslContext = try NIOSSLContext(configuration: tlsConfiguration)
+            let tlsHandler = try NIOSSLClientHandler(context: sslContext, serverHostname: serverHostname)
+            try context.pipeline.syncOperations.addHandler(tlsHandler, position: .first)
+        } catch {
+            fail(XMPPClientError(.tlsRequired, message: "TLS setup failed", underlyingError: error))
         }
     }
 

@@ -12,9 +12,10 @@ public import NIOPosix
 /// One negotiated XMPP stream: a component (XEP-0114) or client (RFC 6120) connection.
 ///
 /// ``connect(configuration:eventLoopGroup:logger:)`` returns only after the handshake (component)
-/// or SASL and resource binding (client) succeeded. From then on stanzas can be sent, and incoming
+/// or STARTTLS (if configured), SASL and resource binding (client) succeeded. From then on stanzas can be sent, and incoming
 /// stanzas, including `type='error'` bounces, arrive on ``stanzas``. IQ responses to
-/// ``sendIQ(_:timeout:)`` and server pings are handled internally and do not appear there.
+/// ``sendIQ(_:timeout:)`` and server pings are handled internally and do not appear there; other
+/// IQ requests (`get`/`set`) do, and the caller should answer them.
 ///
 /// ```swift
 /// let connection = try await XMPPConnection.connect(configuration: configuration, logger: logger)
@@ -95,6 +96,9 @@ public final class XMPPConnection: Sendable {
     }
 
     /// Sends a pre-rendered stanza as is; the caller is responsible for well-formed XML.
+    ///
+    /// On a component connection the stanza needs a `from` inside the component's domain: ejabberd
+    /// closes the stream with `<invalid-from/>` otherwise (Prosody fills it in).
     ///
     /// - Throws: ``XMPPClientError`` when the connection is closed.
     public func send(rawStanza: ByteBuffer) async throws {

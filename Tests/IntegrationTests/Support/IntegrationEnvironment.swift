@@ -64,6 +64,9 @@ enum IntegrationEnvironment {
         }
     }
 
+    /// The self-signed certificate of Prosody's c2s STARTTLS, to trust in tests (`PROSODY_CA_FILE`).
+    static var prosodyCAFile: String { get throws { try require("PROSODY_CA_FILE") } }
+
     /// The prosody binary, for tests that run a private server they may restart (`PROSODY_BIN`).
     static var prosodyBinary: String { environment["PROSODY_BIN"] ?? "/usr/bin/prosody" }
 
