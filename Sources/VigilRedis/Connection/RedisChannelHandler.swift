@@ -1,0 +1,213 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import Logging
+import NIOCore
+
+/// The one channel handler of a Redis connection.
+///
+/// It owns the RESP3 decoder, the FIFO of requests awaiting replies (``StateMachine``) and the
+/// reply timer. ``RedisConnection`` runs on the same event loop and calls ``send(_:kind:promise:timeout:)``
+/// directly. Writes made during one event-loop tick are flushed together, so concurrent callers
+/// pipeline without asking for it.
+///
+/// Push frames are not replies: Pub/Sub messages go to ``onMessage``, other pushes to
+/// ``onPush``. When the connection closes, every request still waiting fails with
+/// ``RedisClientError/Code/connectionClosed`` (or the reason that closed it).
+final class RedisChannelHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// Receives Pub/Sub messages, on the event loop.
+    typealias OnMessage = @Sendable (RedisPubSubMessage) -> Void
+    /// Receives other push frames, on the event loop.
+    typealias OnPush = @Sendable (RESPValue) -> Void
+
+    private let logger: Logger
+    private let onMessage: OnMessage
+    private let onPush: OnPush
+    private var context: ChannelHandlerContext?
+    private var processor: NIOSingleStepByteToMessageProcessor<RESPDecoder>
+    private(set) var stateMachine = StateMachine()
+    private var flushScheduled = false
+    private var timer: Scheduled<Void>?
+    private var timerDeadline: NIODeadline?
+    private var isShutDown = false
+    /// Why the connection closed; set once.
+    private(set) var closeReason: RedisClientError?
+    /// Completed with the close reason when the handler shuts down.
+    let closed: EventLoopPromise<RedisClientError>
+
+    init(
+        eventLoop: any EventLoop,
+        limits: RESPDecoderLimits = RESPDecoderLimits(),
+        logger: Logger,
+        onMessage: @escaping OnMessage = { _ in },
+        onPush: @escaping OnPush = { _ in }
+    ) {
+        self.logger = logger
+        self.onMessage = onMessage
+        self.onPush = onPush
+        self.processor = NIOSingleStepByteToMessageProcessor(RESPDecoder(limits: limits), maximumBufferSize: nil)
+        self.closed = eventLoop.makePromise()
+    }
+
+    // MARK: - Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.shutDown(reason: closeReason ?? RedisClientError(.connectionClosed, message: "handler removed"))
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        do {
+            try processor.finishProcessing(seenEOF: true) { value in self.handle(value, context: context) }
+        } catch {
+            // A partial value at EOF changes nothing: the connection is gone and requests fail below.
+        }
+        self.shutDown(reason: closeReason ?? RedisClientError(.connectionClosed, message: "connection closed by the server"))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.fail(RedisClientError(.connectionClosed, message: "network error", underlyingError: error), context: context)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = Self.unwrapInboundIn(data)
+        do {
+            try processor.process(buffer: buffer) { value in self.handle(value, context: context) }
+        } catch {
+            logger.error("Redis sent invalid RESP3; closing the connection", metadata: ["redis.error": "\(error)"])
+            self.fail(RedisClientError(.decodeError, message: "\(error)", underlyingError: error), context: context)
+        }
+    }
+
+    // MARK: - Requests (on the event loop)
+
+    /// Writes a command and records the request; the write is flushed at the end of this tick.
+    ///
+    /// - Parameters:
+    ///   - command: The command.
+    ///   - kind: How the server answers it.
+    ///   - promise: Completed with the reply, or failed; `nil` to ignore the reply.
+    ///   - timeout: The limit for the reply; `nil` for none.
+    func send(_ command: RedisCommand, kind: StateMachine.Pending.Kind, promise: EventLoopPromise<RESPValue>?, timeout: TimeAmount?) {
+        guard let context, !isShutDown, closeReason == nil else {
+            promise?.fail(closeReason ?? RedisClientError(.connectionClosed))
+            return
+        }
+        var buffer = context.channel.allocator.buffer(capacity: command.encodedSize)
+        command.write(to: &buffer)
+        context.write(Self.wrapOutboundOut(buffer), promise: nil)
+        let now = context.eventLoop.now
+        let deadline = timeout.map { now + $0 }
+        stateMachine.sent(kind, promise: promise, deadline: deadline)
+        if let deadline { self.armTimer(for: deadline, context: context) }
+        self.scheduleFlush(context: context)
+    }
+
+    /// Closes the connection; waiting requests fail with `reason`.
+    func close(reason: RedisClientError) {
+        guard let context else { return }
+        self.fail(reason, context: context)
+    }
+
+    // MARK: - Replies
+
+    private func handle(_ value: RESPValue, context: ChannelHandlerContext) {
+        switch stateMachine.received(value) {
+        case .succeed(let promise, let value):
+            promise?.succeed(value)
+        case .fail(let promise, let error):
+            promise?.fail(error)
+        case .deliver(let message):
+            onMessage(message)
+        case .otherPush(let value):
+            logger.trace("Redis push", metadata: ["redis.push": "\(value)"])
+            onPush(value)
+        case .none:
+            break
+        case .protocolError(let detail):
+            logger.error("Redis protocol error; closing the connection", metadata: ["redis.error": "\(detail)"])
+            self.fail(RedisClientError(.decodeError, message: detail), context: context)
+        }
+        if stateMachine.count == 0 {
+            timer?.cancel()
+            timer = nil
+            timerDeadline = nil
+        } else if timer == nil, let deadline = stateMachine.headDeadline {
+            self.armTimer(for: deadline, context: context)
+        }
+    }
+
+    // MARK: - Timeouts
+
+    /// Makes sure a timer fires no later than `deadline`.
+    private func armTimer(for deadline: NIODeadline, context: ChannelHandlerContext) {
+        if let timerDeadline, timerDeadline <= deadline { return }
+        timer?.cancel()
+        timerDeadline = deadline
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+            self.timerFired(context: context)
+        }
+    }
+
+    private func timerFired(context: ChannelHandlerContext) {
+        timer = nil
+        timerDeadline = nil
+        if stateMachine.isHeadOverdue(now: context.eventLoop.now) {
+            // Later replies could not be matched to their requests any more: close.
+            logger.warning("Redis reply overdue; closing the connection")
+            self.fail(RedisClientError(.timeout, message: "no reply within the command timeout"), context: context)
+            return
+        }
+        // Only the oldest request can be answered next, so only its deadline matters; a later
+        // request's deadline is checked once it becomes the oldest.
+        if let next = stateMachine.headDeadline {
+            self.armTimer(for: next, context: context)
+        }
+    }
+
+    // MARK: - Helpers
+
+    /// Flushes once after the current burst of writes.
+    private func scheduleFlush(context: ChannelHandlerContext) {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        context.eventLoop.assumeIsolated().execute {
+            self.flushScheduled = false
+            context.flush()
+        }
+    }
+
+    /// Records the reason and closes the channel; `channelInactive` fails outstanding requests.
+    private func fail(_ error: RedisClientError, context: ChannelHandlerContext) {
+        if closeReason == nil { closeReason = error }
+        // Fail at once: a timed-out caller should not wait for the close to complete.
+        self.shutDown(reason: error)
+        context.close(promise: nil)
+    }
+
+    private func shutDown(reason: RedisClientError) {
+        guard !isShutDown else { return }
+        isShutDown = true
+        if closeReason == nil { closeReason = reason }
+        timer?.cancel()
+        timer = nil
+        let reason = closeReason ?? reason
+        for promise in stateMachine.close() { promise.fail(reason) }
+        closed.succeed(reason)
+    }
+}
+
+@available(*, unavailable)
+extension RedisChannelHandler: Sendable {}
