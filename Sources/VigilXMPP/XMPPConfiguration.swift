@@ -5,7 +5,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-public import NIOSSL
+public import NIOCore
+
 /// How one connection to an XMPP server is made and kept alive.
 ///
 /// ```swift
@@ -21,15 +22,22 @@ public import NIOSSL
 /// TCP, as XEP-0114 defines no TLS negotiation.
 public struct XMPPConnectionConfiguration: Sendable {
     /// Whether a client connection upgrades to TLS with STARTTLS (RFC 6120 §5).
+    ///
+    /// The TLS handler comes from the caller, so this module needs no TLS library; with NIOSSL:
+    ///
+    /// ```swift
+    /// let context = try NIOSSLContext(configuration: .makeClientConfiguration())
+    /// configuration.tls = .required { serverName in try NIOSSLClientHandler(context: context, serverHostname: serverName) }
+    /// ```
     public enum TLS: Sendable {
         /// Never use TLS; a server that requires it is refused with
         /// ``XMPPClientError/Code/tlsRequired``.
         case disabled
-        /// Use STARTTLS when the server offers it, with these settings; otherwise continue in plain.
-        case ifOffered(TLSConfiguration)
-        /// Use STARTTLS with these settings, and fail with ``XMPPClientError/Code/tlsRequired``
-        /// when the server does not offer it.
-        case required(TLSConfiguration)
+        /// Use STARTTLS when the server offers it; otherwise continue in plain text.
+        case ifOffered(XMPPTLSHandlerFactory)
+        /// Use STARTTLS, and fail with ``XMPPClientError/Code/tlsRequired`` when the server does not
+        /// offer it.
+        case required(XMPPTLSHandlerFactory)
     }
 
     /// What the connection authenticates as.
@@ -48,8 +56,8 @@ public struct XMPPConnectionConfiguration: Sendable {
     public var port: Int
     /// Component or client credentials.
     public var role: Role
-    /// STARTTLS for client connections (default ``TLS/disabled``). The certificate is verified
-    /// against the client's domain.
+    /// STARTTLS for client connections (default ``TLS/disabled``); the factory receives the
+    /// client's domain as the name to verify the certificate against.
     public var tls: TLS
     /// The longest time for TCP connect plus stream negotiation.
     public var connectTimeout: Duration
@@ -113,6 +121,11 @@ public struct XMPPConnectionConfiguration: Sendable {
         }
     }
 }
+
+/// Makes the channel handler that encrypts a connection after STARTTLS (for example NIOSSL's
+/// `NIOSSLClientHandler`), given the server name its certificate must match. The handler must buffer
+/// writes until its handshake completes, as NIOSSL's does.
+public typealias XMPPTLSHandlerFactory = @Sendable (_ serverHostname: String) throws -> any ChannelHandler
 
 /// Settings of an ``XMPPClient``: one connection plus reconnect behaviour.
 public struct XMPPClientConfiguration: Sendable {

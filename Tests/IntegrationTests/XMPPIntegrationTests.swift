@@ -48,14 +48,16 @@ struct XMPPIntegrationTests {
         var configuration = try XMPPTestSupport.client(user: 1, resource: "tls")
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .file(try IntegrationEnvironment.prosodyCAFile)
-        configuration.tls = .required(tls)
+        let trusting = try NIOSSLContext(configuration: tls)
+        configuration.tls = .required { try NIOSSLClientHandler(context: trusting, serverHostname: $0) }
         let user = try IntegrationEnvironment.prosodyUsers[1].name
         try await XMPPTestSupport.withConnection(configuration) { connection in
             #expect(connection.jid.hasPrefix("\(user)@"))
             try await connection.ping()
         }
         // The self-signed certificate is not trusted by default: the handshake must fail.
-        configuration.tls = .required(.makeClientConfiguration())
+        let systemRoots = try NIOSSLContext(configuration: .makeClientConfiguration())
+        configuration.tls = .required { try NIOSSLClientHandler(context: systemRoots, serverHostname: $0) }
         let untrusted = configuration
         await #expect(throws: XMPPClientError.self) {
             _ = try await XMPPConnection.connect(configuration: untrusted, logger: XMPPTestSupport.logger)

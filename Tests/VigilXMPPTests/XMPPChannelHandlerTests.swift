@@ -8,7 +8,6 @@
 import Logging
 import NIOCore
 import NIOEmbedded
-import NIOSSL
 import Testing
 @testable import VigilXMPP
 
@@ -166,9 +165,13 @@ private let serverClientHeader =
         #expect(other.closeReason?.errorCode == .noSupportedMechanism)
     }
 
-    @Test func startTLSPutsATLSHandlerInFrontAndSendsAClientHello() throws {
+    @Test func startTLSPutsTheTLSHandlerInFrontAndRestartsTheStreamThroughIt() throws {
         let harness = try Harness(
-            role: .client(domain: "example.test", username: "a", password: "b", resource: nil), tls: .ifOffered(.makeClientConfiguration())
+            role: .client(domain: "example.test", username: "a", password: "b", resource: nil),
+            tls: .ifOffered { serverName in
+                #expect(serverName == "example.test")
+                return FakeTLSHandler()
+            }
         )
         _ = try harness.sent()
         try harness.serverSends(
@@ -177,9 +180,15 @@ private let serverClientHeader =
         )
         #expect(try harness.sent() == "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
         try harness.serverSends("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
-        #expect(throws: Never.self) { try harness.channel.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self) }
-        let hello = try #require(try harness.channel.readOutbound(as: ByteBuffer.self))
-        #expect(hello.getInteger(at: hello.readerIndex, as: UInt8.self) == 0x16)  // TLS handshake record
+        // The new stream header went through the TLS handler, which marks what it wrote.
+        let restarted = try harness.sent()
+        #expect(restarted.hasPrefix("TLS[<?xml version='1.0'?><stream:stream xmlns='jabber:client'"))
+        // The secured stream negotiates SASL, not STARTTLS again.
+        try harness.serverSends(
+            serverClientHeader
+                + "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>"
+        )
+        #expect(try harness.sent() == "TLS[<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGEAYg==</auth>]")
         #expect(harness.channel.isActive)
     }
 
@@ -197,8 +206,10 @@ private let serverClientHeader =
         ])
         let features = XMLElement(name: "features", namespace: XMPPNamespace.stream, children: [.element(starttls), .element(mechanisms)])
         #expect(machine.received(features) == [.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")])
-        #expect(machine.received(XMLElement(name: "proceed", namespace: XMPPNamespace.tls)) == [.startTLS])
-        #expect(machine.tlsEstablished() == [.restartStream(header: machine.streamHeader)])
+        #expect(
+            machine.received(XMLElement(name: "proceed", namespace: XMPPNamespace.tls))
+                == [.startTLS, .restartStream(header: machine.streamHeader)]
+        )
         #expect(machine.streamOpened(header).isEmpty)
         // After TLS the same features no longer lead to STARTTLS but to SASL.
         #expect(machine.received(features) == [.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGEAYg==</auth>")])
@@ -314,5 +325,16 @@ private let serverClientHeader =
         #expect(Base64.encode(Array("pencil".utf8)) == "cGVuY2ls")
         #expect(Base64.decode("cGVuY2ls=") == nil)
         #expect(Base64.decode("cG!u") == nil)
+    }
+}
+
+/// Stands in for a TLS handler: wraps every write in `TLS[...]` so tests can see what went through it.
+private final class FakeTLSHandler: ChannelOutboundHandler, Sendable {
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let buffer = unwrapOutboundIn(data)
+        context.write(wrapOutboundOut(ByteBuffer(string: "TLS[\(String(buffer: buffer))]")), promise: promise)
     }
 }

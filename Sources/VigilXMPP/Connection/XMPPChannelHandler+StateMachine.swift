@@ -23,7 +23,6 @@ extension XMPPChannelHandler {
             case awaitingHandshakeReply
             case awaitingFeatures(Phase)
             case awaitingTLSProceed
-            case negotiatingTLS
             case authenticatingPlain
             case authenticatingSCRAM(SCRAMSHA1)
             case binding(id: String, sessionRequired: Bool)
@@ -37,7 +36,8 @@ extension XMPPChannelHandler {
             case send(String)
             /// Resets the parser, then writes a new stream header.
             case restartStream(header: String)
-            /// Starts a TLS handshake on the connection (after `<proceed/>`).
+            /// Puts the TLS handler in front of the connection (after `<proceed/>`); the following
+            /// ``restartStream(header:)`` is written through it once its handshake is done.
             case startTLS
             /// Negotiation finished: stanzas flow from now on.
             case established(jid: String, streamID: String)
@@ -109,15 +109,6 @@ extension XMPPChannelHandler {
             }
         }
 
-        /// The TLS handshake finished: the stream starts over, encrypted.
-        mutating func tlsEstablished() -> [Action] {
-            guard case .negotiatingTLS = state else {
-                return fail(XMPPClientError(.protocolError, message: "unexpected TLS handshake"))
-            }
-            state = .awaitingStreamHeader(.secured)
-            return [.restartStream(header: streamHeader)]
-        }
-
         mutating func streamClosed() -> [Action] {
             if case .closed = state { return [] }
             return fail(XMPPClientError(.connectionClosed, message: "the server closed the stream"))
@@ -142,10 +133,8 @@ extension XMPPChannelHandler {
                 guard element.name == "proceed" else {
                     return fail(XMPPClientError(.tlsRequired, message: "the server refused STARTTLS"))
                 }
-                state = .negotiatingTLS
-                return [.startTLS]
-            case .negotiatingTLS:
-                return unexpected(element)
+                state = .awaitingStreamHeader(.secured)
+                return [.startTLS, .restartStream(header: streamHeader)]
             case .authenticatingPlain, .authenticatingSCRAM:
                 return authenticationStep(element)
             case .binding(let id, let sessionRequired):

@@ -7,8 +7,6 @@
 
 import Logging
 import NIOCore
-import NIOSSL
-import NIOTLS
 
 /// Drives one XMPP stream on a channel: parses incoming bytes, runs stream negotiation through
 /// ``StateMachine``, answers server pings, sends keep-alive pings, matches IQ responses to requests
@@ -134,17 +132,8 @@ final class XMPPChannelHandler: ChannelInboundHandler {
         context.fireChannelInactive()
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case .handshakeCompleted = event as? TLSUserEvent {
-            logger.debug("TLS established")
-            perform(stateMachine.tlsEstablished())
-        }
-        context.fireUserInboundEventTriggered(event)
-    }
-
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let message = error is NIOSSLError || error is BoringSSLError ? "TLS error" : "network error"
-        fail(XMPPClientError(.connectionClosed, message: message, underlyingError: error))
+        fail(XMPPClientError(.connectionClosed, message: "network or TLS error", underlyingError: error))
     }
 
     // MARK: - Actions
@@ -173,23 +162,22 @@ final class XMPPChannelHandler: ChannelInboundHandler {
         }
     }
 
-    /// Puts a TLS handler in front of this one; the server sends nothing more until the handshake is
-    /// done, so no buffered plain-text bytes are left behind.
+    /// Puts the caller's TLS handler in front of this one. The server sends nothing more until the
+    /// handshake is done, so no buffered plain-text bytes are left behind; the stream header written
+    /// next waits in the TLS handler until the handshake completes.
     private func startTLS() {
         guard let context else { return }
-        let tlsConfiguration: TLSConfiguration
+        let factory: XMPPTLSHandlerFactory
         switch configuration.tls {
         case .disabled: return fail(XMPPClientError(.tlsRequired, message: "STARTTLS without TLS settings"))
-        case .ifOffered(let settings), .required(let settings): tlsConfiguration = settings
+        case .ifOffered(let make), .required(let make): factory = make
         }
         let serverHostname: String
         switch configuration.role {
         case .client(let domain, _, _, _), .component(let domain, _): serverHostname = domain
         }
         do {
-            let sslContext = try NIOSSLContext(configuration: tlsConfiguration)
-            let tlsHandler = try NIOSSLClientHandler(context: sslContext, serverHostname: serverHostname)
-            try context.pipeline.syncOperations.addHandler(tlsHandler, position: .first)
+            try context.pipeline.syncOperations.addHandler(try factory(serverHostname), position: .first)
         } catch {
             fail(XMPPClientError(.tlsRequired, message: "TLS setup failed", underlyingError: error))
         }
