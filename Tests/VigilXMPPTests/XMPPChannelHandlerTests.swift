@@ -309,6 +309,38 @@ private let serverClientHeader =
         #expect(!harness.channel.isActive)
     }
 
+    @Test func closingWaitsForTheServersCloseTagOrTwoSeconds() throws {
+        let polite = try Harness(role: .component(domain: "announcer.example.test", secret: "s"))
+        try polite.serverSends(componentHeader + "<handshake/>")
+        _ = try polite.sent()
+        polite.handler.closeStream()
+        #expect(try polite.sent() == "</stream:stream>")
+        #expect(polite.channel.isActive)
+        let refused = polite.channel.eventLoop.makePromise(of: Void.self)
+        polite.handler.send(raw: ByteBuffer(string: "<presence/>"), promise: refused)
+        var sendError: XMPPClientError?
+        refused.futureResult.assumeIsolated().whenFailure { sendError = $0 as? XMPPClientError }
+        #expect(sendError?.errorCode == .shutdown)
+        try polite.serverSends("</stream:stream>")
+        #expect(!polite.channel.isActive)
+        #expect(polite.closeReason?.errorCode == .shutdown)
+
+        let silent = try Harness(role: .component(domain: "announcer.example.test", secret: "s"))
+        try silent.serverSends(componentHeader + "<handshake/>")
+        silent.handler.closeStream()
+        silent.channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(!silent.channel.isActive)
+    }
+
+    @Test func serverCloseIsAnswered() throws {
+        let harness = try Harness(role: .component(domain: "announcer.example.test", secret: "s"))
+        try harness.serverSends(componentHeader + "<handshake/>")
+        _ = try harness.sent()
+        try harness.serverSends("</stream:stream>")
+        #expect(try harness.sent() == "</stream:stream>")
+        #expect(harness.closeReason?.errorCode == .connectionClosed)
+    }
+
     @Test func malformedXMLFromTheServerClosesTheConnection() throws {
         let harness = try Harness(role: .component(domain: "announcer.example.test", secret: "s"))
         try harness.serverSends(componentHeader + "<handshake/><message><!-- no --></message>")

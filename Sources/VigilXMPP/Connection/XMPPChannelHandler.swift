@@ -45,6 +45,9 @@ final class XMPPChannelHandler: ChannelInboundHandler {
     private var negotiationTimeout: Scheduled<Void>?
     private var pingTimer: Scheduled<Void>?
     private var closeReason: XMPPClientError?
+    /// Set once the client has sent `</stream:stream>` and waits for the server's.
+    private var closingReason: XMPPClientError?
+    private var closeTimer: Scheduled<Void>?
     private var isEstablished = false
 
     init(
@@ -107,7 +110,12 @@ final class XMPPChannelHandler: ChannelInboundHandler {
                     logger.trace("received", metadata: ["xmpp.element": "\(element.name)"])
                     perform(stateMachine.received(element))
                 case .streamClosed:
-                    perform(stateMachine.streamClosed())
+                    if let reason = closingReason {
+                        fail(reason)  // The server answered our </stream:stream>.
+                    } else {
+                        write("</stream:stream>")  // RFC 6120 §4.4: answer the server's close.
+                        perform(stateMachine.streamClosed())
+                    }
                 }
             }
         } catch {
@@ -121,6 +129,7 @@ final class XMPPChannelHandler: ChannelInboundHandler {
         closeReason = reason
         negotiationTimeout?.cancel()
         pingTimer?.cancel()
+        closeTimer?.cancel()
         for (_, iq) in pending {
             iq.timeout.cancel()
             iq.promise.fail(reason)
@@ -227,8 +236,8 @@ final class XMPPChannelHandler: ChannelInboundHandler {
 
     /// Writes a pre-rendered stanza.
     func send(raw: ByteBuffer, promise: EventLoopPromise<Void>?) {
-        guard let context, closeReason == nil, isEstablished else {
-            promise?.fail(closeReason ?? XMPPClientError(.notConnected))
+        guard let context, closeReason == nil, closingReason == nil, isEstablished else {
+            promise?.fail(closeReason ?? closingReason ?? XMPPClientError(.notConnected))
             return
         }
         context.writeAndFlush(wrapOutboundOut(raw), promise: promise)
@@ -236,8 +245,8 @@ final class XMPPChannelHandler: ChannelInboundHandler {
 
     /// Sends an IQ request and completes `promise` with its response.
     func sendIQ(_ iq: XMLElement, timeout: Duration, promise: EventLoopPromise<XMLElement>) {
-        guard let context, closeReason == nil, isEstablished else {
-            promise.fail(closeReason ?? XMPPClientError(.notConnected))
+        guard let context, closeReason == nil, closingReason == nil, isEstablished else {
+            promise.fail(closeReason ?? closingReason ?? XMPPClientError(.notConnected))
             return
         }
         var iq = iq
@@ -261,11 +270,16 @@ final class XMPPChannelHandler: ChannelInboundHandler {
         )
     }
 
-    /// Closes the stream politely: `</stream:stream>`, then the socket.
+    /// Closes the stream politely (RFC 6120 §4.4): `</stream:stream>`, then the socket once the
+    /// server has closed its stream too, or after two seconds at most.
     func closeStream() {
-        guard let context, closeReason == nil else { return }
+        guard let context, closeReason == nil, closingReason == nil else { return }
+        let reason = XMPPClientError(.shutdown, message: "closed by the client")
+        guard isEstablished else { return fail(reason) }
+        closingReason = reason
+        pingTimer?.cancel()
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: "</stream:stream>")), promise: nil)
-        fail(XMPPClientError(.shutdown, message: "closed by the client"))
+        closeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) { [self] in fail(reason) }
     }
 
     // MARK: - Keep-alive
