@@ -160,7 +160,9 @@ struct XMPPIntegrationTests {
             }
             try await second.ping()
             // The client's stanza stream continues across connections: a bounce arrives on it.
-            try await client.send(rawStanza: "<message id='after-restart' from='\(prosody.componentDomain)' to='nobody@private.test'><body>x</body></message>")
+            try await client.send(
+                rawStanza: "<message id='after-restart' from='\(prosody.componentDomain)' to='nobody@private.test'><body>x</body></message>"
+            )
             let bounce = try await XMPPTestSupport.first(in: client.stanzas) { $0[attribute: "id"] == "after-restart" }
             #expect(bounce[attribute: "type"] == "error")
             group.cancelAll()

@@ -28,7 +28,8 @@ func parseEvents(_ text: String, limits: XMPPStreamParser.Limits = .init()) thro
 }
 
 let clientHeader =
-    "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='abc' from='example.test' version='1.0'>"
+    "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'"
+    + " id='abc' from='example.test' version='1.0'>"
 
 @Suite struct XMPPStreamParserTests {
     static let sample =
