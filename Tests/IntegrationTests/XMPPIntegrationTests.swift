@@ -10,6 +10,7 @@
 #if canImport(VigilXMPP)
 import Foundation
 import NIOSSL
+import ServiceLifecycle
 import Testing
 import VigilXMPP
 
@@ -135,6 +136,21 @@ struct XMPPIntegrationTests {
             // Several ping intervals pass; every ping must be answered or the connection closes.
             try await Task.sleep(for: .seconds(1))
             try await component.ping()
+        }
+    }
+
+    @Test("XMPPClient in a ServiceGroup closes its stream on graceful shutdown")
+    func gracefulShutdown() async throws {
+        let client = XMPPClient(configuration: XMPPClientConfiguration(connection: try XMPPTestSupport.component()), logger: XMPPTestSupport.logger)
+        let group = ServiceGroup(configuration: .init(services: [client], logger: XMPPTestSupport.logger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            let connection = try await withTimeout(.seconds(10)) { try await client.waitUntilConnected() }
+            await group.triggerGracefulShutdown()
+            try await tasks.next()
+            let reason = await connection.waitUntilClosed()
+            #expect(reason.errorCode == .shutdown)
+            #expect(client.connection == nil)
         }
     }
 
