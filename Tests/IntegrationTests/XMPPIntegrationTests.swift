@@ -5,9 +5,6 @@
 //
 //===----------------------------------------------------------------------===//
 
-// Compiled only once Package.swift lists VigilXMPP as a dependency of IntegrationTests, so that
-// every commit builds while that shared file is edited separately; remove the guard then.
-#if canImport(VigilXMPP)
 import Foundation
 import NIOSSL
 import ServiceLifecycle
@@ -185,4 +182,3 @@ struct XMPPIntegrationTests {
         }
     }
 }
-#endif

@@ -5,9 +5,6 @@
 //
 //===----------------------------------------------------------------------===//
 
-// Compiled only once Package.swift lists VigilXMPP as a dependency of IntegrationTests, so that
-// every commit builds while that shared file is edited separately; remove the guard then.
-#if canImport(VigilXMPP)
 import Foundation
 import Logging
 import VigilXMPP
@@ -142,4 +139,3 @@ final class PrivateProsody: @unchecked Sendable {
         self.process = nil
     }
 }
-#endif
