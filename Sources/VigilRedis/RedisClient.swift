@@ -134,10 +134,17 @@ public final class RedisClient: Service, RedisCommandExecutor, Sendable {
                     configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger,
                     onMessage: { [weak self] message in self?.deliver(message) }
                 )
+            } catch {
+                if Task.isCancelled { break }
+                logger.warning("Redis connection failed", metadata: ["redis.error": "\(error)"])
+                continue
+            }
+            do {
                 let (channels, patterns) = state.withLock { (Array($0.channels.keys), Array($0.patterns.keys)) }
                 try await connection.pubSub(.subscribe, channels)
                 try await connection.pubSub(.psubscribe, patterns)
             } catch {
+                connection.close()
                 if Task.isCancelled { break }
                 logger.warning("Redis connection failed", metadata: ["redis.error": "\(error)"])
                 continue

@@ -228,15 +228,11 @@ public final actor RedisConnection: RedisCommandExecutor {
             handler.send(command, kind: .reply, promise: promise, timeout: commandTimeout)
             return promise.futureResult
         }
-        var results: [Result<RESPValue, RedisClientError>] = []
-        results.reserveCapacity(futures.count)
-        for future in futures {
-            do {
-                results.append(.success(try await future.get()))
-            } catch let error as RedisClientError {
-                results.append(.failure(error))
-            } catch {
-                results.append(.failure(RedisClientError(.connectionClosed, underlyingError: error)))
+        // One wait for the whole batch: one hop back to the caller instead of one per reply.
+        let outcomes = (try? await EventLoopFuture.whenAllComplete(futures, on: channel.eventLoop).get()) ?? []
+        let results = outcomes.map { outcome in
+            outcome.mapError { error in
+                (error as? RedisClientError) ?? RedisClientError(.connectionClosed, underlyingError: error)
             }
         }
         return results
