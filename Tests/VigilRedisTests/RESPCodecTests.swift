@@ -120,6 +120,22 @@ struct RESPCodecTests {
         }
     }
 
+    @Test("A large reply arriving in small reads decodes once, when it is complete")
+    func largeReplyInChunks() throws {
+        let entries = (0..<5_000).map { RESPValue.array([.bulkString("\($0)-0"), .array([.bulkString("field"), .bulkString(String(repeating: "v", count: $0 % 50))])]) }
+        let reply = RESPValue.array(entries)
+        var encoded = ByteBuffer()
+        encoded.writeRESPValue(reply)
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPDecoder()))
+        while encoded.readableBytes > 0 {
+            try channel.writeInbound(encoded.readSlice(length: min(16_384, encoded.readableBytes))!)
+            if encoded.readableBytes > 0 { #expect(try channel.readInbound(as: RESPValue.self) == nil) }
+        }
+        #expect(try channel.readInbound(as: RESPValue.self) == reply)
+        #expect(try channel.finish().isClean)
+    }
+
     @Test(
         "Malformed input throws a typed error",
         arguments: [

@@ -66,10 +66,57 @@ extension ByteBuffer {
     ///   then unchanged).
     /// - Throws: ``RESPDecodeError`` for malformed input or input beyond the limits.
     mutating func readRESPValue(limits: RESPDecoderLimits = RESPDecoderLimits()) throws(RESPDecodeError) -> RESPValue? {
+        // A large reply arrives in many reads and is tried after each one. Checking completeness
+        // first walks only the headers and allocates nothing; values are built once, when whole.
+        var probe = self
+        guard try probe.skipRESP(limits: limits, depth: 0) else { return nil }
         var copy = self
         guard let value = try copy.parseRESP(limits: limits, depth: 0) else { return nil }
         self = copy
         return value
+    }
+
+    /// Moves past one complete value without building it; returns `false` when it is incomplete.
+    private mutating func skipRESP(limits: RESPDecoderLimits, depth: Int) throws(RESPDecodeError) -> Bool {
+        guard let marker = self.getInteger(at: self.readerIndex, as: UInt8.self) else { return false }
+        var elements = 0
+        switch marker {
+        case UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: ":"), UInt8(ascii: ","), UInt8(ascii: "#"),
+            UInt8(ascii: "("), UInt8(ascii: "_"):
+            return try self.readRESPLine(after: 1, limit: limits.maxLineLength) != nil
+        case UInt8(ascii: "$"), UInt8(ascii: "!"), UInt8(ascii: "="):
+            guard let line = try self.readRESPLine(after: 1, limit: limits.maxLineLength) else { return false }
+            let length = try Self.parseLength(line)
+            if length < 0 { return true }
+            guard length <= limits.maxBulkLength else {
+                throw RESPDecodeError(.bulkTooLong, "bulk of \(length) bytes, limit \(limits.maxBulkLength)")
+            }
+            guard self.readableBytes >= length + 2 else { return false }
+            self.moveReaderIndex(forwardBy: length + 2)
+            return true
+        case UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"):
+            elements = 1
+        case UInt8(ascii: "%"), UInt8(ascii: "|"):
+            elements = 2
+        default:
+            throw RESPDecodeError(.invalidType, "type byte 0x\(String(marker, radix: 16))")
+        }
+        guard depth < limits.maxDepth else {
+            throw RESPDecodeError(.nestingTooDeep, "more than \(limits.maxDepth) nested aggregates")
+        }
+        guard let line = try self.readRESPLine(after: 1, limit: limits.maxLineLength) else { return false }
+        let count = try Self.parseLength(line)
+        if count < 0 { return true }
+        guard count <= limits.maxAggregateCount else {
+            throw RESPDecodeError(.aggregateTooLarge, "\(count) elements, limit \(limits.maxAggregateCount)")
+        }
+        for _ in 0..<(count * elements) {
+            guard try self.skipRESP(limits: limits, depth: depth + 1) else { return false }
+        }
+        if marker == UInt8(ascii: "|") {
+            return try self.skipRESP(limits: limits, depth: depth + 1)
+        }
+        return true
     }
 
     private mutating func parseRESP(limits: RESPDecoderLimits, depth: Int) throws(RESPDecodeError) -> RESPValue? {
@@ -209,9 +256,24 @@ extension ByteBuffer {
         return line
     }
 
+    /// Parses a length or count: `-1`, or decimal digits (at most 18, far beyond any limit).
     private static func parseLength(_ line: ByteBuffer) throws(RESPDecodeError) -> Int {
-        let text = String(buffer: line)
-        guard let value = Int(text), value >= -1, text.utf8.first != UInt8(ascii: "+") else {
+        let value: Int? = line.withUnsafeReadableBytes { bytes in
+            if bytes.count == 2 && bytes[0] == UInt8(ascii: "-") && bytes[1] == UInt8(ascii: "1") { return -1 }
+            guard !bytes.isEmpty, bytes.count <= 18 else { return nil }
+            var result = 0
+            for byte in bytes {
+                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+                result = result * 10 + Int(byte - UInt8(ascii: "0"))
+            }
+            return result
+        }
+        guard let value else {
+            let text = String(buffer: line)
+            // Longer digit strings are valid RESP but exceed every limit: report them as such.
+            if text.utf8.count > 18, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) {
+                return Int.max
+            }
             throw RESPDecodeError(.invalidLength, "'\(text.prefix(40))'")
         }
         return value
