@@ -68,7 +68,8 @@ public struct StanzaTemplate: Sendable, Hashable {
         try self.init(text)
     }
 
-    /// The template with its sender inside `domain`, as an XMPP component must send.
+    /// The template as an XMPP component must send it: its sender inside `domain`, and without a
+    /// `jabber:client` namespace declaration on the stanza.
     ///
     /// A server drops a component's stanza whose `from` is outside the component's domain
     /// (ejabberd closes the whole stream with `<invalid-from/>`), and the seed's sample message
@@ -95,17 +96,24 @@ public struct StanzaTemplate: Sendable, Hashable {
             index += 1
         }
         guard let end else { throw AnnouncementError("message is not an XML element") }
-        let tag = String(decoding: utf8[open..<end], as: UTF8.self)
+        var tag = String(decoding: utf8[open..<end], as: UTF8.self)
+        // The seed's sample declares xmlns='jabber:client'; on a component stream stanzas are in
+        // jabber:component:accept, and Prosody bounces a message in the client namespace.
+        if let range = tag.range(of: #"\sxmlns\s*=\s*(['"])jabber:client\1"#, options: .regularExpression) {
+            tag.removeSubrange(range)
+        }
         let escapedDomain = Self.escaped(domain)
         if let range = tag.range(of: #"\sfrom\s*=\s*(['"])([^'"]*)\1"#, options: .regularExpression) {
             let attribute = String(tag[range])
-            guard let quoteIndex = attribute.firstIndex(where: { $0 == "'" || $0 == "\"" }) else { return self }
+            guard let quoteIndex = attribute.firstIndex(where: { $0 == "'" || $0 == "\"" }) else { throw AnnouncementError("message has a malformed from attribute") }
             let quoteCharacter = attribute[quoteIndex]
             let value = attribute[attribute.index(after: quoteIndex)...].dropLast()
             let (local, host, resource) = Self.split(jid: String(value))
-            if host == domain || host.hasSuffix("." + domain) { return self }
-            let fixed = (local.map { $0 + "@" } ?? "") + escapedDomain + (resource.map { "/" + $0 } ?? "")
-            let newTag = tag.replacingCharacters(in: range, with: " from=\(quoteCharacter)\(fixed)\(quoteCharacter)")
+            var newTag = tag
+            if !(host == domain || host.hasSuffix("." + domain)) {
+                let fixed = (local.map { $0 + "@" } ?? "") + escapedDomain + (resource.map { "/" + $0 } ?? "")
+                newTag = tag.replacingCharacters(in: range, with: " from=\(quoteCharacter)\(fixed)\(quoteCharacter)")
+            }
             return try StanzaTemplate(String(decoding: utf8[..<open], as: UTF8.self) + newTag + String(decoding: utf8[end...], as: UTF8.self))
         }
         let nameEnd = tag.firstIndex(where: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "/" }) ?? tag.endIndex

@@ -67,13 +67,18 @@ public struct VigilApplication: Sendable {
         )
         buildInfo.set(to: 1.0)
         let streams = StreamServices(configuration: configuration, hub: hub) { Self.logger(logger, $0) }
-        self.web = WebDependencies(
+        let announcer = try configuration.announcer.map {
+            try AnnouncerServices(configuration: $0, http: configuration.http, hub: hub, store: stores.state) { Self.logger(logger, $0) }
+        }
+        var web = WebDependencies(
             hub: hub,
             exporters: [registry, ProcessMetrics(startTime: wallClockSeconds())] + streams.exporters,
             readiness: readiness,
             version: vigilVersion,
             configuration: configuration.http
         )
+        web.extraRoutes = announcer?.mainRoutes ?? []
+        self.web = web
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         // Order is dependency order: the group starts them first to last and stops them last to
@@ -91,6 +96,8 @@ public struct VigilApplication: Sendable {
         // broker or admin URLs it only says once that gateway monitoring is off.
         services.append(.init(service: try GatewayMonitor(configuration: configuration.janus, hub: hub, stateStore: stores.state, logger: Self.logger(logger, "vigil.gateways"))))
         services += streams.services
+        // The Announcer's XMPP connections, then the Announcer (and its own listener, if any).
+        services += (announcer?.services ?? []).map { .init(service: $0) }
         // The web application brings its own live-feed service (WebSocket /api/v1/live).
         let application = buildWebApplication(web, logger: Self.logger(logger, "vigil.web")) { port in
             readiness.set(true)

@@ -122,6 +122,10 @@ struct ComponentSenderTests {
         ("<message to='%s' from='bot@announcer.example.test'/>", "<message to='%s' from='bot@announcer.example.test'/>"),
         ("<message to='%s' from='x@sub.announcer.example.test'/>", "<message to='%s' from='x@sub.announcer.example.test'/>"),
         ("<message to='%s' data='a>b' from='n@s'/>", "<message to='%s' data='a>b' from='n@announcer.example.test'/>"),
+        // The seed's sample declares the client namespace; a component stream must not.
+        ("<message xml:lang='en' to='%s' from=\"U@s/announcer\" type='chat' xmlns='jabber:client'><body>x</body></message>",
+         "<message xml:lang='en' to='%s' from=\"U@announcer.example.test/announcer\" type='chat'><body>x</body></message>"),
+        ("<message to='%s' xmlns=\"jabber:client\" from='bot@announcer.example.test'/>", "<message to='%s' from='bot@announcer.example.test'/>"),
     ])
     func rewrite(input: String, expected: String) throws {
         #expect(try StanzaTemplate(input).sendingFrom(domain: "announcer.example.test").text == expected)

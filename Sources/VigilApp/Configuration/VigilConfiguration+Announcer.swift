@@ -159,7 +159,12 @@ extension VigilConfiguration {
         }
         if let key = top.unusedKeys.first { throw top.error(key, "unknown key") }
         self.announcer = announcer
-        warnings.append("\(file): the Announcer's settings are valid; delivery is not in this version yet, so nothing is sent")
+        if announcer.mysql != nil || announcer.userActivity != nil || announcer.kafkaConsumer != nil || announcer.kafkaProducer != nil {
+            warnings.append(
+                "\(file): the Announcer sends to named users (/v1/announce/users); channel announcements ([mysql], user activity) "
+                    + "and Kafka are not wired in this version yet: /v1/announce/channel answers 503 and persist is not forwarded"
+            )
+        }
     }
 
     private static func atLeastOneSecond(_ duration: Duration, _ key: String, _ section: ConfigSection) throws -> Duration {

@@ -1,0 +1,123 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import Logging
+import Metrics
+import ServiceLifecycle
+import VigilAnnouncer
+import VigilCore
+import VigilWeb
+import VigilXMPP
+
+/// The Announcer's running parts: its XMPP connections, the bounce watcher, the Announcer itself
+/// and, when `rest_api_port` is set, its own HTTP listener.
+struct AnnouncerServices {
+    /// Services in start order.
+    var services: [any Service] = []
+    /// Routes for the main listener (empty when the Announcer has its own port).
+    var mainRoutes: [RouteRegistration] = []
+
+    init(configuration: AnnouncerConfiguration, http: WebConfiguration, hub: Hub, store: any StateStore, logger: (String) -> Logger) throws {
+        let connections = Self.connectionConfigurations(configuration)
+        let clients = connections.map { XMPPClient(configuration: XMPPClientConfiguration(connection: $0), logger: logger("vigil.xmpp")) }
+        let sender = XMPPStanzaSender(clients: clients)
+        var settings = Announcer.Settings(domain: configuration.domain)
+        settings.inputBuffer = configuration.inputBuffer
+        settings.workers = configuration.logicProcessNumber
+        settings.rateLimit = configuration.xmpp.rateLimit
+        settings.retry = RetrySchedule(retries: configuration.xmpp.sendRetry)
+        if case .component(let component) = configuration.login { settings.componentDomain = component.componentDomain }
+        let announcer = Announcer(
+            settings: settings,
+            sender: sender,
+            recipients: nil,
+            store: store,
+            record: { event in await hub.record(event) },
+            logger: logger("vigil.announcer")
+        )
+        services = clients.map { $0 as any Service }
+        services.append(BounceWatcher(clients: clients, logger: logger("vigil.announcer")))
+        services.append(announcer)
+        let routes: RouteRegistration = { group in AnnouncerRoutes.register(on: group, announcer: announcer) }
+        if let listen = configuration.restAPIListen, let (host, port) = WebConfiguration.parseListen(listen) {
+            services.append(buildSideApplication(host: host, port: port, token: http.token, routes: [routes], logger: logger("vigil.announcer")))
+        } else {
+            mainRoutes = [routes]
+        }
+    }
+
+    /// One connection configuration per node and connection number.
+    static func connectionConfigurations(_ configuration: AnnouncerConfiguration) -> [XMPPConnectionConfiguration] {
+        var result: [XMPPConnectionConfiguration] = []
+        for node in configuration.xmpp.nodes {
+            guard let (host, port) = WebConfiguration.parseListen(node) else { continue }
+            for _ in 0..<configuration.xmpp.connectionsPerNode {
+                switch configuration.login {
+                case .component(let component):
+                    result.append(XMPPConnectionConfiguration(
+                        host: host, port: port,
+                        role: .component(domain: component.componentDomain, secret: component.secret),
+                        pingInterval: component.pingInterval
+                    ))
+                case .client(let client):
+                    result.append(XMPPConnectionConfiguration(
+                        host: host, port: port,
+                        role: .client(domain: client.domain, username: client.username, password: client.password, resource: client.resource),
+                        pingInterval: client.pingInterval,
+                        sendInitialPresence: false
+                    ))
+                }
+            }
+        }
+        return result
+    }
+}
+
+/// The Announcer's connections as a ``StanzaSender``.
+struct XMPPStanzaSender: StanzaSender {
+    let clients: [XMPPClient]
+
+    var connectionCount: Int { clients.count }
+
+    func isConnected(_ index: Int) -> Bool { clients[index].connection != nil }
+
+    func send(_ stanza: String, on index: Int) async throws {
+        try await clients[index].send(rawStanza: stanza)
+    }
+}
+
+/// Counts and logs messages the servers bounced (`type='error'`): the recipient does not exist,
+/// or the server refused the stanza.
+struct BounceWatcher: Service {
+    let clients: [XMPPClient]
+    let logger: Logger
+
+    func run() async throws {
+        let bounced = Counter(label: "vigil_announcer_messages_total", dimensions: [("result", "bounced")])
+        // The stanza streams end only when the clients stop, which is after this service.
+        await cancelWhenGracefulShutdown {
+            await self.watch(counter: bounced)
+        }
+    }
+
+    private func watch(counter bounced: Counter) async {
+        await withDiscardingTaskGroup { group in
+            for client in clients {
+                group.addTask {
+                    for await stanza in client.stanzas where stanza.name == "message" && stanza[attribute: "type"] == "error" {
+                        bounced.increment()
+                        let condition = stanza.firstChild(named: "error")?.elements.first?.name ?? "unknown"
+                        logger.warning(
+                            "XMPP server bounced an announcement",
+                            metadata: ["xmpp.to": "\(stanza[attribute: "from"] ?? "")", "xmpp.error": "\(condition)"]
+                        )
+                    }
+                }
+            }
+        }
+    }
+}

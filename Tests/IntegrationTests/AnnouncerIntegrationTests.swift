@@ -1,0 +1,121 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import Testing
+import VigilXMPP
+
+/// The Announcer end to end: the `vigil` binary with a seed-001 style configuration, logged in to
+/// a real Prosody as an XEP-0114 component; a user logged in with a real client connection
+/// receives what `POST /v1/announce/users` sends.
+@Suite("Announcer against a real Prosody", .enabled(if: IntegrationEnvironment.enabled), .serialized)
+struct AnnouncerIntegrationTests {
+    static let logger = Logger(label: "vigil.announcer.test")
+
+    func configuration() throws -> String {
+        """
+        input_buffer = 10
+
+        [store]
+        backend = "memory"
+
+        [ejabberd]
+        cluster_nodes = "\(IntegrationEnvironment.prosodyHost):\(try IntegrationEnvironment.prosodyComponentPort)"
+        rate_limit = 50
+        send_retry = 6
+        # Prosody accepts one connection per component (ejabberd several).
+        each_node_conn_num = 1
+
+        [component]
+        name = "\(try IntegrationEnvironment.prosodyComponentDomain)"
+        secret = "\(try IntegrationEnvironment.prosodyComponentSecret)"
+        domain = "\(try IntegrationEnvironment.prosodyDomain)"
+        ping_interval = 30
+        """
+    }
+
+    func post(_ vigil: VigilProcess, _ path: String, _ body: String) async throws -> (status: Int, body: String) {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(vigil.port)\(path)")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
+        return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
+    }
+
+    /// A body like seed 001's sample: `from` in another domain, the client namespace declared.
+    static func body(usernames: [String], text: String) -> String {
+        let stanza = "<message to='%s' from=\"news@s/announcer\" type='chat' id='vigil-[inc_id]' xmlns='jabber:client'><body>\(text)</body></message>"
+        let names = usernames.map { "\"\($0)\"" }.joined(separator: ",")
+        return #"{"usernames": [\#(names)], "message": "\#(Data(stanza.utf8).base64EncodedString())", "persist": false}"#
+    }
+
+    @Test("A users announcement reaches an online user through the component; an unknown user bounces and is counted")
+    func deliversAndCountsBounces() async throws {
+        let user = try IntegrationEnvironment.prosodyUsers[0]
+        let domain = try IntegrationEnvironment.prosodyDomain
+        let componentDomain = try IntegrationEnvironment.prosodyComponentDomain
+        let directory = IntegrationEnvironment.scratchDirectory.appendingPathComponent("announcer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("announcer.toml")
+        try configuration().write(to: path, atomically: true, encoding: .utf8)
+
+        let client = XMPPConnectionConfiguration(
+            host: IntegrationEnvironment.prosodyHost, port: try IntegrationEnvironment.prosodyC2SPort,
+            role: .client(domain: domain, username: user.name, password: user.password, resource: "announcer-test"),
+            connectTimeout: .seconds(5), pingInterval: nil
+        )
+        let receiver = try await XMPPConnection.connect(configuration: client, logger: Self.logger)
+        let vigil = try VigilProcess(arguments: ["serve", "--config", path.path], directory: directory)
+        do {
+            try await vigil.waitUntilHealthy()
+            let accepted = try await post(vigil, "/v1/announce/users", Self.body(usernames: [user.name], text: "Hello from Vigil"))
+            #expect(accepted.status == 202, "\(accepted.body)")
+            #expect(accepted.body.contains(#""recipients":1"#))
+
+            let message = try await withTimeout(.seconds(15)) {
+                for await stanza in receiver.stanzas where stanza.name == "message" {
+                    if stanza.firstChild(named: "body")?.text == "Hello from Vigil" { return stanza }
+                }
+                throw VigilProcess.Failure("the receiver's stream ended")
+            }
+            // Sent from the component's own domain (the seed's sample "from" was moved into it).
+            #expect(message[attribute: "from"] == "news@\(componentDomain)/announcer")
+            #expect(message[attribute: "id"] == "vigil-0")
+
+            // A user that does not exist: Prosody bounces the message to the component.
+            let unknown = try await post(vigil, "/v1/announce/users", Self.body(usernames: ["nobody-\(UUID().uuidString.prefix(8))"], text: "x"))
+            #expect(unknown.status == 202)
+            try await withTimeout(.seconds(15)) {
+                while true {
+                    let metrics = try await vigil.get("/metrics").body
+                    if metrics.contains(#"vigil_announcer_messages_total{result="bounced"} 1"#) { return }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            let metrics = try await vigil.get("/metrics").body
+            #expect(metrics.contains(#"vigil_announcer_messages_total{result="sent"} 2"#))
+            let events = try await vigil.get("/api/v1/events?limit=10").body
+            #expect(events.contains("announcement_completed"))
+
+            // Bad input is refused before anything is queued.
+            let bad = try await post(vigil, "/v1/announce/users", #"{"usernames": ["a"], "message": "!!!"}"#)
+            #expect(bad.status == 400 && bad.body.contains("base64"))
+            _ = try await vigil.stop()
+        } catch {
+            _ = try? await vigil.stop(signal: SIGKILL)
+            Issue.record("vigil log:\n\(vigil.log)")
+            await receiver.close()
+            throw error
+        }
+        await receiver.close()
+    }
+}
