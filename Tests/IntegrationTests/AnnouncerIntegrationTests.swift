@@ -14,13 +14,17 @@ import Testing
 import VigilXMPP
 
 /// The Announcer end to end: the `vigil` binary with a seed-001 style configuration, logged in to
-/// a real Prosody as an XEP-0114 component; a user logged in with a real client connection
-/// receives what `POST /v1/announce/users` sends.
-@Suite("Announcer against a real Prosody", .enabled(if: IntegrationEnvironment.enabled), .serialized)
+/// a real Prosody and a real ejabberd as an XEP-0114 component; a user logged in with a real
+/// client connection receives what `POST /v1/announce/users` sends.
+@Suite("Announcer against real XMPP servers", .enabled(if: IntegrationEnvironment.enabled), .serialized)
 struct AnnouncerIntegrationTests {
     static let logger = Logger(label: "vigil.announcer.test")
 
-    func configuration() throws -> String {
+    /// The servers the Announcer is tested against: Prosody, and ejabberd (the seed's server), which
+    /// accepts several connections per component.
+    static let servers: [(prefix: String, name: String, connections: Int)] = [("PROSODY", "Prosody", 1), ("EJABBERD", "ejabberd", 2)]
+
+    func configuration(_ server: IntegrationEnvironment.XMPPServer, connections: Int) -> String {
         """
         input_buffer = 10
 
@@ -28,16 +32,15 @@ struct AnnouncerIntegrationTests {
         backend = "memory"
 
         [ejabberd]
-        cluster_nodes = "\(IntegrationEnvironment.prosodyHost):\(try IntegrationEnvironment.prosodyComponentPort)"
+        cluster_nodes = "\(server.host):\(server.componentPort)"
         rate_limit = 50
         send_retry = 6
-        # Prosody accepts one connection per component (ejabberd several).
-        each_node_conn_num = 1
+        each_node_conn_num = \(connections)
 
         [component]
-        name = "\(try IntegrationEnvironment.prosodyComponentDomain)"
-        secret = "\(try IntegrationEnvironment.prosodyComponentSecret)"
-        domain = "\(try IntegrationEnvironment.prosodyDomain)"
+        name = "\(server.componentDomain)"
+        secret = "\(server.componentSecret)"
+        domain = "\(server.domain)"
         ping_interval = 30
         """
     }
@@ -58,18 +61,20 @@ struct AnnouncerIntegrationTests {
         return #"{"usernames": [\#(names)], "message": "\#(Data(stanza.utf8).base64EncodedString())", "persist": false}"#
     }
 
-    @Test("A users announcement reaches an online user through the component; an unknown user bounces and is counted")
-    func deliversAndCountsBounces() async throws {
-        let user = try IntegrationEnvironment.prosodyUsers[0]
-        let domain = try IntegrationEnvironment.prosodyDomain
-        let componentDomain = try IntegrationEnvironment.prosodyComponentDomain
+    @Test("A users announcement reaches an online user through the component; an unknown user bounces and is counted", arguments: servers.indices)
+    func deliversAndCountsBounces(serverIndex: Int) async throws {
+        let (prefix, name, connections) = Self.servers[serverIndex]
+        let server = try IntegrationEnvironment.xmppServer(prefix, name: name)
+        let user = server.users[0]
+        let domain = server.domain
+        let componentDomain = server.componentDomain
         let directory = IntegrationEnvironment.scratchDirectory.appendingPathComponent("announcer-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let path = directory.appendingPathComponent("announcer.toml")
-        try configuration().write(to: path, atomically: true, encoding: .utf8)
+        try configuration(server, connections: connections).write(to: path, atomically: true, encoding: .utf8)
 
         let client = XMPPConnectionConfiguration(
-            host: IntegrationEnvironment.prosodyHost, port: try IntegrationEnvironment.prosodyC2SPort,
+            host: server.host, port: server.c2sPort,
             role: .client(domain: domain, username: user.name, password: user.password, resource: "announcer-test"),
             connectTimeout: .seconds(5), pingInterval: nil
         )

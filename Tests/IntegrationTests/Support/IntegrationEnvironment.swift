@@ -67,6 +67,40 @@ enum IntegrationEnvironment {
     /// The self-signed certificate of Prosody's c2s STARTTLS, to trust in tests (`PROSODY_CA_FILE`).
     static var prosodyCAFile: String { get throws { try require("PROSODY_CA_FILE") } }
 
+    /// An XMPP server started by `scripts/services/prosody.sh` or `ejabberd.sh`: the variables
+    /// `<PREFIX>_HOST`, `_C2S_PORT`, `_COMPONENT_PORT`, `_DOMAIN`, `_COMPONENT_DOMAIN`,
+    /// `_COMPONENT_SECRET` and `_USERS` ("user:password" pairs separated by spaces).
+    struct XMPPServer: Sendable, CustomStringConvertible {
+        var name: String
+        var host: String
+        var c2sPort: Int
+        var componentPort: Int
+        var domain: String
+        var componentDomain: String
+        var componentSecret: String
+        var users: [(name: String, password: String)]
+
+        var description: String { name }
+    }
+
+    /// The XMPP server whose variables start with `prefix` (`PROSODY`, `EJABBERD`).
+    static func xmppServer(_ prefix: String, name: String) throws -> XMPPServer {
+        XMPPServer(
+            name: name,
+            host: environment["\(prefix)_HOST"] ?? "127.0.0.1",
+            c2sPort: try port("\(prefix)_C2S_PORT"),
+            componentPort: try port("\(prefix)_COMPONENT_PORT"),
+            domain: try require("\(prefix)_DOMAIN"),
+            componentDomain: try require("\(prefix)_COMPONENT_DOMAIN"),
+            componentSecret: try require("\(prefix)_COMPONENT_SECRET"),
+            users: try require("\(prefix)_USERS").split(separator: " ").map { pair in
+                let parts = pair.split(separator: ":", maxSplits: 1)
+                guard parts.count == 2 else { throw MissingService(variable: "\(prefix)_USERS", detail: "'\(pair)' is not user:password") }
+                return (String(parts[0]), String(parts[1]))
+            }
+        )
+    }
+
     /// The prosody binary, for tests that run a private server they may restart (`PROSODY_BIN`).
     static var prosodyBinary: String { environment["PROSODY_BIN"] ?? "/usr/bin/prosody" }
 
