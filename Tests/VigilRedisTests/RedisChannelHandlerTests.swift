@@ -80,6 +80,20 @@ struct RedisChannelHandlerTests {
         #expect(try channel.finish().isClean)
     }
 
+    @Test("A batch is written as one buffer and its replies complete it in order")
+    func batch() throws {
+        let (channel, handler) = try makeChannel(Received())
+        let promises = (0..<3).map { _ in channel.eventLoop.makePromise(of: RESPValue.self) }
+        handler.send(batch: (0..<3).map { RedisCommand("INCR", "n\($0)") }, promises: promises, timeout: nil)
+        channel.embeddedEventLoop.run()
+        let written = try #require(try channel.readOutbound(as: ByteBuffer.self))
+        #expect(String(buffer: written) == (0..<3).map { "*2\r\n$4\r\nINCR\r\n$2\r\nn\($0)\r\n" }.joined())
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == nil)
+        try channel.writeInbound(ByteBuffer(string: ":1\r\n:2\r\n:3\r\n"))
+        #expect(try promises.map { try outcome($0.futureResult) } == [.integer(1), .integer(2), .integer(3)])
+        #expect(try channel.finish().isClean)
+    }
+
     @Test("Push frames reach the subscription callback between replies")
     func pushRouting() throws {
         let received = Received()

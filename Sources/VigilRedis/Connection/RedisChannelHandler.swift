@@ -115,6 +115,27 @@ final class RedisChannelHandler: ChannelInboundHandler {
         self.scheduleFlush(context: context)
     }
 
+    /// Writes several commands in one buffer and records a request for each.
+    ///
+    /// - Parameters:
+    ///   - commands: The commands, answered by one reply each.
+    ///   - promises: One promise per command.
+    ///   - timeout: The limit for each reply.
+    func send(batch commands: [RedisCommand], promises: [EventLoopPromise<RESPValue>], timeout: TimeAmount?) {
+        guard let context, !isShutDown, closeReason == nil else {
+            for promise in promises { promise.fail(closeReason ?? RedisClientError(.connectionClosed)) }
+            return
+        }
+        var buffer = context.channel.allocator.buffer(capacity: commands.reduce(0) { $0 + $1.encodedSize })
+        for command in commands { command.write(to: &buffer) }
+        context.write(Self.wrapOutboundOut(buffer), promise: nil)
+        let now = context.eventLoop.now
+        let deadline = timeout.map { now + $0 }
+        for promise in promises { stateMachine.sent(.reply, promise: promise, deadline: deadline) }
+        if let deadline { self.armTimer(for: deadline, context: context) }
+        self.scheduleFlush(context: context)
+    }
+
     /// Closes the connection; waiting requests fail with `reason`.
     func close(reason: RedisClientError) {
         guard let context else { return }

@@ -222,12 +222,9 @@ public final actor RedisConnection: RedisCommandExecutor {
     /// - Parameter commands: The commands.
     /// - Returns: One result per command: the reply or the error for that command.
     public func pipeline(_ commands: [RedisCommand]) async -> [Result<RESPValue, RedisClientError>] {
-        let handler = self.handler.value
-        let futures = commands.map { command in
-            let promise = channel.eventLoop.makePromise(of: RESPValue.self)
-            handler.send(command, kind: .reply, promise: promise, timeout: commandTimeout)
-            return promise.futureResult
-        }
+        let promises = commands.map { _ in channel.eventLoop.makePromise(of: RESPValue.self) }
+        handler.value.send(batch: commands, promises: promises, timeout: commandTimeout)
+        let futures = promises.map(\.futureResult)
         // One wait for the whole batch: one hop back to the caller instead of one per reply.
         let outcomes = (try? await EventLoopFuture.whenAllComplete(futures, on: channel.eventLoop).get()) ?? []
         let results = outcomes.map { outcome in
