@@ -188,6 +188,8 @@ let package = Package(
             name: "VigilAnnouncer",
             dependencies: [
                 "VigilCore",
+                "VigilMySQL",
+                "VigilRedis",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -10,6 +10,8 @@ import Metrics
 import ServiceLifecycle
 import VigilAnnouncer
 import VigilCore
+import VigilMySQL
+import VigilRedis
 import VigilWeb
 import VigilXMPP
 
@@ -31,15 +33,42 @@ struct AnnouncerServices {
         settings.rateLimit = configuration.xmpp.rateLimit
         settings.retry = RetrySchedule(retries: configuration.xmpp.sendRetry)
         if case .component(let component) = configuration.login { settings.componentDomain = component.componentDomain }
+        settings.pageLength = configuration.mysql?.pageLength ?? settings.pageLength
+        var helpers: [any Service] = []
+        var recipients: (any RecipientSource)?
+        if let mysql = configuration.mysql, case .redis(let redisSettings) = configuration.userActivity {
+            let mysqlClient = MySQLClient(
+                configuration: MySQLClientConfiguration(
+                    connection: MySQLConnectionConfiguration(
+                        address: mysql.address, username: mysql.username, password: mysql.password,
+                        database: mysql.database.isEmpty ? nil : mysql.database
+                    ),
+                    maxOpenConnections: mysql.maxOpenConnections,
+                    maxIdleConnections: mysql.maxIdleConnections
+                ),
+                logger: logger("vigil.mysql")
+            )
+            // The original talks to a Redis cluster; Vigil uses the first node.
+            let (host, port) = WebConfiguration.parseListen(redisSettings.nodes[0]) ?? ("127.0.0.1", 6379)
+            let redis = RedisClient(
+                configuration: RedisConfiguration(
+                    host: host, port: port, password: redisSettings.password.isEmpty ? nil : redisSettings.password,
+                    database: redisSettings.database, clientName: "vigil-announcer"
+                ),
+                logger: logger("vigil.redis")
+            )
+            helpers = [mysqlClient, redis]
+            recipients = ChannelRecipients(mysql: mysqlClient, online: RedisOnlineUsers(redis: redis, batch: configuration.userActivityAskBuffer))
+        }
         let announcer = Announcer(
             settings: settings,
             sender: sender,
-            recipients: nil,
+            recipients: recipients,
             store: store,
             record: { event in await hub.record(event) },
             logger: logger("vigil.announcer")
         )
-        services = clients.map { $0 as any Service }
+        services = helpers + clients.map { $0 as any Service }
         services.append(BounceWatcher(clients: clients, logger: logger("vigil.announcer")))
         services.append(announcer)
         let routes: RouteRegistration = { group in AnnouncerRoutes.register(on: group, announcer: announcer) }

@@ -11,6 +11,8 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import Testing
+import VigilMySQL
+import VigilRedis
 import VigilXMPP
 
 /// The Announcer end to end: the `vigil` binary with a seed-001 style configuration, logged in to
@@ -122,5 +124,106 @@ struct AnnouncerIntegrationTests {
             throw error
         }
         await receiver.close()
+    }
+
+    @Test("A channel announcement reaches the channel's online members (MySQL membership, Redis activity), page by page")
+    func channel() async throws {
+        let server = try IntegrationEnvironment.xmppServer("PROSODY", name: "Prosody")
+        let (alice, bob) = (server.users[0], server.users[1])
+        // The seed's schema, in the test database (this suite runs alone: .serialized).
+        try await MySQLConnection.withConnection(configuration: MySQLTestSupport.configuration(), logger: MySQLTestSupport.logger) { db in
+            for statement in [
+                "DROP TABLE IF EXISTS ws_channel_members", "DROP TABLE IF EXISTS ws_channel_data",
+                "CREATE TABLE ws_channel_data (channel_id BIGINT PRIMARY KEY, channel_channelid BIGINT, channel_state VARCHAR(16))",
+                "CREATE TABLE ws_channel_members (member_id BIGINT PRIMARY KEY, member_username VARCHAR(64), member_channelid BIGINT)",
+                "INSERT INTO ws_channel_data VALUES (22, 220, 'ACCEPTED'), (23, 230, 'PENDING')",
+                // Three members; pages of two. carol is "online" in Redis but has no XMPP account.
+                "INSERT INTO ws_channel_members VALUES (1, '\(alice.name)', 220), (2, '\(bob.name)', 220), (3, 'carol', 220), (4, 'dave', 230)",
+            ] {
+                try await db.execute(statement)
+            }
+        }
+        // Redis user activity: alice and carol online on server 127.0.0.1, bob offline.
+        let redisHost = try IntegrationEnvironment.redisHost
+        let redisPort = try IntegrationEnvironment.redisPort
+        try await RedisConnection.withConnection(configuration: RedisConfiguration(host: redisHost, port: redisPort), logger: Self.logger) { redis in
+            _ = try await redis.execute(["FLUSHDB"])
+            _ = try await redis.execute(["MSET", alice.name, "127.0.0.1", "carol", "127.0.0.1"])
+            _ = try await redis.execute(["SADD", "127.0.0.1", alice.name, "carol"])
+        }
+
+        let directory = IntegrationEnvironment.scratchDirectory.appendingPathComponent("announcer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("announcer.toml")
+        try (configuration(server, connections: 1) + """
+
+            [mysql]
+            address = "\(IntegrationEnvironment.mariadbHost):\(try IntegrationEnvironment.mariadbPort)"
+            username = "\(try IntegrationEnvironment.mariadbUser)"
+            password = "\(try IntegrationEnvironment.mariadbPassword)"
+            db = "\(try IntegrationEnvironment.mariadbDatabase)"
+            pagination_length = 2
+
+            [user-activity-redis]
+            cluster_nodes = "\(redisHost):\(redisPort)"
+            """).write(to: path, atomically: true, encoding: .utf8)
+
+        func login(_ user: (name: String, password: String)) async throws -> XMPPConnection {
+            try await XMPPConnection.connect(
+                configuration: XMPPConnectionConfiguration(
+                    host: server.host, port: server.c2sPort,
+                    role: .client(domain: server.domain, username: user.name, password: user.password, resource: "channel-test"),
+                    connectTimeout: .seconds(5), pingInterval: nil
+                ),
+                logger: Self.logger
+            )
+        }
+        let aliceConnection = try await login(alice)
+        let bobConnection = try await login(bob)
+        let vigil = try VigilProcess(arguments: ["serve", "--config", path.path], directory: directory)
+        do {
+            try await vigil.waitUntilHealthy()
+            let stanza = "<message to='%s' type='chat' id='c-[inc_id]'><body>channel news</body></message>"
+            let body = #"{"channel_id": "22", "message": "\#(Data(stanza.utf8).base64EncodedString())"}"#
+            let accepted = try await post(vigil, "/v1/announce/channel", body)
+            #expect(accepted.status == 202, "\(accepted.body)")
+            let received = try await withTimeout(.seconds(15)) {
+                for await stanza in aliceConnection.stanzas where stanza.name == "message" {
+                    if stanza.firstChild(named: "body")?.text == "channel news" { return stanza }
+                }
+                throw VigilProcess.Failure("alice's stream ended")
+            }
+            #expect(received[attribute: "id"] == "c-0")
+            // alice and carol were online (carol bounces: no account); bob, offline in Redis, gets nothing.
+            try await withTimeout(.seconds(15)) {
+                while !(try await vigil.get("/api/v1/events?limit=20").body.contains(#""sent":"2""#)) {
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            let bobGotIt = try? await withTimeout(.seconds(1)) {
+                for await stanza in bobConnection.stanzas where stanza.name == "message" && stanza.firstChild(named: "body") != nil { return true }
+                return false
+            }
+            #expect(bobGotIt != true)
+
+            // Every online user (negative id): the per-server sets.
+            let everyone = #"{"channel_id": -1, "message": "\#(Data(stanza.replacingOccurrences(of: "channel news", with: "to everyone").utf8).base64EncodedString())"}"#
+            #expect(try await post(vigil, "/v1/announce/channel", everyone).status == 202)
+            _ = try await withTimeout(.seconds(15)) {
+                for await stanza in aliceConnection.stanzas where stanza.name == "message" {
+                    if stanza.firstChild(named: "body")?.text == "to everyone" { return stanza }
+                }
+                throw VigilProcess.Failure("alice's stream ended")
+            }
+            _ = try await vigil.stop()
+        } catch {
+            _ = try? await vigil.stop(signal: SIGKILL)
+            Issue.record("vigil log:\n\(vigil.log)")
+            await aliceConnection.close()
+            await bobConnection.close()
+            throw error
+        }
+        await aliceConnection.close()
+        await bobConnection.close()
     }
 }

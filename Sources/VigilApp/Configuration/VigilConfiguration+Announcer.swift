@@ -159,10 +159,15 @@ extension VigilConfiguration {
         }
         if let key = top.unusedKeys.first { throw top.error(key, "unknown key") }
         self.announcer = announcer
-        if announcer.mysql != nil || announcer.userActivity != nil || announcer.kafkaConsumer != nil || announcer.kafkaProducer != nil {
+        var notWired: [String] = []
+        if case .rest = announcer.userActivity { notWired.append("[user-activity-rest-api] (use [user-activity-redis])") }
+        if announcer.mysql != nil, announcer.userActivity == nil { notWired.append("channel announcements without a user-activity source") }
+        if announcer.mysql == nil, announcer.userActivity != nil { notWired.append("channel announcements without [mysql]") }
+        if announcer.kafkaConsumer != nil || announcer.kafkaProducer != nil { notWired.append("Kafka input and persistence") }
+        if !notWired.isEmpty {
             warnings.append(
-                "\(file): the Announcer sends to named users (/v1/announce/users); channel announcements ([mysql], user activity) "
-                    + "and Kafka are not wired in this version yet: /v1/announce/channel answers 503 and persist is not forwarded"
+                "\(file): not wired in this version: \(notWired.joined(separator: "; ")); /v1/announce/channel answers 503 "
+                    + "unless [mysql] and [user-activity-redis] are both given"
             )
         }
     }
