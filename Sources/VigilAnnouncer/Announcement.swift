@@ -44,6 +44,7 @@ public struct Announcement: Sendable, Hashable {
     public static func channel(json: Data) throws(AnnouncementError) -> Announcement {
         let body: ChannelBody = try decode(json)
         let template = try StanzaTemplate(base64: body.message)
+        try template.validateStanza()
         return Announcement(audience: .channel(body.channelID), template: template, persist: body.persist ?? true)
     }
 
@@ -55,6 +56,7 @@ public struct Announcement: Sendable, Hashable {
             throw AnnouncementError("usernames[\(index)] is empty")
         }
         let template = try StanzaTemplate(base64: body.message)
+        try template.validateStanza()
         return Announcement(audience: .users(body.usernames), template: template, persist: body.persist ?? true)
     }
 

@@ -6,6 +6,8 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
+import NIOCore
+import VigilXMPP
 
 /// A pre-rendered XML stanza with a placeholder for its recipient.
 ///
@@ -133,6 +135,32 @@ public struct StanzaTemplate: Sendable, Hashable {
             return (String(rest[..<at]), String(rest[rest.index(after: at)...]), resource)
         }
         return (nil, String(rest), resource)
+    }
+
+    /// Checks that the template renders to exactly one well-formed `<message>`, `<presence>` or
+    /// `<iq>` element, with the XMPP stream parser's own rules.
+    ///
+    /// Malformed XML written to an XMPP stream makes the server close that stream, for every
+    /// announcement using the connection, on every retry; so a bad template is refused at the door
+    /// (HTTP 400) rather than sent.
+    public func validateStanza() throws(AnnouncementError) {
+        var parser = XMPPStreamParser()
+        var buffer = ByteBuffer(string: "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>")
+        buffer.writeString(render(username: "user", domain: "example.invalid", index: 0))
+        var elements: [XMLElement] = []
+        do {
+            while let event = try parser.next(from: &buffer) {
+                if case .element(let element) = event { elements.append(element) }
+            }
+        } catch {
+            throw AnnouncementError("message is not well-formed XML: \(error)")
+        }
+        guard !parser.isInsideStanza, elements.count == 1, let stanza = elements.first else {
+            throw AnnouncementError(elements.count > 1 ? "message holds more than one stanza" : "message is not a complete XML element")
+        }
+        guard ["message", "presence", "iq"].contains(stanza.name) else {
+            throw AnnouncementError("message must be a <message>, <presence> or <iq> stanza, not <\(stanza.name)>")
+        }
     }
 
     /// The recipient's JID: the username itself when it has an `@`, else `username@domain`.

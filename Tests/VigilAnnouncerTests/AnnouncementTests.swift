@@ -42,10 +42,21 @@ struct AnnouncementTests {
         (#"{"usernames": ["a"]}"#, "'message' is missing"),
         (#"{"usernames": "a", "message": "PG0+JXM8L20+"}"#, "'usernames' has the wrong type"),
         (#"[1, 2]"#, "the body must be a JSON object"),
+        // "<m>%s</m>": well-formed, but not a stanza.
+        (#"{"usernames": ["a"], "message": "PG0+JXM8L20+"}"#, "message must be a <message>, <presence> or <iq> stanza, not <m>"),
         (#"{"usernames": ["a"], "#, "the body is not valid JSON"),
     ])
     func badUsersBodies(body: String, message: String) {
         #expect(throws: AnnouncementError(message)) { try Announcement.users(json: Data(body.utf8)) }
+    }
+
+    @Test("Malformed or partial XML is refused before anything is sent", arguments: [
+        "<message to='%s'><body>x</message>", "<message to='%s'><body>x</body>", "<message to='%s'/><message to='%s'/>",
+        "<message to='%s'><!-- c --></message>", "<message to='%s' a='1' a='2'/>", "<message to='%s'>&nbsp;</message>",
+    ])
+    func malformedStanza(stanza: String) throws {
+        let template = try StanzaTemplate(stanza)
+        #expect(throws: AnnouncementError.self) { try template.validateStanza() }
     }
 
     @Test("A channel id that is not a number is rejected")

@@ -258,7 +258,7 @@ struct AnnouncerRoutesTests {
                 #expect(response.status == .serviceUnavailable)
                 #expect(String(buffer: response.body).contains("too many announcements"))
             }
-            let channel = #"{"channel_id": "22", "message": "PG0+JXM8L20+"}"#
+            let channel = #"{"channel_id": "22", "message": "\#(Data("<message to='%s'/>".utf8).base64EncodedString())"}"#
             try await client.execute(uri: "/v1/announce/channel", method: .post, body: ByteBuffer(string: channel)) { response in
                 #expect(response.status == .serviceUnavailable)
                 #expect(String(buffer: response.body).contains("[mysql]"))
