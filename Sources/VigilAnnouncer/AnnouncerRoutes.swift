@@ -20,21 +20,22 @@ public enum AnnouncerRoutes {
 
     /// Adds the two routes to a router group (the caller decides about authentication).
     public static func register(on group: RouterGroup<BasicRequestContext>, announcer: Announcer) {
-        group.post("v1/announce/channel") { request, context in
+        route("v1/announce/channel", on: group, announcer: announcer, decode: Announcement.channel(json:))
+        route("v1/announce/users", on: group, announcer: announcer, decode: Announcement.users(json:))
+    }
+
+    /// One POST route: decode the body (400 when it is bad), then hand it to the Announcer.
+    private static func route(
+        _ path: RouterPath,
+        on group: RouterGroup<BasicRequestContext>,
+        announcer: Announcer,
+        decode: @escaping @Sendable (Data) throws(AnnouncementError) -> Announcement
+    ) {
+        group.post(path) { request, _ in
             let body = try await request.body.collect(upTo: maxBodySize)
             let announcement: Announcement
             do throws(AnnouncementError) {
-                announcement = try Announcement.channel(json: Data(body.readableBytesView))
-            } catch {
-                throw AnnouncerHTTPError(.badRequest, error.description)
-            }
-            return try await accept(announcement, announcer: announcer)
-        }
-        group.post("v1/announce/users") { request, context in
-            let body = try await request.body.collect(upTo: maxBodySize)
-            let announcement: Announcement
-            do throws(AnnouncementError) {
-                announcement = try Announcement.users(json: Data(body.readableBytesView))
+                announcement = try decode(Data(body.readableBytesView))
             } catch {
                 throw AnnouncerHTTPError(.badRequest, error.description)
             }
