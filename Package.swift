@@ -1,7 +1,7 @@
 // swift-tools-version:6.1
 //
 // Vigil: one service that watches real-time communication and media infrastructure.
-// The module graph follows docs/ARCHITECTURE (see ../shared/DESIGN.md): protocol clients at the
+// The module graph follows docs/ARCHITECTURE.md: protocol clients at the
 // bottom, VigilCore as the pure domain, storage and sources above it, VigilApp wiring them, and a
 // thin `vigil` executable.
 
