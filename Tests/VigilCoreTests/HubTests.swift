@@ -11,14 +11,6 @@ import Synchronization
 import Testing
 import VigilCore
 
-/// A clock that tests move by hand.
-final class ManualClock: Sendable {
-    private let value: Mutex<Double>
-    init(_ start: Double = 1_000_000) { value = Mutex(start) }
-    var now: Double { value.withLock { $0 } }
-    func advance(_ seconds: Double) { value.withLock { $0 += seconds } }
-}
-
 @Suite("Hub")
 struct HubTests {
     let host = TargetID(.host, "alpha")
