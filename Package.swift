@@ -256,6 +256,7 @@ let package = Package(
             name: "VigilCoreTests",
             dependencies: [
                 "VigilCore",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],

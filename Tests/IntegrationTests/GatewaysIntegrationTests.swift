@@ -7,8 +7,11 @@
 
 import Foundation
 import Logging
+import NIOCore
+import Synchronization
 import Testing
 import VigilCore
+import VigilMQTT
 import VigilMonitors
 
 /// The gateway monitor against real Janus 1.1.2 gateways and the real Mosquitto started by
@@ -228,6 +231,83 @@ struct GatewaysIntegrationTests {
         }
     }
 
+    @Test("50 unconfigured status names: no admin key sent to them, no new series, capped and expired; configured gateways still work")
+    func unconfiguredNamesGetNothing() async throws {
+        let bed = GatewayTestBed()
+        var configuration = try bed.configuration(primaries: ["gxy1"], spares: ["gxy12"])
+        configuration.maxDiscovered = 20
+        configuration.discoveredExpiry = .seconds(3)
+        let monitored = configuration
+        let requestTopic = try GatewayTopicTemplate(configuration.adminRequestTopic)
+        let statusTopic = try GatewayTopicTemplate(configuration.statusTopic)
+        let keyed = KeyedRequests()
+        // A server discovered by an earlier run, restored from the store: the monitor forgets it.
+        await bed.hub.apply(Observation(target: TargetID(.gateway, "leftover"), time: 1, status: .up, attributes: ["role": "discovered"]))
+        let spyConfiguration = try MQTTTestSupport.configuration(.v3_1_1)
+        try await withMQTTClient(spyConfiguration) { spy in
+            // Every admin request of this bed, to any name: count those that carry the secret.
+            try await spy.subscribe(to: [MQTTSubscribeInfo(filter: requestTopic.filter, qos: .atLeastOnce)]) { requests in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for try await request in requests where String(buffer: request.payload).contains(JanusGateway.adminSecret) {
+                            if let server = requestTopic.server(in: request.topic) { keyed.add(server) }
+                        }
+                    }
+                    defer { group.cancelAll() }
+                    try await bed.withMonitor(monitored) { _ in
+                        try await bed.eventually("monitor subscribed") { !bed.logs.entries("Subscribed to gateway status").isEmpty }
+                        #expect(await bed.state("leftover") == nil)
+                        try await Task.sleep(for: .milliseconds(200))
+                        try bed.start(["gxy1", "gxy12"])
+                        _ = try await bed.waitOnline(["gxy1", "gxy12"], timeout: .seconds(3))
+                        try await bed.eventually("configured gateways answered") {
+                            bed.metric("galaxy_gateways_sessions", [("name", "gxy1"), ("type", "rooms")]) == 0
+                                && bed.metric("galaxy_gateways_sessions", [("name", "gxy12"), ("type", "rooms")]) == 0
+                        }
+                        let before = bed.seriesCount()
+
+                        // A real Janus that is not configured, and 50 names announced by a plain client.
+                        try bed.start(["gxy9"])
+                        let names = (0..<50).map { "rogue\($0)" }
+                        for name in names {
+                            try await spy.publish(to: statusTopic.topic(for: name), payload: ByteBuffer(string: #"{"online": true}"#), qos: .atLeastOnce)
+                        }
+                        // 51 unconfigured names, 20 shown, 31 refused and counted.
+                        try await bed.eventually("cap reached and refusals counted", timeout: .seconds(5)) {
+                            bed.metric("vigil_gateways_discovered_refused_total", []) == 31
+                        }
+                        #expect(await bed.discoveredCount() == 20)
+                        #expect(bed.metric("vigil_gateways_discovered", []) == 20)
+                        // Two poll rounds (poll interval 1 s) while they are shown and online.
+                        try await Task.sleep(for: .milliseconds(2200))
+                        let toUnconfigured = keyed.count { $0 != "gxy1" && $0 != "gxy12" }
+                        let toConfigured = keyed.count { $0 == "gxy1" || $0 == "gxy12" }
+                        #expect(toUnconfigured == 0)
+                        #expect(toConfigured >= 4)
+                        let during = bed.seriesCount()
+                        #expect(during == before)
+                        print("gateways: 50 unconfigured names + 1 unconfigured Janus: \(toUnconfigured) admin requests with the key to them (\(toConfigured) to the 2 configured); series \(before) before, \(during) after; 20 discovered, 31 refused")
+
+                        // Silent discovered servers are forgotten: states gone, series unchanged.
+                        let expired = try await bed.eventually("discovered expired", timeout: .seconds(6)) { await bed.discoveredCount() == 0 }
+                        #expect(bed.metric("vigil_gateways_discovered", []) == 0)
+                        #expect(bed.metric("vigil_gateways_discovered_expired_total", []) == 20)
+                        #expect(bed.seriesCount() == before)
+                        print("gateways: 20 discovered names forgotten \(expired) after the cap check (discovered_expiry 3 s)")
+
+                        // The configured gateways still work.
+                        try await bed.createSessions(2, on: "gxy1")
+                        try await bed.eventually("sessions counted", timeout: .seconds(3)) {
+                            bed.metric("galaxy_gateways_sessions", [("name", "gxy1"), ("type", "rooms")]) == 2
+                        }
+                        #expect(await bed.state("gxy1")?.status == .up)
+                        #expect(keyed.count { $0 != "gxy1" && $0 != "gxy12" } == 0)
+                    }
+                }
+            }
+        }
+    }
+
     @Test("HTTP admin fallback: POST /admin list_sessions against a gateway with the HTTP admin API")
     func httpFallback() async throws {
         let bed = GatewayTestBed()
@@ -295,4 +375,16 @@ struct GatewaysIntegrationTests {
 private func field(_ value: JSONValue?, _ key: String) -> JSONValue? {
     if case .object(let object)? = value { return object[key] }
     return nil
+}
+
+/// Admin requests carrying the secret, per server name.
+private final class KeyedRequests: Sendable {
+    private let counts = Mutex<[String: Int]>([:])
+
+    func add(_ server: String) { counts.withLock { $0[server, default: 0] += 1 } }
+
+    /// Requests to the servers that match.
+    func count(_ matching: (String) -> Bool) -> Int {
+        counts.withLock { $0.filter { matching($0.key) }.values.reduce(0, +) }
+    }
 }

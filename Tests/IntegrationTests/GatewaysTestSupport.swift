@@ -166,7 +166,9 @@ final class GatewayTestBed: Sendable {
 
     init() {
         prefix = "vt\(UUID().uuidString.prefix(8).lowercased())/janus"
-        hub = Hub(stores: store.stores)
+        // The hub's series (vigil_gateway_sessions{gateway}) land in the same registry, so a test
+        // can count every series the gateways cause.
+        hub = Hub(stores: store.stores, metricsFactory: PrometheusMetricsFactory(registry: registry))
         metrics = GatewayMetrics(factory: PrometheusMetricsFactory(registry: registry))
     }
 
@@ -251,11 +253,21 @@ final class GatewayTestBed: Sendable {
 
     /// The value of a metric line `name{labels}` in the registry's text output, or `nil`.
     func metric(_ name: String, _ labels: [(String, String)]) -> Double? {
-        let head = name + "{" + labels.map { "\($0.0)=\"\($0.1)\"" }.joined(separator: ",") + "} "
+        let head = labels.isEmpty ? name + " " : name + "{" + labels.map { "\($0.0)=\"\($0.1)\"" }.joined(separator: ",") + "} "
         for line in registry.emitToString().split(separator: "\n") where line.hasPrefix(head) {
             return Double(line.dropFirst(head.count))
         }
         return nil
+    }
+
+    /// How many gateways the hub shows as discovered.
+    func discoveredCount() async -> Int {
+        await hub.states(kind: .gateway).filter { $0.attributes["role"] == "discovered" }.count
+    }
+
+    /// The number of series in the registry (sample lines of the text format).
+    func seriesCount() -> Int {
+        registry.emitToString().split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.isEmpty }.count
     }
 
     /// Waits until `condition` holds, polling every 20 ms; fails after `timeout`.

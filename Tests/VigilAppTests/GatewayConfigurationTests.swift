@@ -22,6 +22,31 @@ struct GatewayConfigurationTests {
         #expect(janus.staleThreshold == .seconds(30))
         #expect(janus.failoverWaitTime == .seconds(5))
         #expect(janus.httpDeadline == .milliseconds(900))
+        #expect(janus.maxDiscovered == 64)
+        #expect(janus.discoveredExpiry == .seconds(600))
+        #expect(janus.inboxCapacity == 1024)
+    }
+
+    @Test("Bounds of discovered servers and the inbox, from the file or VIGIL_JANUS_*")
+    func bounds() throws {
+        let text = """
+            [janus]
+            max_discovered = 10
+            discovered_expiry = "2m"
+            inbox_capacity = 256
+            """
+        let file = try VigilConfiguration.parse(text, file: "vigil.toml")
+        #expect(file.warnings.isEmpty)
+        #expect(file.janus.maxDiscovered == 10)
+        #expect(file.janus.discoveredExpiry == .seconds(120))
+        #expect(file.janus.inboxCapacity == 256)
+        let environment = try VigilConfiguration.parse(
+            text, file: "vigil.toml",
+            environment: ["VIGIL_JANUS_MAX_DISCOVERED": "0", "VIGIL_JANUS_DISCOVERED_EXPIRY": "30s", "VIGIL_JANUS_INBOX_CAPACITY": "64"]
+        ).janus
+        #expect(environment.maxDiscovered == 0)
+        #expect(environment.discoveredExpiry == .seconds(30))
+        #expect(environment.inboxCapacity == 64)
     }
 
     @Test("The file's [janus] section")
@@ -93,6 +118,13 @@ struct GatewayConfigurationTests {
         ("[janus]\npoll_interval = \"10s\"\nstale_threshold = \"5s\"", "janus.stale_threshold"),
         ("[janus]\nadmin_urls = [\"gxy1\"]", "janus.admin_urls"),
         ("[janus]\nmqtt_version = \"4.0\"", "janus.mqtt_version"),
+        ("[janus]\nmax_discovered = -1", "janus.max_discovered"),
+        ("[janus]\nmax_discovered = 9223372036854775807", "janus.max_discovered"),
+        ("[janus]\ninbox_capacity = 0", "janus.inbox_capacity"),
+        ("[janus]\ndiscovered_expiry = \"0s\"", "janus.discovered_expiry"),
+        ("[janus]\ndiscovered_expiry = \"400d\"", "janus.discovered_expiry"),
+        ("[janus]\nhttp_deadline = \"100000000h\"", "janus.http_deadline"),
+        ("[janus]\nfailover_wait_time = \"1000d\"", "janus.failover_wait_time"),
     ])
     func errors(text: String, key: String) {
         #expect {

@@ -8,6 +8,8 @@
 import Foundation
 import Logging
 import MetricsTestKit
+import NIOCore
+import Synchronization
 import Testing
 import VigilCore
 @testable import VigilMonitors
@@ -20,7 +22,9 @@ struct GatewayTrackerTests {
     func tracker(
         primaries: [String] = ["gxy1", "gxy2"],
         spares: [String] = ["gxy12"],
-        adminKey: String? = "janusoverlord"
+        adminKey: String? = "janusoverlord",
+        maxDiscovered: Int = 64,
+        discoveredExpiry: Duration = .seconds(600)
     ) -> GatewayTracker {
         var configuration = GatewayMonitorConfiguration(brokerURL: "mqtt://127.0.0.1:1883", adminKey: adminKey)
         configuration.availableServers = primaries
@@ -30,6 +34,8 @@ struct GatewayTrackerTests {
         configuration.requestTimeout = .seconds(2)
         configuration.onlineRetryDelay = .milliseconds(500)
         configuration.staleThreshold = .seconds(30)
+        configuration.maxDiscovered = maxDiscovered
+        configuration.discoveredExpiry = discoveredExpiry
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         var tracker = GatewayTracker(configuration: configuration, metrics: GatewayMetrics(factory: metrics), logger: logger)
@@ -130,7 +136,7 @@ struct GatewayTrackerTests {
         #expect(tracker.gateways["gxy2"]?.sessions == 3)
     }
 
-    @Test("Polls go only to online gateways each interval; unknown configured ones are probed")
+    @Test("Polls go only to online configured gateways each interval; unknown configured ones are probed")
     func polling() {
         var tracker = tracker()
         let probes = requests(tracker.tick(now: 0.4))
@@ -140,8 +146,150 @@ struct GatewayTrackerTests {
         _ = tracker.tick(now: 5)  // the gxy2 probe and the discovered request time out
         #expect(requests(tracker.tick(now: 10.3)).isEmpty)
         let round = requests(tracker.tick(now: 10.4)).map(\.server)
-        // gxy1 online, gxy2 unknown (probe), gxy12 offline (skipped), other discovered and online.
-        #expect(round == ["gxy1", "gxy2", "other"])
+        // gxy1 online, gxy2 unknown (probe), gxy12 offline (skipped); "other" is discovered and
+        // online but not configured: it is never sent the admin secret.
+        #expect(round == ["gxy1", "gxy2"])
+    }
+
+    @Test("Unconfigured servers: shown as discovered, never sent the admin secret, no series, no events")
+    func discoveredNeverAsked() throws {
+        var tracker = tracker()
+        _ = tracker.tick(now: 0.4)
+        var all: [GatewayTracker.Effect] = []
+        for index in 0..<50 {
+            all += tracker.statusMessage(server: "x\(index)", payload: Array(#"{"online": true}"#.utf8), now: 1)
+        }
+        all += tracker.tick(now: 10.4)
+        for index in 0..<50 {
+            all += tracker.statusMessage(server: "x\(index)", payload: Array(#"{"online": false}"#.utf8), now: 11)
+            all += tracker.statusMessage(server: "x\(index)", payload: Array(#"{"online": true}"#.utf8), now: 12)
+        }
+        all += tracker.tick(now: 20.4)
+        #expect(requests(all).allSatisfy { ["gxy1", "gxy2", "gxy12"].contains($0.server) })
+        #expect(!requests(all).contains { $0.server.hasPrefix("x") })
+        #expect(events(all).isEmpty)
+        #expect(tracker.discoveredCount == 50)
+        let observation = try #require(lastObservation(all, "x7"))
+        #expect(observation.attributes["role"] == "discovered")
+        #expect(observation.status == .up)
+        #expect(observation.samples.isEmpty)
+        #expect(throws: (any Error).self) { try metrics.expectGauge("vigil_gateway_online", [("name", "x7")]) }
+        #expect(throws: (any Error).self) { try metrics.expectGauge("vigil_gateway_last_seen_seconds", [("name", "x7")]) }
+        #expect(try metrics.expectGauge("vigil_gateways_discovered").lastValue == 50)
+        // A reply on an unconfigured server's topic is ignored, whatever it claims.
+        #expect(tracker.adminReply(server: "x7", payload: sessions("vigil-1", [1]), now: 21).isEmpty)
+        // Discovered servers are not judged stale (they are never asked).
+        #expect(lastObservation(tracker.evaluateStaleness(now: 100), "x7") == nil)
+    }
+
+    @Test("Discovered servers are capped; the rest are refused and counted")
+    func discoveredCap() throws {
+        var tracker = tracker(maxDiscovered: 3)
+        for index in 0..<5 {
+            _ = tracker.statusMessage(server: "x\(index)", payload: Array(#"{"online": true}"#.utf8), now: 1)
+        }
+        #expect(tracker.discoveredCount == 3)
+        #expect(tracker.gateways["x3"] == nil && tracker.gateways["x4"] == nil)
+        #expect(try metrics.expectCounter("vigil_gateways_discovered_refused_total").totalValue == 2)
+        // A known discovered server still updates; configured ones are never refused.
+        #expect(!tracker.statusMessage(server: "x0", payload: Array(#"{"online": false}"#.utf8), now: 2).isEmpty)
+        #expect(tracker.gateways["x0"]?.online == false)
+        #expect(!tracker.statusMessage(server: "gxy2", payload: Array(#"{"online": true}"#.utf8), now: 2).isEmpty)
+        #expect(tracker.gateways["gxy2"]?.online == true)
+        #expect(try metrics.expectCounter("vigil_gateways_discovered_refused_total").totalValue == 2)
+        // Unusable names are refused even with room to spare.
+        var roomy = self.tracker(maxDiscovered: 10)
+        #expect(roomy.statusMessage(server: String(repeating: "n", count: 65), payload: Array(#"{"online": true}"#.utf8), now: 1).isEmpty)
+        #expect(roomy.statusMessage(server: "bad\u{1B}[2J", payload: Array(#"{"online": true}"#.utf8), now: 1).isEmpty)
+        #expect(!roomy.statusMessage(server: String(repeating: "n", count: 64), payload: Array(#"{"online": true}"#.utf8), now: 1).isEmpty)
+        #expect(roomy.discoveredCount == 1)
+        #expect(try metrics.expectCounter("vigil_gateways_discovered_refused_total").totalValue == 4)
+        // max_discovered = 0 shows none.
+        var none = self.tracker(maxDiscovered: 0)
+        #expect(none.statusMessage(server: "x0", payload: Array(#"{"online": true}"#.utf8), now: 1).isEmpty)
+        #expect(none.discoveredCount == 0)
+    }
+
+    @Test("Discovered servers are forgotten after their silence: state, row and series go")
+    func discoveredExpiry() throws {
+        var tracker = tracker(maxDiscovered: 2, discoveredExpiry: .seconds(60))
+        _ = tracker.statusMessage(server: "x0", payload: Array(#"{"online": true}"#.utf8), now: 0)
+        _ = tracker.statusMessage(server: "x1", payload: Array(#"{"online": true}"#.utf8), now: 30)
+        #expect(tracker.statusMessage(server: "x2", payload: Array(#"{"online": true}"#.utf8), now: 31).isEmpty)
+        #expect(!tracker.tick(now: 59.9).contains(.forget(TargetID(.gateway, "x0"))))
+        let expired = tracker.tick(now: 60)
+        #expect(expired.contains(.forget(TargetID(.gateway, "x0"))))
+        #expect(!expired.contains(.forget(TargetID(.gateway, "x1"))))
+        #expect(tracker.gateways["x0"] == nil && tracker.discoveredCount == 1)
+        #expect(try metrics.expectGauge("vigil_gateways_discovered").lastValue == 1)
+        #expect(try metrics.expectCounter("vigil_gateways_discovered_expired_total").totalValue == 1)
+        // The freed slot takes a new name; a status keeps a discovered server alive.
+        #expect(!tracker.statusMessage(server: "x2", payload: Array(#"{"online": true}"#.utf8), now: 61).isEmpty)
+        _ = tracker.statusMessage(server: "x1", payload: Array(#"{"online": false}"#.utf8), now: 85)
+        #expect(!tracker.tick(now: 100).contains(.forget(TargetID(.gateway, "x1"))))
+        #expect(tracker.tick(now: 145).contains(.forget(TargetID(.gateway, "x1"))))
+        // Configured servers never expire.
+        #expect(tracker.gateways["gxy1"] != nil)
+        #expect(!tracker.tick(now: 10_000).contains(.forget(TargetID(.gateway, "gxy1"))))
+    }
+
+    @Test("Numbers a gateway reports are range-checked before use")
+    func rangeChecks() throws {
+        var tracker = tracker()
+        let probes = requests(tracker.tick(now: 0.4))
+        for bad in ["[-1]", "[1.5]", "[1e30]", "[0]", #"["x"]"#, "[null]", "[1,{}]"] {
+            let payload = #"{"janus":"success","transaction":"t","sessions":\#(bad)}"#
+            guard case .invalid = JanusAdminMessage.reply(Array(payload.utf8)) else {
+                Issue.record("\(bad) accepted")
+                continue
+            }
+        }
+        #expect(JanusAdminMessage.reply(Array(#"{"janus":"success","sessions":[9007199254740991,1]}"#.utf8)) == .sessions(transaction: nil, count: 2))
+        for code in ["1e30", "-1", "4.5", #""403""#, "1e308", "null"] {
+            let payload = #"{"janus":"error","transaction":"t","error":{"code":\#(code),"reason":"bad\u0000\u001b[31m"}}"#
+            #expect(JanusAdminMessage.reply(Array(payload.utf8)) == .error(transaction: "t", code: 0, reason: "bad[31m"))
+        }
+        let longReason = String(repeating: "r", count: 10_000)
+        let long = JanusAdminMessage.reply(Array(#"{"janus":"error","error":{"code":403,"reason":"\#(longReason)"}}"#.utf8))
+        if case .error(_, 403, let reason)? = long { #expect(reason.count <= 201) } else { Issue.record("not an error: \(String(describing: long))") }
+        // An invalid session list from a configured server is an error state, not a count.
+        let invalid = #"{"janus":"success","transaction":"\#(probes[0].transaction)","sessions":[-5]}"#
+        let effects = tracker.adminReply(server: "gxy1", payload: Array(invalid.utf8), now: 0.5)
+        #expect(lastObservation(effects, "gxy1")?.status == .error)
+        #expect(tracker.gateways["gxy1"]?.sessions == nil)
+        #expect(throws: (any Error).self) { try metrics.expectGauge("galaxy_gateways_sessions", [("name", "gxy1"), ("type", "rooms")]) }
+        // Durations that no clock produces do not trap the formatter.
+        #expect(formatSeconds(.infinity) == "infs")
+        #expect(formatSeconds(.nan) == "nans")
+        #expect(formatSeconds(1e300) == "1e+300s")
+        #expect(formatSeconds(-3) == "-3.0s")
+    }
+
+    @Test("Status lines: info on change, debug on repeat; lines a peer causes are rate-limited")
+    func logLines() throws {
+        let lines = CapturedLines()
+        var logger = Logger(label: "vigil.gateways") { _ in CapturedLines.Handler(lines: lines) }
+        logger.logLevel = .debug
+        var configuration = GatewayMonitorConfiguration(brokerURL: "mqtt://127.0.0.1:1883", adminKey: "k", availableServers: ["gxy1"])
+        configuration.maxDiscovered = 5
+        var tracker = GatewayTracker(configuration: configuration, metrics: GatewayMetrics(factory: metrics), logger: logger)
+        for time in 0..<20 {
+            _ = tracker.statusMessage(server: "gxy1", payload: Array(#"{"online": true}"#.utf8), now: Double(time))
+        }
+        #expect(lines.count(.info, "Gateway status updated") == 1)
+        #expect(lines.count(.debug, "Gateway status updated") == 19)
+        for index in 0..<100 {
+            _ = tracker.statusMessage(server: "gxy1", payload: Array("not json \(index)".utf8), now: 30)
+            _ = tracker.statusMessage(server: "rogue\(index)", payload: Array(#"{"online": true}"#.utf8), now: 30)
+        }
+        #expect(lines.count(.warning, "Ignoring malformed gateway status") == 10)
+        #expect(lines.count(.notice, "Discovered gateway that is not configured; shown, never sent the admin key, not used for failover") == 5)
+        #expect(lines.count(.warning, "Ignoring the status of an unconfigured gateway: max_discovered reached") == 10)
+        #expect(try metrics.expectCounter("vigil_log_lines_suppressed_total", [("logger", "vigil.gateways")]).totalValue == 175)
+        // After the window, the tick sums up what was suppressed.
+        _ = tracker.tick(now: 91)
+        #expect(lines.count(.warning, "90 similar lines suppressed") == 1)
+        #expect(lines.count(.warning, "85 similar lines suppressed") == 1)
     }
 
     @Test("A Janus error reply is an error state, not zero sessions")
@@ -286,5 +434,82 @@ struct GatewayTopicTemplateTests {
         #expect(formatSeconds(1.55) == "1.6s")
         #expect(formatSeconds(0.25) == "250ms")
         #expect(formatSeconds(90) == "1m30s")
+    }
+}
+
+@Suite("Gateway inbox")
+struct GatewayInboxTests {
+    func status(_ server: String, _ text: String) -> GatewayInbox.Item {
+        .status(server: server, payload: ByteBuffer(string: text))
+    }
+
+    @Test("Statuses coalesce per server in place; the latest wins")
+    func coalescing() {
+        var inbox = GatewayInbox(capacity: 10, configured: ["gxy1"])
+        #expect(inbox.push(status("gxy1", "a")) == .queued)
+        #expect(inbox.push(.reply(server: "gxy1", payload: ByteBuffer(string: "r1"))) == .queued)
+        #expect(inbox.push(status("x", "b")) == .queued)
+        for index in 0..<1000 {
+            #expect(inbox.push(status("x", "b\(index)")) == .coalesced)
+        }
+        #expect(inbox.push(status("gxy1", "c")) == .coalesced)
+        #expect(inbox.push(.tick) == .queued)
+        #expect(inbox.push(.tick) == .coalesced)
+        #expect(inbox.coalesced == 1001)
+        #expect(inbox.count == 4)
+        #expect(inbox.drain() == [status("gxy1", "c"), .reply(server: "gxy1", payload: ByteBuffer(string: "r1")), status("x", "b999"), .tick])
+        #expect(inbox.drain().isEmpty)
+        #expect(inbox.push(.tick) == .queued)
+    }
+
+    @Test("Bounded: unconfigured statuses and replies beyond the capacity are refused; configured statuses are not")
+    func bounded() {
+        var inbox = GatewayInbox(capacity: 3, configured: ["gxy1", "gxy2"])
+        for index in 0..<3 { #expect(inbox.push(status("x\(index)", "s")) == .queued) }
+        #expect(inbox.push(status("x3", "s")) == .refused)
+        #expect(inbox.push(.reply(server: "gxy1", payload: ByteBuffer())) == .refused)
+        #expect(inbox.push(status("gxy1", "s")) == .queued)
+        #expect(inbox.push(status("gxy2", "s")) == .queued)
+        #expect(inbox.push(.disconnected) == .queued)
+        #expect(inbox.push(.reply(server: "x0", payload: ByteBuffer())) == .ignored)
+        #expect(inbox.refused == 2)
+        #expect(inbox.drain().count == 6)
+        #expect(inbox.push(status("x3", "s")) == .queued)
+    }
+
+    @Test("The shared queue counts coalesced and refused messages in metrics")
+    func queueMetrics() async throws {
+        let metrics = TestMetrics()
+        let queue = GatewayInboxQueue(capacity: 2, configured: [], metrics: GatewayMetrics(factory: metrics))
+        queue.push(status("x0", "a"))
+        queue.push(status("x0", "b"))
+        queue.push(status("x1", "a"))
+        queue.push(status("x2", "a"))
+        #expect(try metrics.expectCounter("vigil_gateways_inbox_coalesced_total").totalValue == 1)
+        #expect(try metrics.expectCounter("vigil_gateways_inbox_refused_total").totalValue == 1)
+        var bell = queue.doorbell.makeAsyncIterator()
+        #expect(await bell.next() != nil)
+        #expect(queue.drain() == [status("x0", "b"), status("x1", "a")])
+    }
+}
+
+/// Log lines captured by a test logger.
+final class CapturedLines: Sendable {
+    private let lines = Mutex<[(Logger.Level, String)]>([])
+
+    func count(_ level: Logger.Level, _ message: String) -> Int {
+        lines.withLock { $0.filter { $0.0 == level && $0.1 == message }.count }
+    }
+
+    struct Handler: LogHandler {
+        let lines: CapturedLines
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .debug
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) { lines.lines.withLock { $0.append((event.level, "\(event.message)")) } }
     }
 }

@@ -61,6 +61,9 @@ extension GatewayMonitorConfiguration {
         }
         if let interval = try section.duration("http_poll_interval") { httpPollInterval = interval }
         if let deadline = try section.duration("http_deadline") { httpDeadline = deadline }
+        if let cap = try section.integer("max_discovered", in: 0...100_000) { maxDiscovered = cap }
+        if let expiry = try section.duration("discovered_expiry") { discoveredExpiry = expiry }
+        if let capacity = try section.integer("inbox_capacity", in: 16...1_000_000) { inboxCapacity = capacity }
 
         try applySeedEnvironment(environment)
         try validate(section)
@@ -107,6 +110,16 @@ extension GatewayMonitorConfiguration {
             }
         }
         guard failoverWaitTime >= .zero else { throw section.error("failover_wait_time", "must not be negative") }
+        // Upper bounds keep every later conversion (to nanoseconds, to Int) far from overflow.
+        let longest = Duration.seconds(366 * 86_400)
+        for (key, value) in [
+            ("failover_wait_time", failoverWaitTime), ("poll_interval", pollInterval), ("request_timeout", requestTimeout),
+            ("online_retry_delay", onlineRetryDelay), ("stale_threshold", staleThreshold), ("http_poll_interval", httpPollInterval),
+            ("http_deadline", httpDeadline), ("discovered_expiry", discoveredExpiry),
+        ] where value > longest {
+            throw section.error(key, "must not be longer than 366d")
+        }
+        guard discoveredExpiry >= .seconds(1) else { throw section.error("discovered_expiry", "must be at least 1s") }
         guard pollInterval >= .milliseconds(100) else { throw section.error("poll_interval", "must be at least 100ms") }
         guard requestTimeout >= .milliseconds(10) else { throw section.error("request_timeout", "must be at least 10ms") }
         guard onlineRetryDelay > .zero else { throw section.error("online_retry_delay", "must be greater than zero") }

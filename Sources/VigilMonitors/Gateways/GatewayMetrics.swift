@@ -18,11 +18,27 @@ import Synchronization
 /// - `galaxy_failover_active{failed_server,failover_server}`
 ///
 /// plus Vigil's `vigil_gateway_online{name}` (1 or 0) and `vigil_gateway_last_seen_seconds{name}`
-/// (seconds since the epoch). Instruments are created once per label set and cached.
+/// (seconds since the epoch). Instruments are created once per label set and cached; only
+/// configured gateways get per-name series.
+///
+/// The monitor's own bounds have one series each, created up front so that the series count
+/// does not depend on what peers send:
+/// - `vigil_gateways_discovered`: unconfigured servers currently shown as `discovered`;
+/// - `vigil_gateways_discovered_refused_total`: statuses of unconfigured servers refused because
+///   `max_discovered` were already shown;
+/// - `vigil_gateways_discovered_expired_total`: discovered servers forgotten after their silence;
+/// - `vigil_gateways_inbox_coalesced_total`: statuses replaced by a newer one of the same server
+///   before the monitor handled them;
+/// - `vigil_gateways_inbox_refused_total`: messages refused because the inbox was full.
 public final class GatewayMetrics: Sendable {
-    private let factory: any MetricsFactory
+    let factory: any MetricsFactory
     private let gauges = Mutex<[String: Gauge]>([:])
     private let counters = Mutex<[String: Counter]>([:])
+    private let discovered: Gauge
+    private let discoveredRefused: Counter
+    private let discoveredExpired: Counter
+    private let inboxCoalesced: Counter
+    private let inboxRefused: Counter
 
     /// Creates the metrics on a factory.
     ///
@@ -30,7 +46,28 @@ public final class GatewayMetrics: Sendable {
     ///   a test factory in tests.
     public init(factory: any MetricsFactory = MetricsSystem.factory) {
         self.factory = factory
+        self.discovered = Gauge(label: "vigil_gateways_discovered", factory: factory)
+        self.discoveredRefused = Counter(label: "vigil_gateways_discovered_refused_total", factory: factory)
+        self.discoveredExpired = Counter(label: "vigil_gateways_discovered_expired_total", factory: factory)
+        self.inboxCoalesced = Counter(label: "vigil_gateways_inbox_coalesced_total", factory: factory)
+        self.inboxRefused = Counter(label: "vigil_gateways_inbox_refused_total", factory: factory)
+        discovered.record(0)
     }
+
+    /// Sets `vigil_gateways_discovered`.
+    func setDiscovered(_ count: Int) { discovered.record(Double(count)) }
+
+    /// Increments `vigil_gateways_discovered_refused_total`.
+    func countDiscoveredRefused() { discoveredRefused.increment() }
+
+    /// Increments `vigil_gateways_discovered_expired_total`.
+    func countDiscoveredExpired() { discoveredExpired.increment() }
+
+    /// Increments `vigil_gateways_inbox_coalesced_total`.
+    func countInboxCoalesced() { inboxCoalesced.increment() }
+
+    /// Increments `vigil_gateways_inbox_refused_total`.
+    func countInboxRefused() { inboxRefused.increment() }
 
     /// Sets `galaxy_gateways_sessions{name,type="rooms"}`.
     public func setSessions(_ sessions: Int, server: String) {

@@ -19,7 +19,8 @@ public import VigilMQTT
 ///
 /// Over MQTT (``GatewayMonitorConfiguration/Mode/mqtt``) it subscribes to `janus/+/status` and
 /// `janus/+/from-janus-admin`, sends `list_sessions` with a unique transaction to every online
-/// gateway each poll interval, probes gateways whose state is unknown (Janus does not retain its
+/// configured gateway each poll interval (never to another name: the request carries the admin
+/// secret), probes configured gateways whose state is unknown (Janus does not retain its
 /// status, so a monitor that starts late would otherwise never learn that a gateway is up), and
 /// runs the ``FailoverStateMachine``. The current mapping of each failed primary is published
 /// retained on the failover topic and kept in the ``StateStore``, so a restart does not strand it.
@@ -31,6 +32,9 @@ public import VigilMQTT
 /// Results reach the hub as observations of `gateway/<name>` (attributes `name`, `role`, `online`,
 /// `sessions`, `last_seen`, `last_error`, `stale`, `since_last_seen`, `failover`) and events; the
 /// seed's metrics are written through ``GatewayMetrics``.
+///
+/// Messages wait in a bounded ``GatewayInbox`` that coalesces statuses per server; unconfigured
+/// servers are shown as `discovered` (capped, expired after silence, no series, no events).
 ///
 /// The monitor runs its MQTT client itself: do not add the client to a `ServiceGroup` as well.
 ///
@@ -129,13 +133,6 @@ public final class GatewayMonitor: Service {
 
     // MARK: - MQTT
 
-    private enum Input: Sendable {
-        case message(MQTTMessage)
-        case connected
-        case disconnected
-        case tick
-    }
-
     private struct Publication: Sendable {
         var topic: String
         var payload: [UInt8]
@@ -144,9 +141,9 @@ public final class GatewayMonitor: Service {
     private func runMQTT(_ client: MQTTClient) async {
         var tracker = GatewayTracker(configuration: configuration, metrics: metrics, logger: logger)
         let snapshot = await loadSnapshot()
-        // Unbounded: the producers are the client's bounded subscription buffer, one connection
-        // event stream and a ticker, and this loop does no slow work per input.
-        let (inputs, input) = AsyncStream.makeStream(of: Input.self, bufferingPolicy: .unbounded)
+        // Bounded and coalesced per server: a flood of statuses costs one slot per server, and
+        // what does not fit is refused and counted (see GatewayInbox).
+        let inbox = GatewayInboxQueue(capacity: configuration.inboxCapacity, configured: Set(configuration.configuredServers), metrics: metrics)
         // Mapping publications go through one queue so that a clear cannot overtake the
         // publication it clears.
         let (publications, publication) = AsyncStream.makeStream(of: Publication.self, bufferingPolicy: .unbounded)
@@ -166,17 +163,17 @@ public final class GatewayMonitor: Service {
             group.addTask {
                 for await event in connectionEvents {
                     switch event {
-                    case .connected: input.yield(.connected)
-                    case .disconnected: input.yield(.disconnected)
+                    case .connected: inbox.push(.connected)
+                    case .disconnected: inbox.push(.disconnected)
                     case .reconnecting: break
                     }
                 }
             }
-            group.addTask { await self.receive(client, into: input) }
+            group.addTask { await self.receive(client, into: inbox) }
             group.addTask {
                 while !Task.isCancelled {
                     do { try await Task.sleep(for: self.tickInterval) } catch { break }
-                    input.yield(.tick)
+                    inbox.push(.tick)
                 }
             }
             group.addTask {
@@ -189,39 +186,39 @@ public final class GatewayMonitor: Service {
                 }
             }
             if client.isConnected { tracker.connectionUp(now: now()) }
+            await forgetUntracked(tracker)
             await perform(tracker.start(restoring: snapshot, now: now()), client: client, group: &group, publication: publication)
-            for await item in inputs.cancelOnGracefulShutdown() {
-                let time = now()
-                let effects: [GatewayTracker.Effect]
-                switch item {
-                case .message(let message):
-                    if let server = statusTopic.server(in: message.topic) {
-                        effects = tracker.statusMessage(server: server, payload: message.payload.readableBytesView, now: time)
-                    } else if let server = responseTopic.server(in: message.topic) {
-                        effects = tracker.adminReply(server: server, payload: message.payload.readableBytesView, now: time)
-                    } else {
+            for await _ in inbox.doorbell.cancelOnGracefulShutdown() {
+                for item in inbox.drain() {
+                    let time = now()
+                    let effects: [GatewayTracker.Effect]
+                    switch item {
+                    case .status(let server, let payload):
+                        effects = tracker.statusMessage(server: server, payload: payload.readableBytesView, now: time)
+                    case .reply(let server, let payload):
+                        effects = tracker.adminReply(server: server, payload: payload.readableBytesView, now: time)
+                    case .connected:
+                        tracker.connectionUp(now: time)
                         effects = []
+                    case .disconnected:
+                        tracker.connectionDown()
+                        effects = []
+                    case .tick:
+                        effects = tracker.tick(now: time)
                     }
-                case .connected:
-                    tracker.connectionUp(now: time)
-                    effects = []
-                case .disconnected:
-                    tracker.connectionDown()
-                    effects = []
-                case .tick:
-                    effects = tracker.tick(now: time)
+                    await perform(effects, client: client, group: &group, publication: publication)
                 }
-                await perform(effects, client: client, group: &group, publication: publication)
             }
+            inbox.finish()
             publication.finish()
             group.cancelAll()
         }
         await hub.flush()
     }
 
-    /// Subscribes to the status and admin reply topics and forwards every message; subscribes
-    /// again after a failure.
-    private func receive(_ client: MQTTClient, into input: AsyncStream<Input>.Continuation) async {
+    /// Subscribes to the status and admin reply topics and queues every message in the inbox;
+    /// subscribes again after a failure.
+    private func receive(_ client: MQTTClient, into inbox: GatewayInboxQueue) async {
         let filters = [
             MQTTSubscribeInfo(filter: statusTopic.filter, qos: .atLeastOnce),
             MQTTSubscribeInfo(filter: responseTopic.filter, qos: .atLeastOnce),
@@ -231,7 +228,13 @@ public final class GatewayMonitor: Service {
                 try await client.subscribe(to: filters) { subscription in
                     logger.info("Subscribed to gateway status", metadata: ["topic": "\(statusTopic.filter)"])
                     logger.info("Subscribed to gateway admin responses", metadata: ["topic": "\(responseTopic.filter)"])
-                    for try await message in subscription { input.yield(.message(message)) }
+                    for try await message in subscription {
+                        if let server = statusTopic.server(in: message.topic) {
+                            inbox.push(.status(server: server, payload: message.payload))
+                        } else if let server = responseTopic.server(in: message.topic) {
+                            inbox.push(.reply(server: server, payload: message.payload))
+                        }
+                    }
                 }
             } catch {
                 if Task.isCancelled { break }
@@ -268,7 +271,17 @@ public final class GatewayMonitor: Service {
                 publication.yield(Publication(topic: failoverTopic.topic(for: failed), payload: payload ?? []))
             case .persist(let snapshot):
                 await saveSnapshot(snapshot)
+            case .forget(let target):
+                await hub.remove(target)
             }
+        }
+    }
+
+    /// Removes gateway states restored from the store that this run does not track: servers
+    /// discovered by an earlier run (they would otherwise never expire) or no longer configured.
+    private func forgetUntracked(_ tracker: GatewayTracker) async {
+        for state in await hub.states(kind: .gateway) where tracker.gateways[state.target.name] == nil {
+            await hub.remove(state.target)
         }
     }
 
@@ -303,6 +316,7 @@ public final class GatewayMonitor: Service {
         )
         var tracker = GatewayTracker(configuration: configuration, metrics: metrics, logger: logger)
         for name in configuration.adminURLs.keys.sorted() { tracker.add(name) }
+        await forgetUntracked(tracker)
         await withDiscardingTaskGroup { group in
             await perform(tracker.start(restoring: nil, now: now()), client: nil, group: &group, publication: nil)
             let clock = ContinuousClock()
@@ -332,7 +346,8 @@ public final class GatewayMonitor: Service {
     private func httpRound() async -> [String: Result<[UInt8], GatewayTracker.HTTPFailure>] {
         let urls = configuration.adminURLs
         let deadlineDuration = configuration.httpDeadline
-        let deadline = NIODeadline.now() + .nanoseconds(Int64(deadlineDuration.seconds * 1e9))
+        // The configuration caps http_deadline far below overflow; clamp anyway (no trap).
+        let deadline = NIODeadline.now() + .nanoseconds(Int64(min(max(deadlineDuration.seconds, 0), 86_400 * 366) * 1e9))
         return await withTaskGroup(of: (String, Result<[UInt8], GatewayTracker.HTTPFailure>)?.self) { group in
             for (server, url) in urls {
                 group.addTask { (server, await self.listSessions(url: url, deadline: deadline)) }

@@ -31,6 +31,9 @@
 /// | `admin_urls` | list of `name=url` | `[]` | HTTP admin API base URLs, used only without `broker_url` |
 /// | `http_poll_interval` | duration | `"1s"` | time between HTTP admin rounds |
 /// | `http_deadline` | duration | `"900ms"` | one deadline for a whole HTTP round |
+/// | `max_discovered` (`VIGIL_JANUS_MAX_DISCOVERED`) | integer | `64` | unconfigured servers shown as `discovered` at most; `0` shows none |
+/// | `discovered_expiry` (`VIGIL_JANUS_DISCOVERED_EXPIRY`) | duration | `"10m"` | silence after which a discovered server is forgotten |
+/// | `inbox_capacity` (`VIGIL_JANUS_INBOX_CAPACITY`) | integer | `1024` | messages waiting for the monitor loop, beyond configured servers' statuses |
 public struct GatewayMonitorConfiguration: Sendable, Hashable {
     /// The MQTT broker URL; `nil` disables the MQTT monitor.
     public var brokerURL: String?
@@ -75,6 +78,14 @@ public struct GatewayMonitorConfiguration: Sendable, Hashable {
     public var httpPollInterval: Duration
     /// The deadline of one HTTP admin round.
     public var httpDeadline: Duration
+    /// How many unconfigured servers are shown as `discovered` at most; statuses of further ones
+    /// are refused and counted.
+    public var maxDiscovered: Int
+    /// Silence after which a discovered server is forgotten (state, row and series removed).
+    public var discoveredExpiry: Duration
+    /// How many messages may wait for the monitor loop, not counting the latest status of each
+    /// configured server (statuses are coalesced per server; refusals are counted).
+    public var inboxCapacity: Int
 
     /// Creates a configuration with the defaults listed above.
     public init(
@@ -98,7 +109,10 @@ public struct GatewayMonitorConfiguration: Sendable, Hashable {
         failoverTopic: String = "vigil/failover/{failed}",
         adminURLs: [String: String] = [:],
         httpPollInterval: Duration = .seconds(1),
-        httpDeadline: Duration = .milliseconds(900)
+        httpDeadline: Duration = .milliseconds(900),
+        maxDiscovered: Int = 64,
+        discoveredExpiry: Duration = .seconds(600),
+        inboxCapacity: Int = 1024
     ) {
         self.brokerURL = brokerURL
         self.clientID = clientID
@@ -121,6 +135,9 @@ public struct GatewayMonitorConfiguration: Sendable, Hashable {
         self.adminURLs = adminURLs
         self.httpPollInterval = httpPollInterval
         self.httpDeadline = httpDeadline
+        self.maxDiscovered = maxDiscovered
+        self.discoveredExpiry = discoveredExpiry
+        self.inboxCapacity = inboxCapacity
     }
 
     /// How the gateways are watched, given what is configured.

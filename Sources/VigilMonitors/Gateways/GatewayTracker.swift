@@ -21,7 +21,9 @@ struct GatewayTracker {
         case primary
         /// Listed in `FAILOVER_JANUS_SERVERS`.
         case failover
-        /// Seen on the status topic but not configured: shown, never used for failover.
+        /// Seen on the status topic but not configured: shown (capped, expired after silence),
+        /// never sent a request (which carries the admin secret), never given metric series or
+        /// events, never used for failover.
         case discovered
     }
 
@@ -70,12 +72,18 @@ struct GatewayTracker {
         case publishMapping(failedServer: String, payload: [UInt8]?)
         /// Save the failover state.
         case persist(FailoverStateMachine.Snapshot)
+        /// Forget a target: its state, row and series (an expired discovered server).
+        case forget(TargetID)
     }
 
     let configuration: GatewayMonitorConfiguration
     let metrics: GatewayMetrics
     let logger: Logger
+    /// Limits the log lines a peer can cause (unknown names, malformed payloads).
+    let limiter: LogRateLimiter
     private(set) var gateways: [String: Gateway] = [:]
+    /// How many gateways have role ``Role/discovered``.
+    private(set) var discoveredCount = 0
     private(set) var machine: FailoverStateMachine
     private(set) var pending: [String: PendingRequest] = [:]
     private(set) var connected = false
@@ -90,6 +98,7 @@ struct GatewayTracker {
         self.configuration = configuration
         self.metrics = metrics
         self.logger = logger
+        self.limiter = LogRateLimiter(label: logger.label, metricsFactory: metrics.factory)
         self.machine = FailoverStateMachine(
             primaries: configuration.availableServers,
             spares: configuration.failoverServers,
@@ -157,16 +166,23 @@ struct GatewayTracker {
         // A zero-length message is a cleared retained status, not a status.
         guard !bytes.isEmpty else { return [] }
         guard let online = JanusAdminMessage.status(bytes) else {
-            logger.warning("Ignoring malformed gateway status", metadata: ["server": "\(server)", "payload": "\(String(decoding: bytes.prefix(200), as: UTF8.self))"])
+            limiter.log(
+                logger, .warning, key: "malformed_status", "Ignoring malformed gateway status",
+                metadata: ["server": "\(printable(server))", "payload": "\(printable(String(decoding: bytes.prefix(200), as: UTF8.self), limit: 100))"],
+                now: now
+            )
             return []
         }
-        var effects: [Effect] = []
-        if gateways[server] == nil {
-            gateways[server] = Gateway(name: server, role: .discovered)
-            logger.notice("Discovered gateway that is not configured; tracked, not used for failover", metadata: ["server": "\(server)"])
+        guard let known = gateways[server], known.role != .discovered else {
+            return discoveredStatus(server: server, online: online, now: now)
         }
-        logger.info("Gateway status updated", metadata: ["server": "\(server)", "online": "\(online)"])
-        let wasOnline = gateways[server]?.online
+        var effects: [Effect] = []
+        let wasOnline = known.online
+        if wasOnline != online {
+            logger.info("Gateway status updated", metadata: ["server": "\(server)", "online": "\(online)"])
+        } else {
+            logger.debug("Gateway status updated", metadata: ["server": "\(server)", "online": "\(online)"])
+        }
         gateways[server]?.online = online
         gateways[server]?.lastSeen = now
         metrics.setOnline(online, server: server)
@@ -189,12 +205,74 @@ struct GatewayTracker {
         return effects
     }
 
+    /// The status of a server that is not configured: shown as discovered while there is room,
+    /// never sent anything, never given series or events.
+    private mutating func discoveredStatus(server: String, online: Bool, now: Double) -> [Effect] {
+        if gateways[server] == nil {
+            // A name is shown in the API and the dashboard: no control characters, no novels.
+            guard server.utf8.count <= Self.maxDiscoveredNameLength, !server.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) else {
+                metrics.countDiscoveredRefused()
+                limiter.log(logger, .warning, key: "discovered_bad_name", "Ignoring the status of an unconfigured gateway with an unusable name", metadata: ["server": "\(printable(server))"], now: now)
+                return []
+            }
+            guard discoveredCount < configuration.maxDiscovered else {
+                metrics.countDiscoveredRefused()
+                limiter.log(
+                    logger, .warning, key: "discovered_refused", "Ignoring the status of an unconfigured gateway: max_discovered reached",
+                    metadata: ["server": "\(printable(server))", "max_discovered": "\(configuration.maxDiscovered)"], now: now
+                )
+                return []
+            }
+            gateways[server] = Gateway(name: server, role: .discovered)
+            discoveredCount += 1
+            metrics.setDiscovered(discoveredCount)
+            limiter.log(
+                logger, .notice, key: "discovered",
+                "Discovered gateway that is not configured; shown, never sent the admin key, not used for failover",
+                metadata: ["server": "\(printable(server))"], now: now
+            )
+        }
+        let wasOnline = gateways[server]?.online
+        gateways[server]?.online = online
+        gateways[server]?.lastSeen = now
+        if wasOnline != online {
+            limiter.log(
+                logger, .info, key: "discovered_status", "Gateway status updated",
+                metadata: ["server": "\(printable(server))", "online": "\(online)", "role": "discovered"], now: now
+            )
+        }
+        return report(server, now: now)
+    }
+
+    /// The longest name (in UTF-8 bytes) a discovered server may have.
+    static let maxDiscoveredNameLength = 64
+
+    /// Forgets discovered servers silent for longer than `discovered_expiry`.
+    private mutating func expireDiscovered(now: Double) -> [Effect] {
+        guard discoveredCount > 0 else { return [] }
+        let expiry = configuration.discoveredExpiry.seconds
+        var effects: [Effect] = []
+        for (name, gateway) in gateways where gateway.role == .discovered && !(now - (gateway.lastSeen ?? now) < expiry) {
+            gateways[name] = nil
+            discoveredCount -= 1
+            metrics.countDiscoveredExpired()
+            logger.debug("Forgot a discovered gateway after its silence", metadata: ["server": "\(printable(name))"])
+            effects.append(.forget(TargetID(.gateway, name)))
+        }
+        if !effects.isEmpty { metrics.setDiscovered(discoveredCount) }
+        return effects
+    }
+
     // MARK: - Admin replies
 
     /// Handles a message on an admin reply topic.
     mutating func adminReply(server: String, payload: some Sequence<UInt8>, now: Double) -> [Effect] {
+        // Only configured servers are ever asked; anything else on a reply topic is noise.
+        guard let role = gateways[server]?.role, role != .discovered, !pending.isEmpty else { return [] }
         guard let reply = JanusAdminMessage.reply(payload) else { return [] }
-        guard let transaction = reply.transaction, let request = pending[transaction], request.server == server else {
+        guard let transaction = reply.transaction, transaction.utf8.count <= JanusAdminMessage.maxTransactionLength,
+            let request = pending[transaction], request.server == server
+        else {
             // Someone else's request, or one that already timed out.
             return []
         }
@@ -268,7 +346,13 @@ struct GatewayTracker {
             }
             gateways[server]?.lastError = message
         case .other(_, let janus):
-            logger.debug("Unexpected gateway admin reply", metadata: ["server": "\(server)", "janus": "\(janus)"])
+            logger.debug("Unexpected gateway admin reply", metadata: ["server": "\(server)", "janus": "\(printable(janus))"])
+        case .invalid(_, let reason):
+            let message = "invalid list_sessions reply: \(reason)"
+            if gateways[server]?.lastError != message {
+                limiter.log(logger, .warning, key: "invalid_reply", "Ignoring an invalid gateway admin reply", metadata: ["server": "\(server)", "reason": "\(reason)"], now: now)
+            }
+            gateways[server]?.lastError = message
         }
         effects += report(server, now: now)
         return effects
@@ -279,7 +363,9 @@ struct GatewayTracker {
     /// Advances time: fires failovers, times out and retries requests, starts poll rounds and
     /// evaluates staleness.
     mutating func tick(now: Double) -> [Effect] {
+        limiter.flush(logger, now: now)
         var effects = failoverOutputs(machine.advance(to: now), now: now)
+        effects += expireDiscovered(now: now)
         for (transaction, request) in pending.sorted(by: { $0.key < $1.key }) {
             if request.deadline <= now {
                 pending[transaction] = nil
@@ -304,7 +390,8 @@ struct GatewayTracker {
             let probeEverything = probeAll
             probeAll = false
             for name in gateways.keys.sorted() {
-                guard let gateway = gateways[name], !pending.values.contains(where: { $0.server == name }) else { continue }
+                // Requests carry the admin secret: only configured servers are ever asked.
+                guard let gateway = gateways[name], gateway.role != .discovered, !pending.values.contains(where: { $0.server == name }) else { continue }
                 switch (gateway.online, gateway.role) {
                 case (true?, _): effects += send(to: name, purpose: .poll, now: now)
                 case (nil, .primary), (nil, .failover): effects += send(to: name, purpose: .probe, now: now)
@@ -322,7 +409,8 @@ struct GatewayTracker {
     mutating func evaluateStaleness(now: Double) -> [Effect] {
         var effects: [Effect] = []
         for name in gateways.keys.sorted() {
-            guard let gateway = gateways[name] else { continue }
+            // Discovered servers are never asked, so their silence says nothing.
+            guard let gateway = gateways[name], gateway.role != .discovered else { continue }
             let verdict = GatewayStaleness.evaluate(online: gateway.online, lastSeen: gateway.lastSeen, now: now, threshold: staleThreshold)
             if case .stale(let silence) = verdict, !gateway.stale {
                 gateways[name]?.stale = true
@@ -350,8 +438,9 @@ struct GatewayTracker {
     // MARK: - Requests
 
     private mutating func send(to server: String, purpose: Purpose, now: Double) -> [Effect] {
-        guard connected else { return [] }
-        transactionCounter += 1
+        // The request carries the admin secret: never to a server that is not configured.
+        guard connected, let role = gateways[server]?.role, role != .discovered else { return [] }
+        transactionCounter &+= 1
         let transaction = "\(transactionPrefix)-\(transactionCounter)"
         let retryAt = purpose == .online ? now + configuration.onlineRetryDelay.seconds : nil
         pending[transaction] = PendingRequest(server: server, purpose: purpose, deadline: now + requestTimeout, retryAt: retryAt)
@@ -479,7 +568,8 @@ struct GatewayTracker {
         let status = Self.status(of: gateway)
         if status != gateway.reported {
             gateways[name]?.reported = status
-            if gateway.reported != nil || status != .unknown {
+            // A peer can create and flip discovered servers at will: they make no events.
+            if gateway.role != .discovered, gateway.reported != nil || status != .unknown {
                 effects.append(.record(statusEvent(gateway, status: status, now: now)))
             }
         }
@@ -566,6 +656,8 @@ struct GatewayTracker {
 
 /// Seconds as a short Go-style duration: `45s`, `1.5s`, `250ms`, `2m5s`.
 func formatSeconds(_ seconds: Double) -> String {
+    // Outside this range the conversions below could trap; such values are not durations we make.
+    guard seconds.isFinite, seconds >= 0, seconds < 1e12 else { return "\(seconds)s" }
     if seconds < 1 { return "\(Int((seconds * 1000).rounded()))ms" }
     if seconds < 60 {
         let tenths = (seconds * 10).rounded() / 10
