@@ -255,14 +255,14 @@ public final class AgentSupervisor: Service, Sendable {
                 status: status,
                 attributes: [
                     "name": .string(agent.definition.name),
-                    "state": .string(state),
-                    "pid": pid.map { .number(Double($0)) } ?? .null,
-                    "restarts": .number(Double(agent.restarts)),
-                    "last_start": agent.lastStart.map { .number($0) } ?? .null,
+                    AttributeName.state.rawValue: .string(state),
+                    AttributeName.pid.rawValue: pid.map { .number(Double($0)) } ?? .null,
+                    AttributeName.restarts.rawValue: .number(Double(agent.restarts)),
+                    AttributeName.lastStart.rawValue: agent.lastStart.map { .number($0) } ?? .null,
                 ],
                 samples: [
                     Sample("running", status == .up ? 1 : 0, recordHistory: false),
-                    Sample("restarts_total", Double(agent.restarts), kind: .counter, recordHistory: false),
+                    Sample(.restartsTotal, Double(agent.restarts), kind: .counter, recordHistory: false),
                 ]
             )
         )

@@ -305,8 +305,8 @@ public final class DeviceWatchdog: Service, Sendable {
         let watched = table.isWatched(device)
         let state = !watched ? "unwatched" : expired ? "expired" : lastContact == nil ? "waiting" : "up"
         var samples = [Sample("hello_total", Double(table.helloCount(of: device)), kind: .counter, recordHistory: false)]
-        if watched { samples.append(Sample("up", expired ? 0 : 1, recordHistory: false)) }
-        if let lastContact { samples.append(Sample("last_seen_seconds", lastContact, recordHistory: false)) }
+        if watched { samples.append(Sample(.up, expired ? 0 : 1, recordHistory: false)) }
+        if let lastContact { samples.append(Sample(.lastSeenSeconds, lastContact, recordHistory: false)) }
         // Agents' status belongs to the supervisor (is the process running); the watchdog only
         // adds attributes and samples to them.
         let status: TargetStatus? =
@@ -317,10 +317,10 @@ public final class DeviceWatchdog: Service, Sendable {
             status: status,
             attributes: [
                 "name": .string(definition.name),
-                definition.kind == .agent ? "watch_state" : "state": .string(state),
-                "last_contact": lastContact.map { .number($0) } ?? .null,
-                "hello_count": .number(Double(table.helloCount(of: device))),
-                "watch_timeout": .number(definition.watchTimeout),
+                definition.kind == .agent ? "watch_state" : AttributeName.state.rawValue: .string(state),
+                AttributeName.lastContact.rawValue: lastContact.map { .number($0) } ?? .null,
+                AttributeName.helloCount.rawValue: .number(Double(table.helloCount(of: device))),
+                AttributeName.watchTimeout.rawValue: .number(definition.watchTimeout),
             ],
             samples: samples
         )

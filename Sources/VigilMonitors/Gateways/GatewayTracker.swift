@@ -604,13 +604,13 @@ struct GatewayTracker {
         let gateway = gateways[name] ?? Gateway(name: name, role: .discovered)
         var attributes: [String: JSONValue?] = [
             "name": .string(name),
-            "role": .string(gateway.role.rawValue),
-            "online": gateway.online.map { .bool($0) } ?? .null,
-            "sessions": gateway.sessions.map { .number(Double($0)) } ?? .null,
-            "last_seen": gateway.lastSeen.map { .number($0) } ?? .null,
+            AttributeName.role.rawValue: .string(gateway.role.rawValue),
+            AttributeName.online.rawValue: gateway.online.map { .bool($0) } ?? .null,
+            AttributeName.sessions.rawValue: gateway.sessions.map { .number(Double($0)) } ?? .null,
+            AttributeName.lastSeen.rawValue: gateway.lastSeen.map { .number($0) } ?? .null,
             "last_error": gateway.lastError.map { .string($0) } ?? .null,
             "stale": .bool(gateway.stale),
-            "failover": failoverAttribute(name) ?? .null,
+            AttributeName.failover.rawValue: failoverAttribute(name) ?? .null,
         ]
         if gateway.stale, let lastSeen = gateway.lastSeen {
             attributes["since_last_seen"] = .number((now - lastSeen).rounded())
@@ -619,7 +619,7 @@ struct GatewayTracker {
         }
         var samples: [Sample] = []
         if let sessions = gateway.sessions, gateway.lastError == nil || gateway.online == true {
-            samples.append(Sample("sessions", Double(sessions)))
+            samples.append(Sample(.sessions, Double(sessions)))
         }
         return Observation(target: TargetID(.gateway, name), time: now, status: Self.status(of: gateway), attributes: attributes, samples: samples)
     }

@@ -66,17 +66,17 @@ public final class HostMonitor: Service {
                 samples.append(Sample("cpu_seconds_total", ticks / ticksPerSecond, kind: .counter, labels: [Label("mode", mode)], recordHistory: false))
             }
             if let last = previous?.cpu, cpu.total > last.total {
-                samples.append(Sample("cpu_usage_ratio", max(0, min(1, (cpu.busy - last.busy) / (cpu.total - last.total)))))
+                samples.append(Sample(.cpuUsageRatio, max(0, min(1, (cpu.busy - last.busy) / (cpu.total - last.total)))))
             }
         }
         if let memory = readFile("meminfo").map(ProcParsers.memInfo), let total = memory["MemTotal"] {
             let available = memory["MemAvailable"] ?? memory["MemFree"] ?? 0
             samples.append(Sample("memory_total_bytes", total, recordHistory: false))
             samples.append(Sample("memory_available_bytes", available))
-            if total > 0 { samples.append(Sample("memory_used_ratio", 1 - available / total)) }
+            if total > 0 { samples.append(Sample(.memoryUsedRatio, 1 - available / total)) }
         }
         if let load = readFile("loadavg").flatMap(ProcParsers.loadAverage) {
-            samples.append(Sample("load1", load.0))
+            samples.append(Sample(.load1, load.0))
             samples.append(Sample("load5", load.1, recordHistory: false))
             samples.append(Sample("load15", load.2, recordHistory: false))
         }
@@ -90,8 +90,8 @@ public final class HostMonitor: Service {
                 let elapsed = time - previous.time
                 let rx = counterIncrease(from: last.receivedBytes, to: counters.receivedBytes)
                 let tx = counterIncrease(from: last.transmittedBytes, to: counters.transmittedBytes)
-                samples.append(Sample("network_receive_bytes_per_second", rx / elapsed, labels: label))
-                samples.append(Sample("network_transmit_bytes_per_second", tx / elapsed, labels: label))
+                samples.append(Sample(.networkReceiveBytesPerSecond, rx / elapsed, labels: label))
+                samples.append(Sample(.networkTransmitBytesPerSecond, tx / elapsed, labels: label))
             }
         }
         for path in configuration.disks {

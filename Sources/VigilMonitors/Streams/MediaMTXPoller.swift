@@ -310,17 +310,17 @@ public actor MediaMTXPoller: Service {
         var observations: [Observation] = []
         let instanceTarget = Self.target(instance: instance.name)
         var instanceAttributes: [String: JSONValue?] = [
-            "source": .string("mediamtx"),
-            "type": .string("instance"),
+            AttributeName.source.rawValue: .string("mediamtx"),
+            AttributeName.type.rawValue: .string("instance"),
             "instance": .string(instance.name),
             "url": .string(instance.url),
             "error": report.error.map(JSONValue.string),
-            "version": report.info?.version.map(JSONValue.string),
+            AttributeName.version.rawValue: report.info?.version.map(JSONValue.string),
             "started": report.info?.started.map(JSONValue.string),
         ]
         if report.error == nil {
-            instanceAttributes["paths"] = .number(Double(report.paths.count))
-            instanceAttributes["paths_online"] = .number(Double(report.paths.filter(\.path.online).count))
+            instanceAttributes[AttributeName.paths.rawValue] = .number(Double(report.paths.count))
+            instanceAttributes[AttributeName.pathsOnline.rawValue] = .number(Double(report.paths.filter(\.path.online).count))
             instanceAttributes["srt_connections"] = .number(Double(report.srtConnections.count))
         }
         observations.append(Observation(target: instanceTarget, time: time, status: report.error == nil ? .up : .down, attributes: instanceAttributes))
@@ -364,48 +364,48 @@ public actor MediaMTXPoller: Service {
     private static func observation(_ report: MediaMTXPathReport, instance: String, target: TargetID, time: Double) -> Observation {
         let path = report.path
         var attributes: [String: JSONValue?] = [
-            "source": .string("mediamtx"),
+            AttributeName.source.rawValue: .string("mediamtx"),
             "instance": .string(instance),
             "path": .string(path.name),
             "conf_name": path.confName.map(JSONValue.string),
             "online": .bool(path.online),
             "online_time": path.onlineTime.map(JSONValue.string),
-            "source_type": path.sourceType.map(JSONValue.string),
+            AttributeName.sourceType.rawValue: path.sourceType.map(JSONValue.string),
             "source_id": path.sourceID.map(JSONValue.string),
-            "readers": .number(Double(path.readerCount)),
+            AttributeName.readers.rawValue: .number(Double(path.readerCount)),
             "reader_types": .array(path.readerTypes.map(JSONValue.string)),
             "tracks": .array(path.tracks.map(JSONValue.string)),
             "api_generation": .string(path.generation.rawValue),
             "inbound_bytes": path.inboundBytes.map(JSONValue.number),
             "outbound_bytes": path.outboundBytes.map(JSONValue.number),
-            "inbound_bytes_per_second_10s": report.inbound.map { .number($0.average10s) },
+            AttributeName.inboundBytesPerSecond10s.rawValue: report.inbound.map { .number($0.average10s) },
             "inbound_bytes_per_second_60s": report.inbound.map { .number($0.average60s) },
             "outbound_bytes_per_second_10s": report.outbound.map { .number($0.average10s) },
             "outbound_bytes_per_second_60s": report.outbound.map { .number($0.average60s) },
             "srt_readers": .number(Double(report.srtReaders)),
-            "rtt_p50_ms": report.rttPercentiles.map { .number($0.p50) },
+            AttributeName.rttP50Milliseconds.rawValue: report.rttPercentiles.map { .number($0.p50) },
             "rtt_p95_ms": report.rttPercentiles.map { .number($0.p95) },
             "error": nil,
         ]
-        var samples = [Sample("readers", Double(path.readerCount))]
-        if let inbound = report.inbound { samples.append(Sample("inbound_bytes_per_second", inbound.instant)) }
-        if let outbound = report.outbound { samples.append(Sample("outbound_bytes_per_second", outbound.instant)) }
+        var samples = [Sample(.readers, Double(path.readerCount))]
+        if let inbound = report.inbound { samples.append(Sample(.inboundBytesPerSecond, inbound.instant)) }
+        if let outbound = report.outbound { samples.append(Sample(.outboundBytesPerSecond, outbound.instant)) }
         if let bytes = path.inboundBytes { samples.append(Sample("inbound_bytes_total", bytes, kind: .counter, recordHistory: false)) }
         if let bytes = path.outboundBytes { samples.append(Sample("outbound_bytes_total", bytes, kind: .counter, recordHistory: false)) }
         if let srt = report.srtPublisher {
             var fields: [String: JSONValue] = ["id": .string(srt.id), "state": .string(srt.state)]
             fields["remote_addr"] = srt.remoteAddress.map(JSONValue.string)
-            fields["ms_rtt"] = srt.rttMilliseconds.map(JSONValue.number)
+            fields[AttributeName.srtRTTMilliseconds.rawValue] = srt.rttMilliseconds.map(JSONValue.number)
             fields["mbps_receive_rate"] = srt.receiveRateMbps.map(JSONValue.number)
             fields["mbps_link_capacity"] = srt.linkCapacityMbps.map(JSONValue.number)
             fields["packets_received_loss_rate"] = srt.receiveLossRate.map(JSONValue.number)
-            attributes["srt"] = .object(fields)
-            if let rtt = srt.rttMilliseconds { samples.append(Sample("srt_rtt_seconds", rtt / 1000)) }
+            attributes[AttributeName.srt.rawValue] = .object(fields)
+            if let rtt = srt.rttMilliseconds { samples.append(Sample(.srtRTTSeconds, rtt / 1000)) }
             if let rate = srt.receiveRateMbps { samples.append(Sample("srt_receive_rate_bytes_per_second", rate * 125_000)) }
             if let capacity = srt.linkCapacityMbps { samples.append(Sample("srt_link_capacity_bytes_per_second", capacity * 125_000)) }
             if let loss = srt.receiveLossRate { samples.append(Sample("srt_receive_loss_rate", loss)) }
         } else {
-            attributes["srt"] = .some(nil)
+            attributes[AttributeName.srt.rawValue] = .some(nil)
         }
         return Observation(target: target, time: time, status: path.online ? .up : .down, attributes: attributes, samples: samples)
     }

@@ -271,10 +271,10 @@ public actor VisionairePoller: Service {
         let detail = camera.detail
         let status: TargetStatus = detail == nil ? .error : (camera.isUp ? .up : .down)
         var attributes: [String: JSONValue?] = [
-            "source": .string("visionaire"),
-            "source_host": .string(sourceHost),
+            AttributeName.source.rawValue: .string("visionaire"),
+            AttributeName.sourceHost.rawValue: .string(sourceHost),
             "stream_id": .string(camera.streamID),
-            "stream_name": .string(camera.streamName),
+            AttributeName.streamName.rawValue: .string(camera.streamName),
             "node_num": .string(camera.nodeNumber),
             "state_text": .string(camera.stateText),
             "error": camera.error.map(JSONValue.string),
@@ -288,8 +288,8 @@ public actor VisionairePoller: Service {
         attributes["frame_width"] = detail?.stats?.frameWidth.map(JSONValue.number)
         attributes["frame_height"] = detail?.stats?.frameHeight.map(JSONValue.number)
         attributes["last_error_msg"] = detail?.stats?.lastErrorMessage.map(JSONValue.string)
-        var samples = [Sample("up", camera.isUp ? 1 : 0)]
-        if let fps = detail?.stats?.fps { samples.append(Sample("fps", fps)) }
+        var samples = [Sample(.up, camera.isUp ? 1 : 0)]
+        if let fps = detail?.stats?.fps { samples.append(Sample(.fps, fps)) }
         return Observation(target: target, time: time, status: status, attributes: attributes, samples: samples)
     }
 }
