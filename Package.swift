@@ -119,6 +119,12 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            // The dashboard's files, compiled into the binary as `PackageResources` (DashboardAssets.swift).
+            resources: [
+                .embedInCode("Resources/index.html"),
+                .embedInCode("Resources/dashboard.css"),
+                .embedInCode("Resources/dashboard.js"),
+            ],
             swiftSettings: swiftSettings
         ),
 

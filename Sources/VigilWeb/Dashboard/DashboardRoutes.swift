@@ -11,8 +11,9 @@ import Synchronization
 
 /// The dashboard at `/` and its assets under `/assets/`.
 ///
-/// The page, its style sheet and its script are Swift string literals compiled into the binary
-/// (one file to deploy, no build step). Chart.js is read from disk, from Debian's libjs-chart.js
+/// The page, its style sheet and its script are files in `Sources/VigilWeb/Resources/` compiled into
+/// the binary (``DashboardAssets``: one file to deploy, no build step); `/assets/names.js` is rendered
+/// from VigilCore's attribute and sample names. Chart.js is read from disk, from Debian's libjs-chart.js
 /// (``WebConfiguration/chartJSPath``), and cached; when it is missing `/assets/chart.js` answers 404
 /// and the page works without charts.
 struct DashboardRoutes: Sendable {
@@ -20,9 +21,10 @@ struct DashboardRoutes: Sendable {
 
     func register(on router: Router<BasicRequestContext>) {
         let version = dependencies.version
-        let page = ByteBuffer(string: DashboardPage.html(version: version))
-        let style = ByteBuffer(string: DashboardPage.css)
-        let script = ByteBuffer(string: DashboardPage.script)
+        let page = ByteBuffer(string: DashboardAssets.page(version: version))
+        let style = ByteBuffer(bytes: DashboardAssets.style)
+        let script = ByteBuffer(bytes: DashboardAssets.script)
+        let names = ByteBuffer(string: DashboardAssets.names)
         let chart = ChartJSFile(candidates: dependencies.configuration.chartJSCandidates)
 
         router.get("/") { _, _ in
@@ -33,6 +35,9 @@ struct DashboardRoutes: Sendable {
         }
         router.get("/assets/dashboard.js") { _, _ in
             Self.asset(script, type: "text/javascript; charset=utf-8", cache: "no-cache")
+        }
+        router.get("/assets/names.js") { _, _ in
+            Self.asset(names, type: "text/javascript; charset=utf-8", cache: "no-cache")
         }
         router.get("/assets/chart.js") { _, _ in
             guard let contents = chart.contents() else {
