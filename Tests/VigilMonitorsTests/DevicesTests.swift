@@ -101,8 +101,10 @@ struct DevicesTests {
     @Test("Restored states attach to the devices whose filters match; others are dropped")
     func restore() {
         var table = DeviceTable(definitions: Self.definitions, at: 0)
-        let claimed = table.restoreState(topic: "home/esp05/state/mode", payload: Array("manual".utf8))
-        let dropped = table.restoreState(topic: "home/gone/state", payload: [1])
+        var actions: [DeviceTableAction] = []
+        let claimed = table.restoreState(topic: "home/esp05/state/mode", payload: Array("manual".utf8), into: &actions)
+        let dropped = table.restoreState(topic: "home/gone/state", payload: [1], into: &actions)
+        #expect(actions.isEmpty)
         #expect(claimed)
         #expect(!dropped)
         #expect(table.allStates.map(\.topic) == ["home/esp05/state/mode"])

@@ -17,6 +17,9 @@
 /// | `expire_repeat` | duration | `"0s"` | republish expiry of still-expired devices this often (`"1s"` = iotmonitor); 0 = once |
 /// | `report_interval` | duration | `"2s"` | how often last-contact times and hello counts reach the API and metrics |
 /// | `up_interval` | duration | `"1s"` | how often `[baseTopic]/up` is published |
+/// | `state_max_topics` | integer | 256 | distinct state topics kept per device; the least recently written is evicted |
+/// | `state_max_bytes` | integer | 1048576 | bytes (topics + payloads) of states kept per device; oldest evicted |
+/// | `state_max_payload` | integer | 65536 | largest state payload stored; larger ones are refused |
 public struct DeviceMonitorConfiguration: Sendable, Hashable {
     /// The root of every publication (`home/monitoring`).
     public var baseTopic: String
@@ -32,6 +35,8 @@ public struct DeviceMonitorConfiguration: Sendable, Hashable {
     public var reportInterval: Duration
     /// How often `[baseTopic]/up` is published.
     public var upInterval: Duration
+    /// The caps on each device's stored states.
+    public var stateLimits: DeviceStateLimits
 
     /// Creates a configuration with the defaults listed above.
     public init(
@@ -41,7 +46,8 @@ public struct DeviceMonitorConfiguration: Sendable, Hashable {
         expireRetain: Bool = true,
         expireRepeat: Duration = .zero,
         reportInterval: Duration = .seconds(2),
-        upInterval: Duration = .seconds(1)
+        upInterval: Duration = .seconds(1),
+        stateLimits: DeviceStateLimits = .init()
     ) {
         self.baseTopic = baseTopic
         self.definitions = definitions
@@ -50,6 +56,7 @@ public struct DeviceMonitorConfiguration: Sendable, Hashable {
         self.expireRepeat = expireRepeat
         self.reportInterval = reportInterval
         self.upInterval = upInterval
+        self.stateLimits = stateLimits
     }
 
     /// `[baseTopic]/[expireSubtopic]/[name]`.

@@ -15,8 +15,11 @@ public enum DeviceTableAction: Sendable, Hashable {
     case recovered(device: Int)
     /// A device's hello topic fired; `count` is its new hello count.
     case hello(device: Int, count: Int)
-    /// The stored payload of a state topic changed (`nil`: an empty payload removed it).
+    /// The stored payload of a state topic changed (`nil`: an empty payload, a refused payload or
+    /// an eviction removed it).
     case stateChanged(topic: String, payload: [UInt8]?)
+    /// A device evicted or refused a state for the first time (later ones are only counted).
+    case stateLimitReached(device: Int)
 }
 
 /// The in-memory heart of the device watchdog: which topic belongs to which device, deadlines,
@@ -28,6 +31,9 @@ public enum DeviceTableAction: Sendable, Hashable {
 ///
 /// Messages the broker marks as *retained* are old news: they are stored when they match
 /// `stateTopics` but neither prove a device alive nor count as a hello.
+///
+/// Each device keeps at most ``DeviceStateLimits`` worth of states: beyond its topic or byte cap
+/// the least recently written states are evicted, and a payload over the size cap is refused.
 public struct DeviceTable: Sendable {
     private enum Role: UInt8, Sendable {
         case watch, hello, state
@@ -46,7 +52,13 @@ public struct DeviceTable: Sendable {
     private let trie: MQTTTopicTrie<Route>
     private var helloCounts: [Int]
     private var states: [String: [UInt8]] = [:]
-    private var stateTopicsOfDevice: [Set<String>]
+    private var ledgers: [DeviceStateLedger]
+    private var limitReported: [Bool]
+    /// The devices whose state filters match the message being routed (reused, no allocation).
+    private var stateDevices: [Int32] = []
+    private var stamp: UInt64 = 0
+    /// The caps on each device's states.
+    public let limits: DeviceStateLimits
     private var reportPending: [Bool]
     private var reportList: [Int32] = []
     private var byName: [TargetID: Int] = [:]
@@ -58,8 +70,10 @@ public struct DeviceTable: Sendable {
     /// - Parameters:
     ///   - definitions: The devices and agents.
     ///   - now: The current time; devices never heard from expire one timeout after it.
-    public init(definitions: [DeviceDefinition], at now: Double) {
+    ///   - limits: The caps on each device's stored states.
+    public init(definitions: [DeviceDefinition], at now: Double, limits: DeviceStateLimits = .init()) {
         self.definitions = definitions
+        self.limits = limits
         self.startTime = now
         var engine = WatchdogEngine(capacity: definitions.count)
         var trie = MQTTTopicTrie<Route>()
@@ -80,7 +94,8 @@ public struct DeviceTable: Sendable {
         self.engine = engine
         self.trie = trie
         helloCounts = Array(repeating: 0, count: definitions.count)
-        stateTopicsOfDevice = Array(repeating: [], count: definitions.count)
+        ledgers = Array(repeating: DeviceStateLedger(), count: definitions.count)
+        limitReported = Array(repeating: false, count: definitions.count)
         reportPending = Array(repeating: false, count: definitions.count)
     }
 
@@ -98,7 +113,7 @@ public struct DeviceTable: Sendable {
     @discardableResult
     public mutating func receive(topic: String, payload: ByteBuffer, retained: Bool, at now: Double, into actions: inout [DeviceTableAction]) -> Bool {
         var matched = false
-        var isState = false
+        stateDevices.removeAll(keepingCapacity: true)
         let trie = self.trie
         trie.forEachMatch(topic: topic) { route in
             matched = true
@@ -114,18 +129,80 @@ public struct DeviceTable: Sendable {
                 // A hello is a sign of life too.
                 touch(device, at: now, into: &actions)
             case .state:
-                isState = true
-                if payload.readableBytes > 0 { stateTopicsOfDevice[device].insert(topic) }
+                // Overlapping filters of one device match twice; the device counts once.
+                if !stateDevices.contains(route.device) { stateDevices.append(route.device) }
             }
         }
-        if isState {
-            let bytes = payload.readableBytes > 0 ? Array(payload.readableBytesView) : nil
-            if states[topic] != bytes {
-                states[topic] = bytes
-                actions.append(.stateChanged(topic: topic, payload: bytes))
-            }
+        if !stateDevices.isEmpty {
+            let devices = stateDevices
+            storeState(topic: topic, payload: payload.readableBytesView, devices: devices, into: &actions)
         }
         return matched
+    }
+
+    // MARK: - States
+
+    /// Stores (or, for an empty or refused payload, removes) the state of `topic` for `devices`,
+    /// then evicts what the devices' limits no longer allow.
+    private mutating func storeState<Bytes: Collection<UInt8>>(
+        topic: String, payload: Bytes, devices: [Int32], into actions: inout [DeviceTableAction]
+    ) {
+        let count = payload.count
+        guard count > 0 else {
+            removeState(topic: topic, devices: devices, into: &actions)
+            return
+        }
+        guard count <= limits.maxPayload, DeviceStateLedger.cost(topic: topic, payloadCount: count) <= limits.maxBytes else {
+            for device in devices.map(Int.init) {
+                ledgers[device].countRefused()
+                limitReached(device, into: &actions)
+            }
+            // The older state is no longer the latest: republishing it later would be wrong.
+            removeState(topic: topic, devices: devices, into: &actions)
+            return
+        }
+        if states[topic].map({ !$0.elementsEqual(payload) }) ?? true {
+            let bytes = Array(payload)
+            states[topic] = bytes
+            actions.append(.stateChanged(topic: topic, payload: bytes))
+        }
+        stamp &+= 1
+        for device in devices.map(Int.init) {
+            markForReport(device)
+            let evicted = ledgers[device].write(topic, payloadCount: count, stamp: stamp, limits: limits)
+            guard !evicted.isEmpty else { continue }
+            limitReached(device, into: &actions)
+            for gone in evicted where !isKept(gone) {
+                states[gone] = nil
+                actions.append(.stateChanged(topic: gone, payload: nil))
+            }
+        }
+    }
+
+    private mutating func removeState(topic: String, devices: [Int32], into actions: inout [DeviceTableAction]) {
+        for device in devices.map(Int.init) where ledgers[device].contains(topic) {
+            ledgers[device].remove(topic)
+            markForReport(device)
+        }
+        if !isKept(topic), states.removeValue(forKey: topic) != nil {
+            actions.append(.stateChanged(topic: topic, payload: nil))
+        }
+    }
+
+    /// Whether some device still keeps a state topic (only devices whose filters match it can).
+    private func isKept(_ topic: String) -> Bool {
+        var kept = false
+        trie.forEachMatch(topic: topic) { route in
+            if route.role == .state && ledgers[Int(route.device)].contains(topic) { kept = true }
+        }
+        return kept
+    }
+
+    private mutating func limitReached(_ device: Int, into actions: inout [DeviceTableAction]) {
+        markForReport(device)
+        guard !limitReported[device] else { return }
+        limitReported[device] = true
+        actions.append(.stateLimitReached(device: device))
     }
 
     private mutating func touch(_ device: Int, at now: Double, into actions: inout [DeviceTableAction]) {
@@ -201,26 +278,38 @@ public struct DeviceTable: Sendable {
     public mutating func setHelloCount(_ count: Int, of device: Int) { helloCounts[device] = count }
 
     /// Stores a state restored from the store, attaching it to every device whose `stateTopics`
-    /// match the topic. States that no device claims any more are dropped.
+    /// match the topic, within the devices' limits (restored in the order given). States that no
+    /// device claims any more are dropped from memory but left in the store.
     ///
+    /// - Parameters:
+    ///   - topic: The state topic.
+    ///   - payload: The stored payload.
+    ///   - actions: Receives `stateChanged(…, nil)` for every state the limits refused or evicted
+    ///     (the caller removes them from the store), and `stateLimitReached`.
     /// - Returns: Whether a device claimed it.
     @discardableResult
-    public mutating func restoreState(topic: String, payload: [UInt8]) -> Bool {
-        var claimed = false
-        let trie = self.trie
+    public mutating func restoreState(topic: String, payload: [UInt8], into actions: inout [DeviceTableAction]) -> Bool {
+        var devices: [Int32] = []
         trie.forEachMatch(topic: topic) { route in
-            guard route.role == .state else { return }
-            claimed = true
-            stateTopicsOfDevice[Int(route.device)].insert(topic)
+            if route.role == .state && !devices.contains(route.device) { devices.append(route.device) }
         }
-        if claimed { states[topic] = payload }
-        return claimed
+        guard !devices.isEmpty else { return false }
+        // Known to the table first, so that a refusal also removes it from the store.
+        states[topic] = payload
+        storeState(topic: topic, payload: payload, devices: devices, into: &actions)
+        return true
     }
 
     /// The stored states of one device, ordered by topic.
     public func states(of device: Int) -> [(topic: String, payload: [UInt8])] {
-        stateTopicsOfDevice[device].sorted().compactMap { topic in states[topic].map { (topic, $0) } }
+        ledgers[device].topics.sorted().compactMap { topic in states[topic].map { (topic, $0) } }
     }
+
+    /// The number of states a device keeps and their bytes (topic names plus payloads).
+    public func stateUsage(of device: Int) -> (count: Int, bytes: Int) { (ledgers[device].count, ledgers[device].bytes) }
+
+    /// How many states a device evicted and how many messages it refused since start-up.
+    public func stateLimitCounts(of device: Int) -> (evicted: Int, refused: Int) { (ledgers[device].evicted, ledgers[device].refused) }
 
     /// Every stored state, ordered by topic.
     public var allStates: [(topic: String, payload: [UInt8])] {

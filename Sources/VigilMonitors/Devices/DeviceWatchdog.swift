@@ -31,6 +31,10 @@ public import VigilMQTT
 /// covers), with MQTT 5 *no local*, so Vigil's own republications never look like device traffic.
 ///
 /// State payloads are written through to the ``StateStore`` before the next message is handled.
+/// Each device keeps at most ``DeviceMonitorConfiguration/stateLimits``: evicted and refused states
+/// leave memory and the store, counted by `vigil_device_states_evicted_total{device}` and
+/// `vigil_device_states_refused_total{device}`; `vigil_device_states{device}` and
+/// `vigil_device_state_bytes{device}` show what is kept (devices with `stateTopics` only).
 ///
 /// Hub targets `device/<name>` (and `agent/<name>` for agents' topics) get the attributes `name`,
 /// `state` (`waiting`, `up`, `expired`, `unwatched`), `last_contact`, `hello_count`, and the samples
@@ -79,7 +83,7 @@ public final class DeviceWatchdog: Service, Sendable {
         self.logger = logger
         self.now = now
         self.onExpired = onExpired
-        self.table = Mutex(DeviceTable(definitions: configuration.definitions, at: now()))
+        self.table = Mutex(DeviceTable(definitions: configuration.definitions, at: now(), limits: configuration.stateLimits))
         self.connectionEvents = client.connectionEvents
     }
 
@@ -100,13 +104,17 @@ public final class DeviceWatchdog: Service, Sendable {
 
     private func restore() async {
         do {
-            var states = 0
+            var dropped: [DeviceTableAction] = []
             for (key, value) in try await store.values(prefix: Self.statePrefix) {
                 let topic = String(key.dropFirst(Self.statePrefix.count))
-                if table.withLock({ $0.restoreState(topic: topic, payload: value) }) { states += 1 }
+                table.withLock { _ = $0.restoreState(topic: topic, payload: value, into: &dropped) }
             }
+            // States beyond the limits (lowered since they were stored) leave the store too.
+            await perform(dropped, at: now())
+            let states = table.withLock { $0.stateCount }
             for (key, value) in try await store.values(prefix: Self.helloPrefix) {
-                guard let count = Int(String(decoding: value, as: UTF8.self)) else { continue }
+                // Range-checked: a count near Int.max would trap at the next hello.
+                guard let count = Int(String(decoding: value, as: UTF8.self)), (0...(1 << 53)).contains(count) else { continue }
                 let parts = key.dropFirst(Self.helloPrefix.count).split(separator: "/", maxSplits: 1)
                 guard parts.count == 2, let kind = TargetKind(rawValue: String(parts[0])) else { continue }
                 table.withLock { table in
@@ -211,6 +219,16 @@ public final class DeviceWatchdog: Service, Sendable {
                     await publish(topic, ByteBuffer(bytes: payload))
                 }
                 logger.debug("Hello", metadata: ["device": "\(definition.name)", "devices.republished": "\(states.count)"])
+            case .stateLimitReached(let device):
+                // Once per device: the counters say how often it happens since.
+                let limits = configuration.stateLimits
+                logger.warning(
+                    "Device state limit reached; older states are evicted and oversized ones refused",
+                    metadata: [
+                        "device": "\(configuration.definitions[device].name)", "devices.state_max_topics": "\(limits.maxTopics)",
+                        "devices.state_max_bytes": "\(limits.maxBytes)", "devices.state_max_payload": "\(limits.maxPayload)",
+                    ]
+                )
             case .stateChanged(let topic, let payload):
                 // Write-through: the next message is read only once this one is on disk.
                 do {
@@ -307,6 +325,14 @@ public final class DeviceWatchdog: Service, Sendable {
         var samples = [Sample("hello_total", Double(table.helloCount(of: device)), kind: .counter, recordHistory: false)]
         if watched { samples.append(Sample(.up, expired ? 0 : 1, recordHistory: false)) }
         if let lastContact { samples.append(Sample(.lastSeenSeconds, lastContact, recordHistory: false)) }
+        if !definition.stateTopics.isEmpty {
+            let usage = table.stateUsage(of: device)
+            let counts = table.stateLimitCounts(of: device)
+            samples.append(Sample("states", Double(usage.count), recordHistory: false))
+            samples.append(Sample("state_bytes", Double(usage.bytes), recordHistory: false))
+            samples.append(Sample("states_evicted_total", Double(counts.evicted), kind: .counter, recordHistory: false))
+            samples.append(Sample("states_refused_total", Double(counts.refused), kind: .counter, recordHistory: false))
+        }
         // Agents' status belongs to the supervisor (is the process running); the watchdog only
         // adds attributes and samples to them.
         let status: TargetStatus? =

@@ -1,0 +1,119 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import Foundation
+import NIOCore
+import Testing
+import VigilMQTT
+
+/// A device flooded with distinct state topics (a wildcard `stateTopics`) stays within its limits:
+/// in memory (metrics, RSS), in the store (what a restarted Vigil republishes) and on a hello.
+@Suite("Device state limits against Mosquitto", .enabled(if: IntegrationEnvironment.enabled), .serialized)
+struct DevicesStateLimitsIntegrationTests {
+    static let flood = 3_000
+    static let payloadSize = 2_000
+    static let maxTopics = 20
+
+    @Test("3,000 distinct state topics of 2 kB: 20 kept in memory and in the store, the rest evicted and counted")
+    func floodStaysBounded() async throws {
+        let prefix = MQTTTestSupport.uniqueTopic("devices-flood")
+        let config = try DevicesIntegrationTests.config(
+            prefix: prefix,
+            """
+            [watchdog]
+            report_interval = "200ms"
+            state_max_topics = \(Self.maxTopics)
+            state_max_bytes = 65536
+            state_max_payload = 4096
+
+            [device_flood]
+            helloTopic = "\(prefix)/hello/flood"
+            stateTopics = "\(prefix)/flood/#"
+            """
+        )
+        let directory = DevicesIntegrationTests.scratch("flood")
+        let filler = String(repeating: "x", count: Self.payloadSize)
+        @Sendable func topic(_ index: Int) -> String { "\(prefix)/flood/t\(index)" }
+        let kept = Set((Self.flood - Self.maxTopics..<Self.flood).map(topic))
+
+        try await DevicesIntegrationTests.withVigil(config, directory: directory) { vigil in
+            let pid = vigil.process.process.processIdentifier
+            let rssBefore = Self.residentKilobytes(pid)
+            try await DevicesIntegrationTests.withObserver(["\(prefix)/flood/#"], noLocal: true) { client, log in
+                for index in 0..<Self.flood {
+                    try await client.publish(to: topic(index), payload: ByteBuffer(string: "\(index):\(filler)"), qos: .atLeastOnce)
+                }
+                // Over state_max_payload: refused, not stored.
+                try await client.publish(to: "\(prefix)/flood/huge", payload: ByteBuffer(repeating: 0x41, count: 5_000), qos: .atLeastOnce)
+                let metrics = try await Self.waitForMetric(vigil, "vigil_device_states_refused_total{device=\"flood\"}", equal: 1)
+                #expect(Self.metric(metrics, "vigil_device_states_evicted_total{device=\"flood\"}") == Double(Self.flood - Self.maxTopics))
+                #expect(Self.metric(metrics, "vigil_device_states{device=\"flood\"}") == Double(Self.maxTopics))
+                let bytes = try #require(Self.metric(metrics, "vigil_device_state_bytes{device=\"flood\"}"))
+                #expect(bytes <= 65536 && bytes > Double(Self.maxTopics * Self.payloadSize))
+                let rssAfter = Self.residentKilobytes(pid)
+                // Unbounded, the states alone would be 3,000 × 2 kB = 6 MB (more with the store's cache).
+                print("device flood: RSS \(rssBefore) kB → \(rssAfter) kB, state bytes \(Int(bytes))")
+                #expect(rssAfter - rssBefore < 6_000, "RSS grew from \(rssBefore) kB to \(rssAfter) kB")
+                #expect(vigil.log.components(separatedBy: "Device state limit reached").count - 1 == 1)
+
+                // A hello republishes exactly the kept states, the newest.
+                log.clear()
+                try await client.publish(to: "\(prefix)/hello/flood", payload: ByteBuffer(string: "hi"), qos: .atLeastOnce)
+                let republished = try await Self.collectTopics(log, count: Self.maxTopics)
+                #expect(republished == kept)
+            }
+        }
+        // The store holds only the kept states: a restarted Vigil republishes exactly those.
+        try await DevicesIntegrationTests.withObserver(["\(prefix)/flood/#"], noLocal: true) { _, log in
+            try await DevicesIntegrationTests.withVigil(config, directory: directory) { _ in
+                let republished = try await Self.collectTopics(log, count: Self.maxTopics, timeout: .seconds(10))
+                #expect(republished == kept)
+            }
+        }
+    }
+
+    // MARK: - Helpers
+
+    /// Waits for `count` messages, then a little longer for any extra, and returns their topics.
+    static func collectTopics(_ log: MessageLog, count: Int, timeout: Duration = .seconds(5)) async throws -> Set<String> {
+        let deadline = ContinuousClock.now + timeout
+        while log.messages.count < count && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        // Anything beyond the kept states would arrive in the same burst.
+        try await Task.sleep(for: .milliseconds(500))
+        let messages = log.messages
+        #expect(messages.count == count, "got \(messages.count) messages")
+        return Set(messages.map(\.topic))
+    }
+
+    static func waitForMetric(_ vigil: DevicesVigil, _ series: String, equal value: Double, timeout: Duration = .seconds(60)) async throws -> String {
+        let deadline = ContinuousClock.now + timeout
+        var body = ""
+        while ContinuousClock.now < deadline {
+            body = try await vigil.get("/metrics").body
+            if metric(body, series) == value { return body }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        Issue.record("\(series) never reached \(value)")
+        return body
+    }
+
+    /// The value of one series in a Prometheus text page.
+    static func metric(_ body: String, _ series: String) -> Double? {
+        for line in body.split(separator: "\n") where line.hasPrefix(series + " ") {
+            return Double(line.dropFirst(series.count + 1))
+        }
+        return nil
+    }
+
+    static func residentKilobytes(_ pid: Int32) -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+        }
+        return 0
+    }
+}
