@@ -65,7 +65,9 @@ struct AgentsTests {
         let leak = open(leakPath, O_WRONLY | O_CREAT, 0o644)
         #expect(leak > 2)
         defer { close(leak) }
-        let pid = try AgentProcess.spawn(shell: agent.shell, script: agent.script, logFile: agent.logFile)
+        let pid = try AgentProcess.spawn(
+            shell: agent.shell, script: agent.script, logFile: agent.logFile, environment: agent.processEnvironment(inheriting: AgentProcess.currentEnvironment())
+        )
         defer { AgentProcess.signalGroup(pid, SIGKILL) }
         let inherited = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap {
             try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")
@@ -95,5 +97,59 @@ struct AgentsTests {
         }
         #expect(exited)
         #expect(!AgentProcess.isRunning(pid, needle: agent.commandLineNeedle))
+    }
+
+    @Test("An agent's environment is the allow-list, the passed names and its own variables")
+    func environmentIsScrubbed() {
+        let parent = [
+            "PATH": "/usr/bin:/bin", "HOME": "/home/vigil", "LANG": "C.UTF-8", "LC_TIME": "de_DE.UTF-8", "TZ": "UTC",
+            "VIGIL_HTTP_TOKEN": "tok", "GATEWAY_PLUGIN_ADMIN_KEY": "key", "MQTT_BROKER_URL": "mqtt://u:p@h", "AWS_SECRET_ACCESS_KEY": "aws",
+            "PYTHONPATH": "/opt/lib",
+        ]
+        let agent = AgentDefinition(
+            name: "a", exec: "true", logFile: "/tmp/a.log", environment: ["MQTT_HOST": "broker", "TZ": "Europe/Paris"], passEnvironment: ["PYTHONPATH"]
+        )
+        #expect(
+            agent.processEnvironment(inheriting: parent) == [
+                "HOME=/home/vigil", "LANG=C.UTF-8", "LC_TIME=de_DE.UTF-8", "MQTT_HOST=broker", "PATH=/usr/bin:/bin", "PYTHONPATH=/opt/lib",
+                "TZ=Europe/Paris",
+            ]
+        )
+        #expect(AgentDefinition(name: "b", exec: "true", logFile: "/tmp/b.log").processEnvironment(inheriting: [:]) == ["PATH=\(AgentDefinition.defaultPath)"])
+        #expect(AgentDefinition.isVariableName("MQTT_HOST_2"))
+        #expect(!AgentDefinition.isVariableName("2X"))
+        #expect(!AgentDefinition.isVariableName("A=B"))
+        #expect(!AgentDefinition.isVariableName(""))
+    }
+
+    @Test("A secret in Vigil's environment is not visible to a spawned agent")
+    func secretNotInherited() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-agents-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let name = "envtest\(UInt32.random(in: 0...UInt32.max))"
+        let secretName = "VIGIL_TEST_SECRET_\(name.uppercased())"
+        let secret = "s3cr3t-\(UUID().uuidString)"
+        setenv(secretName, secret, 1)
+        defer { unsetenv(secretName) }
+        #expect(AgentProcess.currentEnvironment()[secretName] == secret)
+        let agent = AgentDefinition(
+            name: name, exec: "env; echo DONE", logFile: directory.appendingPathComponent("\(name).log").path, environment: ["AGENT_OWN": "mine"]
+        )
+        AgentProcess.makeParentDirectory(of: agent.logFile)
+        let pid = try AgentProcess.spawn(
+            shell: agent.shell, script: agent.script, logFile: agent.logFile, environment: agent.processEnvironment(inheriting: AgentProcess.currentEnvironment())
+        )
+        defer { AgentProcess.signalGroup(pid, SIGKILL) }
+        var log = ""
+        for _ in 0..<500 where !log.contains("DONE") {
+            try await Task.sleep(for: .milliseconds(10))
+            log = (try? String(contentsOfFile: agent.logFile, encoding: .utf8)) ?? ""
+        }
+        for _ in 0..<200 where !AgentProcess.reapIfExited(pid) { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(log.contains("DONE"))
+        #expect(log.contains("AGENT_OWN=mine"))
+        #expect(log.contains("PATH="))
+        #expect(!log.contains(secret))
+        #expect(!log.contains(secretName))
     }
 }

@@ -21,6 +21,11 @@
 /// | `restartOnSilence` | bool | `false` | restart the agent when its watch topics are silent for `watchTimeOut` |
 /// | `stopTimeout` | duration | `"5s"` | SIGTERM to SIGKILL grace when Vigil restarts a silent agent |
 /// | `logFile` | string | `<agent_log_directory>/<name>.log` | where stdout and stderr go (appended) |
+/// | `environment` | table, or list of `NAME=value` | none | variables set for the agent |
+/// | `passEnvironment` | string list | none | names of Vigil's own variables passed on to the agent |
+///
+/// Agents do not inherit Vigil's environment (it may hold tokens and passwords): they get
+/// ``inheritedVariables`` (and `LC_*`) from Vigil, then `passEnvironment`, then `environment`.
 public struct AgentDefinition: Sendable, Hashable {
     /// The agent name (`ledboxdaemon` for `[agent_ledboxdaemon]`).
     public var name: String
@@ -36,6 +41,10 @@ public struct AgentDefinition: Sendable, Hashable {
     public var stopTimeout: Duration
     /// The file receiving the agent's stdout and stderr.
     public var logFile: String
+    /// Variables set for the agent (they win over inherited ones).
+    public var environment: [String: String]
+    /// Names of Vigil's variables passed on besides ``inheritedVariables``.
+    public var passEnvironment: [String]
 
     /// Creates a definition.
     ///
@@ -47,6 +56,8 @@ public struct AgentDefinition: Sendable, Hashable {
     ///   - restartOnSilence: Whether silence restarts the agent.
     ///   - stopTimeout: SIGTERM to SIGKILL grace.
     ///   - logFile: The log file.
+    ///   - environment: Variables set for the agent.
+    ///   - passEnvironment: Names of Vigil's variables passed on.
     public init(
         name: String,
         exec: String,
@@ -54,7 +65,9 @@ public struct AgentDefinition: Sendable, Hashable {
         restartPolicy: AgentRestartPolicy = .init(),
         restartOnSilence: Bool = false,
         stopTimeout: Duration = .seconds(5),
-        logFile: String
+        logFile: String,
+        environment: [String: String] = [:],
+        passEnvironment: [String] = []
     ) {
         self.name = name
         self.exec = exec
@@ -63,6 +76,42 @@ public struct AgentDefinition: Sendable, Hashable {
         self.restartOnSilence = restartOnSilence
         self.stopTimeout = stopTimeout
         self.logFile = logFile
+        self.environment = environment
+        self.passEnvironment = passEnvironment
+    }
+
+    /// The variables an agent takes from Vigil's environment without being asked: what a login
+    /// shell sets (and `LC_*`), none that usually carries a secret.
+    public static let inheritedVariables: Set<String> = [
+        "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "XDG_RUNTIME_DIR",
+    ]
+
+    /// The `PATH` given when Vigil itself has none.
+    public static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    /// The agent's environment built from Vigil's: ``inheritedVariables`` and `LC_*`, then
+    /// ``passEnvironment``, then ``environment``.
+    ///
+    /// - Parameter parent: Vigil's environment.
+    /// - Returns: The variables, as `NAME=value` entries sorted by name.
+    public func processEnvironment(inheriting parent: [String: String]) -> [String] {
+        var result: [String: String] = [:]
+        let passed = Set(passEnvironment)
+        for (name, value) in parent where Self.inheritedVariables.contains(name) || name.hasPrefix("LC_") || passed.contains(name) {
+            result[name] = value
+        }
+        if result["PATH"] == nil { result["PATH"] = Self.defaultPath }
+        result.merge(environment) { _, configured in configured }
+        return result.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+    }
+
+    /// Whether a text is a usable variable name (letters, digits, `_`; not starting with a digit).
+    public static func isVariableName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else { return false }
+        return name.utf8.allSatisfy { byte in
+            byte == UInt8(ascii: "_") || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
+                || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+        }
     }
 
     /// The tag that identifies the agent's process: `IOTMONITORMAGIC_<name>`, as iotmonitor, so

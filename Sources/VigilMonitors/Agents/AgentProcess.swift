@@ -28,14 +28,19 @@ public enum AgentProcess {
 
     /// Starts `shell -c script` detached in its own session, with stdin from `/dev/null`, stdout
     /// and stderr appended to `logFile`, no other file descriptor of Vigil's, default signal
-    /// dispositions and an empty signal mask (Vigil ignores some signals; its agents must not
-    /// inherit that).
+    /// dispositions, an empty signal mask (Vigil ignores some signals; its agents must not
+    /// inherit that) and exactly the given environment (none of Vigil's own variables).
     ///
     /// The child is Vigil's child until Vigil exits; then init adopts it and it keeps running.
     ///
+    /// - Parameters:
+    ///   - shell: The shell.
+    ///   - script: The script given to `shell -c`.
+    ///   - logFile: Where stdout and stderr go.
+    ///   - environment: `NAME=value` entries (``AgentDefinition/processEnvironment(inheriting:)``).
     /// - Returns: The process id (also the process group and session id).
     /// - Throws: ``SpawnError`` when the log file cannot be opened or the spawn fails.
-    public static func spawn(shell: String, script: String, logFile: String) throws -> Int32 {
+    public static func spawn(shell: String, script: String, logFile: String, environment: [String]) throws -> Int32 {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -61,8 +66,10 @@ public enum AgentProcess {
         let arguments = [shell, "-c", script]
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
+        var envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
+        defer { for pointer in envp { free(pointer) } }
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, shell, &actions, &attributes, &argv, environ)
+        let result = posix_spawn(&pid, shell, &actions, &attributes, &argv, &envp)
         guard result == 0 else { throw SpawnError(code: result, operation: "posix_spawn \(shell)") }
         return pid
     }
@@ -89,6 +96,20 @@ public enum AgentProcess {
         for fd in descriptors where fd != listing && fcntl(fd, F_GETFD) >= 0 && fcntl(fd, F_GETFD) & FD_CLOEXEC == 0 {
             posix_spawn_file_actions_addclose(&actions, fd)
         }
+    }
+
+    /// Vigil's own environment, read from `environ`.
+    public static func currentEnvironment() -> [String: String] {
+        var result: [String: String] = [:]
+        var cursor = environ
+        while let entry = cursor.pointee {
+            let text = String(cString: entry)
+            if let equals = text.firstIndex(of: "=") {
+                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            cursor += 1
+        }
+        return result
     }
 
     /// Appends a line to a log file, creating its folder when missing.

@@ -218,7 +218,10 @@ public final class AgentSupervisor: Service, Sendable {
             agent.restarts += 1
         }
         do {
-            let pid = try AgentProcess.spawn(shell: definition.shell, script: definition.script, logFile: definition.logFile)
+            let pid = try AgentProcess.spawn(
+                shell: definition.shell, script: definition.script, logFile: definition.logFile,
+                environment: definition.processEnvironment(inheriting: AgentProcess.currentEnvironment())
+            )
             agent.phase = .running(pid: pid, child: true)
             agent.lastStart = time
             logger.info("Agent started", metadata: ["agent": "\(definition.name)", "agent.pid": "\(pid)"])
