@@ -30,6 +30,26 @@ struct DurationParserTests {
         #expect(throws: DurationParser.ParseError.self) { try DurationParser.parse(text) }
     }
 
+    @Test("Extreme numbers are refused, never trapped on", arguments: [
+        "1e20", "1e20s", "1e308", "1e400", "nan", "NaN", "inf", "-inf", "infinity", "-5", "-0.5s", "9223372036854775807",
+        "9223372036854775808s", "99999999999999999999h", "36501d", "3153600001", "1" + String(repeating: "0", count: 400) + "s",
+        "0x10s", "1.2.3s", "½s", "٣s",
+    ])
+    func rejectsExtremes(text: String) {
+        #expect(throws: DurationParser.ParseError.self) { try DurationParser.parse(text) }
+    }
+
+    @Test("The maximum itself is accepted in every form; beyond it the error says so")
+    func maximum() throws {
+        #expect(try DurationParser.parse("36500d") == DurationParser.maximum)
+        #expect(try DurationParser.parse("3153600000") == DurationParser.maximum)
+        #expect(try DurationParser.parse("876000h") == DurationParser.maximum)
+        #expect(throws: DurationParser.ParseError(text: "1e20", tooLong: true)) { try DurationParser.parse("1e20") }
+        #expect(throws: DurationParser.ParseError(text: "36501d", tooLong: true)) { try DurationParser.parse("36501d") }
+        #expect(throws: DurationParser.ParseError(text: "nan")) { try DurationParser.parse("nan") }
+        #expect(try DurationParser.duration(seconds: 0, text: "0") == .zero)
+    }
+
     @Test("Seconds of a duration")
     func seconds() {
         #expect(Duration.milliseconds(1500).seconds == 1.5)

@@ -45,6 +45,15 @@ struct MQTTConfigurationTests {
         #expect(throws: MQTTClientError.self) { try MQTTAddress(url: url) }
     }
 
+    @Test("Errors about a URL never quote its credentials", arguments: [
+        "mqtt://user:Pw0rd!@host:70000", "ftp://user:Pw0rd!@host", "mqtt://user:Pw0rd!/x@host", "mqtt://Pw0rd!@[::1",
+    ])
+    func errorsHideCredentials(url: String) {
+        let error = #expect(throws: MQTTClientError.self) { try MQTTAddress(url: url) }
+        #expect(error.map { !"\($0)".contains("Pw0rd!") } == true, "\(String(describing: error))")
+        #expect(error.map { "\($0)".contains("***@") } == true, "\(String(describing: error))")
+    }
+
     @Test("Reconnect delays grow exponentially, are capped and jittered")
     func backoff() {
         let policy = MQTTReconnectPolicy(initial: .milliseconds(100), maximum: .seconds(1), jitter: 0.2)

@@ -87,17 +87,23 @@ public final class ConfigSection {
         return number
     }
 
-    /// Reads a number (integer or float).
-    public func double(_ key: String) throws -> Double? {
+    /// Reads a finite number (integer or float), optionally within a range.
+    public func double(_ key: String, in range: ClosedRange<Double>? = nil) throws -> Double? {
         guard let (value, _) = raw(key) else { return nil }
+        let number: Double
         switch value {
-        case .integer(let value): return Double(value)
-        case .float(let value): return value
+        case .integer(let value): number = Double(value)
+        case .float(let value): number = value
         case .string(let text):
             guard let value = Double(text.trimmingWhitespace()) else { throw error(key, "expected a number, got '\(text)'") }
-            return value
+            number = value
         default: throw error(key, "expected a number, got \(value.typeName)")
         }
+        guard number.isFinite else { throw error(key, "expected a finite number, got \(number)") }
+        if let range, !range.contains(number) {
+            throw error(key, "\(number) is out of range \(range.lowerBound)...\(range.upperBound)")
+        }
+        return number
     }
 
     /// Reads a boolean; in the environment `true/false/1/0/yes/no`.
@@ -117,19 +123,36 @@ public final class ConfigSection {
 
     /// Reads a duration: a string such as `5s` or `1m30s`, or a plain number of `unit`s (seconds
     /// unless a seed's format says otherwise).
-    public func duration(_ key: String, unit: Duration = .seconds(1)) throws -> Duration? {
+    ///
+    /// Every duration is range-checked before conversion: negative, not finite or longer than
+    /// ``DurationParser/maximum`` (36500d) is an error, as is one outside `range`.
+    public func duration(_ key: String, unit: Duration = .seconds(1), in range: PartialRangeFrom<Duration>? = nil) throws -> Duration? {
         guard let (value, _) = raw(key) else { return nil }
-        switch value {
-        case .integer(let count) where count >= 0: return unit * count
-        case .float(let count) where count >= 0: return unit * count
-        case .string(let text):
-            do {
-                return try DurationParser.parse(text)
-            } catch {
-                throw self.error(key, error.description)
+        let duration: Duration
+        do {
+            switch value {
+            case .integer(let count) where count < 0: throw error(key, "must not be negative, got \(count)")
+            case .float(let count) where count < 0: throw error(key, "must not be negative, got \(count)")
+            case .integer(let count): duration = try DurationParser.duration(seconds: Double(count) * unit.seconds, text: "\(count)")
+            case .float(let count): duration = try DurationParser.duration(seconds: count * unit.seconds, text: "\(count)")
+            case .string(let text): duration = try DurationParser.parse(text)
+            default: throw error(key, "expected a duration such as \"5s\", got \(value.typeName)")
             }
-        default: throw error(key, "expected a duration such as \"5s\", got \(value.typeName)")
+        } catch let failure as DurationParser.ParseError {
+            throw error(key, failure.description)
         }
+        if let range, !range.contains(duration) {
+            throw error(key, range.lowerBound > .zero ? "must be at least \(Self.describe(range.lowerBound))" : "must not be negative")
+        }
+        return duration
+    }
+
+    /// A duration as an operator writes it (`100ms`, `1s`, `1.5s`).
+    static func describe(_ duration: Duration) -> String {
+        let milliseconds = duration.seconds * 1000
+        if milliseconds < 1000 { return "\(Int(milliseconds.rounded()))ms" }
+        let seconds = duration.seconds
+        return seconds == seconds.rounded() ? "\(Int(seconds))s" : "\(seconds)s"
     }
 
     /// Reads a list of strings: a TOML array of strings, or one comma-separated string
@@ -146,6 +169,27 @@ public final class ConfigSection {
             }
         default: throw error(key, "expected a string or an array of strings, got \(value.typeName)")
         }
+    }
+
+    /// Reads `NAME = value` pairs: a TOML table of strings (`{ MQTT_HOST = "broker" }`), or an
+    /// array of `NAME=value` strings, or one comma-separated string of them (the environment's form).
+    public func stringTable(_ key: String) throws -> [String: String]? {
+        guard let (value, _) = raw(key) else { return nil }
+        var pairs: [(String, String)] = []
+        switch value {
+        case .table(let table):
+            for (name, item) in table {
+                guard case .string(let text) = item else { throw error(key, "'\(name)' must be a string, got \(item.typeName)") }
+                pairs.append((name, text))
+            }
+        case .string, .array:
+            for entry in try stringList(key) ?? [] {
+                guard let equals = entry.firstIndex(of: "=") else { throw error(key, "'\(entry)' is not NAME=value") }
+                pairs.append((String(entry[..<equals]).trimmingWhitespace(), String(entry[entry.index(after: equals)...])))
+            }
+        default: throw error(key, "expected a table of strings or a list of NAME=value, got \(value.typeName)")
+        }
+        return Dictionary(pairs, uniquingKeysWith: { _, last in last })
     }
 
     /// Reads one of a fixed set of words.

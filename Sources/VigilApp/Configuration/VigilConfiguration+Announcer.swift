@@ -97,6 +97,8 @@ extension VigilConfiguration {
         }
         if let rate = try ejabberd.double("rate_limit") {
             guard rate > 0 else { throw ejabberd.error("rate_limit", "must be greater than zero (messages per second)") }
+            // A tiny rate would make the wait between two sends too long to express.
+            guard (0.001...1_000_000).contains(rate) else { throw ejabberd.error("rate_limit", "\(rate) is out of range 0.001...1000000 (messages per second)") }
             announcer.xmpp.rateLimit = rate
         }
         if let retries = try ejabberd.integer("send_retry", in: 0...100) { announcer.xmpp.sendRetry = retries }
@@ -122,7 +124,7 @@ extension VigilConfiguration {
             if let nodes = try redis.stringList("cluster_nodes") { settings.nodes = try Self.hostPorts(nodes, "cluster_nodes", redis) }
             if let password = try redis.string("password") { settings.password = password }
             if let database = try redis.integer("db", in: 0...15) { settings.database = database }
-            if let timeout = try redis.duration("read_timeout", unit: .milliseconds(1)) { settings.readTimeout = timeout }
+            if let timeout = try redis.duration("read_timeout", unit: .milliseconds(1), in: .milliseconds(1)...) { settings.readTimeout = timeout }
             if let retries = try redis.integer("max_retries", in: 0...100) { settings.maxRetries = retries }
             announcer.userActivity = .redis(settings)
             if root["user-activity-rest-api"] != nil {
@@ -132,7 +134,7 @@ extension VigilConfiguration {
             let rest = try section("user-activity-rest-api")
             var settings = AnnouncerConfiguration.RESTSettings()
             if let address = try rest.nonEmptyString("address") { settings.address = address }
-            if let timeout = try rest.duration("request_timeout", unit: .milliseconds(1)) { settings.requestTimeout = timeout }
+            if let timeout = try rest.duration("request_timeout", unit: .milliseconds(1), in: .milliseconds(1)...) { settings.requestTimeout = timeout }
             if let timeout = try rest.duration("idle_conn_timeout") { settings.idleConnectionTimeout = timeout }
             if let count = try rest.integer("max_idle_conn", in: 0...10_000) { settings.maxIdleConnections = count }
             if let count = try rest.integer("max_retry", in: 0...100) { settings.maxRetry = count }

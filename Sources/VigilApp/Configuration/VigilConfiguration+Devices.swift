@@ -66,7 +66,13 @@ extension VigilConfiguration {
             watchdog.expireSubtopic = subtopic
         }
         if let retain = try extra.bool("expire_retain") { watchdog.expireRetain = retain }
-        if let repeatInterval = try extra.duration("expire_repeat") { watchdog.expireRepeat = repeatInterval }
+        if let repeatInterval = try extra.duration("expire_repeat") {
+            // Zero means once; a tiny period would republish on every tick of the watchdog.
+            guard repeatInterval == .zero || repeatInterval >= .milliseconds(100) else {
+                throw extra.error("expire_repeat", "must be 0s (once) or at least 100ms")
+            }
+            watchdog.expireRepeat = repeatInterval
+        }
         if let interval = try extra.duration("report_interval") {
             guard interval >= .milliseconds(100) else { throw extra.error("report_interval", "must be at least 100ms") }
             watchdog.reportInterval = interval
@@ -75,6 +81,17 @@ extension VigilConfiguration {
             guard interval >= .milliseconds(100) else { throw extra.error("up_interval", "must be at least 100ms") }
             watchdog.upInterval = interval
         }
+        let topics = try extra.integer("state_max_topics", in: 1...1_000_000) ?? watchdog.stateLimits.maxTopics
+        let bytes = try extra.integer("state_max_bytes", in: 1_024...(1 << 30)) ?? watchdog.stateLimits.maxBytes
+        let payload = try extra.integer("state_max_payload", in: 1...(1 << 28)) ?? watchdog.stateLimits.maxPayload
+        guard payload < bytes else {
+            // A state is its topic plus its payload: one that fills state_max_bytes could never be kept.
+            if extra.contains("state_max_payload") {
+                throw extra.error("state_max_payload", "must be less than state_max_bytes (\(bytes))")
+            }
+            throw extra.error("state_max_bytes", "must be greater than state_max_payload (\(payload))")
+        }
+        watchdog.stateLimits = DeviceStateLimits(maxTopics: topics, maxBytes: bytes, maxPayload: payload)
         var agents = AgentSupervisorConfiguration()
         if let interval = try extra.duration("agent_check_interval") {
             guard interval >= .milliseconds(100) else { throw extra.error("agent_check_interval", "must be at least 100ms") }
@@ -142,6 +159,8 @@ extension MQTTClientConfiguration {
         }
         if let keepAlive = try section.duration("keepAlive") {
             guard keepAlive >= .seconds(1) else { throw section.error("keepAlive", "must be at least 1s") }
+            // MQTT carries the keep-alive as a 16-bit number of seconds.
+            guard keepAlive <= .seconds(Int(UInt16.max)) else { throw section.error("keepAlive", "must be at most 65535s (18h12m15s)") }
             self.keepAlive = keepAlive
         }
         if let caFile = try section.nonEmptyString("caFile") {
@@ -189,6 +208,19 @@ extension AgentDefinition {
         if let maximum = try section.duration("restartBackoffMax") { restartPolicy.maximumBackoff = maximum }
         if let silence = try section.bool("restartOnSilence") { restartOnSilence = silence }
         if let timeout = try section.duration("stopTimeout") { stopTimeout = timeout }
+        if let variables = try section.stringTable("environment") {
+            for (name, value) in variables.sorted(by: { $0.key < $1.key }) {
+                guard AgentDefinition.isVariableName(name) else { throw section.error("environment", "'\(name)' is not a variable name") }
+                guard !value.utf8.contains(0) else { throw section.error("environment", "the value of \(name) contains a NUL character") }
+            }
+            environment = variables
+        }
+        if let names = try section.stringList("passEnvironment") {
+            for name in names where !AgentDefinition.isVariableName(name) {
+                throw section.error("passEnvironment", "'\(name)' is not a variable name")
+            }
+            passEnvironment = names
+        }
     }
 }
 

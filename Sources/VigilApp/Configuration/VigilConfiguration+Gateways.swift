@@ -54,7 +54,7 @@ extension GatewayMonitorConfiguration {
             for entry in entries {
                 let parts = entry.split(separator: "=", maxSplits: 1).map { String($0).trimmingWhitespace() }
                 guard parts.count == 2, !parts[0].isEmpty, parts[1].hasPrefix("http://") || parts[1].hasPrefix("https://") else {
-                    throw section.error("admin_urls", "'\(entry)' is not name=http://host:port")
+                    throw section.error("admin_urls", "'\(Redaction.urls(in: entry))' is not name=http://host:port")
                 }
                 adminURLs[parts[0]] = parts[1]
             }
@@ -96,7 +96,8 @@ extension GatewayMonitorConfiguration {
             do {
                 _ = try MQTTAddress(url: brokerURL)
             } catch {
-                throw section.error("broker_url", "'\(brokerURL)' is not a broker URL (tcp://, mqtt://, ssl:// or mqtts://host:port): \(error)")
+                // The error quotes the URL already, with its password masked.
+                throw section.error("broker_url", "not a broker URL (tcp://, mqtt://, ssl:// or mqtts://host:port): \(error)")
             }
         }
         for (key, template, placeholder) in [

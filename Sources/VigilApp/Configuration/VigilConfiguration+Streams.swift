@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import VigilCore
 import VigilMonitors
 
 extension VisionaireConfiguration {
@@ -13,7 +14,7 @@ extension VisionaireConfiguration {
         self.init()
         if let urls = try section.stringList("api_base_urls") {
             for url in urls where !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
-                throw section.error("api_base_urls", "'\(url)' is not an http:// or https:// URL")
+                throw section.error("api_base_urls", "'\(Redaction.urls(in: url))' is not an http:// or https:// URL")
             }
             self.apiBaseURLs = urls
         }
@@ -50,7 +51,7 @@ extension MediaMTXConfiguration {
         for entry in try section.tables("instances") {
             guard let name = try entry.nonEmptyString("name") else { throw entry.error("name", "is required") }
             guard let url = try entry.nonEmptyString("url") else { throw entry.error("url", "is required") }
-            guard url.hasPrefix("http://") || url.hasPrefix("https://") else { throw entry.error("url", "'\(url)' is not an http:// or https:// URL") }
+            guard url.hasPrefix("http://") || url.hasPrefix("https://") else { throw entry.error("url", "'\(Redaction.urls(in: url))' is not an http:// or https:// URL") }
             guard names.insert(name).inserted else { throw entry.error("name", "'\(name)' is used by another instance") }
             let user = try entry.nonEmptyString("user")
             let password = try entry.string("password")

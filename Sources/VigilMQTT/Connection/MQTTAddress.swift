@@ -41,8 +41,16 @@ public struct MQTTAddress: Sendable, Hashable, CustomStringConvertible {
     /// - Parameter url: The URL, for example `mqtt://broker.local:1883` or `ssl://broker.local`.
     /// - Throws: ``MQTTClientError`` with code ``MQTTClientError/Code/invalidURL``.
     public init(url: String) throws {
+        // Errors quote the URL with its user information masked: it holds the password.
+        let shown: String
+        if let at = url.lastIndex(of: "@") {
+            let start = url.firstRange(of: "://")?.upperBound ?? url.startIndex
+            shown = start <= at ? url[..<start] + "***" + url[at...] : url
+        } else {
+            shown = url
+        }
         func fail(_ why: String) -> MQTTClientError {
-            MQTTClientError(.invalidURL, message: "'\(url)': \(why)")
+            MQTTClientError(.invalidURL, message: "'\(shown)': \(why)")
         }
         var rest = Substring(url.trimmingPrefixAndSuffixWhitespace)
         var useTLS = false

@@ -313,7 +313,7 @@ public actor MediaMTXPoller: Service {
             AttributeName.source.rawValue: .string("mediamtx"),
             AttributeName.type.rawValue: .string("instance"),
             "instance": .string(instance.name),
-            "url": .string(instance.url),
+            "url": .string(Redaction.urls(in: instance.url)),
             "error": report.error.map(JSONValue.string),
             AttributeName.version.rawValue: report.info?.version.map(JSONValue.string),
             "started": report.info?.started.map(JSONValue.string),
