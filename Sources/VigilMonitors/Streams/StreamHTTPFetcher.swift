@@ -13,6 +13,7 @@ import Foundation
 #endif
 import NIOCore
 import NIOHTTP1
+import VigilCore
 
 /// The GET-and-decode step shared by the stream pollers: one request with a deadline, a status
 /// check, a bounded body and a JSON decode.
@@ -20,6 +21,10 @@ struct StreamHTTPFetcher: Sendable {
     /// Why a request did not produce a value.
     struct Failure: Error, CustomStringConvertible {
         var description: String
+
+        /// Masks the credentials of any URL quoted in the text (these messages are logged and
+        /// shown in the API).
+        init(description: String) { self.description = Redaction.urls(in: description) }
     }
 
     let client: HTTPClient
