@@ -91,13 +91,18 @@ public struct RedisConfiguration: Sendable {
     /// - Parameter url: The URL.
     /// - Throws: ``RedisClientError`` with ``RedisClientError/Code/invalidURL``.
     public init(url: String) throws {
+        // Errors quote the URL with its user information masked: it holds the password.
+        var shown = url
+        if let at = url.lastIndex(of: "@"), let start = url.firstRange(of: "://")?.upperBound, start <= at {
+            shown = url[..<start] + "***" + url[at...]
+        }
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
             scheme == "redis" || scheme == "rediss"
         else {
-            throw RedisClientError(.invalidURL, message: "'\(url)' is not a redis:// or rediss:// URL")
+            throw RedisClientError(.invalidURL, message: "'\(shown)' is not a redis:// or rediss:// URL")
         }
         guard let host = components.host, !host.isEmpty else {
-            throw RedisClientError(.invalidURL, message: "'\(url)' has no host")
+            throw RedisClientError(.invalidURL, message: "'\(shown)' has no host")
         }
         self.init(host: host, port: components.port ?? 6379, tls: scheme == "rediss" ? RedisTLSConfiguration() : nil)
         if let user = components.percentEncodedUser, !user.isEmpty {

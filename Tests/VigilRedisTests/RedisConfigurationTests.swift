@@ -42,6 +42,12 @@ struct RedisConfigurationTests {
         } throws: { ($0 as? RedisClientError)?.errorCode == .invalidURL }
     }
 
+    @Test("Errors about a URL never quote its password", arguments: ["http://u:Pw0rd@h", "redis://u:Pw0rd@", "rediss://:Pw0rd@/0"])
+    func errorsHidePassword(url: String) {
+        let error = #expect(throws: RedisClientError.self) { try RedisConfiguration(url: url) }
+        #expect(error.map { !"\($0)".contains("Pw0rd") } == true, "\(String(describing: error))")
+    }
+
     @Test("Backoff doubles from the initial delay, is capped, and is jittered between half and all")
     func backoff() {
         let policy = RedisReconnectPolicy(initialDelay: .milliseconds(100), maximumDelay: .seconds(1))
