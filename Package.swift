@@ -326,6 +326,8 @@ let package = Package(
             dependencies: [
                 "VigilAnnouncer",
                 "VigilCore",
+                "VigilXMPP",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

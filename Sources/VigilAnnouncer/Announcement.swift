@@ -48,12 +48,16 @@ public struct Announcement: Sendable, Hashable {
         return Announcement(audience: .channel(body.channelID), template: template, persist: body.persist ?? true)
     }
 
-    /// Decodes a `/v1/announce/users` body. An empty list, or an empty name, is an error.
+    /// Decodes a `/v1/announce/users` body. An empty list, or a name that is not a valid XMPP
+    /// username or JID (see ``RecipientAddress``), is an error naming the entry.
     public static func users(json: Data) throws(AnnouncementError) -> Announcement {
         let body: UsersBody = try decode(json)
         guard !body.usernames.isEmpty else { throw AnnouncementError("usernames must not be empty") }
-        if let index = body.usernames.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
-            throw AnnouncementError("usernames[\(index)] is empty")
+        for (index, name) in body.usernames.enumerated() {
+            if name.trimmingCharacters(in: .whitespaces).isEmpty { throw AnnouncementError("usernames[\(index)] is empty") }
+            if let problem = RecipientAddress.problem(in: name) {
+                throw AnnouncementError("usernames[\(index)] is not a valid XMPP username or JID: \(problem)")
+            }
         }
         let template = try StanzaTemplate(base64: body.message)
         try template.validateStanza()
@@ -95,14 +99,22 @@ public struct Announcement: Sendable, Hashable {
 
         init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
+            guard container.contains(.channelID) else {
+                throw DecodingError.keyNotFound(CodingKeys.channelID, .init(codingPath: [], debugDescription: ""))
+            }
+            // Exactly an Int64, or a string holding one: a fraction, an exponent beyond the range,
+            // a boolean or null are refused by name (the decoder never rounds or traps).
             if let number = try? container.decode(Int64.self, forKey: .channelID) {
                 channelID = number
-            } else {
-                let text = try container.decode(String.self, forKey: .channelID)
-                guard let number = Int64(text.trimmingCharacters(in: .whitespaces)) else {
-                    throw DecodingError.dataCorruptedError(forKey: .channelID, in: container, debugDescription: "'\(text)' is not a channel id")
-                }
+            } else if let text = try? container.decode(String.self, forKey: .channelID),
+                let number = Int64(text.trimmingCharacters(in: .whitespaces))
+            {
                 channelID = number
+            } else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .channelID, in: container,
+                    debugDescription: "must be a whole number from \(Int64.min) to \(Int64.max) (a JSON number or a numeric string)"
+                )
             }
             message = try container.decode(String.self, forKey: .message)
             persist = try container.decodeIfPresent(Bool.self, forKey: .persist)

@@ -283,7 +283,7 @@ public final class Announcer: Service, Sendable {
         if let usernames = job.usernames {
             while job.next < usernames.count {
                 if Task.isCancelled { break }
-                switch await deliver(template.render(username: usernames[job.next], domain: settings.domain, index: job.next)) {
+                switch await deliver(to: usernames[job.next], template: template, index: job.next) {
                 case .sent: job.sent += 1
                 case .failed: job.failed += 1
                 case .cancelled: break
@@ -312,7 +312,7 @@ public final class Announcer: Service, Sendable {
                     continue
                 }
                 for username in page.usernames {
-                    switch await deliver(template.render(username: username, domain: settings.domain, index: index)) {
+                    switch await deliver(to: username, template: template, index: index) {
                     case .sent: job.sent += 1
                     case .failed: job.failed += 1
                     case .cancelled: return  // the page is sent again after the restart
@@ -343,6 +343,18 @@ public final class Announcer: Service, Sendable {
         case failed
         /// Shutting down: the stanza was not sent and counts as neither.
         case cancelled
+    }
+
+    /// Renders and sends one recipient's stanza. A recipient that is no valid username or JID
+    /// (channel members come from a database; outbox entries may predate the check) is counted as
+    /// failed and never sent.
+    private func deliver(to username: String, template: StanzaTemplate, index: Int) async -> Delivery {
+        if let problem = RecipientAddress.problem(in: username) {
+            failedCounter.increment()
+            logger.debug("Skipping a recipient that is not a valid XMPP address", metadata: ["error": "\(problem)"])
+            return .failed
+        }
+        return await deliver(template.render(username: username, domain: settings.domain, index: index))
     }
 
     /// Sends one stanza at the global rate, retrying on the next connections.

@@ -14,14 +14,25 @@ public import Hummingbird
 /// outbox (delivery continues in the background), `400` with `{"error": "..."}` for a bad body
 /// or a stanza that cannot be sent, `503` when too many announcements wait or channel
 /// announcements are not configured.
+///
+/// Cross-site requests are refused before the body is read (see ``AnnouncerRequestGuard``): `403`
+/// for a foreign `Origin`, `415` for a body that is not `application/json`.
 public enum AnnouncerRoutes {
     /// The largest request body accepted.
     public static let maxBodySize = 1 << 20
 
     /// Adds the two routes to a router group (the caller decides about authentication).
-    public static func register(on group: RouterGroup<BasicRequestContext>, announcer: Announcer) {
-        route("v1/announce/channel", on: group, announcer: announcer, decode: Announcement.channel(json:))
-        route("v1/announce/users", on: group, announcer: announcer, decode: Announcement.users(json:))
+    ///
+    /// - Parameters:
+    ///   - group: Where to add them.
+    ///   - announcer: Who takes the announcements.
+    ///   - loopbackHostOnly: Also refuse a `Host` that is not a loopback address or `localhost`
+    ///     (for a listener without a token: a web page that re-points its own name at 127.0.0.1,
+    ///     "DNS rebinding", would otherwise pass as same-origin).
+    public static func register(on group: RouterGroup<BasicRequestContext>, announcer: Announcer, loopbackHostOnly: Bool = false) {
+        let guarded = group.group().add(middleware: AnnouncerRequestGuard<BasicRequestContext>(loopbackHostOnly: loopbackHostOnly))
+        route("v1/announce/channel", on: guarded, announcer: announcer, decode: Announcement.channel(json:))
+        route("v1/announce/users", on: guarded, announcer: announcer, decode: Announcement.users(json:))
     }
 
     /// One POST route: decode the body (400 when it is bad), then hand it to the Announcer.
@@ -63,6 +74,56 @@ public enum AnnouncerRoutes {
     }
 }
 
+/// Refuses what a browser on another site could send: a foreign `Origin` (403) and any body that
+/// is not `Content-Type: application/json` (415; `text/plain` and form posts need no CORS
+/// preflight, JSON does).
+struct AnnouncerRequestGuard<Context: RequestContext>: RouterMiddleware {
+    var loopbackHostOnly: Bool
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let authority = request.head.authority
+        if let origin = request.headers[.origin], !Self.isOwnOrigin(origin, authority: authority) {
+            throw AnnouncerHTTPError(.forbidden, "cross-site request refused: Origin is not this server")
+        }
+        if loopbackHostOnly, let authority, !Self.isLoopbackAuthority(authority) {
+            throw AnnouncerHTTPError(.forbidden, "Host must be a loopback address or localhost on a listener without a token")
+        }
+        let mediaType = request.headers[.contentType]?.split(separator: ";", maxSplits: 1).first?
+            .trimmingCharacters(in: .whitespaces).lowercased()
+        guard mediaType == "application/json" else {
+            throw AnnouncerHTTPError(.unsupportedMediaType, "announce requests must have Content-Type: application/json")
+        }
+        return try await next(request, context)
+    }
+
+    /// Whether `origin` is `http(s)://` plus the request's own `Host` (default ports ignored).
+    static func isOwnOrigin(_ origin: String, authority: String?) -> Bool {
+        guard let authority else { return false }
+        let origin = origin.lowercased()
+        let host = authority.lowercased()
+        for (scheme, port) in [("http://", ":80"), ("https://", ":443")] where origin.hasPrefix(scheme) {
+            let originHost = String(origin.dropFirst(scheme.count))
+            func bare(_ text: String) -> String { text.hasSuffix(port) ? String(text.dropLast(port.count)) : text }
+            return bare(originHost) == bare(host)
+        }
+        return false
+    }
+
+    /// Whether a `Host` value names the loopback interface: `localhost`, 127.x.y.z or `[::1]`, with
+    /// or without a port.
+    static func isLoopbackAuthority(_ authority: String) -> Bool {
+        var host = Substring(authority.lowercased())
+        if host.hasPrefix("[") {
+            guard let close = host.firstIndex(of: "]") else { return false }
+            return host[host.index(after: host.startIndex)..<close] == "::1"
+        }
+        if let colon = host.lastIndex(of: ":") { host = host[..<colon] }
+        if host == "localhost" { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+    }
+}
+
 /// An error answered as `{"error": "..."}` with its status.
 struct AnnouncerHTTPError: HTTPResponseError {
     var status: HTTPResponse.Status
@@ -74,7 +135,9 @@ struct AnnouncerHTTPError: HTTPResponseError {
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        let body = (try? JSONEncoder().encode(["error": message])) ?? Data(#"{"error":"internal"}"#.utf8)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        let body = (try? encoder.encode(["error": message])) ?? Data(#"{"error":"internal"}"#.utf8)
         return Response(
             status: status,
             headers: [.contentType: "application/json; charset=utf-8"],

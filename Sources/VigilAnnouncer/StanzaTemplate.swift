@@ -14,7 +14,9 @@ import VigilXMPP
 /// The seed-001 convention: the first `%s` becomes the recipient's JID (`username@domain` when
 /// the username has no `@`), and `[inc_id]` becomes the recipient's position in the list
 /// (from 0), for per-recipient message ids. The JID is escaped for XML, so a crafted username
-/// cannot add attributes or elements to the stanza. The template is split once, so rendering
+/// cannot add attributes or elements to the stanza, nor make it malformed (a control character
+/// becomes U+FFFD); ``validateStanza()`` makes sure both placeholders stand where escaped text
+/// is enough. The template is split once, so rendering
 /// is a few appends per recipient.
 public struct StanzaTemplate: Sendable, Hashable {
     /// The stanza text as given.
@@ -144,6 +146,9 @@ public struct StanzaTemplate: Sendable, Hashable {
     /// announcement using the connection, on every retry; so a bad template is refused at the door
     /// (HTTP 400) rather than sent.
     public func validateStanza() throws(AnnouncementError) {
+        if let bad = text.unicodeScalars.first(where: { !XMLSerializer.isXMLCharacter($0) }) {
+            throw AnnouncementError("message contains \(RecipientAddress.describe(bad)), which XML cannot carry")
+        }
         var parser = XMPPStreamParser()
         var buffer = ByteBuffer(string: "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>")
         buffer.writeString(render(username: "user", domain: "example.invalid", index: 0))
@@ -160,6 +165,53 @@ public struct StanzaTemplate: Sendable, Hashable {
         }
         guard ["message", "presence", "iq"].contains(stanza.name) else {
             throw AnnouncementError("message must be a <message>, <presence> or <iq> stanza, not <\(stanza.name)>")
+        }
+        try validatePlaceholderPositions()
+    }
+
+    /// Checks that `%s` and `[inc_id]` stand inside the stanza, in text or in a quoted attribute
+    /// value: the only places where any escaped recipient keeps the XML well-formed. In a tag or
+    /// attribute name (`<message %s='1'>`, `xmlns:%s=…`) a name with `@` would be a syntax error
+    /// that the server answers by closing the stream.
+    private func validatePlaceholderPositions() throws(AnnouncementError) {
+        enum Context { case text, tag, quoted(UInt8) }
+        var context = Context.text
+        var depth = 0
+        var closing = false
+        var previous: UInt8 = 0
+        for part in parts {
+            switch part {
+            case .literal(let literal):
+                for byte in literal.utf8 {
+                    switch context {
+                    case .text:
+                        if byte == UInt8(ascii: "<") {
+                            context = .tag
+                            closing = false
+                        }
+                    case .tag:
+                        if byte == UInt8(ascii: "'") || byte == UInt8(ascii: "\"") {
+                            context = .quoted(byte)
+                        } else if byte == UInt8(ascii: "/") && previous == UInt8(ascii: "<") {
+                            closing = true
+                        } else if byte == UInt8(ascii: ">") {
+                            if closing { depth -= 1 } else if previous != UInt8(ascii: "/") { depth += 1 }
+                            context = .text
+                        }
+                    case .quoted(let quote):
+                        if byte == quote { context = .tag }
+                    }
+                    previous = byte
+                }
+            case .recipient, .index:
+                let name = part == .recipient ? "%s" : "[inc_id]"
+                switch context {
+                case .quoted: break
+                case .text where depth > 0: break
+                default: throw AnnouncementError("message has \(name) outside text and attribute values; put it in a quoted value such as to='%s'")
+                }
+                previous = 0
+            }
         }
     }
 
@@ -183,20 +235,9 @@ public struct StanzaTemplate: Sendable, Hashable {
         return result
     }
 
-    /// Escapes text for use inside an XML attribute value or element.
+    /// Escapes text for use inside an XML attribute value or element: any string gives
+    /// well-formed character data (controls and characters XML cannot carry become U+FFFD).
     static func escaped(_ text: String) -> String {
-        guard text.contains(where: { "<>&'\"".contains($0) }) else { return text }
-        var result = ""
-        for character in text {
-            switch character {
-            case "<": result += "&lt;"
-            case ">": result += "&gt;"
-            case "&": result += "&amp;"
-            case "'": result += "&apos;"
-            case "\"": result += "&quot;"
-            default: result.append(character)
-            }
-        }
-        return result
+        XMLSerializer.escapedAttributeValue(text)
     }
 }

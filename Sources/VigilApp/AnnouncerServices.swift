@@ -16,7 +16,7 @@ import VigilWeb
 import VigilXMPP
 
 /// The Announcer's running parts: its XMPP connections, the bounce watcher, the Announcer itself
-/// and, when `rest_api_port` is set, its own HTTP listener.
+/// and, when `rest_api_port` names another port than `[http] listen`, its own HTTP listener.
 struct AnnouncerServices {
     /// Services in start order.
     var services: [any Service] = []
@@ -71,8 +71,11 @@ struct AnnouncerServices {
         services = helpers + clients.map { $0 as any Service }
         services.append(BounceWatcher(clients: clients, logger: logger("vigil.announcer")))
         services.append(announcer)
-        let routes: RouteRegistration = { group in AnnouncerRoutes.register(on: group, announcer: announcer) }
-        if let listen = configuration.restAPIListen, let (host, port) = WebConfiguration.parseListen(listen) {
+        // Without a token the listener is loopback-only (the configuration refuses anything else), so
+        // a Host that is not loopback can only come from a re-pointed name in a browser.
+        let loopbackHostOnly = http.token == nil
+        let routes: RouteRegistration = { group in AnnouncerRoutes.register(on: group, announcer: announcer, loopbackHostOnly: loopbackHostOnly) }
+        if let (host, port) = VigilConfiguration.announcerOwnListener(configuration, http: http) {
             services.append(buildSideApplication(host: host, port: port, token: http.token, routes: [routes], logger: logger("vigil.announcer")))
         } else {
             mainRoutes = [routes]

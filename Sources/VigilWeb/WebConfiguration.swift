@@ -12,7 +12,7 @@
 /// | key | type | default | meaning |
 /// |---|---|---|---|
 /// | `listen` | string | `"127.0.0.1:8080"` | address and port of the dashboard, API and `/metrics` (`[::1]:8080` for IPv6) |
-/// | `token` | string | none | when set, API and WebSocket routes require `Authorization: Bearer <token>` |
+/// | `token` | string | none | when set, API and WebSocket routes require `Authorization: Bearer <token>`; required when `listen` is beyond loopback, which also puts `/metrics` behind it |
 /// | `chartjs_path` | string | `"/usr/share/javascript/chart.js/chart.min.js"` | Chart.js file served at `/assets/chart.js` (Debian's libjs-chart.js; when the default is missing, `chart.umd.js` and `chart.js` in the same folder are tried) |
 ///
 /// The iotmonitor `[http]` keys are accepted too: `address` and `port` (see CONFIGURATION.md).
@@ -51,6 +51,18 @@ public struct WebConfiguration: Sendable, Hashable {
         guard chartJSPath == Self.defaultChartJSPath else { return [chartJSPath] }
         let folder = "/usr/share/javascript/chart.js/"
         return [chartJSPath, folder + "chart.umd.js", folder + "chart.js"]
+    }
+
+    /// Whether ``host`` is the loopback interface only; anything else needs a ``token``.
+    public var isLoopback: Bool { Self.isLoopback(host: host) }
+
+    /// Whether a listen host is the loopback interface: `localhost`, an address in 127.0.0.0/8 or
+    /// `::1`. A wildcard (`0.0.0.0`, `::`), any other address and any other name are not.
+    public static func isLoopback(host: String) -> Bool {
+        let host = host.lowercased()
+        if host == "localhost" || host == "::1" || host == "0:0:0:0:0:0:0:1" { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
     }
 
     /// Parses `host:port`, `[v6]:port` or `:port` (all interfaces).

@@ -29,7 +29,13 @@ public func buildRouter(_ dependencies: WebDependencies) -> Router<BasicRequestC
         guard dependencies.readiness.isReady else { throw APIError(.serviceUnavailable, "starting") }
         return jsonResponse(["status": "ready"])
     }
-    router.get("/metrics") { _, _ in
+    // Beyond loopback everything but health, readiness and the data-free dashboard page and assets
+    // needs the token (the configuration refuses such a listener without one).
+    let metrics = router.group()
+    if let token = dependencies.configuration.token, !dependencies.configuration.isLoopback {
+        metrics.add(middleware: BearerTokenMiddleware(token: token, acceptsQueryToken: false))
+    }
+    metrics.get("/metrics") { _, _ in
         var buffer: [UInt8] = []
         buffer.reserveCapacity(16 * 1024)
         for exporter in dependencies.exporters { exporter.emit(into: &buffer) }
@@ -57,7 +63,7 @@ public func buildRouter(_ dependencies: WebDependencies) -> Router<BasicRequestC
     if !dependencies.extraRoutes.isEmpty {
         let extra = router.group()
         if let token = dependencies.configuration.token {
-            extra.add(middleware: BearerTokenMiddleware(token: token))
+            extra.add(middleware: BearerTokenMiddleware(token: token, acceptsQueryToken: false))
         }
         for register in dependencies.extraRoutes { register(extra) }
     }
@@ -65,7 +71,8 @@ public func buildRouter(_ dependencies: WebDependencies) -> Router<BasicRequestC
 }
 
 /// An extra listener that serves only the given routes, for a seed that fixes its own port (the
-/// Announcer's `rest_api_port`), behind the bearer token when one is set.
+/// Announcer's `rest_api_port`), behind the bearer token when one is set (only in the
+/// `Authorization` header: a token in a URL ends up in logs).
 ///
 /// - Parameters:
 ///   - host: The address to listen on.
@@ -83,7 +90,7 @@ public func buildSideApplication(
 ) -> some ApplicationProtocol {
     let router = Router()
     let group = router.group()
-    if let token { group.add(middleware: BearerTokenMiddleware(token: token)) }
+    if let token { group.add(middleware: BearerTokenMiddleware(token: token, acceptsQueryToken: false)) }
     for register in routes { register(group) }
     return Application(
         router: router,
@@ -149,12 +156,15 @@ func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) ->
     )
 }
 
-/// Requires `Authorization: Bearer <token>` (or `?token=`) on the routes it guards.
+/// Requires `Authorization: Bearer <token>` (or `?token=`, unless `acceptsQueryToken` is false)
+/// on the routes it guards.
 struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String
+    var acceptsQueryToken = true
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard BearerToken.matches(token, authorization: request.headers[.authorization], query: request.uri.queryParameters) else {
+        let query = acceptsQueryToken ? request.uri.queryParameters : Parameters()
+        guard BearerToken.matches(token, authorization: request.headers[.authorization], query: query) else {
             throw APIError(.unauthorized, "missing or wrong bearer token")
         }
         return try await next(request, context)

@@ -229,12 +229,13 @@ struct AnnouncerRoutesTests {
         try await Application(router: router).test(.router) { client in try await test(client, fixture) }
     }
 
+    static let json: HTTPFields = [.contentType: "application/json"]
     static let body = #"{"usernames": ["alice", "bob"], "message": "\#(Data("<message to='%s'><body>x</body></message>".utf8).base64EncodedString())"}"#
 
     @Test("POST /v1/announce/users answers 202 with the id and recipient count, and the outbox holds it")
     func accepted() async throws {
         try await withRouter { client, fixture in
-            try await client.execute(uri: "/v1/announce/users", method: .post, body: ByteBuffer(string: Self.body)) { response in
+            try await client.execute(uri: "/v1/announce/users", method: .post, headers: Self.json, body: ByteBuffer(string: Self.body)) { response in
                 #expect(response.status == .accepted)
                 let receipt = try JSONDecoder().decode(Announcer.Receipt.self, from: Data(response.body.readableBytesView))
                 #expect(receipt.recipients == 2)
@@ -247,23 +248,23 @@ struct AnnouncerRoutesTests {
     @Test("Bad bodies answer 400 with the reason; a full queue and channels without a source answer 503")
     func refusals() async throws {
         try await withRouter(inputBuffer: 1) { client, _ in
-            try await client.execute(uri: "/v1/announce/users", method: .post, body: ByteBuffer(string: #"{"usernames": []}"#)) { response in
+            try await client.execute(uri: "/v1/announce/users", method: .post, headers: Self.json, body: ByteBuffer(string: #"{"usernames": []}"#)) { response in
                 #expect(response.status == .badRequest)
                 #expect(String(buffer: response.body) == #"{"error":"'message' is missing"}"#)
             }
-            try await client.execute(uri: "/v1/announce/users", method: .post, body: ByteBuffer(string: Self.body)) { response in
+            try await client.execute(uri: "/v1/announce/users", method: .post, headers: Self.json, body: ByteBuffer(string: Self.body)) { response in
                 #expect(response.status == .accepted)
             }
-            try await client.execute(uri: "/v1/announce/users", method: .post, body: ByteBuffer(string: Self.body)) { response in
+            try await client.execute(uri: "/v1/announce/users", method: .post, headers: Self.json, body: ByteBuffer(string: Self.body)) { response in
                 #expect(response.status == .serviceUnavailable)
                 #expect(String(buffer: response.body).contains("too many announcements"))
             }
             let channel = #"{"channel_id": "22", "message": "\#(Data("<message to='%s'/>".utf8).base64EncodedString())"}"#
-            try await client.execute(uri: "/v1/announce/channel", method: .post, body: ByteBuffer(string: channel)) { response in
+            try await client.execute(uri: "/v1/announce/channel", method: .post, headers: Self.json, body: ByteBuffer(string: channel)) { response in
                 #expect(response.status == .serviceUnavailable)
                 #expect(String(buffer: response.body).contains("[mysql]"))
             }
-            try await client.execute(uri: "/v1/announce/nothing", method: .post, body: ByteBuffer(string: Self.body)) { response in
+            try await client.execute(uri: "/v1/announce/nothing", method: .post, headers: Self.json, body: ByteBuffer(string: Self.body)) { response in
                 #expect(response.status == .notFound)
             }
         }

@@ -9,6 +9,7 @@ import Foundation
 import Logging
 import Testing
 import VigilAnnouncer
+import VigilWeb
 @testable import VigilApp
 
 @Suite("Configuration: the Announcer (seed 001)")
@@ -22,11 +23,15 @@ struct AnnouncerConfigurationTests {
         }
     }
 
-    @Test("The seed's example config parses unchanged, in the seed's units")
+    @Test("The seed's example config parses unchanged (with a token from the environment), in the seed's units")
     func seedExample() throws {
-        let configuration = try VigilConfiguration.parse(try Self.seedExampleText, file: "announcer.toml")
+        let configuration = try VigilConfiguration.parse(try Self.seedExampleText, file: "announcer.toml", environment: ["VIGIL_HTTP_TOKEN": "t0ken"])
         let announcer = try #require(configuration.announcer)
         #expect(announcer.restAPIListen == ":8080")
+        // ":8080" shares [http]'s port 8080: one listener, on the wider address.
+        #expect(configuration.http.host == "0.0.0.0" && configuration.http.port == 8080)
+        #expect(VigilConfiguration.announcerOwnListener(announcer, http: configuration.http) == nil)
+        #expect(configuration.warnings.contains { $0.contains("share port 8080") && $0.contains("0.0.0.0:8080") })
         #expect(announcer.debugListen == ":6060")
         #expect(announcer.inputBuffer == 100 && announcer.outputBuffer == 100)
         #expect(announcer.logicProcessNumber == 2)

@@ -154,6 +154,26 @@ struct WebRouterTests {
         }
     }
 
+    @Test("Beyond loopback /metrics needs the token too (header only); health, readiness and the dashboard page stay open")
+    func tokenBeyondLoopback() async throws {
+        var fixture = Fixture(token: "s3cret")
+        fixture.configuration.host = "0.0.0.0"
+        fixture.readiness.set(true)
+        try await fixture.app.test(.router) { client in
+            try await client.execute(uri: "/metrics", method: .get) { #expect($0.status == .unauthorized) }
+            try await client.execute(uri: "/metrics?token=s3cret", method: .get) { #expect($0.status == .unauthorized) }
+            try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer s3cret"]) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/api/v1/hosts", method: .get) { #expect($0.status == .unauthorized) }
+            for open in ["/healthz", "/readyz", "/"] {
+                try await client.execute(uri: open, method: .get) { #expect($0.status == .ok, "\(open)") }
+            }
+        }
+        // On loopback /metrics stays open for a local Prometheus.
+        try await Fixture(token: "s3cret").app.test(.router) { client in
+            try await client.execute(uri: "/metrics", method: .get) { #expect($0.status == .ok) }
+        }
+    }
+
     @Test("The dashboard page is HTML")
     func dashboard() async throws {
         try await Fixture().app.test(.router) { client in

@@ -107,6 +107,7 @@ public struct VigilConfiguration: Sendable {
         configuration.visionaire = try VisionaireConfiguration(section("visionaire"))
         configuration.mediamtx = try MediaMTXConfiguration(section("mediamtx"))
         try configuration.parseAnnouncer(root: root, file: file, environment: environment, section: section)
+        try configuration.resolveListeners(file: file)
 
         for reader in sections {
             for key in reader.unusedKeys where !(reader.name == "http" && ["address", "port"].contains(key)) {

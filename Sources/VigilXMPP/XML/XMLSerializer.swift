@@ -80,6 +80,23 @@ public enum XMLSerializer {
         output += ">"
     }
 
+    /// `text` escaped for an attribute value in single or double quotes (or for text content).
+    ///
+    /// Whatever `text` holds, the result is well-formed XML character data: markup characters and
+    /// quotes become references, tab, line feed and carriage return become character references
+    /// (so they survive attribute-value normalisation), and characters XML cannot carry become
+    /// U+FFFD.
+    public static func escapedAttributeValue(_ text: String) -> String {
+        var output = ""
+        escape(text, attribute: true, into: &output)
+        return output
+    }
+
+    /// Whether XML 1.0 can carry `scalar` at all (its `Char` production).
+    public static func isXMLCharacter(_ scalar: Unicode.Scalar) -> Bool {
+        XMPPStreamParser.isXMLCharacter(scalar.value)
+    }
+
     /// Appends `text` with XML escaping.
     static func escape(_ text: String, attribute: Bool, into output: inout String) {
         for scalar in text.unicodeScalars {

@@ -40,17 +40,17 @@ final class VigilProcess: @unchecked Sendable {
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    /// Starts `vigil serve` on a free port with a private store.
-    init(arguments: [String] = [], environment: [String: String] = [:], directory: URL) throws {
-        port = try freeLoopbackPort()
+    /// Starts `vigil serve` on `port` (default: a free one) with a private store.
+    init(arguments: [String] = [], environment: [String: String] = [:], directory: URL, port: Int? = nil) throws {
+        self.port = try port ?? freeLoopbackPort()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        logURL = directory.appendingPathComponent("vigil-\(port).log")
+        logURL = directory.appendingPathComponent("vigil-\(self.port).log")
         _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: Self.binaryPath)
         process.arguments = arguments
         process.currentDirectoryURL = directory
         var variables = ProcessInfo.processInfo.environment
-        variables["VIGIL_HTTP_LISTEN"] = "127.0.0.1:\(port)"
+        variables["VIGIL_HTTP_LISTEN"] = "127.0.0.1:\(self.port)"
         variables["VIGIL_STORE_PATH"] = directory.appendingPathComponent("vigil.sqlite").path
         variables.removeValue(forKey: "VIGIL_CONFIG")
         process.environment = variables.merging(environment) { $1 }
