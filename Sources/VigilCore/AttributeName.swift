@@ -25,6 +25,19 @@ public enum AttributeName: String, Sendable, Hashable, CaseIterable {
     case failover
     /// When the gateway was last heard from (seconds since the epoch).
     case lastSeen = "last_seen"
+    /// Inside ``failover`` (whose ``state`` is `failed_over`, `distributed`, `pending`, `failed`,
+    /// `serving` or `standby`): the spare, or the comma-joined servers, that took over.
+    case failoverServer = "failover_server"
+    /// Inside ``failover``: every server that took over (a list).
+    case failoverServers = "failover_servers"
+    /// Inside ``failover`` of a spare that is serving: the primary it stands in for.
+    case failedServer = "failed_server"
+    /// Inside ``failover`` of a spare on standby: its place in the pool, from 1.
+    case poolPosition = "pool_position"
+    /// Inside ``failover``: when the failover happened (seconds since the epoch).
+    case since
+    /// Inside ``failover`` of a pending primary: when it fails over.
+    case deadline
 
     // MARK: - Devices and agents
 

@@ -628,27 +628,27 @@ struct GatewayTracker {
     func failoverAttribute(_ name: String) -> JSONValue? {
         if let mapping = machine.mappings[name] {
             var object: [String: JSONValue] = [
-                "failover_servers": .array(mapping.servers.map { .string($0) }),
-                "failover_server": .string(mapping.label),
-                "since": machine.mappedAt[name].map { .number($0) } ?? .null,
+                AttributeName.failoverServers.rawValue: .array(mapping.servers.map { .string($0) }),
+                AttributeName.failoverServer.rawValue: .string(mapping.label),
+                AttributeName.since.rawValue: machine.mappedAt[name].map { .number($0) } ?? .null,
             ]
             switch mapping {
-            case .spare: object["state"] = "failed_over"
-            case .distributed: object["state"] = "distributed"
+            case .spare: object[AttributeName.state.rawValue] = "failed_over"
+            case .distributed: object[AttributeName.state.rawValue] = "distributed"
             }
             return .object(object)
         }
         if let deadline = machine.pending[name] {
-            return .object(["state": "pending", "deadline": .number(deadline)])
+            return .object([AttributeName.state.rawValue: "pending", AttributeName.deadline.rawValue: .number(deadline)])
         }
         if machine.unplaced.contains(name) {
-            return .object(["state": "failed"])
+            return .object([AttributeName.state.rawValue: "failed"])
         }
         if let failed = machine.failedServer(servedBy: name) {
-            return .object(["state": "serving", "failed_server": .string(failed)])
+            return .object([AttributeName.state.rawValue: "serving", AttributeName.failedServer.rawValue: .string(failed)])
         }
         if let position = machine.pool.firstIndex(of: name) {
-            return .object(["state": "standby", "pool_position": .number(Double(position + 1))])
+            return .object([AttributeName.state.rawValue: "standby", AttributeName.poolPosition.rawValue: .number(Double(position + 1))])
         }
         return nil
     }

@@ -107,6 +107,23 @@
     }
     return esc(v);
   }
+  // The gateway's `failover` attribute in words: "failed over to gxy12 (2 min ago)", "standby #1".
+  function failoverText(f) {
+    if (!f || typeof f !== 'object') return '—';
+    const since = isNum(f[A.since]) ? ' (' + ago(f[A.since]) + ')' : '';
+    switch (f[A.state]) {
+      case 'failed_over': return 'failed over to ' + esc(f[A.failoverServer]) + since;
+      case 'distributed': return 'distributed to ' + text(f[A.failoverServers]) + since;
+      case 'pending': {
+        const left = f[A.deadline] - Date.now() / 1000;
+        return 'offline, fails over' + (isNum(left) && left >= 0 && left < 86400 ? ' in ' + span(left) : ' soon');
+      }
+      case 'failed': return 'offline, no failover possible';
+      case 'serving': return 'serving ' + esc(f[A.failedServer]);
+      case 'standby': return 'standby' + (isNum(f[A.poolPosition]) ? ' #' + f[A.poolPosition] : '');
+      default: return text(f);
+    }
+  }
   function time(t) { return isNum(t) ? new Date(t * 1000).toLocaleString() : '—'; }
 
   // MARK: tables
@@ -132,7 +149,7 @@
       fill('gateways-table', statesOf('gateway').map((s) => row(s, [
         esc(s.target.name), badge(s.status), yesNo(attr(s, A.online)),
         numCell(num(attr(s, A.sessions) !== undefined && attr(s, A.sessions) !== null ? attr(s, A.sessions) : val(s, S.sessions))),
-        text(attr(s, A.role)), text(attr(s, A.failover)), ago(attr(s, A.lastSeen))
+        text(attr(s, A.role)), failoverText(attr(s, A.failover)), ago(attr(s, A.lastSeen))
       ])), 7);
     },
     device() {
@@ -489,7 +506,18 @@
               afterBuildTicks: (axis) => { axis.ticks = timeTicks(axis.min, axis.max, 4); },
               ticks: { maxRotation: 0, callback: (v, i, ticks) => timeLabel(v, ticks.length > 1 ? ticks[1].value - ticks[0].value : 60000) }
             },
-            y: { ticks: { maxTicksLimit: 5, callback: (v, i, ticks) => tickLabel(fmt, v, ticks) } }
+            y: {
+              // A flat series gets an axis 2 % of its value wide, not ±1 around 11912500.
+              afterDataLimits: (axis) => {
+                const room = Math.max(Math.abs(axis.min), Math.abs(axis.max)) * 0.01;
+                if (axis.max - axis.min < 2 * room) {
+                  const middle = (axis.max + axis.min) / 2;
+                  axis.min = middle - room;
+                  axis.max = middle + room;
+                }
+              },
+              ticks: { maxTicksLimit: 5, callback: (v, i, ticks) => tickLabel(fmt, v, ticks) }
+            }
           }
         }
       });
