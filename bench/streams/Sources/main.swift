@@ -13,6 +13,10 @@
 //   vigil-streams-bench poll --urls URL,URL,... --cycles 10 [--concurrency 32] [--per-host 8]
 //       runs Vigil's Visionaire poller (with a hub on the in-memory store) for one warm-up cycle
 //       and N measured cycles; prints one JSON line with wall and CPU seconds per cycle.
+//   vigil-streams-bench demo [--seconds 600]
+//       a small living fleet for the README screenshot (scripts/dashboard-screenshot.sh): one
+//       MediaMTX instance whose SRT paths carry traffic that varies, and two Visionaire sites with
+//       one camera down; prints `MEDIAMTX <url>` and `VISIONAIRE <json array>`, then runs for N s.
 
 #if canImport(Glibc)
 import Glibc
@@ -89,11 +93,57 @@ func poll(_ arguments: [String]) async throws {
     )
 }
 
+func demo(_ arguments: [String]) async throws {
+    let seconds = max(1, min(3600, Int(option("seconds", arguments) ?? "600") ?? 600))
+    let live = ["studio-a", "studio-b", "field-1"]
+    let mediamtx = MediaMTXSimulator(
+        paths: live.enumerated().map { index, name in
+            MediaMTXSimulator.Path(name: name, readers: Array(repeating: "webRTCSession", count: index + 1))
+        } + [MediaMTXSimulator.Path(name: "archive", sourceType: nil, online: false)]
+    )
+    let mediamtxServer = try await SimulatorServer.start { await mediamtx.handle($0) }
+    var sites: [SimulatorServer] = []
+    for host in 0..<2 {
+        var cameras = VisionaireSimulator.cameras(count: 5, host: host)
+        for index in cameras.indices { cameras[index].name = ["gate", "lobby", "dock", "yard", "roof"][index] }
+        if host == 1 { cameras[3].state = "STOPPED" }
+        let simulator = VisionaireSimulator(cameras: cameras)
+        sites.append(try await SimulatorServer.start { await simulator.handle($0) })
+    }
+    print("MEDIAMTX \(mediamtxServer.baseURL)")
+    print("VISIONAIRE [" + sites.map { "\"\($0.baseURL)\"" }.joined(separator: ",") + "]")
+    fflush(nil)
+    // Traffic and round-trip times that wander, so the charts have something to show.
+    var generator = SystemRandomNumberGenerator()
+    for tick in 0..<seconds {
+        let phase = Double(tick) / 20
+        mediamtx.update { state in
+            for (index, name) in live.enumerated() {
+                guard let path = state.paths.firstIndex(where: { $0.name == name }) else { continue }
+                let megabits = [4.0, 2.5, 6.0][index] * (1 + 0.25 * sin(phase + Double(index))) + Double.random(in: -0.2...0.2, using: &generator)
+                let bytes = UInt64(max(0, megabits) * 125_000)
+                state.paths[path].inboundBytes += bytes
+                state.paths[path].outboundBytes += bytes * UInt64(state.paths[path].readers.count)
+            }
+            state.srtConnections = live.enumerated().map { index, name in
+                MediaMTXSimulator.SRTConnection(
+                    id: "srt-\(index)", path: name, msRTT: [12.0, 35.0, 80.0][index] * (1 + 0.3 * sin(phase * 1.7 + Double(index))),
+                    mbpsReceiveRate: [4.0, 2.5, 6.0][index]
+                )
+            }
+        }
+        try await Task.sleep(for: .seconds(1))
+    }
+    await mediamtxServer.stop()
+    for server in sites { await server.stop() }
+}
+
 let arguments = CommandLine.arguments
 switch arguments.dropFirst().first {
 case "simulate": try await simulate(arguments)
 case "poll": try await poll(arguments)
+case "demo": try await demo(arguments)
 default:
-    print("usage: vigil-streams-bench simulate|poll [options]")
+    print("usage: vigil-streams-bench simulate|poll|demo [options]")
     exit(2)
 }
