@@ -114,16 +114,19 @@ let package = Package(
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            // The dashboard's files, compiled into the binary as `PackageResources` (DashboardAssets.swift).
+            // The dashboard's files (DashboardAssets.swift) and docs/openapi.yaml (a symbolic link in
+            // API/, served at /api/v1/openapi.yaml), compiled into the binary as `PackageResources`.
             resources: [
                 .embedInCode("Resources/index.html"),
                 .embedInCode("Resources/dashboard.css"),
                 .embedInCode("Resources/dashboard.js"),
+                .embedInCode("API/openapi.yaml"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -14,9 +14,7 @@ struct APIRoutes: Sendable {
     let dependencies: WebDependencies
 
     /// The URL segment of each kind's collection.
-    static let collections: [(path: String, kind: TargetKind)] = [
-        ("gateways", .gateway), ("devices", .device), ("agents", .agent), ("streams", .stream), ("hosts", .host),
-    ]
+    static let collections = APIQuery.collections
 
     func register(on group: RouterGroup<BasicRequestContext>) {
         let hub = dependencies.hub
@@ -35,7 +33,9 @@ struct APIRoutes: Sendable {
             }
             // Names may contain slashes (`mediamtx/main/cam1`): the rest of the path is the name.
             group.get(RouterPath("\(path)/**")) { _, context in
-                let name = context.parameters.getCatchAll().map { $0.removingPercentEncoding ?? String($0) }.joined(separator: "/")
+                let name = try Self.checked { () throws(APIParameterError) in
+                    try APIQuery.targetName(context.parameters.getCatchAll().joined(separator: "/"))
+                }
                 guard let state = await hub.state(of: TargetID(kind, name)) else {
                     throw APIError(.notFound, "no \(kind.rawValue) named '\(name)'")
                 }
@@ -43,32 +43,20 @@ struct APIRoutes: Sendable {
             }
         }
         group.get("events") { request, _ in
-            let query = request.uri.queryParameters
-            let limit = try Self.number(query, "limit", default: 100, range: 1...10_000)
-            let since = try Self.optionalNumber(query, "since")
-            let after = try Self.optionalNumber(query, "after").map { Int64($0) }
-            return jsonResponse(try await hub.events(afterID: after, since: since, limit: Int(limit)))
+            let query = try Self.checked { () throws(APIParameterError) in try EventsQuery(Self.parameters(request)) }
+            return jsonResponse(try await hub.events(afterID: query.afterID, since: query.since, limit: query.limit))
         }
         group.get("series") { request, _ in
-            let prefix = request.uri.queryParameters["prefix"].map(String.init) ?? ""
-            return jsonResponse(try await hub.series(prefix: prefix))
+            let query = try Self.checked { () throws(APIParameterError) in try SeriesQuery(Self.parameters(request)) }
+            return jsonResponse(try await hub.series(prefix: query.prefix))
         }
         group.get("history") { request, _ in
-            let query = request.uri.queryParameters
-            guard let series = query["series"].map(String.init), !series.isEmpty else {
-                throw APIError(.badRequest, "query parameter 'series' is required")
-            }
             let now = dependencies.now()
-            let to = try Self.optionalNumber(query, "to") ?? now
-            let from = try Self.optionalNumber(query, "from") ?? (to - 3600)
-            guard from <= to else { throw APIError(.badRequest, "'from' must not be after 'to'") }
-            // Without a step, aim for about 300 points whatever the range.
-            let step = try Self.optionalNumber(query, "step") ?? max(0, ((to - from) / 300).rounded(.up))
-            guard step >= 0, (to - from) / max(step, 1e-9) <= 100_000 || step == 0 && to - from <= 86_400 else {
-                throw APIError(.badRequest, "too many points: use a larger 'step'")
-            }
-            let points = try await hub.history(series: series, from: from, to: to, step: step)
-            return jsonResponse(HistoryResponse(series: series, from: from, to: to, step: step, points: points.map { [$0.time, $0.value] }))
+            let query = try Self.checked { () throws(APIParameterError) in try HistoryQuery(Self.parameters(request), now: now) }
+            let points = try await hub.history(series: query.series, from: query.from, to: query.to, step: query.step)
+            return jsonResponse(HistoryResponse(
+                series: query.series, from: query.from, to: query.to, step: query.step, points: points.map { [$0.time, $0.value] }
+            ))
         }
     }
 
@@ -86,23 +74,17 @@ struct APIRoutes: Sendable {
         var points: [[Double]]
     }
 
-    static func optionalNumber(_ query: Parameters, _ name: String) throws -> Double? {
-        guard let text = query[name.utf8Substring] else { return nil }
-        guard let value = Double(text), value.isFinite else {
-            throw APIError(.badRequest, "query parameter '\(name)' must be a number, got '\(text)'")
-        }
-        return value
+    /// The raw query of a request, split and decoded (see ``APIQueryParameters``).
+    static func parameters(_ request: Request) -> APIQueryParameters {
+        APIQueryParameters(rawQuery: request.uri.query ?? "")
     }
 
-    static func number(_ query: Parameters, _ name: String, default value: Double, range: ClosedRange<Double>) throws -> Double {
-        let number = try optionalNumber(query, name) ?? value
-        guard range.contains(number) else {
-            throw APIError(.badRequest, "query parameter '\(name)' must be between \(Int(range.lowerBound)) and \(Int(range.upperBound))")
+    /// Runs a parameter parser; its error becomes a 400 naming the parameter.
+    static func checked<T>(_ parse: () throws(APIParameterError) -> T) throws(APIError) -> T {
+        do throws(APIParameterError) {
+            return try parse()
+        } catch {
+            throw APIError(.badRequest, error.description, parameter: error.parameter)
         }
-        return number
     }
-}
-
-extension String {
-    fileprivate var utf8Substring: Substring { Substring(self) }
 }

@@ -7,6 +7,7 @@
 
 import Foundation
 public import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
 public import Logging
 import VigilCore
@@ -52,6 +53,10 @@ public func buildRouter(_ dependencies: WebDependencies) -> Router<BasicRequestC
         api.add(middleware: BearerTokenMiddleware(token: token))
     }
     APIRoutes(dependencies: dependencies).register(on: api)
+    let openAPI = ByteBuffer(string: OpenAPIDocument.yaml)
+    api.get("openapi.yaml") { _, _ in
+        Response(status: .ok, headers: [.contentType: OpenAPIDocument.contentType], body: .init(byteBuffer: openAPI))
+    }
     api.get("live") { request, _ -> Response in
         do throws(LiveFilter.ParseError) {
             _ = try LiveFilter.parse(query: request.uri.queryParameters.map { (String($0.key), String($0.value)) })
@@ -121,16 +126,23 @@ public func buildWebApplication(
     )
     return Application(
         router: buildRouter(dependencies),
-        server: .http1WebSocketUpgrade(
-            configuration: .init(
-                ws: WebSocketServerConfiguration(
-                    maxFrameSize: LiveSocket.maxFrameSize,
-                    autoPing: .enabled(timePeriod: configuration.live.pingInterval),
-                    closeTimeout: .seconds(5)
-                )
+        server: HTTPServerBuilder { responder in
+            // HTTP/1 with the WebSocket upgrade, plus a 400 for a first request that cannot be parsed
+            // (see HTTPParseErrorGuard).
+            ParseErrorGuardedChannel(
+                base: HTTP1WebSocketUpgradeChannel(
+                    responder: responder,
+                    configuration: .init(
+                        ws: WebSocketServerConfiguration(
+                            maxFrameSize: LiveSocket.maxFrameSize,
+                            autoPing: .enabled(timePeriod: configuration.live.pingInterval),
+                            closeTimeout: .seconds(5)
+                        )
+                    )
+                ) { request, channel, _ in
+                    try LiveSocket.shouldUpgrade(request, channel: channel, feed: feed, configuration: configuration)
+                }
             )
-        ) { request, channel, _ in
-            try LiveSocket.shouldUpgrade(request, channel: channel, feed: feed, configuration: configuration)
         },
         configuration: .init(
             address: .hostname(configuration.host, port: configuration.port),
@@ -144,10 +156,12 @@ public func buildWebApplication(
     )
 }
 
-/// Encodes a value as a JSON response.
+/// Encodes a value as a JSON response. Non-finite numbers (a sample that is NaN) become the strings
+/// `NaN`, `Infinity` and `-Infinity`, as in the live feed, rather than failing the whole response.
 func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
     let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
     return Response(
         status: status,

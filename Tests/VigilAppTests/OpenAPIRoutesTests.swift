@@ -1,0 +1,41 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import Hummingbird
+import Logging
+import Testing
+import VigilCore
+import VigilWeb
+@testable import VigilApp
+
+@Suite("OpenAPI description against the whole application")
+struct OpenAPIRoutesTests {
+    @Test("docs/openapi.yaml describes exactly the routes of the main listener with the Announcer on it")
+    func everyRoute() throws {
+        let configuration = try VigilConfiguration.parse(
+            """
+            [component]
+            name = "announcer"
+            secret = "secret"
+            domain = "example.test"
+            """,
+            file: "announcer.toml"
+        )
+        let hub = Hub(stores: MemoryStore().stores, now: { 0 })
+        let announcer = try AnnouncerServices(
+            configuration: try #require(configuration.announcer), http: WebConfiguration(), hub: hub, store: MemoryStore(),
+            logger: { Logger(label: $0, factory: { _ in SwiftLogNoOpLogHandler() }) }
+        )
+        #expect(announcer.mainRoutes.count == 1)
+        var dependencies = WebDependencies(hub: hub, exporters: [], readiness: Readiness(), version: "1", configuration: WebConfiguration())
+        dependencies.extraRoutes = announcer.mainRoutes
+        let registered = Set(buildRouter(dependencies).routes.map { "\($0.method) \(OpenAPIDocument.templatedPath($0.path.description))" })
+        #expect(registered.contains("POST /v1/announce/users") && registered.contains("POST /v1/announce/channel"))
+        #expect(registered.subtracting(OpenAPIDocument.operations).isEmpty, "not described: \(registered.subtracting(OpenAPIDocument.operations))")
+        #expect(OpenAPIDocument.operations.subtracting(registered).isEmpty, "described, not served: \(OpenAPIDocument.operations.subtracting(registered))")
+    }
+}
