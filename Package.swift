@@ -240,10 +240,13 @@ let package = Package(
         ),
 
         // MARK: - Tests
+        // Seed corpora and a seeded mutator for the codec tests (docs/FUZZING.md).
+        .target(name: "FuzzSupport", path: "Fuzz/Support", swiftSettings: swiftSettings),
         .testTarget(
             name: "VigilMQTTTests",
             dependencies: [
                 "VigilMQTT",
+                "FuzzSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
@@ -254,6 +257,7 @@ let package = Package(
             name: "VigilRedisTests",
             dependencies: [
                 "VigilRedis",
+                "FuzzSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
@@ -305,6 +309,7 @@ let package = Package(
             name: "VigilXMPPTests",
             dependencies: [
                 "VigilXMPP",
+                "FuzzSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -317,6 +322,7 @@ let package = Package(
             name: "VigilMySQLTests",
             dependencies: [
                 "VigilMySQL",
+                "FuzzSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
@@ -376,3 +382,28 @@ let package = Package(
         ),
     ]
 )
+
+// MARK: - Fuzzing (docs/FUZZING.md)
+// libFuzzer targets exist only when the manifest sees VIGIL_FUZZ=1: scripts/fuzz sets it and builds
+// them in .build-fuzz with -sanitize=fuzzer,address. They have no main of their own (libFuzzer
+// provides it), so the default build must never see them. Being targets of this package, they reach
+// the decoders through narrow `package` entry points instead of new public API.
+if Context.environment["VIGIL_FUZZ"] == "1" {
+    let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
+        ("mqtt", ["VigilMQTT"]),
+        ("resp", ["VigilRedis"]),
+        ("mysql", ["VigilMySQL"]),
+        ("xmpp", ["VigilXMPP", .product(name: "NIOCore", package: "swift-nio")]),
+        ("config", ["VigilApp"]),
+    ]
+    for target in fuzzTargets {
+        package.targets.append(
+            .executableTarget(
+                name: "fuzz-\(target.name)",
+                dependencies: target.dependencies,
+                path: "Fuzz/Targets/\(target.name)",
+                swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]
+            )
+        )
+    }
+}

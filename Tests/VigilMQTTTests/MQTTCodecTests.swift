@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import FuzzSupport
 import NIOCore
 import NIOEmbedded
 import NIOTestUtils
@@ -242,19 +243,29 @@ struct MQTTMalformedInputTests {
         #expect(decodeError([0x10, 0x0A, 0x00, 0x04, 0x4D, 0x51, 0x54, 0x54, 0x03, 0x02, 0x00, 0x3C])?.kind == .unsupportedProtocol)
     }
 
-    @Test("Random garbage never crashes the decoder")
-    func fuzz() {
-        var generator = SystemRandomNumberGenerator()
-        for _ in 0..<2000 {
-            let count = Int.random(in: 0..<64, using: &generator)
-            let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    @Test("Mutations of captured broker traffic decode or fail with MQTTDecodeError, within the input")
+    func seededMutations() {
+        let seeds = SeedCorpus.load("mqtt")
+        #expect(seeds.count >= 10)
+        guard !seeds.isEmpty else { return }
+        var mutator = SeededMutator(seed: 0x4D51_5454)
+        var packets = 0
+        var errors = 0
+        for round in 0..<1500 {
+            let input = mutator.mutate(seeds[round % seeds.count])
             for version in [MQTTProtocolVersion.v3_1_1, .v5] {
-                var decoder = MQTTPacketDecoder(version: version, maxPacketSize: 4096)
-                var buffer = ByteBuffer(bytes: bytes)
-                while true {
-                    guard (try? decoder.decode(buffer: &buffer)) != nil else { break }
+                // Typed throws: MQTTDecodeError is the only possible failure. decodeStream traps if the
+                // decoder reads past the input or loops without consuming bytes.
+                do throws(MQTTDecodeError) {
+                    packets += try MQTTFuzzing.decodeStream(input, version: version, maxPacketSize: 4096)
+                } catch {
+                    errors += 1
                 }
             }
         }
+        // Both outcomes occur: mutations are neither all harmless nor all fatal.
+        #expect(packets > 1000)
+        #expect(errors > 100)
     }
+
 }

@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import FuzzSupport
 import NIOCore
 import NIOEmbedded
 import NIOTestUtils
@@ -113,30 +114,25 @@ struct MySQLCodecTests {
         #expect(try decoder.decode(buffer: &fits)?.payload.readableBytes == 100)
     }
 
-    @Test("Random bytes never crash the decoder or the packet parsers")
-    func randomBytes() {
-        var generator = SystemRandomNumberGenerator()
-        let columns = [
-            MySQLColumn(name: "a", type: .longlong), MySQLColumn(name: "b", type: .varString),
-            MySQLColumn(name: "c", type: .datetime), MySQLColumn(name: "d", type: .time), MySQLColumn(name: "e", type: .double),
-        ]
-        for _ in 0..<3000 {
-            let count = Int.random(in: 0..<64, using: &generator)
-            let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
-            let buffer = ByteBuffer(bytes: bytes)
-            var decoder = MySQLPacketDecoder(maxPacketSize: 1 << 20)
-            var input = buffer
-            while (try? decoder.decode(buffer: &input)) ?? nil != nil {}
-            _ = try? MySQLHandshakeV10(payload: buffer)
-            _ = try? MySQLHandshakeResponse41(payload: buffer)
-            _ = try? MySQLAuthSwitchRequest(payload: buffer)
-            _ = try? MySQLOKPacket(payload: buffer)
-            _ = try? MySQLEOFPacket(payload: buffer)
-            _ = try? MySQLError(payload: buffer)
-            _ = try? MySQLColumn(definition: buffer)
-            _ = try? MySQLPrepareOK(payload: buffer)
-            _ = try? MySQLTextRow.decode(buffer, columns: columns)
-            _ = try? MySQLBinaryRow.decode(buffer, columns: columns)
+    @Test("Mutations of captured MariaDB traffic frame and parse or fail with MySQLDecodeError, within the input")
+    func seededMutations() {
+        let seeds = SeedCorpus.load("mysql")
+        #expect(seeds.count >= 4)
+        guard !seeds.isEmpty else { return }
+        var mutator = SeededMutator(seed: 0x4D59_5351)
+        var parsed = 0
+        var errors = 0
+        for round in 0..<1500 {
+            // Typed throws: MySQLDecodeError is the only possible failure. decodeStream runs every
+            // packet parser on every payload and traps if the framer reads past the input.
+            do throws(MySQLDecodeError) {
+                parsed += try MySQLFuzzing.decodeStream(mutator.mutate(seeds[round % seeds.count])).parsed
+            } catch {
+                errors += 1
+            }
         }
+        #expect(parsed > 1000)
+        #expect(errors > 100)
     }
+
 }

@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import FuzzSupport
 import NIOCore
 import NIOEmbedded
 import NIOTestUtils
@@ -196,28 +197,25 @@ struct RESPCodecTests {
         #expect(try many.readRESPValue() == nil)
     }
 
-    @Test("Thousands of random inputs never crash the decoder")
-    func randomBytes() {
-        var generator = XorShiftGenerator(seed: 0x5eed)
-        let alphabet = Array("+-:$*%~|>_,#(!=\r\n0123456789-abtf.".utf8)
-        var decoded = 0
-        for round in 0..<5_000 {
-            let length = Int(generator.next() % 64)
-            let bytes = (0..<length).map { _ in
-                round.isMultiple(of: 2) ? UInt8(truncatingIfNeeded: generator.next()) : alphabet[Int(generator.next() % UInt64(alphabet.count))]
-            }
-            var decoder = RESPDecoder(limits: RESPDecoderLimits(maxDepth: 16))
-            var buffer = ByteBuffer(bytes: bytes)
-            while true {
-                let before = buffer.readableBytes
-                guard let value = try? decoder.decode(buffer: &buffer) else { break }
-                _ = value.description
-                decoded += 1
-                // A decoded value always consumes bytes, so the loop ends.
-                #expect(buffer.readableBytes < before)
+    @Test("Mutations of captured redis-server traffic decode or fail with RESPDecodeError, within the input")
+    func seededMutations() {
+        let seeds = SeedCorpus.load("resp")
+        #expect(seeds.count >= 10)
+        guard !seeds.isEmpty else { return }
+        var mutator = SeededMutator(seed: 0x5245_5350)
+        var values = 0
+        var errors = 0
+        for round in 0..<1500 {
+            // Typed throws: RESPDecodeError is the only possible failure. decodeStream traps if the
+            // decoder reads past the input or loops without consuming bytes.
+            do throws(RESPDecodeError) {
+                values += try RESPFuzzing.decodeStream(mutator.mutate(seeds[round % seeds.count]))
+            } catch {
+                errors += 1
             }
         }
-        #expect(decoded > 0)
+        #expect(values > 1000)
+        #expect(errors > 100)
     }
 
     @Test("Commands are written as arrays of bulk strings")

@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import FuzzSupport
 import NIOCore
 import NIOEmbedded
 import NIOTestUtils
@@ -239,6 +240,45 @@ let clientHeader =
                 // Expected for most mutations.
             }
         }
+    }
+
+    /// Mutations of streams captured from Prosody parse to the same events and error whether they
+    /// arrive whole or split, and fail only with ``XMLDecodeError``.
+    @Test func seededMutationsOfCapturedStreams() {
+        let seeds = SeedCorpus.load("xmpp")
+        #expect(seeds.count >= 10)
+        guard !seeds.isEmpty else { return }
+        var mutator = SeededMutator(seed: 0x584D_5050)
+        var events = 0
+        var errors = 0
+        for round in 0..<1000 {
+            // The first byte of a corpus file is the fuzz target's chunk size; the stream follows.
+            let input = Array(mutator.mutate(Array(seeds[round % seeds.count].dropFirst())))
+            let split = mutator.below(input.count + 1)
+            let whole = Self.events(of: [input])
+            let parts = Self.events(of: [Array(input[..<split]), Array(input[split...])])
+            #expect(whole.events == parts.events)
+            #expect(whole.error?.code == parts.error?.code)
+            events += whole.events.count
+            errors += whole.error == nil ? 0 : 1
+        }
+        #expect(events > 500)
+        #expect(errors > 100)
+    }
+
+    private static func events(of chunks: [[UInt8]]) -> (events: [XMPPStreamEvent], error: XMLDecodeError?) {
+        var parser = XMPPStreamParser()
+        var buffer = ByteBuffer()
+        var events: [XMPPStreamEvent] = []
+        for chunk in chunks {
+            buffer.writeBytes(chunk)
+            do throws(XMLDecodeError) {
+                while let event = try parser.next(from: &buffer) { events.append(event) }
+            } catch {
+                return (events, error)
+            }
+        }
+        return (events, nil)
     }
 }
 

@@ -9,7 +9,7 @@
 ///
 /// Decoding errors are values so that tests can compare them. Every one of them is a protocol error:
 /// the connection that produced it is closed.
-struct MQTTDecodeError: Error, Hashable, Sendable, CustomStringConvertible {
+package struct MQTTDecodeError: Error, Hashable, Sendable, CustomStringConvertible {
     enum Kind: Hashable, Sendable {
         /// The remaining-length field uses more than four bytes.
         case remainingLengthOverflow
@@ -43,10 +43,10 @@ struct MQTTDecodeError: Error, Hashable, Sendable, CustomStringConvertible {
         self.detail = detail
     }
 
-    static func == (lhs: Self, rhs: Self) -> Bool { lhs.kind == rhs.kind }
-    func hash(into hasher: inout Hasher) { hasher.combine(kind) }
+    package static func == (lhs: Self, rhs: Self) -> Bool { lhs.kind == rhs.kind }
+    package func hash(into hasher: inout Hasher) { hasher.combine(kind) }
 
-    var description: String { detail.isEmpty ? "\(kind)" : "\(kind): \(detail)" }
+    package var description: String { detail.isEmpty ? "\(kind)" : "\(kind): \(detail)" }
 
     /// The MQTT 5 reason code to send in DISCONNECT for this error.
     var reasonCode: UInt8 {
