@@ -36,7 +36,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--schemathesis", required=True)
     parser.add_argument("--max-examples", type=int, default=40)
-    parser.add_argument("--max-time", type=int, default=90)
+    parser.add_argument("--max-time", type=int, default=75)
     args = parser.parse_args()
 
     work = tempfile.mkdtemp(prefix="vigil-schemathesis-")
