@@ -25,6 +25,7 @@ import base64
 import json
 import os
 import random
+import shutil
 import socket
 import sys
 import tempfile
@@ -453,6 +454,8 @@ def main():
         print("FAIL " + line)
     if failures and not alive:
         print("--- vigil log (tail) ---\n" + vigil.tail(40))
+    if not failed:
+        shutil.rmtree(work, ignore_errors=True)  # kept on failure, for its vigil.log
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -23,6 +23,7 @@ Usage: http_schemathesis.py --schemathesis PATH [--max-examples N]
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -98,6 +99,8 @@ def main():
         print("FAIL " + line)
     if not alive:
         print("--- vigil log (tail) ---\n" + vigil.tail(40))
+    if not failed:
+        shutil.rmtree(work, ignore_errors=True)  # kept on failure, for its vigil.log
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
