@@ -385,9 +385,9 @@ let package = Package(
 
 // MARK: - Fuzzing (docs/FUZZING.md)
 // libFuzzer targets exist only when the manifest sees VIGIL_FUZZ=1: scripts/fuzz sets it and builds
-// them in .build-fuzz with -sanitize=fuzzer,address. They have no main of their own (libFuzzer
-// provides it), so the default build must never see them. Being targets of this package, they reach
-// the decoders through narrow `package` entry points instead of new public API.
+// them in .build-fuzz with -sanitize=fuzzer,address, which the default build must never need. Being
+// targets of this package, they reach the decoders through narrow `package` entry points instead
+// of new public API.
 if Context.environment["VIGIL_FUZZ"] == "1" {
     let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
         ("mqtt", ["VigilMQTT"]),
@@ -402,7 +402,7 @@ if Context.environment["VIGIL_FUZZ"] == "1" {
                 name: "fuzz-\(target.name)",
                 dependencies: target.dependencies,
                 path: "Fuzz/Targets/\(target.name)",
-                swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]
+                swiftSettings: swiftSettings
             )
         )
     }
