@@ -42,6 +42,9 @@ struct ConfigurationTests {
             live_max_pending_events = 50
             live_write_timeout = "3s"
             live_snapshot_events = 0
+            live_max_clients = 64
+            live_max_queued_bytes = 65536
+            live_max_requests_per_second = 3
 
             [store]
             path = "/var/lib/vigil/vigil.sqlite"
@@ -64,6 +67,9 @@ struct ConfigurationTests {
         #expect(configuration.http.live.writeTimeout == .seconds(3))
         #expect(configuration.http.live.snapshotEvents == 0)
         #expect(configuration.http.live.pingInterval == .seconds(30))
+        #expect(configuration.http.live.maxClients == 64)
+        #expect(configuration.http.live.maxQueuedBytes == 65_536)
+        #expect(configuration.http.live.maxRequestsPerSecond == 3)
         #expect(configuration.store.retention == .seconds(30 * 86_400))
         #expect(configuration.host.interval == .seconds(2))
         #expect(configuration.host.disks == ["/", "/data"])
@@ -82,6 +88,9 @@ struct ConfigurationTests {
         ("http = 3", "vigil.toml: http: expected a table ([http]), got integer"),
         ("[http]\nlive_ping_interval = \"10ms\"", "vigil.toml: http.live_ping_interval: must be at least 1s"),
         ("[http]\nlive_max_pending_events = 0", "vigil.toml: http.live_max_pending_events:"),
+        ("[http]\nlive_max_clients = 0", "vigil.toml: http.live_max_clients: 0 is out of range"),
+        ("[http]\nlive_max_queued_bytes = 100", "vigil.toml: http.live_max_queued_bytes: 100 is out of range"),
+        ("[http]\nlive_max_requests_per_second = -1", "vigil.toml: http.live_max_requests_per_second: -1 is out of range"),
     ])
     func badValues(text: String, message: String) {
         let error = #expect(throws: ConfigurationError.self) { try VigilConfiguration.parse(text, file: "vigil.toml") }

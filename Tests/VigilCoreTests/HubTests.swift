@@ -82,7 +82,7 @@ struct HubTests {
     func events() async throws {
         let store = MemoryStore()
         let hub = Hub(stores: store.stores)
-        let updates = hub.bus.subscribe(bufferSize: 16)
+        let updates = hub.bus.subscribe()
         await hub.apply(Observation(target: host, time: 1, status: .up))
         let recorded = await hub.record(Event(time: 2, target: host, type: "test", message: "hello"))
         #expect(recorded.id == 1)
@@ -97,7 +97,7 @@ struct HubTests {
     @Test("Removing a known target publishes its removal once; an unknown one publishes nothing")
     func removalIsPublished() async throws {
         let hub = Hub(stores: MemoryStore().stores)
-        let updates = hub.bus.subscribe(bufferSize: 16)
+        let updates = hub.bus.subscribe()
         let stream = TargetID(.stream, "cam1")
         await hub.apply(Observation(target: stream, time: 1, status: .up))
         await hub.remove(stream)
@@ -109,34 +109,143 @@ struct HubTests {
             seen.append(update)
             if case .event = update { break }
         }
-        #expect(seen.count == 3)
-        #expect(seen[1] == .removed(stream))
+        // The removal took the place of the state still queued for the same target.
+        #expect(seen.count == 2)
+        #expect(seen[0] == .removed(stream))
     }
 }
 
 @Suite("EventBus")
 struct EventBusTests {
-    @Test("A slow subscriber loses the oldest updates, not the newest, and others are unaffected")
-    func slowSubscriber() async {
+    static func state(_ name: String, _ value: Double) -> HubUpdate {
+        .state(TargetState(target: TargetID(.device, name), status: .up, since: 0, updatedAt: value, values: ["v": value]))
+    }
+
+    static func event(_ message: String) -> HubUpdate {
+        .event(Event(time: 1, type: "n", message: message))
+    }
+
+    /// Reads `count` updates.
+    static func read(_ subscription: EventBus.Subscription, count: Int) async -> [HubUpdate] {
+        var updates: [HubUpdate] = []
+        guard count > 0 else { return updates }
+        for await update in subscription {
+            updates.append(update)
+            if updates.count == count { break }
+        }
+        return updates
+    }
+
+    @Test("A flood of states never pushes events out: states coalesce per target, events all arrive in order")
+    func eventsSurviveStateFlood() async throws {
+        let metrics = TestMetrics()
+        let bus = EventBus(metricsFactory: metrics)
+        let updates = bus.subscribe(name: "live", limits: .init(maxPendingEvents: 100))
+        for index in 0..<100_000 {
+            bus.publish(Self.state("d\(index % 10)", Double(index)))
+            if index % 1_000 == 0 { bus.publish(Self.event("e\(index / 1_000)")) }
+        }
+        let received = await Self.read(updates, count: 110)
+        let events = received.compactMap { update -> String? in
+            if case .event(let event) = update { return event.message }
+            return nil
+        }
+        #expect(events == (0..<100).map { "e\($0)" })
+        let states = received.compactMap { update -> Double? in
+            if case .state(let state) = update { return state.values["v"] }
+            return nil
+        }
+        #expect(states.sorted() == (99_990..<100_000).map(Double.init), "the newest state of each of the 10 targets")
+        #expect(bus.droppedUpdates == 0)
+        #expect(try metrics.expectCounter("vigil_events_dropped_total", [("subscriber", "live"), ("kind", "event")]).totalValue == 0)
+    }
+
+    @Test("Queued states keep their first place, events keep their order, a removal replaces a state")
+    func order() async {
         let bus = EventBus()
-        let slow = bus.subscribe(bufferSize: 2)
-        let fast = bus.subscribe(bufferSize: 100)
-        for index in 0..<5 {
-            bus.publish(.event(Event(time: Double(index), type: "n", message: "\(index)")))
-        }
+        let updates = bus.subscribe()
+        bus.publish(Self.state("a", 1))
+        bus.publish(Self.event("e1"))
+        bus.publish(Self.state("b", 1))
+        bus.publish(Self.state("a", 2))
+        bus.publish(Self.event("e2"))
+        bus.publish(.removed(TargetID(.device, "b")))
+        let received = await Self.read(updates, count: 4)
+        #expect(received == [Self.state("a", 2), Self.event("e1"), .removed(TargetID(.device, "b")), Self.event("e2")])
+    }
+
+    @Test("A stuck subscriber loses its oldest events, counted per subscriber; others are unaffected")
+    func stuckSubscriber() async throws {
+        let metrics = TestMetrics()
+        let bus = EventBus(metricsFactory: metrics)
+        let slow = bus.subscribe(name: "slow", limits: .init(maxPendingEvents: 2))
+        let fast = bus.subscribe(name: "fast", limits: .init(maxPendingEvents: 100))
+        for index in 0..<5 { bus.publish(Self.event("\(index)")) }
         #expect(bus.droppedUpdates == 3)
-        var slowMessages: [String] = []
-        for await update in slow {
-            if case .event(let event) = update { slowMessages.append(event.message) }
-            if slowMessages.count == 2 { break }
+        #expect(try metrics.expectCounter("vigil_events_dropped_total", [("subscriber", "slow"), ("kind", "event")]).totalValue == 3)
+        #expect(try metrics.expectCounter("vigil_events_dropped_total", [("subscriber", "fast"), ("kind", "event")]).totalValue == 0)
+        #expect(await Self.read(slow, count: 2) == [Self.event("3"), Self.event("4")])
+        #expect(await Self.read(fast, count: 5).count == 5)
+    }
+
+    @Test("States of more distinct targets than the bound are dropped and counted")
+    func tooManyTargets() async throws {
+        let metrics = TestMetrics()
+        let bus = EventBus(metricsFactory: metrics)
+        let updates = bus.subscribe(name: "s", limits: .init(maxPendingTargets: 3))
+        for name in ["a", "b", "c", "d", "e"] { bus.publish(Self.state(name, 1)) }
+        // A target already queued still coalesces.
+        bus.publish(Self.state("a", 2))
+        #expect(try metrics.expectCounter("vigil_events_dropped_total", [("subscriber", "s"), ("kind", "state")]).totalValue == 2)
+        #expect(await Self.read(updates, count: 3) == [Self.state("a", 2), Self.state("b", 1), Self.state("c", 1)])
+    }
+
+    @Test("A consumer that keeps reading gets every event, in order, even with a small bound")
+    func consumerKeepsUp() async {
+        let bus = EventBus()
+        let updates = bus.subscribe(limits: .init(maxPendingEvents: 4))
+        var iterator = updates.makeAsyncIterator()
+        var received: [HubUpdate] = []
+        for round in 0..<250 {
+            for index in 0..<4 {
+                bus.publish(Self.event("\(round * 4 + index)"))
+                bus.publish(Self.state("d\(index)", Double(round)))
+            }
+            for _ in 0..<8 {
+                if let update = await iterator.next() { received.append(update) }
+            }
         }
-        #expect(slowMessages == ["3", "4"])
-        var fastCount = 0
-        for await _ in fast {
-            fastCount += 1
-            if fastCount == 5 { break }
+        #expect(bus.droppedUpdates == 0)
+        let events = received.compactMap { update -> String? in
+            if case .event(let event) = update { return event.message }
+            return nil
         }
-        #expect(fastCount == 5)
+        #expect(events == (0..<1_000).map { "\($0)" })
+    }
+
+    @Test("Cancelling the consumer ends the sequence; dropping the subscription unsubscribes")
+    func endOfSubscription() async {
+        let bus = EventBus()
+        do {
+            let updates = bus.subscribe()
+            #expect(bus.subscriberCount == 1)
+            let task = Task {
+                var count = 0
+                for await _ in updates { count += 1 }
+                return count
+            }
+            task.cancel()
+            #expect(await task.value == 0)
+        }
+        #expect(bus.subscriberCount == 0)
+        do {
+            let updates = bus.subscribe()
+            bus.publish(Self.event("x"))
+            #expect(await Self.read(updates, count: 1) == [Self.event("x")])
+        }
+        #expect(bus.subscriberCount == 0)
+        bus.publish(Self.event("nobody listens"))
+        #expect(bus.droppedUpdates == 0)
     }
 }
 

@@ -132,9 +132,9 @@ struct LiveFeedTests {
     func feedDispatch() async throws {
         let hub = Hub(stores: MemoryStore().stores, now: { 50 })
         let feed = LiveFeed(hub: hub, version: "t", configuration: .init(sampleInterval: .zero, maxPendingEvents: 2), now: { 50 })
-        let devices = feed.connect(filter: LiveFilter(kinds: [.device])) { _ in }
+        let devices = try #require(feed.connect(filter: LiveFilter(kinds: [.device])) { _ in })
         let aborted = AbortFlag()
-        let everything = feed.connect(filter: LiveFilter()) { _ in aborted.set() }
+        let everything = try #require(feed.connect(filter: LiveFilter()) { _ in aborted.set() })
         #expect(feed.clientCount == 2)
         feed.dispatch(.state(Self.state("esp", .up)))
         feed.dispatch(.state(Self.state("web1", .up, kind: .host)))
@@ -155,7 +155,7 @@ struct LiveFeedTests {
     func removal() async throws {
         let hub = Hub(stores: MemoryStore().stores, now: { 50 })
         let feed = LiveFeed(hub: hub, version: "t", configuration: .init(sampleInterval: .seconds(3600)), now: { 50 })
-        let client = feed.connect(filter: LiveFilter(kinds: [.stream])) { _ in }
+        let client = try #require(feed.connect(filter: LiveFilter(kinds: [.stream])) { _ in })
         feed.dispatch(.state(Self.state("cam1", .up, value: 1, kind: .stream)))
         // Held by the sample limiter (same status, within the interval) ...
         feed.dispatch(.state(Self.state("cam1", .up, value: 2, kind: .stream)))

@@ -6,12 +6,16 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Hummingbird
 import HummingbirdTesting
 import HummingbirdWSClient
 import HummingbirdWSTesting
 import Logging
 import NIOWebSocket
+import Synchronization
 import Testing
 import VigilCore
 import VigilWeb
@@ -217,6 +221,187 @@ struct LiveSocketTests {
                     #expect((snapshot["states"] as? [[String: Any]])?.count == 300)
                 }
             }
+        }
+    }
+
+    // MARK: - Bounds, tried over a real socket
+
+    /// Connects until the feed admits the client (a refused one is closed at once) and returns
+    /// whether a snapshot arrived.
+    static func snapshotWithRetries(_ client: some TestClientProtocol) async throws -> Bool {
+        for _ in 0..<50 {
+            let admitted = Mutex(false)
+            try await client.ws("/api/v1/live") { inbound, _, _ in
+                var messages = inbound.messages(maxSize: 1 << 22).makeAsyncIterator()
+                if let message = try await messages.next(), case .text(let text) = message, text.contains(#""type":"snapshot""#) {
+                    admitted.withLock { $0 = true }
+                }
+            }
+            if admitted.withLock({ $0 }) { return true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+    }
+
+    @Test("Past live_max_clients a new client is closed at once with 1013 and a reason")
+    func tooManyClients() async throws {
+        var fixture = Fixture()
+        fixture.configuration.live.maxClients = 1
+        let app = fixture.app
+        try await Self.withTimeout {
+            try await app.test(.live) { client in
+                try await client.ws("/api/v1/live") { inbound, _, _ in
+                    var messages = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
+                    #expect(try await Self.next(&messages)["type"] as? String == "snapshot")
+                    let refused = try await client.ws("/api/v1/live") { inbound, _, _ in
+                        for try await _ in inbound.messages(maxSize: 1 << 20) {}
+                    }
+                    #expect(refused?.closeCode == .unknown(1013))
+                    #expect(refused?.reason?.contains("too many live clients") == true)
+                }
+                // The slot is free again once the first client has gone.
+                let admitted = try await Self.snapshotWithRetries(client)
+                #expect(admitted)
+            }
+        }
+    }
+
+    @Test("A client that floods messages is closed with 1008 'too many messages'")
+    func messageFlood() async throws {
+        var fixture = Fixture()
+        fixture.configuration.live.maxRequestsPerSecond = 2
+        let app = fixture.app
+        try await Self.withTimeout {
+            try await app.test(.live) { client in
+                let close = try await client.ws("/api/v1/live") { inbound, outbound, _ in
+                    for _ in 0..<50 {
+                        try? await outbound.write(.text(#"{"type":"subscribe"}"#))
+                    }
+                    for try await _ in inbound.messages(maxSize: 1 << 22) {}
+                }
+                #expect(close?.closeCode == .policyViolation)
+                #expect(close?.reason?.contains("too many messages") == true)
+            }
+        }
+    }
+
+    @Test("A client that asks for snapshots and never reads is closed once its queue passes live_max_queued_bytes")
+    func neverReads() async throws {
+        var fixture = Fixture()
+        fixture.configuration.live.maxRequestsPerSecond = 10_000
+        fixture.configuration.live.maxQueuedBytes = 64 * 1024
+        fixture.configuration.live.maxClients = 1
+        let hub = fixture.hub
+        // About 20 KB per snapshot.
+        for index in 0..<100 {
+            await hub.apply(Observation(target: TargetID(.stream, "camera-\(index)"), time: 1, status: .up, attributes: ["address": .string("rtsp://10.0.0.\(index % 250)/a-rather-long-stream-path-\(index)")]))
+        }
+        let app = fixture.app
+        try await Self.withTimeout(60) {
+            try await app.test(.live) { client in
+                let port = try #require(client.port)
+                let abuser = try await RawWebSocketClient.connect(port: port)
+                // 400 snapshots are far more than the socket buffers and the queue hold.
+                try await abuser.send(text: #"{"type":"subscribe"}"#, times: 400)
+                // Without reading a byte from it: the feed lets go of it, and the only slot is free again.
+                let admitted = try await Self.snapshotWithRetries(client)
+                #expect(admitted)
+                // Its close frame names the bound when it reached the socket before the connection
+                // was cut off (a client that reads nothing cannot be sure to get it).
+                let end = String(decoding: try await abuser.readToEnd(), as: UTF8.self)
+                if end.contains("too slow") {
+                    #expect(end.contains("bytes queued"))
+                }
+            }
+        }
+    }
+}
+
+/// A WebSocket client on a blocking socket that reads only when told to, as a client that never
+/// reads would behave. Each call runs on a thread of its own.
+final class RawWebSocketClient: Sendable {
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    private let fd: Int32
+
+    private init(fd: Int32) {
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+
+    /// Runs blocking socket calls off the cooperative thread pool.
+    private static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try body() }) }.start()
+        }
+    }
+
+    /// Connects and upgrades, reading the response head byte by byte so not one byte of the feed is read.
+    static func connect(port: Int) async throws -> RawWebSocketClient {
+        try await blocking {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { throw Failure(description: "socket failed") }
+            let client = RawWebSocketClient(fd: fd)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard connected == 0 else { throw Failure(description: "connect failed") }
+            let request = "GET /api/v1/live HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            try client.sendAll(Array(request.utf8))
+            var head: [UInt8] = []
+            var byte: UInt8 = 0
+            while !head.suffix(4).elementsEqual(Array("\r\n\r\n".utf8)) {
+                guard recv(fd, &byte, 1, 0) == 1 else { throw Failure(description: "no upgrade response") }
+                head.append(byte)
+            }
+            guard String(decoding: head, as: UTF8.self).hasPrefix("HTTP/1.1 101") else { throw Failure(description: "upgrade refused") }
+            return client
+        }
+    }
+
+    /// Sends a short text message `times` times (masked, as a client must); stops quietly when
+    /// the server has closed.
+    func send(text: String, times: Int) async throws {
+        let payload = Array(text.utf8)
+        precondition(payload.count < 126)
+        let mask: [UInt8] = [1, 2, 3, 4]
+        let frame = [0x81, 0x80 | UInt8(payload.count)] + mask + payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
+        try await Self.blocking {
+            for _ in 0..<times {
+                guard (try? self.sendAll(frame)) != nil else { break }
+            }
+        }
+    }
+
+    /// Reads until the server closes the connection; returns the last 4 KiB.
+    func readToEnd() async throws -> [UInt8] {
+        try await Self.blocking {
+            var tail: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let count = recv(self.fd, &buffer, buffer.count, 0)
+                guard count > 0 else { break }
+                tail.append(contentsOf: buffer[0..<count])
+                if tail.count > 4_096 { tail.removeFirst(tail.count - 4_096) }
+            }
+            return tail
+        }
+    }
+
+    private func sendAll(_ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let sent = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard sent > 0 else { throw Failure(description: "send failed") }
+            offset += sent
         }
     }
 }

@@ -192,6 +192,9 @@ extension LiveConfiguration {
         }
         if let count = try section.integer("live_max_pending_events", in: 1...1_000_000) { maxPendingEvents = count }
         if let count = try section.integer("live_snapshot_events", in: 0...10_000) { snapshotEvents = count }
+        if let count = try section.integer("live_max_clients", in: 1...100_000) { maxClients = count }
+        if let bytes = try section.integer("live_max_queued_bytes", in: 4_096...(1 << 30)) { maxQueuedBytes = bytes }
+        if let rate = try section.integer("live_max_requests_per_second", in: 1...10_000) { maxRequestsPerSecond = rate }
     }
 }
 

@@ -23,8 +23,10 @@ import Synchronization
 /// pongs and close frames at frame boundaries, which RFC 6455 allows.
 ///
 /// Back-pressure: a drain writes nothing while the channel is not writable; messages stay in the
-/// client's ``LiveClientQueue``, where states coalesce and events count towards the "too slow"
-/// limit. ``LiveWritabilityHandler`` drains again when the socket drains. ``blockedSince`` lets the
+/// client's ``LiveClientQueue``, where states coalesce and events and bytes count towards the "too
+/// slow" limits. A drain takes at most ``drainBytes`` at a time and stops as soon as the channel is
+/// no longer writable, so NIO's own outbound buffer never holds more than its high-water mark plus
+/// one such slice: the queue's byte bound is what limits a client that never reads. ``LiveWritabilityHandler`` drains again when the socket drains. ``blockedSince`` lets the
 /// feed disconnect a client whose socket accepts nothing for too long.
 final class LiveChannelWriter: Sendable {
     let channel: any Channel
@@ -38,6 +40,8 @@ final class LiveChannelWriter: Sendable {
     private let started = Atomic<Bool>(false)
     /// When a drain first found the channel not writable (``clock`` nanoseconds), or 0.
     let blockedSince = Atomic<Int64>(0)
+    /// Set when the client is being closed: ``LiveWritabilityHandler`` drops its input.
+    let discardsInput = Atomic<Bool>(false)
 
     /// Creates a writer.
     ///
@@ -97,23 +101,28 @@ final class LiveChannelWriter: Sendable {
         }
     }
 
-    /// Writes everything queued, with one flush. Runs on the channel's event loop.
+    /// The most bytes one step of a drain takes from the queue before it checks writability again.
+    static let drainBytes = 64 * 1024
+
+    /// Writes what is queued while the channel is writable, flushing after each slice. Runs on the
+    /// channel's event loop.
     func drain() {
         channel.eventLoop.preconditionInEventLoop()
         // Cleared before taking, so a push that arrives during this drain schedules another.
         drainScheduled.store(false, ordering: .releasing)
-        guard started.load(ordering: .acquiring), channel.isActive else { return }
-        guard channel.isWritable else {
-            if queue.count > 0 {
-                _ = blockedSince.compareExchange(expected: 0, desired: max(clock(), 1), ordering: .relaxed)
-            }
-            return
+        // A closed queue belongs to a client being closed: nothing may follow its close frame.
+        guard started.load(ordering: .acquiring), channel.isActive, !queue.isClosed else { return }
+        if channel.isWritable { blockedSince.store(0, ordering: .relaxed) }
+        var sent = 0
+        while channel.isWritable, case .messages(let messages) = queue.take(maxBytes: Self.drainBytes) {
+            for message in messages { write(message) }
+            channel.flush()
+            sent += messages.count
         }
-        blockedSince.store(0, ordering: .relaxed)
-        guard case .messages(let messages) = queue.take() else { return }
-        for message in messages { write(message) }
-        channel.flush()
-        onSent(messages.count)
+        if sent > 0 { onSent(sent) }
+        if !channel.isWritable, queue.count > 0 {
+            _ = blockedSince.compareExchange(expected: 0, desired: max(clock(), 1), ordering: .relaxed)
+        }
     }
 
     /// Writes one message as a text frame, or as a text frame and continuations when it is long.
@@ -132,20 +141,36 @@ final class LiveChannelWriter: Sendable {
         }
     }
 
+    /// How long an aborted client's socket may take to accept what was written before it (the
+    /// close frame last) before the connection is closed outright.
+    static let closeGrace = TimeAmount.seconds(2)
+
     /// Sends a close frame with a policy-violation code and the reason, then closes the channel.
+    ///
+    /// The output side is shut down first: NIO does that once the bytes already written have gone
+    /// out, so a client that still reads gets the close frame and its reason (closing at once would
+    /// drop them). From now on whatever the client sends is dropped as raw bytes, before any
+    /// WebSocket decoding, so a client flooding messages costs next to nothing while the close
+    /// frame goes out (not reading at all would make the final close a reset that can lose it).
+    /// A client that reads nothing is closed outright after ``closeGrace``.
     func close(reason: String) {
+        // Set before the hop to the event loop, so a read in progress drops its next chunks.
+        discardsInput.store(true, ordering: .relaxed)
         channel.eventLoop.execute {
             var data = self.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
             data.write(webSocketErrorCode: .policyViolation)
             data.writeString(reason)
             self.channel.pipeline.syncOperations.write(NIOAny(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)), promise: nil)
             self.channel.flush()
-            self.channel.close(promise: nil)
+            self.channel.close(mode: .output, promise: nil)
+            let channel = self.channel
+            channel.eventLoop.scheduleTask(in: Self.closeGrace) { channel.close(promise: nil) }
         }
     }
 }
 
-/// Drains a live client again when its socket, full until now, accepts data.
+/// Drains a live client again when its socket, full until now, accepts data; drops what a client
+/// being closed still sends. It sits first in the pipeline, before the WebSocket decoder.
 final class LiveWritabilityHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = ByteBuffer
 
@@ -153,6 +178,11 @@ final class LiveWritabilityHandler: ChannelInboundHandler, Sendable {
 
     init(writer: LiveChannelWriter) {
         self.writer = writer
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !writer.discardsInput.load(ordering: .relaxed) else { return }
+        context.fireChannelRead(data)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

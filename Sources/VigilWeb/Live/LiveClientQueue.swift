@@ -19,6 +19,9 @@ import VigilCore
 ///   One more means the client has fallen too far behind: the queue is marked overflowed, the
 ///   writer is told so and the connection is closed (code 1008, "too slow"); the client reconnects
 ///   and gets a fresh snapshot. Overflows are counted.
+/// - **Bytes are bounded.** Everything queued counts towards ``Limits/maxQueuedBytes``; a message
+///   that would pass it overflows the queue the same way ("too slow"). A single message larger than
+///   the bound is still accepted into an empty queue, so a big snapshot never locks a client out.
 /// - **The hub never waits.** ``push(state:message:)`` and ``push(message:)`` take a short lock and
 ///   return. The client's ``LiveChannelWriter`` empties the queue with ``take()`` on its event loop;
 ///   ``next()`` waits for work, for readers that are tasks.
@@ -30,6 +33,18 @@ final class LiveClientQueue: Sendable {
         /// Queued distinct target states that make a client "too far behind" (a guard against an
         /// unbounded number of targets; normally far above the number of targets).
         var maxPendingStates: Int = 100_000
+        /// Queued bytes (states, events, replies) that make a client "too far behind".
+        var maxQueuedBytes: Int = 1 << 20
+    }
+
+    /// Which bound a queue overflowed.
+    enum Overflow: Sendable, Hashable {
+        /// ``Limits/maxPendingEvents``.
+        case events
+        /// ``Limits/maxPendingStates``.
+        case states
+        /// ``Limits/maxQueuedBytes``.
+        case bytes
     }
 
     /// What ``next()`` hands the writer.
@@ -63,12 +78,30 @@ final class LiveClientQueue: Sendable {
         var entries: [Entry] = []
         var states: [TargetID: ByteBuffer] = [:]
         var pendingMessages = 0
+        var bytes = 0
         var heartbeat: ByteBuffer?
-        var overflowed = false
+        var overflow: Overflow?
         var closed = false
         var waiter: CheckedContinuation<Void, Never>?
 
+        var overflowed: Bool { overflow != nil }
         var hasWork: Bool { !entries.isEmpty || heartbeat != nil || overflowed || closed }
+
+        /// Whether `added` more bytes (replacing `removed`) pass the byte bound; a lone message always fits.
+        func exceedsBytes(adding added: Int, removing removed: Int = 0, limit: Int) -> Bool {
+            let others = bytes - removed
+            return others > 0 && others + added > limit
+        }
+
+        /// Marks the queue overflowed and releases what it held: nothing of it is ever sent.
+        mutating func markOverflow(_ reason: Overflow) {
+            overflow = reason
+            entries.removeAll()
+            states.removeAll()
+            pendingMessages = 0
+            bytes = 0
+            heartbeat = nil
+        }
     }
 
     private let limits: Limits
@@ -85,14 +118,22 @@ final class LiveClientQueue: Sendable {
         let (result, waiter) = self.state.withLock { state -> (PushResult, CheckedContinuation<Void, Never>?) in
             guard !state.closed else { return (.closed, nil) }
             guard !state.overflowed else { return (.overflow, nil) }
-            if state.states.updateValue(message, forKey: target) != nil {
-                return (.coalesced, nil)
-            }
-            if state.states.count > limits.maxPendingStates {
-                state.overflowed = true
-                state.states[target] = nil
+            let replaced = state.states[target]?.readableBytes
+            if state.exceedsBytes(adding: message.readableBytes, removing: replaced ?? 0, limit: limits.maxQueuedBytes) {
+                state.markOverflow(.bytes)
                 return (.overflow, Self.takeWaiter(&state))
             }
+            if let replaced {
+                state.states[target] = message
+                state.bytes += message.readableBytes - replaced
+                return (.coalesced, nil)
+            }
+            if state.states.count >= limits.maxPendingStates {
+                state.markOverflow(.states)
+                return (.overflow, Self.takeWaiter(&state))
+            }
+            state.states[target] = message
+            state.bytes += message.readableBytes
             state.entries.append(.state(target))
             return (.queued, Self.takeWaiter(&state))
         }
@@ -107,10 +148,15 @@ final class LiveClientQueue: Sendable {
             guard !state.closed else { return (.closed, nil) }
             guard !state.overflowed else { return (.overflow, nil) }
             if state.pendingMessages >= limits.maxPendingEvents {
-                state.overflowed = true
+                state.markOverflow(.events)
+                return (.overflow, Self.takeWaiter(&state))
+            }
+            if state.exceedsBytes(adding: message.readableBytes, limit: limits.maxQueuedBytes) {
+                state.markOverflow(.bytes)
                 return (.overflow, Self.takeWaiter(&state))
             }
             state.pendingMessages += 1
+            state.bytes += message.readableBytes
             state.entries.append(.message(message))
             return (.queued, Self.takeWaiter(&state))
         }
@@ -131,6 +177,15 @@ final class LiveClientQueue: Sendable {
     /// Whether the client has fallen too far behind.
     var isOverflowed: Bool { state.withLock { $0.overflowed } }
 
+    /// Whether the queue was closed (the client is going away).
+    var isClosed: Bool { state.withLock { $0.closed } }
+
+    /// Which bound the queue overflowed, if it did.
+    var overflow: Overflow? { state.withLock { $0.overflow } }
+
+    /// How many bytes wait (states, events and replies; not the heartbeat).
+    var queuedBytes: Int { state.withLock { $0.bytes } }
+
     /// How many messages wait (states and others).
     var count: Int { state.withLock { $0.entries.count + ($0.heartbeat == nil ? 0 : 1) } }
 
@@ -143,9 +198,12 @@ final class LiveClientQueue: Sendable {
         waiter?.resume()
     }
 
-    /// Takes everything queued without waiting; `nil` when there is nothing to do.
-    func take() -> Batch? {
-        state.withLock { Self.take(&$0) }
+    /// Takes queued messages without waiting, oldest first; `nil` when there is nothing to do.
+    ///
+    /// - Parameter maxBytes: Stop before the message that would pass this many bytes (at least one
+    ///   message is taken); the rest stays queued for the next call.
+    func take(maxBytes: Int = .max) -> Batch? {
+        state.withLock { Self.take(&$0, maxBytes: maxBytes) }
     }
 
     /// Waits for work and takes everything queued.
@@ -170,26 +228,44 @@ final class LiveClientQueue: Sendable {
         }
     }
 
-    private static func take(_ state: inout State) -> Batch? {
+    private static func take(_ state: inout State, maxBytes: Int = .max) -> Batch? {
         if state.overflowed { return .overflow }
         if state.entries.isEmpty && state.heartbeat == nil {
             return state.closed ? .closed : nil
         }
         var messages: [ByteBuffer] = []
-        messages.reserveCapacity(state.entries.count + 1)
+        var taken = 0
+        var bytes = 0
+        var events = 0
         for entry in state.entries {
+            let message: ByteBuffer?
             switch entry {
             case .state(let target):
-                if let message = state.states[target] { messages.append(message) }
-            case .message(let message):
+                message = state.states.removeValue(forKey: target)
+            case .message(let body):
+                message = body
+                events += 1
+            }
+            if let message {
+                if !messages.isEmpty && bytes + message.readableBytes > maxBytes {
+                    // Put it back: the rest waits for the next call.
+                    if case .state(let target) = entry { state.states[target] = message } else { events -= 1 }
+                    break
+                }
+                bytes += message.readableBytes
                 messages.append(message)
             }
+            taken += 1
         }
-        if let heartbeat = state.heartbeat { messages.append(heartbeat) }
-        state.entries.removeAll(keepingCapacity: true)
-        state.states.removeAll(keepingCapacity: true)
-        state.pendingMessages = 0
-        state.heartbeat = nil
+        if taken == state.entries.count {
+            state.entries.removeAll(keepingCapacity: true)
+            if let heartbeat = state.heartbeat { messages.append(heartbeat) }
+            state.heartbeat = nil
+        } else {
+            state.entries.removeFirst(taken)
+        }
+        state.pendingMessages -= events
+        state.bytes -= bytes
         return .messages(messages)
     }
 

@@ -15,6 +15,9 @@
 /// | ``maxPendingEvents`` | 1,000 | queued events that make a client "too far behind": it is disconnected |
 /// | ``writeTimeout`` | 10 s | a client whose socket accepts nothing for this long is disconnected |
 /// | ``snapshotEvents`` | 50 | how many recent events the snapshot carries |
+/// | ``maxClients`` | 1,000 | connected clients; one more is closed at once with code 1013 "try again later" |
+/// | ``maxQueuedBytes`` | 1 MiB | bytes queued for one client before it counts as too slow and is disconnected |
+/// | ``maxRequestsPerSecond`` | 10 | messages (subscribe, ping, …) one client may send per second, in bursts of as many; one more disconnects it |
 public struct LiveConfiguration: Sendable, Hashable {
     /// The least time between two sample-only updates of one target.
     public var sampleInterval: Duration
@@ -28,6 +31,12 @@ public struct LiveConfiguration: Sendable, Hashable {
     public var writeTimeout: Duration
     /// How many recent events the snapshot carries.
     public var snapshotEvents: Int
+    /// How many clients may be connected at once.
+    public var maxClients: Int
+    /// Bytes queued for one client before it counts as too far behind.
+    public var maxQueuedBytes: Int
+    /// Messages one client may send per second (a token bucket that holds one second's worth).
+    public var maxRequestsPerSecond: Int
 
     /// Creates settings with the defaults listed above.
     public init(
@@ -36,7 +45,10 @@ public struct LiveConfiguration: Sendable, Hashable {
         pingInterval: Duration = .seconds(30),
         maxPendingEvents: Int = 1_000,
         writeTimeout: Duration = .seconds(10),
-        snapshotEvents: Int = 50
+        snapshotEvents: Int = 50,
+        maxClients: Int = 1_000,
+        maxQueuedBytes: Int = 1 << 20,
+        maxRequestsPerSecond: Int = 10
     ) {
         self.sampleInterval = sampleInterval
         self.heartbeatInterval = heartbeatInterval
@@ -44,6 +56,9 @@ public struct LiveConfiguration: Sendable, Hashable {
         self.maxPendingEvents = maxPendingEvents
         self.writeTimeout = writeTimeout
         self.snapshotEvents = snapshotEvents
+        self.maxClients = maxClients
+        self.maxQueuedBytes = maxQueuedBytes
+        self.maxRequestsPerSecond = maxRequestsPerSecond
     }
 }
 

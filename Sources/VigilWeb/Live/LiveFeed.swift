@@ -6,7 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 public import Logging
-import Metrics
+public import Metrics
 import NIOCore
 public import ServiceLifecycle
 import Synchronization
@@ -20,23 +20,42 @@ public import VigilCore
 /// ``LiveConfiguration/sampleInterval`` by a ``LiveSampleLimiter``. A ticker sends heartbeats,
 /// flushes held samples and disconnects clients whose socket has stopped accepting data.
 ///
+/// Bounds: at most ``LiveConfiguration/maxClients`` clients (one more is refused), and per client
+/// ``LiveConfiguration/maxPendingEvents`` queued events, ``LiveConfiguration/maxQueuedBytes``
+/// queued bytes and ``LiveConfiguration/maxRequestsPerSecond`` messages from it; a client past one
+/// of these is disconnected.
+///
 /// Metrics (swift-metrics, exported by `/metrics`): `vigil_live_clients` (gauge),
-/// `vigil_live_messages_sent_total`, `vigil_live_states_coalesced_total` and
-/// `vigil_live_disconnects_total{reason="slow"|"stalled"}`.
+/// `vigil_live_messages_sent_total`, `vigil_live_states_coalesced_total`,
+/// `vigil_live_refused_total{reason="max_clients"}` and
+/// `vigil_live_disconnects_total{reason="slow"|"queued_bytes"|"requests"|"stalled"}`.
 public final class LiveFeed: Service, Sendable {
     /// One connected client as the feed sees it.
     final class Connection: Sendable {
         let id: Int
         let queue: LiveClientQueue
         private let routing: Mutex<(filter: LiveFilter, writer: LiveChannelWriter?)>
+        private let requests: Mutex<LiveRequestLimiter>
         private let aborted = Atomic<Bool>(false)
         private let onAbort: @Sendable (_ reason: String) -> Void
 
-        init(id: Int, filter: LiveFilter, limits: LiveClientQueue.Limits, onAbort: @escaping @Sendable (_ reason: String) -> Void) {
+        init(
+            id: Int,
+            filter: LiveFilter,
+            limits: LiveClientQueue.Limits,
+            requests: LiveRequestLimiter,
+            onAbort: @escaping @Sendable (_ reason: String) -> Void
+        ) {
             self.id = id
             self.queue = LiveClientQueue(limits: limits)
             self.routing = Mutex((filter, nil))
+            self.requests = Mutex(requests)
             self.onAbort = onAbort
+        }
+
+        /// Counts one message from the client; `false` when it sent more than its rate allows.
+        func allowRequest(now: Double) -> Bool {
+            requests.withLock { $0.allow(now: now) }
         }
 
         var filter: LiveFilter {
@@ -54,11 +73,8 @@ public final class LiveFeed: Service, Sendable {
         /// The filter and the writer, read under one lock.
         var route: (filter: LiveFilter, writer: LiveChannelWriter?) { routing.withLock { $0 } }
 
-        /// Queues a message that is not a hub update (a reply, a snapshot) and sends it soon.
-        func send(_ message: ByteBuffer) {
-            queue.push(message: message)
-            writer?.scheduleDrain()
-        }
+        /// Whether the connection was aborted.
+        var isAborted: Bool { aborted.load(ordering: .relaxed) }
 
         /// Closes the client's connection at once; returns `false` when it was already aborted.
         @discardableResult
@@ -80,11 +96,23 @@ public final class LiveFeed: Service, Sendable {
     private let limiter: Mutex<LiveSampleLimiter>
     private let epoch = ContinuousClock.now
 
-    private let clientsGauge = Gauge(label: "vigil_live_clients")
-    private let sentCounter = Counter(label: "vigil_live_messages_sent_total")
-    private let coalescedCounter = Counter(label: "vigil_live_states_coalesced_total")
-    private let slowCounter = Counter(label: "vigil_live_disconnects_total", dimensions: [("reason", "slow")])
-    private let stalledCounter = Counter(label: "vigil_live_disconnects_total", dimensions: [("reason", "stalled")])
+    private let clientsGauge: Gauge
+    private let sentCounter: Counter
+    private let coalescedCounter: Counter
+    private let refusedCounter: Counter
+    private let disconnectCounters: [Disconnect: Counter]
+
+    /// Why the feed closed a client, the `reason` label of `vigil_live_disconnects_total`.
+    enum Disconnect: String, Sendable, CaseIterable {
+        /// Too many queued events (or targets).
+        case slow
+        /// Too many queued bytes.
+        case queuedBytes = "queued_bytes"
+        /// Too many messages from the client.
+        case requests
+        /// The socket accepted nothing for too long.
+        case stalled
+    }
 
     /// Creates a feed.
     ///
@@ -94,13 +122,24 @@ public final class LiveFeed: Service, Sendable {
     ///   - configuration: Rates and limits.
     ///   - logger: Logger, label `vigil.web`.
     ///   - now: The clock, in seconds since the epoch.
+    ///   - metricsFactory: Where the feed's metrics are created; tests inject `TestMetrics`.
     public init(
         hub: Hub,
         version: String,
         configuration: LiveConfiguration = .init(),
         logger: Logger = Logger(label: "vigil.web"),
-        now: @escaping @Sendable () -> Double = wallClockSeconds
+        now: @escaping @Sendable () -> Double = wallClockSeconds,
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) {
+        self.clientsGauge = Gauge(label: "vigil_live_clients", factory: metricsFactory)
+        self.sentCounter = Counter(label: "vigil_live_messages_sent_total", factory: metricsFactory)
+        self.coalescedCounter = Counter(label: "vigil_live_states_coalesced_total", factory: metricsFactory)
+        self.refusedCounter = Counter(label: "vigil_live_refused_total", dimensions: [("reason", "max_clients")], factory: metricsFactory)
+        var disconnects: [Disconnect: Counter] = [:]
+        for reason in Disconnect.allCases {
+            disconnects[reason] = Counter(label: "vigil_live_disconnects_total", dimensions: [("reason", reason.rawValue)], factory: metricsFactory)
+        }
+        self.disconnectCounters = disconnects
         self.hub = hub
         self.version = version
         self.configuration = configuration
@@ -114,7 +153,7 @@ public final class LiveFeed: Service, Sendable {
 
     /// Distributes hub updates until graceful shutdown, then closes every client queue.
     public func run() async throws {
-        let updates = hub.bus.subscribe(bufferSize: 65_536)
+        let updates = hub.bus.subscribe(name: "live")
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
@@ -133,17 +172,27 @@ public final class LiveFeed: Service, Sendable {
     // MARK: - Clients
 
     /// Registers a client; updates are queued for it from now on.
-    func connect(filter: LiveFilter, onAbort: @escaping @Sendable (_ reason: String) -> Void) -> Connection {
+    ///
+    /// - Returns: The connection, or `nil` when ``LiveConfiguration/maxClients`` are connected
+    ///   already (counted in `vigil_live_refused_total{reason="max_clients"}`).
+    func connect(filter: LiveFilter, onAbort: @escaping @Sendable (_ reason: String) -> Void) -> Connection? {
         let id = nextID.add(1, ordering: .relaxed).oldValue
         let connection = Connection(
             id: id,
             filter: filter,
-            limits: .init(maxPendingEvents: configuration.maxPendingEvents),
+            limits: .init(maxPendingEvents: configuration.maxPendingEvents, maxQueuedBytes: configuration.maxQueuedBytes),
+            requests: LiveRequestLimiter(perSecond: configuration.maxRequestsPerSecond, now: monotonicSeconds()),
             onAbort: onAbort
         )
-        let count = connections.withLock { connections -> Int in
+        let count = connections.withLock { connections -> Int? in
+            guard connections.count < configuration.maxClients else { return nil }
             connections[id] = connection
             return connections.count
+        }
+        guard let count else {
+            refusedCounter.increment()
+            logger.debug("Live client refused: too many clients", metadata: ["live.max_clients": "\(configuration.maxClients)"])
+            return nil
         }
         clientsGauge.record(count)
         logger.debug("Live client connected", metadata: ["live.client": "\(id)", "live.clients": "\(count)"])
@@ -176,9 +225,48 @@ public final class LiveFeed: Service, Sendable {
         return LiveMessage.encode(LiveMessage.Snapshot(time: now(), version: version, states: states, events: events, lastEventID: lastEventID))
     }
 
+    /// Queues a message that is not a hub update (a reply, a snapshot) and sends it soon; a client
+    /// whose queue overflows is disconnected.
+    func send(_ message: ByteBuffer, to connection: Connection) {
+        switch connection.queue.push(message: message) {
+        case .queued, .coalesced: connection.writer?.scheduleDrain()
+        case .overflow: abortOverflowed(connection)
+        case .closed: break
+        }
+    }
+
+    /// Counts one message from a client; when it has sent too many, disconnects it and returns `false`.
+    func admitRequest(from connection: Connection) -> Bool {
+        guard connection.allowRequest(now: monotonicSeconds()) else {
+            abort(connection, .requests, reason: "too many messages (limit \(configuration.maxRequestsPerSecond) per second)")
+            return false
+        }
+        return true
+    }
+
+    /// Disconnects a client whose queue overflowed, naming the bound it passed.
+    private func abortOverflowed(_ connection: Connection) {
+        switch connection.queue.overflow {
+        case .bytes: abort(connection, .queuedBytes, reason: "too slow (more than \(configuration.maxQueuedBytes) bytes queued)")
+        case .events, .states, nil: abort(connection, .slow, reason: "too slow")
+        }
+    }
+
+    /// Closes a client's connection once, counting and logging why.
+    private func abort(_ connection: Connection, _ why: Disconnect, reason: String) {
+        guard connection.abort(reason: reason) else { return }
+        disconnectCounters[why]?.increment()
+        logger.info("Live client disconnected: \(reason)", metadata: ["live.client": "\(connection.id)", "live.reason": "\(why.rawValue)"])
+    }
+
     /// Counts messages a client's writer has sent.
     func countSent(_ count: Int) {
         sentCounter.increment(by: count)
+    }
+
+    /// Seconds since the feed was created, on a monotonic clock.
+    func monotonicSeconds() -> Double {
+        Double(monotonicNanoseconds()) / 1e9
     }
 
     /// Nanoseconds since the feed was created, on a monotonic clock.
@@ -193,7 +281,7 @@ public final class LiveFeed: Service, Sendable {
     func dispatch(_ update: HubUpdate) {
         switch update {
         case .state(let state):
-            let seconds = Double(monotonicNanoseconds()) / 1e9
+            let seconds = monotonicSeconds()
             guard let state = limiter.withLock({ $0.offer(state, now: seconds) }) else { return }
             fanOut(.state(state))
         case .removed(let target):
@@ -228,10 +316,7 @@ public final class LiveFeed: Service, Sendable {
             case .coalesced:
                 coalesced += 1
             case .overflow:
-                if client.abort(reason: "too slow") {
-                    slowCounter.increment()
-                    logger.info("Live client too slow; disconnected", metadata: ["live.client": "\(client.id)"])
-                }
+                abortOverflowed(client)
             case .closed:
                 break
             }
@@ -247,7 +332,7 @@ public final class LiveFeed: Service, Sendable {
         let writeTimeout = Int64(configuration.writeTimeout.seconds * 1e9)
         while !Task.isCancelled {
             do { try await Task.sleep(for: period) } catch { return }
-            let seconds = Double(monotonicNanoseconds()) / 1e9
+            let seconds = monotonicSeconds()
             for state in limiter.withLock({ $0.due(now: seconds) }) {
                 fanOut(.state(state))
             }
@@ -255,9 +340,8 @@ public final class LiveFeed: Service, Sendable {
             let current = monotonicNanoseconds()
             for client in clients {
                 guard let started = client.writer?.blockedSince.load(ordering: .relaxed) else { continue }
-                if started != 0, current - started > writeTimeout, client.abort(reason: "stalled") {
-                    stalledCounter.increment()
-                    logger.info("Live client stalled; disconnected", metadata: ["live.client": "\(client.id)"])
+                if started != 0, current - started > writeTimeout {
+                    abort(client, .stalled, reason: "stalled")
                 }
             }
             if ContinuousClock.now - lastHeartbeat >= configuration.heartbeatInterval {

@@ -11,6 +11,7 @@ import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import NIOWebSocket
 import Synchronization
 import VigilCore
 
@@ -18,9 +19,12 @@ import VigilCore
 ///
 /// On connect the client gets a `snapshot`, then one message per change (see ``LiveMessage``).
 /// The upgrade is refused (HTTP 400, connection closed) when the token is wrong or the filter in
-/// the query is bad; a plain GET of the same URL tells which, in JSON. A client that falls too far behind,
-/// or whose socket stops accepting data, is disconnected (see ``LiveClientQueue``); one that does
-/// not answer pings is closed by the WebSocket layer's auto-ping.
+/// the query is bad; a plain GET of the same URL tells which, in JSON. Past
+/// ``LiveConfiguration/maxClients`` a new client is closed at once with code 1013 ("try again
+/// later"). A client that falls too far behind, whose socket stops accepting data, or that sends
+/// more than ``LiveConfiguration/maxRequestsPerSecond`` messages is disconnected with code 1008
+/// (see ``LiveClientQueue``); one that does not answer pings is closed by the WebSocket layer's
+/// auto-ping.
 enum LiveSocket {
     /// The path of the endpoint.
     static let path = "/api/v1/live"
@@ -52,14 +56,19 @@ enum LiveSocket {
             throw APIError(.badRequest, error.description)
         }
         let maxFrameSize = Self.maxFrameSize
-        return .upgrade([:]) { inbound, _, context in
+        return .upgrade([:]) { inbound, outbound, _ in
             let writerBox = Mutex<LiveChannelWriter?>(nil)
-            let connection = feed.connect(filter: initialFilter) { reason in
+            let connected = feed.connect(filter: initialFilter) { reason in
                 if let writer = writerBox.withLock({ $0 }) {
                     writer.close(reason: reason)
                 } else {
                     channel.close(promise: nil)
                 }
+            }
+            guard let connection = connected else {
+                // 1013 "Try Again Later" (RFC 6455 registry): the client may retry after a pause.
+                try await outbound.close(.unknown(1013), reason: "too many live clients; try again later")
+                return
             }
             defer { feed.disconnect(connection) }
             let writer = LiveChannelWriter(
@@ -71,27 +80,38 @@ enum LiveSocket {
             )
             writerBox.withLock { $0 = writer }
             try await channel.pipeline.addHandler(LiveWritabilityHandler(writer: writer), position: .first).get()
+            let limitedInPipeline = await LiveInboundLimiter.install(
+                in: channel,
+                admit: { feed.admitRequest(from: connection) },
+                isAborted: { connection.isAborted }
+            )
             connection.writer = writer
             writer.start(snapshot: await feed.snapshot(filter: initialFilter))
             // Writing happens on the event loop (LiveChannelWriter); this task only reads, until
             // the client closes or the feed aborts the connection.
-            try await readLoop(inbound, connection: connection, feed: feed, logger: context.logger)
+            try await readLoop(inbound, connection: connection, feed: feed, countsRequests: !limitedInPipeline)
         }
     }
 
     /// Reads client messages (subscribe, ping) until the client closes. Reading also lets the
     /// WebSocket layer see pongs.
-    private static func readLoop(_ inbound: WebSocketInboundStream, connection: LiveFeed.Connection, feed: LiveFeed, logger: Logger) async throws {
+    ///
+    /// Every message costs work (a subscribe costs a snapshot): a client past its rate is
+    /// disconnected. The rate is normally counted by a ``LiveInboundLimiter`` in the pipeline;
+    /// `countsRequests` makes this loop count instead when there is none.
+    private static func readLoop(_ inbound: WebSocketInboundStream, connection: LiveFeed.Connection, feed: LiveFeed, countsRequests: Bool) async throws {
         for try await message in inbound.messages(maxSize: maxClientMessage) {
+            // What an aborted client sent before its input was cut off is ignored.
+            guard !connection.isAborted, !countsRequests || feed.admitRequest(from: connection) else { continue }
             guard case .text(let text) = message else {
-                connection.send(LiveMessage.encode(LiveMessage.Failure(error: "messages must be JSON text")))
+                feed.send(LiveMessage.encode(LiveMessage.Failure(error: "messages must be JSON text")), to: connection)
                 continue
             }
             let request: LiveMessage.ClientMessage
             do {
                 request = try JSONDecoder().decode(LiveMessage.ClientMessage.self, from: Data(text.utf8))
             } catch {
-                connection.send(LiveMessage.encode(LiveMessage.Failure(error: "not a client message: expected {\"type\":\"subscribe\"|\"ping\", ...}")))
+                feed.send(LiveMessage.encode(LiveMessage.Failure(error: "not a client message: expected {\"type\":\"subscribe\"|\"ping\", ...}")), to: connection)
                 continue
             }
             switch request.type {
@@ -99,16 +119,16 @@ enum LiveSocket {
                 do {
                     let filter = try request.filter()
                     connection.filter = filter
-                    connection.send(LiveMessage.encode(LiveMessage.Subscribed(filter: .init(filter))))
-                    connection.send(await feed.snapshot(filter: filter))
+                    feed.send(LiveMessage.encode(LiveMessage.Subscribed(filter: .init(filter))), to: connection)
+                    feed.send(await feed.snapshot(filter: filter), to: connection)
                 } catch {
-                    connection.send(LiveMessage.encode(LiveMessage.Failure(error: error.description)))
+                    feed.send(LiveMessage.encode(LiveMessage.Failure(error: error.description)), to: connection)
                 }
             case "ping":
                 connection.queue.pushHeartbeat(LiveMessage.encode(LiveMessage.Heartbeat(time: wallClockSeconds())))
                 connection.writer?.scheduleDrain()
             default:
-                connection.send(LiveMessage.encode(LiveMessage.Failure(error: "unknown message type '\(request.type)'")))
+                feed.send(LiveMessage.encode(LiveMessage.Failure(error: "unknown message type '\(request.type)'")), to: connection)
             }
         }
     }
