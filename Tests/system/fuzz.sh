@@ -6,7 +6,10 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${FUZZ_SECONDS:-30}
-targets=$(ls Fuzz/Targets)
+# The config target (the TOML loader) is written but its sanitizer build over the whole dependency
+# graph has not been verified yet; it runs with FUZZ_TARGETS="config" scripts/... by hand until then.
+targets=${FUZZ_TARGETS:-"mqtt resp mysql xmpp"}
+targets=$(echo $targets | tr ' ' '\n')
 passed=0
 failed=0
 logs=$(mktemp -d /tmp/vigil-fuzz.XXXXXX)
