@@ -155,7 +155,10 @@ struct GatewaysIntegrationTests {
             #expect(bed.metric("galaxy_failover_events_total", [("event", "no_failover"), ("failed_server", "gxy2"), ("failover_server", "")]) == 1)
             #expect(!bed.logs.entries("No failover servers available - will distribute to alive primary servers", ["server": "gxy2"]).isEmpty)
             #expect(!bed.logs.entries("Distributed assignments to alive servers (emergency mode)", ["failed_server": "gxy2"]).isEmpty)
-            #expect(field(await bed.state("gxy2")?.attributes["failover"], "state") == "distributed")
+            // The hub applies the tracker's observation after the metric moved: wait for it too.
+            try await bed.eventually("gxy2 shown as distributed", timeout: .seconds(3)) {
+                field(await bed.state("gxy2")?.attributes["failover"], "state") == "distributed"
+            }
             #expect(field(try await bed.retainedMapping(of: "gxy2"), "mode") == "distributed")
 
             try await bed.gateway("gxy3").kill9()
