@@ -396,6 +396,7 @@ if Context.environment["VIGIL_FUZZ"] == "1" {
         ("mysql", ["VigilMySQL"]),
         ("xmpp", ["VigilXMPP", .product(name: "NIOCore", package: "swift-nio")]),
         ("config", ["VigilApp"]),
+        ("query", ["VigilWeb"]),
     ]
     for target in fuzzTargets {
         package.targets.append(
