@@ -6,9 +6,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${FUZZ_SECONDS:-30}
-# The config target (the TOML loader) is written but its sanitizer build over the whole dependency
-# graph has not been verified yet; run it by hand with FUZZ_TARGETS=config Tests/system/fuzz.sh until then.
-targets=${FUZZ_TARGETS:-"mqtt resp mysql xmpp"}
+targets=${FUZZ_TARGETS:-"mqtt resp mysql xmpp config query"}
 targets=$(echo $targets | tr ' ' '\n')
 passed=0
 failed=0
