@@ -77,6 +77,9 @@ public struct VigilConfiguration: Sendable {
     /// Parses TOML text.
     public static func parse(_ text: String, file: String, environment: [String: String] = [:]) throws -> VigilConfiguration {
         let root: [String: ConfigValue]
+        if let line = TOMLHeaderCheck.firstKeylessHeader(in: text) {
+            throw ConfigurationError(file: file, key: nil, line: line, message: "TOML syntax error: a table header must start with a key")
+        }
         do {
             root = ConfigValue.table(from: try TOMLTable(string: text))
         } catch let error as TOMLParseError {
