@@ -2,7 +2,7 @@
 # Runs every libFuzzer target (Fuzz/Targets) on its seed corpus for FUZZ_SECONDS (default 30) each,
 # two at a time, after building them all (docs/FUZZING.md). A crash, a hang (an input running longer
 # than 10 s) or an input needing more than 2 GB fails the target; libFuzzer writes the input under
-# .build-fuzz/artifacts/TARGET/. Prints "N passed, N failed".
+# .build-fuzz/crashes/TARGET/. Prints "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${FUZZ_SECONDS:-30}
