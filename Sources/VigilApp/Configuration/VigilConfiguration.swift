@@ -77,8 +77,8 @@ public struct VigilConfiguration: Sendable {
     /// Parses TOML text.
     public static func parse(_ text: String, file: String, environment: [String: String] = [:]) throws -> VigilConfiguration {
         let root: [String: ConfigValue]
-        if let line = TOMLHeaderCheck.firstKeylessHeader(in: text) {
-            throw ConfigurationError(file: file, key: nil, line: line, message: "TOML syntax error: a table header must start with a key")
+        if let problem = TOMLPrecheck.firstProblem(in: text) {
+            throw ConfigurationError(file: file, key: nil, line: problem.line, message: "TOML syntax error: \(problem.message)")
         }
         do {
             root = ConfigValue.table(from: try TOMLTable(string: text))

@@ -5,24 +5,34 @@
 //
 //===----------------------------------------------------------------------===//
 
-/// Finds table headers that would crash TOMLKit's parser.
+/// Finds the TOML errors that crash TOMLKit's parser instead of being reported.
 ///
-/// toml++ (the C++ parser inside TOMLKit 0.6) asserts that a table header's `[` or `[[` is followed
-/// by a key or `]`; `[#`, `[=` or a `[` ending its line abort the process (or, built with NDEBUG,
-/// are undefined behaviour). Such a header is a TOML error anyway, so it is refused before the text
-/// reaches the parser. Found by the `config` fuzz target (docs/FUZZING.md).
-enum TOMLHeaderCheck {
-    /// The line (from 1) of the first table header that does not start with a key or `]`, or `nil`.
+/// toml++ (the C++ parser inside TOMLKit 0.6) asserts where it should report an error, and is
+/// built without NDEBUG, so these abort the process (with NDEBUG they would be undefined
+/// behaviour): a table header whose `[` or `[[` is not followed by a key or `]` (`[#`, `[=`, `[` at
+/// the end of its line), and a `}` where an array expects a value (`[1, }`). Both are invalid TOML,
+/// so they are refused before the text reaches the parser. Found by the `config` fuzz target
+/// (docs/FUZZING.md).
+enum TOMLPrecheck {
+    /// A crashing construct: its line (from 1) and what is wrong.
+    struct Problem: Equatable {
+        var line: Int
+        var message: String
+    }
+
+    /// The first crashing construct in `text`, or `nil`.
     ///
-    /// Only a `[` first on its line and outside strings, comments and open arrays or inline tables
-    /// is a header, as for toml++, which stops at its first error; the scan may be wrong only after
-    /// text that is invalid TOML before the header.
-    static func firstKeylessHeader(in text: String) -> Int? {
+    /// Only a `[` first on its line and outside strings, comments, arrays and inline tables is a
+    /// header, as for toml++, which stops at its first error; the scan may be wrong only after text
+    /// that is already invalid TOML.
+    static func firstProblem(in text: String) -> Problem? {
         let bytes = Array(text.utf8)
         var index = 0
         var line = 1
-        // Open `[` and `{` of values: a `[` inside them begins an array, not a header.
-        var depth = 0
+        // The open `[` (true) and `{` (false) of values: a `[` inside them begins an array, not a header.
+        var open: [Bool] = []
+        // Just after an array's `[` or `,`: a `}` there is what toml++ asserts on.
+        var expectingValue = false
         var atLineStart = true
         func at(_ offset: Int) -> UInt8? { index + offset < bytes.count ? bytes[index + offset] : nil }
         func skipBlanks() {
@@ -44,25 +54,40 @@ enum TOMLHeaderCheck {
             case UInt8(ascii: "\""), UInt8(ascii: "'"):
                 skipString(bytes, from: &index, line: &line)
                 atLineStart = false
+                expectingValue = false
                 continue
-            case UInt8(ascii: "[") where depth == 0 && atLineStart:
+            case UInt8(ascii: "[") where open.isEmpty && atLineStart:
                 index += 1
                 skipBlanks()
                 if at(0) == UInt8(ascii: "[") {
                     index += 1
                     skipBlanks()
                 }
-                if let next = at(0), !isKeyStart(next) { return line }
+                if let next = at(0), !isKeyStart(next) {
+                    return Problem(line: line, message: "a table header must start with a key")
+                }
                 atLineStart = false
                 continue
             case UInt8(ascii: "["), UInt8(ascii: "{"):
-                depth += 1
+                open.append(byte == UInt8(ascii: "["))
+                expectingValue = byte == UInt8(ascii: "[")
+                atLineStart = false
+                index += 1
+                continue
+            case UInt8(ascii: "}") where expectingValue && open.last == true:
+                return Problem(line: line, message: "expected a value or ']' in an array, saw '}'")
             case UInt8(ascii: "]"), UInt8(ascii: "}"):
-                depth = max(0, depth - 1)
+                _ = open.popLast()
+            case UInt8(ascii: ","):
+                expectingValue = open.last == true
+                atLineStart = false
+                index += 1
+                continue
             default:
                 break
             }
             atLineStart = false
+            expectingValue = false
             index += 1
         }
         return nil
