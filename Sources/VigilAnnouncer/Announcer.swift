@@ -113,8 +113,9 @@ public final class Announcer: Service, Sendable {
     private let store: any StateStore
     private let record: @Sendable (Event) async -> Void
     private let logger: Logger
-    private let now: @Sendable () -> Double
-    private let sleep: @Sendable (Duration) async throws -> Void
+    /// Pacing and retry pauses run on its monotonic time; acceptance times, ids and events are
+    /// wall-clock stamps.
+    private let clock: any VigilClock
     private let pacer: Mutex<SendPacer>
     private let rotation: Mutex<ConnectionRotation>
     /// Waiting jobs, idle workers, and the ids of every job queued or in progress (so the outbox
@@ -139,8 +140,7 @@ public final class Announcer: Service, Sendable {
     ///   - store: Where the outbox lives.
     ///   - record: Records events (the hub's `record`).
     ///   - logger: Logger, label `vigil.announcer`.
-    ///   - now: Wall-clock seconds.
-    ///   - sleep: Waits (tests pass a clock of their own).
+    ///   - clock: The clock (``SystemClock``; tests pass a ``ManualClock``).
     public init(
         settings: Settings,
         sender: any StanzaSender,
@@ -148,8 +148,7 @@ public final class Announcer: Service, Sendable {
         store: any StateStore,
         record: @escaping @Sendable (Event) async -> Void,
         logger: Logger = Logger(label: "vigil.announcer"),
-        now: @escaping @Sendable () -> Double = wallClockSeconds,
-        sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
+        clock: any VigilClock = SystemClock()
     ) {
         self.settings = settings
         self.sender = sender
@@ -157,8 +156,7 @@ public final class Announcer: Service, Sendable {
         self.store = store
         self.record = record
         self.logger = logger
-        self.now = now
-        self.sleep = sleep
+        self.clock = clock
         self.pacer = Mutex(SendPacer(rate: settings.rateLimit))
         self.rotation = Mutex(ConnectionRotation(count: sender.connectionCount))
     }
@@ -177,7 +175,7 @@ public final class Announcer: Service, Sendable {
                 throw .invalid(error.description)
             }
         }
-        var job = Job(id: makeID(), template: template.text, persist: announcement.persist, accepted: now())
+        var job = Job(id: makeID(), template: template.text, persist: announcement.persist, accepted: clock.wallClockSeconds)
         switch announcement.audience {
         case .users(let usernames): job.usernames = usernames
         case .channel(let channel):
@@ -308,7 +306,7 @@ public final class Announcer: Service, Sendable {
                     page = try await recipients.onlineMembers(ofChannel: channel, after: job.cursor, limit: settings.pageLength)
                 } catch {
                     logger.warning("Could not read channel members; retrying", metadata: ["announcement.id": "\(job.id)", "error": "\(error)"])
-                    try? await sleep(.seconds(1))
+                    try? await clock.sleep(for: .seconds(1))
                     continue
                 }
                 for username in page.usernames {
@@ -329,7 +327,7 @@ public final class Announcer: Service, Sendable {
         _ = queue.withLock { $0.known.remove(job.id) }
         completedCounter.increment()
         let event = Event(
-            time: now(),
+            time: clock.wallClockSeconds,
             type: "announcement_completed",
             severity: job.failed > 0 ? .warning : .info,
             message: "Announcement \(job.id) sent to \(job.sent) recipient(s)" + (job.failed > 0 ? ", \(job.failed) failed" : ""),
@@ -361,9 +359,10 @@ public final class Announcer: Service, Sendable {
     private func deliver(_ stanza: String) async -> Delivery {
         var attempt = 1
         while true {
-            let wait = pacer.withLock { $0.reserve(now: now()) }
+            let time = clock.now.seconds
+            let wait = pacer.withLock { $0.reserve(now: time) }
             if wait > 0 {
-                do { try await sleep(.nanoseconds(Int64((wait * 1e9).rounded(.up)))) } catch { return .cancelled }
+                do { try await clock.sleep(for: .nanoseconds(Int64((wait * 1e9).rounded(.up)))) } catch { return .cancelled }
             }
             let sender = self.sender
             let index = rotation.withLock { $0.pick { sender.isConnected($0) } }
@@ -384,7 +383,7 @@ public final class Announcer: Service, Sendable {
             }
             retriedCounter.increment()
             attempt += 1
-            do { try await sleep(pause) } catch { return .cancelled }
+            do { try await clock.sleep(for: pause) } catch { return .cancelled }
         }
     }
 
@@ -394,6 +393,6 @@ public final class Announcer: Service, Sendable {
 
     private func makeID() -> String {
         let serial = sequence.add(1, ordering: .relaxed).newValue
-        return "a\(Int64(now() * 1000))-\(serial)"
+        return "a\(Int64(clock.wallClockSeconds * 1000))-\(serial)"
     }
 }

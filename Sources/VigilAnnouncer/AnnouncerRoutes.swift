@@ -7,6 +7,7 @@
 
 import Foundation
 public import Hummingbird
+public import Metrics
 
 /// The seed-001 REST input: `POST /v1/announce/channel` and `POST /v1/announce/users`.
 ///
@@ -17,6 +18,10 @@ public import Hummingbird
 ///
 /// Cross-site requests are refused before the body is read (see ``AnnouncerRequestGuard``): `403`
 /// for a foreign `Origin`, `415` for a body that is not `application/json`.
+///
+/// Every refusal is counted in `vigil_announcer_requests_refused_total{reason}`: `origin`, `host`,
+/// `media_type`, `body` (unreadable, too large or not an announcement), `invalid` (a stanza that
+/// cannot be sent), `busy` (503).
 public enum AnnouncerRoutes {
     /// The largest request body accepted.
     public static let maxBodySize = 1 << 20
@@ -29,10 +34,39 @@ public enum AnnouncerRoutes {
     ///   - loopbackHostOnly: Also refuse a `Host` that is not a loopback address or `localhost`
     ///     (for a listener without a token: a web page that re-points its own name at 127.0.0.1,
     ///     "DNS rebinding", would otherwise pass as same-origin).
-    public static func register(on group: RouterGroup<BasicRequestContext>, announcer: Announcer, loopbackHostOnly: Bool = false) {
-        let guarded = group.group().add(middleware: AnnouncerRequestGuard<BasicRequestContext>(loopbackHostOnly: loopbackHostOnly))
-        route("v1/announce/channel", on: guarded, announcer: announcer, decode: Announcement.channel(json:))
-        route("v1/announce/users", on: guarded, announcer: announcer, decode: Announcement.users(json:))
+    ///   - metricsFactory: Where the refusal counters are created; tests inject `TestMetrics`.
+    public static func register(
+        on group: RouterGroup<BasicRequestContext>,
+        announcer: Announcer,
+        loopbackHostOnly: Bool = false,
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
+    ) {
+        let refusals = Refusals(factory: metricsFactory)
+        let guarded = group.group().add(middleware: AnnouncerRequestGuard<BasicRequestContext>(loopbackHostOnly: loopbackHostOnly, refusals: refusals))
+        route("v1/announce/channel", on: guarded, announcer: announcer, refusals: refusals, decode: Announcement.channel(json:))
+        route("v1/announce/users", on: guarded, announcer: announcer, refusals: refusals, decode: Announcement.users(json:))
+    }
+
+    /// `vigil_announcer_requests_refused_total{reason}`, one counter per reason.
+    struct Refusals: Sendable {
+        let origin: Counter
+        let host: Counter
+        let mediaType: Counter
+        let body: Counter
+        let invalid: Counter
+        let busy: Counter
+
+        init(factory: any MetricsFactory) {
+            func counter(_ reason: String) -> Counter {
+                Counter(label: "vigil_announcer_requests_refused_total", dimensions: [("reason", reason)], factory: factory)
+            }
+            origin = counter("origin")
+            host = counter("host")
+            mediaType = counter("media_type")
+            body = counter("body")
+            invalid = counter("invalid")
+            busy = counter("busy")
+        }
     }
 
     /// One POST route: decode the body (400 when it is bad), then hand it to the Announcer.
@@ -40,27 +74,37 @@ public enum AnnouncerRoutes {
         _ path: RouterPath,
         on group: RouterGroup<BasicRequestContext>,
         announcer: Announcer,
+        refusals: Refusals,
         decode: @escaping @Sendable (Data) throws(AnnouncementError) -> Announcement
     ) {
         group.post(path) { request, _ in
-            let body = try await request.body.collect(upTo: maxBodySize)
+            let body: ByteBuffer
+            do {
+                body = try await request.body.collect(upTo: maxBodySize)
+            } catch {
+                refusals.body.increment()
+                throw error
+            }
             let announcement: Announcement
             do throws(AnnouncementError) {
                 announcement = try decode(Data(body.readableBytesView))
             } catch {
+                refusals.body.increment()
                 throw AnnouncerHTTPError(.badRequest, error.description)
             }
-            return try await accept(announcement, announcer: announcer)
+            return try await accept(announcement, announcer: announcer, refusals: refusals)
         }
     }
 
-    private static func accept(_ announcement: Announcement, announcer: Announcer) async throws -> Response {
+    private static func accept(_ announcement: Announcement, announcer: Announcer, refusals: Refusals) async throws -> Response {
         let receipt: Announcer.Receipt
         do throws(Announcer.SubmitError) {
             receipt = try await announcer.submit(announcement)
         } catch .invalid(let reason) {
+            refusals.invalid.increment()
             throw AnnouncerHTTPError(.badRequest, reason)
         } catch {
+            refusals.busy.increment()
             throw AnnouncerHTTPError(.serviceUnavailable, error.description)
         }
         let encoder = JSONEncoder()
@@ -79,18 +123,22 @@ public enum AnnouncerRoutes {
 /// preflight, JSON does).
 struct AnnouncerRequestGuard<Context: RequestContext>: RouterMiddleware {
     var loopbackHostOnly: Bool
+    var refusals: AnnouncerRoutes.Refusals
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let authority = request.head.authority
         if let origin = request.headers[.origin], !Self.isOwnOrigin(origin, authority: authority) {
+            refusals.origin.increment()
             throw AnnouncerHTTPError(.forbidden, "cross-site request refused: Origin is not this server")
         }
         if loopbackHostOnly, let authority, !Self.isLoopbackAuthority(authority) {
+            refusals.host.increment()
             throw AnnouncerHTTPError(.forbidden, "Host must be a loopback address or localhost on a listener without a token")
         }
         let mediaType = request.headers[.contentType]?.split(separator: ";", maxSplits: 1).first?
             .trimmingCharacters(in: .whitespaces).lowercased()
         guard mediaType == "application/json" else {
+            refusals.mediaType.increment()
             throw AnnouncerHTTPError(.unsupportedMediaType, "announce requests must have Content-Type: application/json")
         }
         return try await next(request, context)

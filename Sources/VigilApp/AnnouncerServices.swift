@@ -66,7 +66,8 @@ struct AnnouncerServices {
             recipients: recipients,
             store: store,
             record: { event in await hub.record(event) },
-            logger: logger("vigil.announcer")
+            logger: logger("vigil.announcer"),
+            clock: hub.clock
         )
         services = helpers + clients.map { $0 as any Service }
         services.append(BounceWatcher(clients: clients, logger: logger("vigil.announcer")))

@@ -7,6 +7,7 @@
 
 public import Hummingbird
 public import Logging
+import Metrics
 import ServiceLifecycle
 import VigilCore
 public import VigilMonitors
@@ -27,12 +28,14 @@ struct StreamServices {
         if configuration.visionaire.enabled {
             let exporter = MetricsSnapshotExporter()
             exporters.append(exporter)
-            services.append(.init(service: VisionairePoller(configuration: configuration.visionaire, exporter: exporter, hub: hub, logger: logger("vigil.visionaire"))))
+            services.append(.init(service: VisionairePoller(configuration: configuration.visionaire, exporter: exporter, hub: hub, logger: logger("vigil.visionaire"), clock: hub.clock)))
             if configuration.visionaire.exporterPort > 0 {
                 services.append(.init(service: buildStreamExporterApplication(
                     exporter: exporter,
                     host: configuration.visionaire.exporterHost,
                     port: configuration.visionaire.exporterPort,
+                    // As the main /metrics: the token guards it beyond loopback (required there).
+                    token: WebConfiguration.isLoopback(host: configuration.visionaire.exporterHost) ? nil : configuration.http.token,
                     logger: logger("vigil.visionaire.exporter")
                 )))
             }
@@ -40,18 +43,22 @@ struct StreamServices {
         if configuration.mediamtx.enabled {
             let exporter = MetricsSnapshotExporter()
             exporters.append(exporter)
-            services.append(.init(service: MediaMTXPoller(configuration: configuration.mediamtx, exporter: exporter, hub: hub, logger: logger("vigil.mediamtx"))))
+            services.append(.init(service: MediaMTXPoller(configuration: configuration.mediamtx, exporter: exporter, hub: hub, logger: logger("vigil.mediamtx"), clock: hub.clock)))
         }
     }
 }
 
 /// Builds the seed-004 exporter listener: `GET /metrics` with the camera metrics, 404 on every
-/// other path (as the seed's `ThreadingHTTPServer`).
+/// other path (as the seed's `ThreadingHTTPServer`). Given a token, `/metrics` needs
+/// `Authorization: Bearer <token>` (401 otherwise, counted in `vigil_http_requests_unauthorized_total`);
+/// the caller passes one beyond loopback, as for the main `/metrics`, and the configuration refuses
+/// such a listener without one.
 ///
 /// - Parameters:
 ///   - exporter: The Visionaire snapshot exporter.
 ///   - host: The address to bind.
 ///   - port: The port (the seed's 9898; 0 picks a free one).
+///   - token: The token `/metrics` needs, if any.
 ///   - onServerRunning: Called with the bound port.
 ///   - logger: Logger for the listener.
 /// - Returns: A Hummingbird application (a `Service`).
@@ -59,11 +66,16 @@ public func buildStreamExporterApplication(
     exporter: MetricsSnapshotExporter,
     host: String,
     port: Int,
+    token: String? = nil,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
     logger: Logger
 ) -> some ApplicationProtocol {
     let router = Router()
-    router.get("/metrics") { _, _ in
+    router.get("/metrics") { request, _ in
+        if let token, !BearerToken.matches(token, authorization: request.headers[.authorization], query: Parameters()) {
+            Counter(label: BearerToken.unauthorizedMetric).increment()
+            return Response(status: .unauthorized, headers: [.wwwAuthenticate: "Bearer"])
+        }
         var buffer: [UInt8] = []
         exporter.emit(into: &buffer)
         return Response(status: .ok, headers: [.contentType: prometheusContentType], body: .init(byteBuffer: ByteBuffer(bytes: buffer)))

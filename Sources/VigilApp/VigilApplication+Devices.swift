@@ -28,7 +28,7 @@ extension VigilApplication {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         let supervisor: AgentSupervisor? =
             configuration.agents.agents.isEmpty
-            ? nil : AgentSupervisor(configuration: configuration.agents, client: client, hub: hub, logger: logger.child("vigil.agents"))
+            ? nil : AgentSupervisor(configuration: configuration.agents, client: client, hub: hub, logger: logger.child("vigil.agents"), clock: hub.clock)
         if let supervisor { services.append(.init(service: supervisor)) }
         if let client {
             let watchdog = DeviceWatchdog(
@@ -37,6 +37,7 @@ extension VigilApplication {
                 hub: hub,
                 store: store,
                 logger: logger.child("vigil.devices"),
+                clock: hub.clock,
                 onExpired: { target in supervisor?.watchExpired(target) }
             )
             services.append(.init(service: watchdog))

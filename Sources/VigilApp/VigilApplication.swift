@@ -47,18 +47,20 @@ public struct VigilApplication: Sendable {
     ///   - registry: The Prometheus registry behind `/metrics` (swift-metrics is bootstrapped onto
     ///     it by the executable).
     ///   - logger: The root logger.
+    ///   - clock: The one clock of every service (tests pass a ``ManualClock``).
     ///   - onServerRunning: Called with the bound port once the HTTP server listens (tests use port 0).
     /// - Throws: When the store cannot be opened.
     public init(
         configuration: VigilConfiguration,
         registry: PrometheusCollectorRegistry,
         logger: Logger,
+        clock: any VigilClock = SystemClock(),
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws {
         self.configuration = configuration
         self.logger = logger
         let stores = try StoreFactory.open(configuration.store)
-        let hub = Hub(stores: stores, logger: Self.logger(logger, "vigil.hub"))
+        let hub = Hub(stores: stores, logger: Self.logger(logger, "vigil.hub"), clock: clock)
         self.hub = hub
         let readiness = Readiness()
         let buildInfo = registry.makeGauge(
@@ -72,7 +74,7 @@ public struct VigilApplication: Sendable {
         }
         var web = WebDependencies(
             hub: hub,
-            exporters: [registry, ProcessMetrics(startTime: wallClockSeconds())] + streams.exporters,
+            exporters: [registry, ProcessMetrics(startTime: clock.wallClockSeconds)] + streams.exporters,
             readiness: readiness,
             version: vigilVersion,
             configuration: configuration.http
@@ -83,7 +85,7 @@ public struct VigilApplication: Sendable {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         // Order is dependency order: the group starts them first to last and stops them last to
         // first, so the hub flushes after every source has stopped.
-        services.append(.init(service: StoreMaintenance(history: stores.history, configuration: configuration.store, logger: Self.logger(logger, "vigil.storage"))))
+        services.append(.init(service: StoreMaintenance(history: stores.history, configuration: configuration.store, logger: Self.logger(logger, "vigil.storage"), clock: clock)))
         services.append(.init(service: hub))
         if configuration.host.enabled {
             services.append(.init(service: HostMonitor(configuration: configuration.host, hub: hub, logger: Self.logger(logger, "vigil.host"))))
@@ -94,7 +96,7 @@ public struct VigilApplication: Sendable {
         services += Self.deviceServices(configuration.devices, client: mqttClient, hub: hub, store: stores.state, logger: logger)
         // The gateway monitor runs its own MQTT client (its broker may differ from [mqtt]); without a
         // broker or admin URLs it only says once that gateway monitoring is off.
-        services.append(.init(service: try GatewayMonitor(configuration: configuration.janus, hub: hub, stateStore: stores.state, logger: Self.logger(logger, "vigil.gateways"))))
+        services.append(.init(service: try GatewayMonitor(configuration: configuration.janus, hub: hub, stateStore: stores.state, logger: Self.logger(logger, "vigil.gateways"), clock: clock)))
         services += streams.services
         // The Announcer's XMPP connections, then the Announcer (and its own listener, if any).
         services += (announcer?.services ?? []).map { .init(service: $0) }

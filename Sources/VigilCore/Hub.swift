@@ -41,7 +41,8 @@ public actor Hub: Service {
     public nonisolated let bus: EventBus
     private let configuration: HubConfiguration
     private let logger: Logger
-    private let now: @Sendable () -> Double
+    /// The clock of the sources feeding this hub (``SystemClock`` in production).
+    public nonisolated let clock: any VigilClock
 
     private var latest: [TargetID: TargetState] = [:]
     private var dirty: Set<TargetID> = []
@@ -55,14 +56,14 @@ public actor Hub: Service {
     ///   - bus: Where live updates go.
     ///   - configuration: Batching settings.
     ///   - logger: Logger, label `vigil.hub`.
-    ///   - now: The clock, in seconds since the epoch; tests inject their own.
+    ///   - clock: The clock; tests pass a ``ManualClock``.
     ///   - metricsFactory: Where sample metrics are created; tests inject `TestMetrics`.
     public init(
         stores: Stores,
         bus: EventBus = EventBus(),
         configuration: HubConfiguration = .init(),
         logger: Logger = Logger(label: "vigil.hub"),
-        now: @escaping @Sendable () -> Double = wallClockSeconds,
+        clock: any VigilClock = SystemClock(),
         metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) {
         self.metrics = SampleMetrics(factory: metricsFactory)
@@ -70,7 +71,7 @@ public actor Hub: Service {
         self.bus = bus
         self.configuration = configuration
         self.logger = logger
-        self.now = now
+        self.clock = clock
     }
 
     /// Loads the latest states saved by a previous run, so the API is complete from the start.
@@ -183,20 +184,12 @@ public actor Hub: Service {
         let interval = configuration.flushInterval
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                try await Task.sleep(for: interval)
+                try await self.clock.sleep(for: interval)
                 await self.flush()
             }
         }
         await flush()
     }
-}
-
-/// Seconds since the Unix epoch from the system clock.
-@Sendable
-public func wallClockSeconds() -> Double {
-    var spec = timespec()
-    clock_gettime(CLOCK_REALTIME, &spec)
-    return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
 }
 
 /// swift-metrics instruments for samples, created once per series and cached.

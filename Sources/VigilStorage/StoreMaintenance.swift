@@ -14,25 +14,26 @@ public struct StoreMaintenance: Service {
     private let history: any HistoryStore
     private let configuration: StoreConfiguration
     private let logger: Logger
-    private let now: @Sendable () -> Double
+    private let clock: any VigilClock
 
     /// Creates the service.
     public init(
         history: any HistoryStore,
         configuration: StoreConfiguration,
         logger: Logger = Logger(label: "vigil.storage"),
-        now: @escaping @Sendable () -> Double = wallClockSeconds
+        clock: any VigilClock = SystemClock()
     ) {
         self.history = history
         self.configuration = configuration
         self.logger = logger
-        self.now = now
+        self.clock = clock
     }
 
     /// Prunes once now.
     @discardableResult
     public func pruneOnce() async throws -> Int {
-        let removed = try await history.prune(before: now() - configuration.retention.seconds)
+        // History is stamped with the wall clock, so its cut-off is a wall-clock time too.
+        let removed = try await history.prune(before: clock.wallClockSeconds - configuration.retention.seconds)
         if removed > 0 {
             logger.debug("Applied retention", metadata: ["storage.removed": "\(removed)"])
         }
@@ -49,7 +50,7 @@ public struct StoreMaintenance: Service {
                 } catch {
                     self.logger.warning("Retention failed; will retry", metadata: ["error": "\(error)"])
                 }
-                try await Task.sleep(for: interval)
+                try await self.clock.sleep(for: interval)
             }
         }
     }

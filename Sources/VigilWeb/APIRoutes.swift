@@ -25,7 +25,7 @@ struct APIRoutes: Sendable {
             for state in states {
                 counts[state.target.kind.rawValue + "s", default: [:]][state.status.rawValue, default: 0] += 1
             }
-            return jsonResponse(Overview(version: dependencies.version, time: dependencies.now(), targets: counts))
+            return jsonResponse(Overview(version: dependencies.version, time: dependencies.clock.wallClockSeconds, targets: counts))
         }
         for (path, kind) in Self.collections {
             group.get(RouterPath(path)) { _, _ in
@@ -51,7 +51,7 @@ struct APIRoutes: Sendable {
             return jsonResponse(try await hub.series(prefix: query.prefix))
         }
         group.get("history") { request, _ in
-            let now = dependencies.now()
+            let now = dependencies.clock.wallClockSeconds
             let query = try Self.checked { () throws(APIParameterError) in try HistoryQuery(Self.parameters(request), now: now) }
             let points = try await hub.history(series: query.series, from: query.from, to: query.to, step: query.step)
             return jsonResponse(HistoryResponse(

@@ -23,8 +23,9 @@ public struct WebDependencies: Sendable {
     public var version: String
     /// The server settings (token, Chart.js path).
     public var configuration: WebConfiguration
-    /// The clock, in seconds since the epoch.
-    public var now: @Sendable () -> Double
+    /// The clock: its wall clock stamps answers and anchors default time ranges; its monotonic time
+    /// paces the live feed. The hub's clock unless given.
+    public var clock: any VigilClock
     /// Routes other modules add to the main listener, behind the bearer token when one is set.
     public var extraRoutes: [RouteRegistration] = []
 
@@ -35,13 +36,13 @@ public struct WebDependencies: Sendable {
         readiness: Readiness,
         version: String,
         configuration: WebConfiguration,
-        now: @escaping @Sendable () -> Double = wallClockSeconds
+        clock: (any VigilClock)? = nil
     ) {
         self.hub = hub
         self.exporters = exporters
         self.readiness = readiness
         self.version = version
         self.configuration = configuration
-        self.now = now
+        self.clock = clock ?? hub.clock
     }
 }

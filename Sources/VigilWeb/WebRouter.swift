@@ -10,6 +10,7 @@ public import Hummingbird
 import HummingbirdCore
 import HummingbirdWebSocket
 public import Logging
+import Metrics
 import VigilCore
 
 /// Builds the router for the whole HTTP surface: health, metrics, REST v1, the dashboard and its
@@ -122,7 +123,7 @@ public func buildWebApplication(
         version: dependencies.version,
         configuration: configuration.live,
         logger: logger,
-        now: dependencies.now
+        clock: dependencies.clock
     )
     return Application(
         router: buildRouter(dependencies),
@@ -172,13 +173,17 @@ func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) ->
 
 /// Requires `Authorization: Bearer <token>` (or `?token=`, unless `acceptsQueryToken` is false)
 /// on the routes it guards.
+///
+/// Refusals are counted in `vigil_http_requests_unauthorized_total`.
 struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String
     var acceptsQueryToken = true
+    let unauthorized = Counter(label: BearerToken.unauthorizedMetric)
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let query = acceptsQueryToken ? request.uri.queryParameters : Parameters()
         guard BearerToken.matches(token, authorization: request.headers[.authorization], query: query) else {
+            unauthorized.increment()
             throw APIError(.unauthorized, "missing or wrong bearer token")
         }
         return try await next(request, context)
@@ -187,9 +192,12 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
 
 /// How a client presents the token: an `Authorization: Bearer` header, or a `token` query
 /// parameter (browsers cannot set headers on a WebSocket).
-enum BearerToken {
-    /// Whether the request presents `token`.
-    static func matches(_ token: String, authorization: String?, query: Parameters) -> Bool {
+public enum BearerToken {
+    /// The counter of requests refused for a missing or wrong token, on every listener.
+    public static let unauthorizedMetric = "vigil_http_requests_unauthorized_total"
+
+    /// Whether the request presents `token`, compared in constant time.
+    public static func matches(_ token: String, authorization: String?, query: Parameters) -> Bool {
         let presented = authorization.flatMap { value -> Substring? in
             value.hasPrefix("Bearer ") ? Substring(value).dropFirst(7) : nil
         } ?? query["token"]

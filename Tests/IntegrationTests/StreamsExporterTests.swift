@@ -103,22 +103,26 @@ struct StreamsExporterTests {
         #expect(result.status != 0)
     }
 
-    @Test("The exporter_port listener serves /metrics and answers 404 elsewhere")
-    func exporterListener() async throws {
+    /// Runs the exporter listener (one Lobby camera) on a free loopback port while `body` runs.
+    static func withExporter(token: String? = nil, _ body: @Sendable (Int) async throws -> Void) async throws {
         let exporter = MetricsSnapshotExporter()
         exporter.publish([MetricFamily(name: "camera_stream_total", help: "h", kind: .untyped, samples: [.init([.init("stream_name", "Lobby")], 2)])])
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let app = buildStreamExporterApplication(
-            exporter: exporter,
-            host: "127.0.0.1",
-            port: 0,
-            onServerRunning: { portContinuation.yield($0) },
-            logger: Logger(label: "test")
+            exporter: exporter, host: "127.0.0.1", port: 0, token: token, onServerRunning: { portContinuation.yield($0) }, logger: Logger(label: "test")
         )
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await app.run() }
             var iterator = portStream.makeAsyncIterator()
             let port = try #require(await iterator.next())
+            try await body(port)
+            group.cancelAll()
+        }
+    }
+
+    @Test("The exporter_port listener serves /metrics and answers 404 elsewhere")
+    func exporterListener() async throws {
+        try await Self.withExporter { port in
             let metrics = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/metrics"), timeout: .seconds(5))
             #expect(metrics.status == .ok)
             #expect(metrics.headers.first(name: "content-type") == "text/plain; version=0.0.4; charset=utf-8")
@@ -128,7 +132,26 @@ struct StreamsExporterTests {
                 let other = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"), timeout: .seconds(5))
                 #expect(other.status == .notFound, "\(path)")
             }
-            group.cancelAll()
+        }
+    }
+
+    @Test("With a token the exporter's /metrics needs it in the header: 401 without, 200 with")
+    func exporterToken() async throws {
+        try await Self.withExporter(token: "s3cret") { port in
+            func status(_ authorization: String?, query: String = "") async throws -> (Int, String) {
+                var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/metrics\(query)")
+                if let authorization { request.headers.add(name: "Authorization", value: authorization) }
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
+                return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
+            }
+            let refused = try await status(nil)
+            #expect(refused.0 == 401)
+            #expect(!refused.1.contains("Lobby"))
+            #expect(try await status("Bearer wrong").0 == 401)
+            #expect(try await status(nil, query: "?token=s3cret").0 == 401, "a token in the URL ends up in scrape logs; only the header counts")
+            let admitted = try await status("Bearer s3cret")
+            #expect(admitted.0 == 200)
+            #expect(admitted.1.contains("camera_stream_total{stream_name=\"Lobby\"} 2.0"))
         }
     }
 }

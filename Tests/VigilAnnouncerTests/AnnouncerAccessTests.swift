@@ -8,6 +8,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import MetricsTestKit
 import NIOCore
 import Testing
 import VigilCore
@@ -82,6 +83,36 @@ struct AnnouncerCrossSiteTests {
                 #expect($0.status == .accepted)
             }
         }
+    }
+
+    @Test("Every refused request is counted by reason")
+    func refusalsCounted() async throws {
+        let metrics = TestMetrics()
+        let fixture = AnnouncerTests.Fixture()
+        let router = Router()
+        AnnouncerRoutes.register(on: router.group(), announcer: fixture.announcer, loopbackHostOnly: true, metricsFactory: metrics)
+        try await Application(router: router).test(.router) { client in
+            let json: HTTPFields = [.contentType: "application/json"]
+            let attempts: [(HTTPFields, String, HTTPResponse.Status)] = [
+                ([.contentType: "text/plain"], Self.body, .unsupportedMediaType),
+                ([.contentType: "application/json", .origin: "https://evil.example"], Self.body, .forbidden),
+                ([.contentType: "application/json", .origin: "https://evil.example"], Self.body, .forbidden),
+                (json, "{not json", .badRequest),
+                (json, Self.body, .accepted),
+            ]
+            for (headers, body, status) in attempts {
+                try await client.execute(uri: "/v1/announce/users", method: .post, headers: headers, body: ByteBuffer(string: body)) {
+                    #expect($0.status == status)
+                }
+            }
+        }
+        func refused(_ reason: String) throws -> Int64 {
+            try metrics.expectCounter("vigil_announcer_requests_refused_total", [("reason", reason)]).totalValue
+        }
+        #expect(try refused("media_type") == 1)
+        #expect(try refused("origin") == 2)
+        #expect(try refused("body") == 1)
+        #expect(try refused("busy") == 0)
     }
 }
 

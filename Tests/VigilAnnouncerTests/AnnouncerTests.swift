@@ -50,23 +50,6 @@ final class RecordingSender: StanzaSender {
     var stanzas: [String] { sent.withLock { $0.map(\.stanza) } }
 }
 
-/// A clock that only moves when the code under test sleeps.
-final class VirtualClock: Sendable {
-    let seconds = Mutex<Double>(1_000)
-    let slept = Mutex<[Double]>([])
-
-    var now: @Sendable () -> Double { { self.seconds.withLock { $0 } } }
-    var sleep: @Sendable (Duration) async throws -> Void {
-        { duration in
-            try Task.checkCancellation()
-            let value = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-            self.seconds.withLock { $0 += value }
-            self.slept.withLock { $0.append(value) }
-            await Task.yield()
-        }
-    }
-}
-
 final class EventSink: Sendable {
     let events = Mutex<[Event]>([])
     var record: @Sendable (Event) async -> Void { { event in self.events.withLock { $0.append(event) } } }
@@ -90,7 +73,7 @@ struct AnnouncerTests {
 
     struct Fixture {
         let sender: RecordingSender
-        let clock = VirtualClock()
+        let clock = ManualClock(wallClockSeconds: 1_000, advancesWhenSleeping: true)
         let events = EventSink()
         let store: MemoryStore
         let announcer: Announcer
@@ -104,7 +87,7 @@ struct AnnouncerTests {
             settings(&configured)
             announcer = Announcer(
                 settings: configured, sender: sender, recipients: recipients, store: store, record: events.record,
-                logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), now: clock.now, sleep: clock.sleep
+                logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), clock: clock
             )
         }
 
@@ -138,7 +121,7 @@ struct AnnouncerTests {
         ])
         #expect(fixture.sender.sent.withLock { $0.map(\.connection) } == [0, 1, 0])
         // 10 per second: the second and third wait 0.1 s each.
-        #expect(fixture.clock.slept.withLock { $0 }.map { ($0 * 1000).rounded() } == [100, 100])
+        #expect(fixture.clock.sleeps.map { ($0.secondsDouble * 1000).rounded() } == [100, 100])
         let event = try #require(fixture.events.all.first)
         #expect(event.type == "announcement_completed" && event.severity == .info)
         #expect(event.fields["sent"] == "3" && event.fields["announcement"] == receipt.id)

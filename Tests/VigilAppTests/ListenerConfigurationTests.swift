@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 import Testing
+import VigilMonitors
 import VigilWeb
 @testable import VigilApp
 
@@ -72,6 +73,24 @@ struct ListenerConfigurationTests {
             #expect(error?.description.hasPrefix("a.toml: http.token: [http] listen") == true, "\(String(describing: error))")
             _ = try VigilConfiguration.parse(text + "token = \"t\"\n", file: "a.toml")
         }
+    }
+
+    @Test("The Visionaire exporter binds loopback by default; beyond loopback it needs the token")
+    func visionaireExporter() throws {
+        let section = "[visionaire]\napi_base_urls = [\"http://10.0.28.11:4004\"]\n"
+        let loopback = try VigilConfiguration.parse(section, file: "a.toml")
+        #expect(loopback.visionaire.exporterHost == "127.0.0.1" && loopback.visionaire.exporterPort == 9898)
+
+        let error = #expect(throws: ConfigurationError.self) {
+            try VigilConfiguration.parse(section + "exporter_host = \"0.0.0.0\"\n", file: "a.toml")
+        }
+        #expect(error?.key == "http.token")
+        #expect(error?.description.contains("[visionaire] exporter_host (0.0.0.0:9898) listens beyond loopback") == true, "\(String(describing: error))")
+        // With a token, or with no extra listener, it starts.
+        _ = try VigilConfiguration.parse(section + "exporter_host = \"0.0.0.0\"\n", file: "a.toml", environment: ["VIGIL_HTTP_TOKEN": "t"])
+        _ = try VigilConfiguration.parse(section + "exporter_host = \"0.0.0.0\"\nexporter_port = 0\n", file: "a.toml")
+        // Without Visionaire hosts there is no exporter, whatever its address.
+        _ = try VigilConfiguration.parse("[visionaire]\nexporter_host = \"0.0.0.0\"\n", file: "a.toml")
     }
 
     @Test("The iotmonitor address/port keys are checked the same way")

@@ -25,7 +25,7 @@ struct OpenAPIRoutesTests {
             """,
             file: "announcer.toml"
         )
-        let hub = Hub(stores: MemoryStore().stores, now: { 0 })
+        let hub = Hub(stores: MemoryStore().stores, clock: ManualClock(wallClockSeconds: 0))
         let announcer = try AnnouncerServices(
             configuration: try #require(configuration.announcer), http: WebConfiguration(), hub: hub, store: MemoryStore(),
             logger: { Logger(label: $0, factory: { _ in SwiftLogNoOpLogHandler() }) }

@@ -7,6 +7,7 @@
 
 import Foundation
 import Testing
+import VigilCore
 import VigilMonitors
 
 @Suite("Agents: restart policy, marker, processes")
@@ -151,5 +152,49 @@ struct AgentsTests {
         #expect(log.contains("PATH="))
         #expect(!log.contains(secret))
         #expect(!log.contains(secretName))
+    }
+
+    @Test("A restart delay runs on monotonic time: wall-clock steps of +1 h and -1 h neither shorten nor lengthen it")
+    func restartDelayIgnoresWallClockSteps() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-agents-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let name = "clockstep\(UInt32.random(in: 0...UInt32.max))"
+        // An agent that exits at once: restarted at once, then after 20 s, then after 40 s.
+        let agent = AgentDefinition(
+            name: name, exec: "exit 3", restartPolicy: AgentRestartPolicy(maxRestarts: 10, window: .seconds(600), backoff: .seconds(20), maximumBackoff: .seconds(60)),
+            logFile: directory.appendingPathComponent("\(name).log").path
+        )
+        let clock = ManualClock(wallClockSeconds: 1_800_000_000)
+        let hub = Hub(stores: MemoryStore().stores, clock: clock)
+        let supervisor = AgentSupervisor(configuration: AgentSupervisorConfiguration(agents: [agent], checkInterval: .seconds(1)), client: nil, hub: hub, clock: clock)
+        let target = TargetID(.agent, name)
+        func attribute(_ name: AttributeName) async -> JSONValue? { await hub.state(of: target)?.attributes[name.rawValue] }
+        /// One check interval: the agent's process gets real time to exit, then the supervisor checks.
+        func tick() async throws {
+            try await Task.sleep(for: .milliseconds(60))
+            clock.advance(by: .seconds(1))
+            for _ in 0..<500 where clock.sleeperCount == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(clock.sleeperCount == 1, "the supervisor did not come back to sleep")
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await supervisor.run() }
+            for _ in 0..<500 where clock.sleeperCount == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            // Started, stopped, restarted at once, stopped again: now it waits 20 s.
+            for _ in 0..<20 where await attribute(.state) != .string("backoff") { try await tick() }
+            #expect(await attribute(.state) == .string("backoff"))
+            #expect(await attribute(.restarts) == .number(1))
+
+            clock.stepWallClock(by: 3600)
+            for _ in 0..<10 { try await tick() }
+            #expect(await attribute(.state) == .string("backoff"), "a +1 h step ended the delay early")
+            #expect(await attribute(.restarts) == .number(1))
+            clock.stepWallClock(by: -7200)
+            for _ in 0..<9 { try await tick() }
+            #expect(await attribute(.restarts) == .number(1), "the delay ended early")
+            // 20 s of monotonic time after the stop it is restarted, not an hour off.
+            for _ in 0..<3 where await attribute(.restarts) == .number(1) { try await tick() }
+            #expect(await attribute(.restarts) == .number(2), "a -1 h step lengthened the delay")
+            group.cancelAll()
+        }
     }
 }

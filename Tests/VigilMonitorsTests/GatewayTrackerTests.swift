@@ -274,7 +274,7 @@ struct GatewayTrackerTests {
         configuration.maxDiscovered = 5
         var tracker = GatewayTracker(configuration: configuration, metrics: GatewayMetrics(factory: metrics), logger: logger)
         for time in 0..<20 {
-            _ = tracker.statusMessage(server: "gxy1", payload: Array(#"{"online": true}"#.utf8), now: Double(time))
+            _ = tracker.statusMessage(server: "gxy1", payload: Array(#"{"online": true}"#.utf8), now: ClockReading(seconds: Double(time)))
         }
         #expect(lines.count(.info, "Gateway status updated") == 1)
         #expect(lines.count(.debug, "Gateway status updated") == 19)
@@ -352,6 +352,33 @@ struct GatewayTrackerTests {
         #expect(back.contains(.publishMapping(failedServer: "gxy1", payload: nil)))
         #expect(try metrics.expectGauge("galaxy_failover_active", [("failed_server", "gxy1"), ("failover_server", "gxy12")]).lastValue == 0)
         #expect(lastObservation(back, "gxy12")?.attributes["failover"] == .object(["state": "standby", "pool_position": 1]))
+    }
+
+    @Test("Failover waits and staleness run on monotonic time: +1 h and -1 h wall-clock steps change no deadline")
+    func failoverIgnoresWallClockSteps() throws {
+        var tracker = tracker()
+        /// A reading `seconds` into the run, with the wall clock stepped by `step`.
+        func at(_ seconds: Double, step: Double) -> ClockReading {
+            ClockReading(instant: MonotonicInstant(nanoseconds: Int64(seconds * 1e9)), wallClockSeconds: seconds + step)
+        }
+        for server in ["gxy1", "gxy2", "gxy12"] {
+            _ = tracker.statusMessage(server: server, payload: Array(#"{"online": true}"#.utf8), now: at(0, step: 0))
+        }
+        // gxy1 goes offline at 1 s: failover is due 5 s later, at 6 s.
+        let offline = tracker.statusMessage(server: "gxy1", payload: Array(#"{"online": false}"#.utf8), now: at(1, step: 0))
+        #expect(lastObservation(offline, "gxy1")?.attributes["failover"] == .object(["state": "pending", "deadline": .number(6)]))
+        // +1 h: a wall-clock deadline would have passed; nothing fires and no gateway turns stale.
+        let stepped = tracker.tick(now: at(3, step: 3600))
+        #expect(events(stepped).filter { $0.hasPrefix("failover") || $0.hasPrefix("gateway_stale") }.isEmpty)
+        #expect(tracker.gateways["gxy2"]?.stale == false)
+        // -1 h: a wall-clock deadline would be an hour away; it still fires at 6 s of monotonic time.
+        #expect(events(tracker.tick(now: at(5.9, step: -3600))).filter { $0.hasPrefix("failover") }.isEmpty)
+        let fired = tracker.tick(now: at(6, step: -3600))
+        #expect(events(fired).filter { $0.hasPrefix("failover") } == ["failover_triggered gxy1", "failover_completed gxy1"])
+        // What people see is stamped with the wall clock as it now reads.
+        let published = fired.compactMap { if case .publishMapping(_, let payload) = $0 { payload } else { nil } }
+        let mapping = try JSONDecoder().decode(JSONValue.self, from: Data(try #require(published.first)))
+        #expect(mapping == .object(["failed_server": "gxy1", "failover_server": "gxy12", "failover_servers": .array(["gxy12"]), "mode": "failover", "since": .number(6 - 3600)]))
     }
 
     @Test("A restored snapshot republishes mappings and counts the next online as recovery")

@@ -12,14 +12,6 @@ import Testing
 import VigilCore
 @testable import VigilMonitors
 
-/// A clock the test moves by hand.
-final class StreamsManualClock: Sendable {
-    private let value: Mutex<Double>
-    init(_ start: Double = 1000) { value = Mutex(start) }
-    func advance(_ seconds: Double) { value.withLock { $0 += seconds } }
-    var now: Double { value.withLock { $0 } }
-}
-
 @Suite("MediaMTX decoding and rates")
 struct StreamsMediaMTXDecodingTests {
     /// A path as MediaMTX 1.5 (≤ 1.15 field set) reports it.
@@ -175,29 +167,29 @@ struct StreamsMediaMTXPollerTests {
     func bitrateAcrossReset() async throws {
         let simulator = MediaMTXSimulator(generation: .current, paths: [.init(name: "cam", inboundBytes: 1_000_000, outboundBytes: 0)])
         let server = try await SimulatorServer.start { await simulator.handle($0) }
-        let clock = StreamsManualClock()
+        let clock = ManualClock()
         let exporter = MetricsSnapshotExporter()
         let hub = Hub(stores: MemoryStore().stores)
         let poller = MediaMTXPoller(
             configuration: .init(instances: [.init(name: "edge", url: server.baseURL)]),
             exporter: exporter,
             hub: hub,
-            monotonicNow: { clock.now }
+            clock: clock
         )
         let first = await poller.poll(instance: "edge")
         #expect(first.paths.first?.inbound == nil)
-        clock.advance(2)
+        clock.advance(by: .seconds(2))
         simulator.update { $0.paths[0].inboundBytes = 1_500_000; $0.paths[0].outboundBytes = 250_000 }
         let second = await poller.poll(instance: "edge")
         #expect(second.paths.first?.inbound?.instant == 250_000)  // 500 kB in 2 s
         #expect(second.paths.first?.outbound?.instant == 125_000)
         #expect(text(exporter).contains("vigil_mediamtx_path_inbound_bytes_per_second{instance=\"edge\",path=\"cam\"} 250000.0"))
         // The publisher reconnects: the counter starts again from zero.
-        clock.advance(4)
+        clock.advance(by: .seconds(4))
         simulator.update { $0.paths[0].inboundBytes = 100_000; $0.paths[0].onlineTime = "2025-01-01T11:00:00Z" }
         let third = await poller.poll(instance: "edge")
         #expect(third.paths.first?.inbound?.instant == 25_000)
-        clock.advance(2)
+        clock.advance(by: .seconds(2))
         simulator.update { $0.paths[0].inboundBytes = 600_000 }
         let fourth = await poller.poll(instance: "edge")
         #expect(fourth.paths.first?.inbound?.instant == 250_000)
@@ -215,14 +207,14 @@ struct StreamsMediaMTXPollerTests {
         simulator.update { $0.srtConnections = [.init(id: "p", path: "live/cam0", msRTT: 20)] }
         var server = try await SimulatorServer.start { await simulator.handle($0) }
         let port = server.port
-        let clock = StreamsManualClock()
+        let clock = ManualClock()
         let exporter = MetricsSnapshotExporter()
         let hub = Hub(stores: MemoryStore().stores)
         let poller = MediaMTXPoller(
             configuration: .init(instances: [.init(name: "edge", url: server.baseURL)], requestTimeout: .seconds(2)),
             exporter: exporter,
             hub: hub,
-            monotonicNow: { clock.now }
+            clock: clock
         )
         await poller.poll(instance: "edge")
         let cam = MediaMTXPoller.target(instance: "edge", path: "live/cam0")
@@ -230,7 +222,7 @@ struct StreamsMediaMTXPollerTests {
         #expect(await hub.state(of: cam)?.values["srt_rtt_seconds"] == 0.02)
 
         await server.stop()
-        clock.advance(2)
+        clock.advance(by: .seconds(2))
         let down = await poller.poll(instance: "edge")
         #expect(down.error != nil)
         let instance = try #require(await hub.state(of: MediaMTXPoller.target(instance: "edge")))
@@ -253,14 +245,14 @@ struct StreamsMediaMTXPollerTests {
             for index in state.paths.indices { state.paths[index].inboundBytes = 4_000 }
         }
         server = try await SimulatorServer.start(port: port) { await simulator.handle($0) }
-        clock.advance(2)
+        clock.advance(by: .seconds(2))
         let back = await poller.poll(instance: "edge")
         #expect(back.error == nil)
         #expect(back.paths.first?.inbound == nil)
         #expect(await hub.state(of: MediaMTXPoller.target(instance: "edge"))?.status == .up)
         #expect(await hub.state(of: cam)?.status == .up)
         #expect(await hub.state(of: cam)?.attributes["error"] == nil)
-        clock.advance(2)
+        clock.advance(by: .seconds(2))
         simulator.update { $0.paths[0].inboundBytes = 8_000 }
         let next = await poller.poll(instance: "edge")
         #expect(next.paths.first?.inbound?.instant == 2_000)

@@ -112,7 +112,7 @@ struct StoreMaintenanceTests {
     func retention() async throws {
         let store = MemoryStore()
         try await store.append([HistoryPoint(series: "s", time: 0, value: 1), HistoryPoint(series: "s", time: 1000, value: 2)])
-        let maintenance = StoreMaintenance(history: store, configuration: StoreConfiguration(retention: .seconds(500)), now: { 1100 })
+        let maintenance = StoreMaintenance(history: store, configuration: StoreConfiguration(retention: .seconds(500)), clock: ManualClock(wallClockSeconds: 1100))
         #expect(try await maintenance.pruneOnce() == 1)
         #expect(try await store.query(series: "s", from: 0, to: 2000, step: 0).map(\.value) == [2])
     }

@@ -160,8 +160,8 @@ struct APIQueryTests {
     ])
     func routes(uri: String, parameter: String) async throws {
         let app = Application(router: buildRouter(WebDependencies(
-            hub: Hub(stores: MemoryStore().stores, now: { 2000 }), exporters: [], readiness: Readiness(), version: "1",
-            configuration: WebConfiguration(), now: { 2000 }
+            hub: Hub(stores: MemoryStore().stores, clock: ManualClock(wallClockSeconds: 2000)), exporters: [], readiness: Readiness(), version: "1",
+            configuration: WebConfiguration()
         )))
         try await app.test(.router) { client in
             try await client.execute(uri: uri, method: .get) { response in

@@ -65,10 +65,10 @@ struct DashboardAssetsTests {
 
     @Test("The page carries the version, loads names.js before the script, and every asset is served")
     func served() async throws {
-        let hub = Hub(stores: MemoryStore().stores, now: { 2000 })
+        let hub = Hub(stores: MemoryStore().stores, clock: ManualClock(wallClockSeconds: 2000))
         let app = Application(router: buildRouter(WebDependencies(
             hub: hub, exporters: [PrometheusCollectorRegistry()], readiness: Readiness(), version: "1.2.3<x>",
-            configuration: WebConfiguration(), now: { 2000 }
+            configuration: WebConfiguration()
         )))
         try await app.test(.router) { client in
             try await client.execute(uri: "/", method: .get) { response in

@@ -16,6 +16,13 @@ import VigilCore
 
 @Suite("Live feed bounds")
 struct LiveBoundsTests {
+    /// A clock that reads 7 ns of monotonic time.
+    static var clockAt7ns: ManualClock {
+        let clock = ManualClock()
+        clock.advance(by: .nanoseconds(7))
+        return clock
+    }
+
     static func bytes(_ count: Int, _ fill: Character = "x") -> ByteBuffer {
         ByteBuffer(string: String(repeating: fill, count: count))
     }
@@ -26,7 +33,7 @@ struct LiveBoundsTests {
     }
 
     static func feed(_ configuration: LiveConfiguration, metrics: TestMetrics) -> LiveFeed {
-        LiveFeed(hub: Hub(stores: MemoryStore().stores, now: { 50 }), version: "t", configuration: configuration, now: { 50 }, metricsFactory: metrics)
+        LiveFeed(hub: Hub(stores: MemoryStore().stores, clock: ManualClock(wallClockSeconds: 50)), version: "t", configuration: configuration, clock: ManualClock(wallClockSeconds: 50), metricsFactory: metrics)
     }
 
     // MARK: - Queued bytes
@@ -95,7 +102,7 @@ struct LiveBoundsTests {
     func drainStopsWhenFull() throws {
         let channel = EmbeddedChannel()
         let queue = LiveClientQueue()
-        let writer = LiveChannelWriter(channel: channel, queue: queue, maxFrameSize: 1 << 20, clock: { 7 }, onSent: { _ in })
+        let writer = LiveChannelWriter(channel: channel, queue: queue, maxFrameSize: 1 << 20, clock: Self.clockAt7ns, onSent: { _ in })
         try channel.pipeline.syncOperations.addHandler(LiveWritabilityHandler(writer: writer), position: .first)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         writer.start(snapshot: ByteBuffer(string: "snap"))

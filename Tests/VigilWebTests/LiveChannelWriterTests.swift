@@ -26,17 +26,20 @@ struct LiveChannelWriterTests {
         let channel = EmbeddedChannel()
         let queue = LiveClientQueue()
         let sent = Cell(0)
-        let now = Cell(1_000)
+        let clock: ManualClock = {
+            let clock = ManualClock()
+            clock.advance(by: .nanoseconds(1_000))
+            return clock
+        }()
         let writer: LiveChannelWriter
 
         init(maxFrameSize: Int = 16) throws {
             let sent = self.sent
-            let now = self.now
             writer = LiveChannelWriter(
                 channel: channel,
                 queue: queue,
                 maxFrameSize: maxFrameSize,
-                clock: { now.load() },
+                clock: clock,
                 onSent: { count in sent.value.add(Int64(count), ordering: .relaxed) }
             )
             try channel.pipeline.syncOperations.addHandler(LiveWritabilityHandler(writer: writer), position: .first)

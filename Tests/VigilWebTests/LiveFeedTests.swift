@@ -130,8 +130,8 @@ struct LiveFeedTests {
 
     @Test("The feed queues updates per client filter and disconnects a client that overflows")
     func feedDispatch() async throws {
-        let hub = Hub(stores: MemoryStore().stores, now: { 50 })
-        let feed = LiveFeed(hub: hub, version: "t", configuration: .init(sampleInterval: .zero, maxPendingEvents: 2), now: { 50 })
+        let hub = Hub(stores: MemoryStore().stores, clock: ManualClock(wallClockSeconds: 50))
+        let feed = LiveFeed(hub: hub, version: "t", configuration: .init(sampleInterval: .zero, maxPendingEvents: 2), clock: ManualClock(wallClockSeconds: 50))
         let devices = try #require(feed.connect(filter: LiveFilter(kinds: [.device])) { _ in })
         let aborted = AbortFlag()
         let everything = try #require(feed.connect(filter: LiveFilter()) { _ in aborted.set() })
@@ -153,8 +153,8 @@ struct LiveFeedTests {
 
     @Test("A removal replaces a queued state of its target and forgets a held sample")
     func removal() async throws {
-        let hub = Hub(stores: MemoryStore().stores, now: { 50 })
-        let feed = LiveFeed(hub: hub, version: "t", configuration: .init(sampleInterval: .seconds(3600)), now: { 50 })
+        let hub = Hub(stores: MemoryStore().stores, clock: ManualClock(wallClockSeconds: 50))
+        let feed = LiveFeed(hub: hub, version: "t", configuration: .init(sampleInterval: .seconds(3600)), clock: ManualClock(wallClockSeconds: 50))
         let client = try #require(feed.connect(filter: LiveFilter(kinds: [.stream])) { _ in })
         feed.dispatch(.state(Self.state("cam1", .up, value: 1, kind: .stream)))
         // Held by the sample limiter (same status, within the interval) ...
@@ -185,12 +185,12 @@ struct LiveFeedTests {
 
     @Test("The snapshot carries filtered states, recent events and the last event id")
     func snapshot() async throws {
-        let hub = Hub(stores: MemoryStore().stores, now: { 50 })
+        let hub = Hub(stores: MemoryStore().stores, clock: ManualClock(wallClockSeconds: 50))
         await hub.apply(Observation(target: TargetID(.device, "esp"), time: 1, status: .up))
         await hub.apply(Observation(target: TargetID(.host, "web1"), time: 1, status: .up))
         await hub.record(Event(time: 2, target: TargetID(.device, "esp"), type: "expired", message: "esp expired"))
         await hub.record(Event(time: 3, target: TargetID(.host, "web1"), type: "x", message: "host thing"))
-        let feed = LiveFeed(hub: hub, version: "9.9", now: { 50 })
+        let feed = LiveFeed(hub: hub, version: "9.9", clock: ManualClock(wallClockSeconds: 50))
         let buffer = await feed.snapshot(filter: LiveFilter(kinds: [.device]))
         let json = try #require(try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any])
         #expect(json["type"] as? String == "snapshot")

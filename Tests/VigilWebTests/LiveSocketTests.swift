@@ -23,12 +23,12 @@ import VigilWeb
 @Suite("Live WebSocket feed")
 struct LiveSocketTests {
     struct Fixture {
-        let hub = Hub(stores: MemoryStore().stores, now: { 2000 })
+        let hub = Hub(stores: MemoryStore().stores)
         var configuration = WebConfiguration(live: LiveConfiguration(sampleInterval: .milliseconds(100)))
 
         var app: some ApplicationProtocol {
             buildWebApplication(
-                WebDependencies(hub: hub, exporters: [], readiness: Readiness(), version: "9.9.9", configuration: configuration, now: { 2000 }),
+                WebDependencies(hub: hub, exporters: [], readiness: Readiness(), version: "9.9.9", configuration: configuration),
                 logger: Logger(label: "test")
             )
         }

@@ -216,8 +216,8 @@ struct OpenAPIDocumentTests {
 
     var router: Router<BasicRequestContext> {
         buildRouter(WebDependencies(
-            hub: Hub(stores: MemoryStore().stores, now: { 2000 }), exporters: [], readiness: Readiness(), version: "1",
-            configuration: WebConfiguration(), now: { 2000 }
+            hub: Hub(stores: MemoryStore().stores, clock: ManualClock(wallClockSeconds: 2000)), exporters: [], readiness: Readiness(), version: "1",
+            configuration: WebConfiguration()
         ))
     }
 

@@ -22,13 +22,13 @@ struct WebRouterTests {
         var configuration = WebConfiguration()
 
         init(token: String? = nil) {
-            hub = Hub(stores: MemoryStore().stores, now: { 2000 })
+            hub = Hub(stores: MemoryStore().stores, clock: ManualClock(wallClockSeconds: 2000))
             configuration.token = token
         }
 
         var app: some ApplicationProtocol {
             Application(router: buildRouter(WebDependencies(
-                hub: hub, exporters: [registry], readiness: readiness, version: "9.9.9", configuration: configuration, now: { 2000 }
+                hub: hub, exporters: [registry], readiness: readiness, version: "9.9.9", configuration: configuration
             )))
         }
     }

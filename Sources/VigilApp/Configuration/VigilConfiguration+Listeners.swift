@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 import VigilAnnouncer
+import VigilMonitors
 import VigilWeb
 
 extension VigilConfiguration {
@@ -24,8 +25,9 @@ extension VigilConfiguration {
     ///   addresses differ, the shared listener binds the wider one (`::` over `0.0.0.0` over one
     ///   address; the seed's `":8080"` next to the default `127.0.0.1:8080` gives `0.0.0.0:8080`)
     ///   and a warning says so; two different single addresses on one port are an error.
-    /// - A listener that is not loopback-only needs `[http] token` (`VIGIL_HTTP_TOKEN`): without
-    ///   it anybody who reaches the port could send messages to users or read the API.
+    /// - A listener that is not loopback-only (the main one, `rest_api_port`, the Visionaire
+    ///   exporter) needs `[http] token` (`VIGIL_HTTP_TOKEN`): without it anybody who reaches the port
+    ///   could send messages to users, read the API or list the cameras.
     mutating func resolveListeners(file: String) throws {
         if let announcer, let listen = announcer.restAPIListen, let (host, port) = WebConfiguration.parseListen(listen),
             port == http.port, port != 0, host != http.host
@@ -50,6 +52,9 @@ extension VigilConfiguration {
         if !http.isLoopback { exposed.append("[http] listen (\(Self.display(http.host, http.port)))") }
         if let announcer, let own = Self.announcerOwnListener(announcer, http: http), !WebConfiguration.isLoopback(host: own.host) {
             exposed.append("rest_api_port (\(Self.display(own.host, own.port)))")
+        }
+        if visionaire.enabled, visionaire.exporterPort > 0, !WebConfiguration.isLoopback(host: visionaire.exporterHost) {
+            exposed.append("[visionaire] exporter_host (\(Self.display(visionaire.exporterHost, visionaire.exporterPort)))")
         }
         guard !exposed.isEmpty else { return }
         throw ConfigurationError(

@@ -14,6 +14,11 @@ import Synchronization
 /// deadline has come, in deadline order. ``stepWallClock(by:)`` moves only the wall clock, as an NTP
 /// step or an operator's `date -s` does, so a test can show that no deadline depends on it.
 ///
+/// A clock made with `advancesWhenSleeping: true` runs on virtual time instead: every sleep moves
+/// the clock to its deadline at once and returns, and ``sleeps`` lists what was asked for. Code that
+/// paces itself (a rate limit, a retry schedule) then runs as fast as it can while seeing the time it
+/// would have seen.
+///
 /// ```swift
 /// let clock = ManualClock(wallClockSeconds: 1_700_000_000)
 /// async let woke: Void = clock.sleep(for: .seconds(5))
@@ -33,13 +38,24 @@ public final class ManualClock: VigilClock {
         var nextID: UInt64 = 0
         var sleepers: [Sleeper] = []
         var cancelled: Set<UInt64> = []
+        var sleeps: [Duration] = []
     }
 
     private let state: Mutex<State>
+    private let advancesWhenSleeping: Bool
+
+    /// The most sleeps ``sleeps`` keeps (the oldest are dropped), so a long simulation stays bounded.
+    public static let maximumRecordedSleeps = 10_000
 
     /// Creates a clock at monotonic zero whose wall clock reads `wallClockSeconds`.
-    public init(wallClockSeconds: Double = 1_700_000_000) {
+    ///
+    /// - Parameters:
+    ///   - wallClockSeconds: The wall clock's first reading.
+    ///   - advancesWhenSleeping: Whether a sleep moves the clock to its deadline at once (virtual
+    ///     time) instead of waiting for ``advance(by:)``.
+    public init(wallClockSeconds: Double = 1_700_000_000, advancesWhenSleeping: Bool = false) {
         state = Mutex(State(now: .zero, wallOffset: wallClockSeconds))
+        self.advancesWhenSleeping = advancesWhenSleeping
     }
 
     public var now: MonotonicInstant { state.withLock { $0.now } }
@@ -49,6 +65,10 @@ public final class ManualClock: VigilClock {
     public var wallClockSeconds: Double {
         state.withLock { $0.wallOffset + $0.now.seconds }
     }
+
+    /// The durations of the sleeps a virtual-time clock (`advancesWhenSleeping`) was asked for, in
+    /// order (at most ``maximumRecordedSleeps``, the latest).
+    public var sleeps: [Duration] { state.withLock { $0.sleeps } }
 
     /// How many tasks are sleeping on this clock now.
     public var sleeperCount: Int { state.withLock { $0.sleepers.count } }
@@ -86,6 +106,22 @@ public final class ManualClock: VigilClock {
     }
 
     public func sleep(until deadline: MonotonicInstant, tolerance: Duration? = nil) async throws {
+        if advancesWhenSleeping {
+            try Task.checkCancellation()
+            let due: [Sleeper] = state.withLock { state in
+                if state.sleeps.count >= Self.maximumRecordedSleeps { state.sleeps.removeFirst() }
+                state.sleeps.append(state.now.duration(to: deadline))
+                guard deadline > state.now else { return [] }
+                state.now = deadline
+                let due = state.sleepers.filter { $0.deadline <= deadline }.sorted { $0.deadline < $1.deadline }
+                state.sleepers.removeAll { $0.deadline <= deadline }
+                return due
+            }
+            for sleeper in due { sleeper.continuation.resume() }
+            // Let other tasks run, as a real sleep would.
+            await Task.yield()
+            return
+        }
         let id = state.withLock { state -> UInt64 in
             state.nextID += 1
             return state.nextID

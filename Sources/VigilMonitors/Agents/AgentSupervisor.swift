@@ -58,7 +58,9 @@ public final class AgentSupervisor: Service, Sendable {
     private let client: MQTTClient?
     private let hub: Hub
     private let logger: Logger
-    private let now: @Sendable () -> Double
+    /// Restart windows, delays and kill deadlines run on its monotonic time; `last_start`, the
+    /// `startedprocess` payload and events are wall-clock stamps.
+    private let clock: any VigilClock
     private let silentAgents = Mutex<Set<String>>([])
 
     private enum Phase {
@@ -83,19 +85,19 @@ public final class AgentSupervisor: Service, Sendable {
     ///   - client: The MQTT client for `startedprocess` publications, if any.
     ///   - hub: Where observations and events go.
     ///   - logger: Logger, label `vigil.agents`.
-    ///   - now: The wall clock in seconds since the epoch.
+    ///   - clock: The clock (``SystemClock``; tests pass a ``ManualClock``).
     public init(
         configuration: AgentSupervisorConfiguration,
         client: MQTTClient?,
         hub: Hub,
         logger: Logger = Logger(label: "vigil.agents"),
-        now: @escaping @Sendable () -> Double = wallClockSeconds
+        clock: any VigilClock = SystemClock()
     ) {
         self.configuration = configuration
         self.client = client
         self.hub = hub
         self.logger = logger
-        self.now = now
+        self.clock = clock
     }
 
     /// Asks for an agent to be restarted because its watch topics went silent. Honoured only for
@@ -129,7 +131,7 @@ public final class AgentSupervisor: Service, Sendable {
             }
         }
         while !Task.isCancelled {
-            try await Task.sleep(for: configuration.checkInterval)
+            try await clock.sleep(for: configuration.checkInterval)
             let silent = silentAgents.withLock { set in
                 defer { set.removeAll() }
                 return set
@@ -144,7 +146,7 @@ public final class AgentSupervisor: Service, Sendable {
     // MARK: - Checking
 
     private func check(_ agent: inout Agent, silent: Bool, outbox: inout [(topic: String, payload: String)]) async {
-        let time = now()
+        let time = clock.now.seconds
         let needle = agent.definition.commandLineNeedle
         switch agent.phase {
         case .running(let pid, let child):
@@ -210,9 +212,10 @@ public final class AgentSupervisor: Service, Sendable {
     }
 
     private func launch(_ agent: inout Agent, restart: Bool, outbox: inout [(topic: String, payload: String)]) async {
-        let time = now()
+        let reading = clock.reading
+        let time = reading.seconds
         let definition = agent.definition
-        AgentProcess.appendLine("--- vigil: starting agent \(definition.name) at \(Int(time))", to: definition.logFile)
+        AgentProcess.appendLine("--- vigil: starting agent \(definition.name) at \(Int(reading.wallClockSeconds))", to: definition.logFile)
         if restart {
             agent.tracker.restarted(at: time)
             agent.restarts += 1
@@ -223,9 +226,9 @@ public final class AgentSupervisor: Service, Sendable {
                 environment: definition.processEnvironment(inheriting: AgentProcess.currentEnvironment())
             )
             agent.phase = .running(pid: pid, child: true)
-            agent.lastStart = time
+            agent.lastStart = reading.wallClockSeconds
             logger.info("Agent started", metadata: ["agent": "\(definition.name)", "agent.pid": "\(pid)"])
-            outbox.append((topic: "\(configuration.baseTopic)/startedprocess/\(definition.name)", payload: "\(Int(time))"))
+            outbox.append((topic: "\(configuration.baseTopic)/startedprocess/\(definition.name)", payload: "\(Int(reading.wallClockSeconds))"))
             await report(
                 agent,
                 event: restart
@@ -242,7 +245,7 @@ public final class AgentSupervisor: Service, Sendable {
     // MARK: - Reporting
 
     private func report(_ agent: Agent, event: (type: String, severity: Event.Severity, message: String)?) async {
-        let time = now()
+        let time = clock.wallClockSeconds
         let (status, state, pid): (TargetStatus, String, pid_t?) =
             switch agent.phase {
             case .running(let pid, _): (.up, "running", pid)

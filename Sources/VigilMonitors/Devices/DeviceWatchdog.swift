@@ -47,7 +47,9 @@ public final class DeviceWatchdog: Service, Sendable {
     private let hub: Hub
     private let store: any StateStore
     private let logger: Logger
-    private let now: @Sendable () -> Double
+    /// Deadlines run on its monotonic time; the table keeps monotonic seconds, and stamps shown or
+    /// published (last contact, expiry payloads, events) are converted from them when they leave.
+    private let clock: any VigilClock
     private let onExpired: @Sendable (TargetID) -> Void
     private let table: Mutex<DeviceTable>
     /// Taken in `init`, before the client runs, so that the first connection is seen too.
@@ -64,7 +66,7 @@ public final class DeviceWatchdog: Service, Sendable {
     ///   - hub: Where observations and events go.
     ///   - store: Where state payloads and hello counts are kept.
     ///   - logger: Logger, label `vigil.devices`.
-    ///   - now: The wall clock in seconds since the epoch.
+    ///   - clock: The clock (``SystemClock``; tests pass a ``ManualClock``).
     ///   - onExpired: Called when a device or agent expires (the agent supervisor restarts agents
     ///     configured to restart on silence).
     public init(
@@ -73,7 +75,7 @@ public final class DeviceWatchdog: Service, Sendable {
         hub: Hub,
         store: any StateStore,
         logger: Logger = Logger(label: "vigil.devices"),
-        now: @escaping @Sendable () -> Double = wallClockSeconds,
+        clock: any VigilClock = SystemClock(),
         onExpired: @escaping @Sendable (TargetID) -> Void = { _ in }
     ) {
         self.configuration = configuration
@@ -81,9 +83,9 @@ public final class DeviceWatchdog: Service, Sendable {
         self.hub = hub
         self.store = store
         self.logger = logger
-        self.now = now
+        self.clock = clock
         self.onExpired = onExpired
-        self.table = Mutex(DeviceTable(definitions: configuration.definitions, at: now(), limits: configuration.stateLimits))
+        self.table = Mutex(DeviceTable(definitions: configuration.definitions, at: clock.now.seconds, limits: configuration.stateLimits))
         self.connectionEvents = client.connectionEvents
     }
 
@@ -110,7 +112,7 @@ public final class DeviceWatchdog: Service, Sendable {
                 table.withLock { _ = $0.restoreState(topic: topic, payload: value, into: &dropped) }
             }
             // States beyond the limits (lowered since they were stored) leave the store too.
-            await perform(dropped, at: now())
+            await perform(dropped, at: clock.reading)
             let states = table.withLock { $0.stateCount }
             for (key, value) in try await store.values(prefix: Self.helloPrefix) {
                 // Range-checked: a count near Int.max would trap at the next hello.
@@ -148,8 +150,12 @@ public final class DeviceWatchdog: Service, Sendable {
             for (name, count) in counts {
                 await publish(configuration.helloCountTopic(name), ByteBuffer(string: "\(count)"), retain: true)
             }
+            let reading = clock.reading
             for (name, lastContact) in expired {
-                await publish(configuration.expireTopic(name), Self.timestampPayload(lastContact), retain: configuration.expireRetain)
+                await publish(
+                    configuration.expireTopic(name), Self.timestampPayload(reading.wallClockSeconds(atMonotonic: lastContact)),
+                    retain: configuration.expireRetain
+                )
             }
             if first { logger.info("Republished stored states", metadata: ["devices.states": "\(states.count)"]) }
             first = false
@@ -173,12 +179,12 @@ public final class DeviceWatchdog: Service, Sendable {
                 try await client.subscribe(to: infos, bufferSize: 100_000) { subscription in
                     logger.info("Device watchdog subscribed", metadata: ["devices.filters": "\(filters.count)"])
                     for try await message in subscription {
-                        let time = now()
+                        let time = clock.now.seconds
                         actions.removeAll(keepingCapacity: true)
                         table.withLock { table in
                             _ = table.receive(topic: message.topic, payload: message.payload, retained: message.retain, at: time, into: &actions)
                         }
-                        if !actions.isEmpty { await perform(actions, at: time) }
+                        if !actions.isEmpty { await perform(actions, at: clock.reading) }
                     }
                 }
                 // The subscription ends when the client stops.
@@ -188,21 +194,21 @@ public final class DeviceWatchdog: Service, Sendable {
             } catch {
                 if Task.isCancelled { return }
                 logger.warning("Device watchdog subscription failed; retrying", metadata: ["error": "\(error)"])
-                try await Task.sleep(for: .seconds(2))
+                try await clock.sleep(for: .seconds(2))
             }
         }
     }
 
-    private func perform(_ actions: [DeviceTableAction], at time: Double) async {
+    private func perform(_ actions: [DeviceTableAction], at time: ClockReading) async {
         for action in actions {
             switch action {
             case .recovered(let device):
                 let definition = configuration.definitions[device]
                 await publish(configuration.expireTopic(definition.name), ByteBuffer(), retain: configuration.expireRetain)
-                await hub.apply(observation(device, at: time, expired: false, lastContact: time))
+                await hub.apply(observation(device, at: time, expired: false, lastContact: time.seconds))
                 await hub.record(
                     Event(
-                        time: time, target: definition.target, type: "\(definition.kind.rawValue)_recovered", severity: .info,
+                        time: time.wallClockSeconds, target: definition.target, type: "\(definition.kind.rawValue)_recovered", severity: .info,
                         message: "\(definition.kind == .agent ? "Agent" : "Device") \(definition.name) is sending again"
                     )
                 )
@@ -256,10 +262,11 @@ public final class DeviceWatchdog: Service, Sendable {
         var nextRepeat = start + repeatInterval
         var expired: [(device: Int, lastContact: Double)] = []
         while !Task.isCancelled {
-            let time = now()
+            let reading = clock.reading
+            let time = reading.seconds
             expired.removeAll(keepingCapacity: true)
             table.withLock { $0.expire(at: time, into: &expired) }
-            for (device, lastContact) in expired { await announceExpiry(device, lastContact: lastContact, at: time) }
+            for (device, lastContact) in expired { await announceExpiry(device, lastContact: lastContact, at: reading) }
             if time >= nextUp {
                 await publish(configuration.upTopic, ByteBuffer(string: "\(Int(time - start))"))
                 nextUp = max(nextUp + upInterval, time + upInterval / 2)
@@ -270,8 +277,8 @@ public final class DeviceWatchdog: Service, Sendable {
                 }
                 for (device, lastContact) in still {
                     await publish(
-                        configuration.expireTopic(configuration.definitions[device].name), Self.timestampPayload(lastContact),
-                        retain: configuration.expireRetain
+                        configuration.expireTopic(configuration.definitions[device].name),
+                        Self.timestampPayload(reading.wallClockSeconds(atMonotonic: lastContact)), retain: configuration.expireRetain
                     )
                 }
                 nextRepeat = time + repeatInterval
@@ -282,21 +289,22 @@ public final class DeviceWatchdog: Service, Sendable {
             }
             let deadline = table.withLock { $0.nextDeadline } ?? .infinity
             let wake = min(nextUp, nextReport, deadline, repeatInterval > 0 ? nextRepeat : .infinity)
-            let delay = min(max(wake - now(), 0.005), 1)
-            try await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
+            let delay = min(max(wake - clock.now.seconds, 0.005), 1)
+            try await clock.sleep(for: .milliseconds(Int64(delay * 1000)))
         }
     }
 
-    private func announceExpiry(_ device: Int, lastContact: Double, at time: Double) async {
+    private func announceExpiry(_ device: Int, lastContact: Double, at time: ClockReading) async {
         let definition = configuration.definitions[device]
-        logger.info("Device expired", metadata: ["device": "\(definition.name)", "devices.last_contact": "\(lastContact)"])
-        await publish(configuration.expireTopic(definition.name), Self.timestampPayload(lastContact), retain: configuration.expireRetain)
+        let lastContactStamp = time.wallClockSeconds(atMonotonic: lastContact)
+        logger.info("Device expired", metadata: ["device": "\(definition.name)", "devices.last_contact": "\(lastContactStamp)"])
+        await publish(configuration.expireTopic(definition.name), Self.timestampPayload(lastContactStamp), retain: configuration.expireRetain)
         await hub.apply(observation(device, at: time, expired: true, lastContact: table.withLock { $0.lastContact(of: device) }))
         await hub.record(
             Event(
-                time: time, target: definition.target, type: "\(definition.kind.rawValue)_expired", severity: .warning,
+                time: time.wallClockSeconds, target: definition.target, type: "\(definition.kind.rawValue)_expired", severity: .warning,
                 message: "\(definition.kind == .agent ? "Agent" : "Device") \(definition.name) has been silent for \(Int(definition.watchTimeout)) s",
-                fields: ["last_contact": "\(Int(lastContact))"]
+                fields: ["last_contact": "\(Int(lastContactStamp))"]
             )
         )
         onExpired(definition.target)
@@ -304,7 +312,7 @@ public final class DeviceWatchdog: Service, Sendable {
 
     /// Hands the hub the devices heard from since the last report (all of them when `initial`).
     private func reportAll(initial: Bool) async {
-        let time = now()
+        let time = clock.reading
         let observations: [Observation] = table.withLock { table in
             let devices = initial ? Array(table.definitions.indices) : table.drainReports()
             return devices.map { device in
@@ -314,12 +322,16 @@ public final class DeviceWatchdog: Service, Sendable {
         if !observations.isEmpty { await hub.apply(observations) }
     }
 
-    private func observation(_ device: Int, at time: Double, expired: Bool, lastContact: Double?) -> Observation {
+    /// `lastContact` is monotonic seconds (the table's axis); the observation carries wall-clock stamps.
+    private func observation(_ device: Int, at time: ClockReading, expired: Bool, lastContact: Double?) -> Observation {
         table.withLock { observation($0, device, at: time, expired: expired, lastContact: lastContact) }
     }
 
-    private func observation(_ table: borrowing DeviceTable, _ device: Int, at time: Double, expired: Bool, lastContact: Double?) -> Observation {
+    private func observation(_ table: borrowing DeviceTable, _ device: Int, at time: ClockReading, expired: Bool, lastContact: Double?) -> Observation {
         let definition = table.definitions[device]
+        // Whole milliseconds: the two clocks are read a few microseconds apart, which must not make
+        // an unchanged last contact look changed from one report to the next.
+        let lastContact = lastContact.map { (time.wallClockSeconds(atMonotonic: $0) * 1000).rounded() / 1000 }
         let watched = table.isWatched(device)
         let state = !watched ? "unwatched" : expired ? "expired" : lastContact == nil ? "waiting" : "up"
         var samples = [Sample("hello_total", Double(table.helloCount(of: device)), kind: .counter, recordHistory: false)]
@@ -339,7 +351,7 @@ public final class DeviceWatchdog: Service, Sendable {
             definition.kind == .agent ? nil : !watched ? .unknown : expired ? .down : lastContact == nil ? .unknown : .up
         return Observation(
             target: definition.target,
-            time: time,
+            time: time.wallClockSeconds,
             status: status,
             attributes: [
                 "name": .string(definition.name),

@@ -51,7 +51,7 @@ public final class GatewayMonitor: Service {
     private let httpClient: HTTPClient
     private let metrics: GatewayMetrics
     private let logger: Logger
-    private let now: @Sendable () -> Double
+    private let clock: any VigilClock
     private let statusTopic: GatewayTopicTemplate
     private let requestTopic: GatewayTopicTemplate
     private let responseTopic: GatewayTopicTemplate
@@ -73,7 +73,7 @@ public final class GatewayMonitor: Service {
     ///   - metrics: The seed's metrics.
     ///   - logger: Logger, label `vigil.gateways`.
     ///   - tickInterval: How often timers (failover wait, request timeouts, staleness) are checked.
-    ///   - now: The clock, in seconds since the epoch.
+    ///   - clock: The clock (``SystemClock``; tests pass a ``ManualClock``).
     /// - Throws: `GatewayTopicTemplate.InvalidTemplate` for a bad topic template, or
     ///   `MQTTClientError` for a bad broker URL.
     public init(
@@ -85,7 +85,7 @@ public final class GatewayMonitor: Service {
         metrics: GatewayMetrics = GatewayMetrics(),
         logger: Logger = Logger(label: "vigil.gateways"),
         tickInterval: Duration = .milliseconds(100),
-        now: @escaping @Sendable () -> Double = wallClockSeconds
+        clock: any VigilClock = SystemClock()
     ) throws {
         self.configuration = configuration
         self.hub = hub
@@ -94,7 +94,7 @@ public final class GatewayMonitor: Service {
         self.metrics = metrics
         self.logger = logger
         self.tickInterval = tickInterval
-        self.now = now
+        self.clock = clock
         self.statusTopic = try GatewayTopicTemplate(configuration.statusTopic)
         self.requestTopic = try GatewayTopicTemplate(configuration.adminRequestTopic)
         self.responseTopic = try GatewayTopicTemplate(configuration.adminResponseTopic)
@@ -172,7 +172,7 @@ public final class GatewayMonitor: Service {
             group.addTask { await self.receive(client, into: inbox) }
             group.addTask {
                 while !Task.isCancelled {
-                    do { try await Task.sleep(for: self.tickInterval) } catch { break }
+                    do { try await self.clock.sleep(for: self.tickInterval) } catch { break }
                     inbox.push(.tick)
                 }
             }
@@ -185,12 +185,12 @@ public final class GatewayMonitor: Service {
                     }
                 }
             }
-            if client.isConnected { tracker.connectionUp(now: now()) }
+            if client.isConnected { tracker.connectionUp(now: clock.reading) }
             await forgetUntracked(tracker)
-            await perform(tracker.start(restoring: snapshot, now: now()), client: client, group: &group, publication: publication)
+            await perform(tracker.start(restoring: snapshot, now: clock.reading), client: client, group: &group, publication: publication)
             for await _ in inbox.doorbell.cancelOnGracefulShutdown() {
                 for item in inbox.drain() {
-                    let time = now()
+                    let time = clock.reading
                     let effects: [GatewayTracker.Effect]
                     switch item {
                     case .status(let server, let payload):
@@ -240,7 +240,7 @@ public final class GatewayMonitor: Service {
                 if Task.isCancelled { break }
                 logger.warning("Gateway subscription failed; retrying", metadata: ["error": "\(error)"])
             }
-            do { try await Task.sleep(for: .seconds(1)) } catch { break }
+            do { try await clock.sleep(for: .seconds(1)) } catch { break }
         }
     }
 
@@ -318,12 +318,11 @@ public final class GatewayMonitor: Service {
         for name in configuration.adminURLs.keys.sorted() { tracker.add(name) }
         await forgetUntracked(tracker)
         await withDiscardingTaskGroup { group in
-            await perform(tracker.start(restoring: nil, now: now()), client: nil, group: &group, publication: nil)
-            let clock = ContinuousClock()
+            await perform(tracker.start(restoring: nil, now: clock.reading), client: nil, group: &group, publication: nil)
             while !Task.isCancelled && !isShuttingDown {
                 let started = clock.now
                 let results = await httpRound()
-                let time = now()
+                let time = clock.reading
                 var effects: [GatewayTracker.Effect] = []
                 for (server, outcome) in results.sorted(by: { $0.key < $1.key }) {
                     effects += tracker.httpResult(server: server, outcome: outcome, now: time)
@@ -331,7 +330,7 @@ public final class GatewayMonitor: Service {
                 effects += tracker.evaluateStaleness(now: time)
                 await perform(effects, client: nil, group: &group, publication: nil)
                 do {
-                    try await Task.sleep(until: started + configuration.httpPollInterval, clock: clock)
+                    try await clock.sleep(until: started.advanced(by: configuration.httpPollInterval), tolerance: nil)
                 } catch {
                     break
                 }

@@ -33,7 +33,7 @@ struct GatewayTracker {
         var role: Role
         /// The last explicit status (status message, or the first reply to a probe); `nil`: unknown.
         var online: Bool?
-        /// When anything was last heard from it.
+        /// When anything was last heard from it, in monotonic seconds (``ClockReading/seconds``).
         var lastSeen: Double?
         var sessions: Int?
         var lastError: String?
@@ -88,6 +88,9 @@ struct GatewayTracker {
     private(set) var pending: [String: PendingRequest] = [:]
     private(set) var connected = false
     private var nextPoll: Double = .infinity
+    /// The latest reading handed in: turns the monotonic times kept here (last seen, deadlines,
+    /// failover starts) into the wall-clock stamps shown, published and stored.
+    private var reading = ClockReading(seconds: 0)
     private var transactionPrefix: String
     private var transactionCounter: UInt64 = 0
 
@@ -123,10 +126,12 @@ struct GatewayTracker {
     }
 
     /// Publishes every configured gateway to the hub and restores a saved failover state.
-    mutating func start(restoring snapshot: FailoverStateMachine.Snapshot?, now: Double) -> [Effect] {
+    mutating func start(restoring snapshot: FailoverStateMachine.Snapshot?, now: ClockReading) -> [Effect] {
+        reading = now
         var effects: [Effect] = []
         if let snapshot {
-            machine.restore(snapshot)
+            // Stored with wall-clock stamps; the machine keeps monotonic time.
+            machine.restore(Self.rebased(snapshot, by: now.seconds - now.wallClockSeconds))
             for (failed, mapping) in machine.mappings.sorted(by: { $0.key < $1.key }) {
                 gateways[failed]?.online = false
                 if case .spare(let spare) = mapping {
@@ -143,10 +148,11 @@ struct GatewayTracker {
 
     /// The broker connection is up: probe every configured gateway soon (status messages are not
     /// retained, and any may have been missed while disconnected), then poll regularly.
-    mutating func connectionUp(now: Double) {
+    mutating func connectionUp(now: ClockReading) {
+        reading = now
         connected = true
         // A short delay lets the client's subscriptions reach the broker before the first request.
-        nextPoll = now + 0.3
+        nextPoll = now.seconds + 0.3
         probeAll = true
     }
 
@@ -161,7 +167,8 @@ struct GatewayTracker {
     // MARK: - Status messages
 
     /// Handles a message on a status topic.
-    mutating func statusMessage(server: String, payload: some Sequence<UInt8>, now: Double) -> [Effect] {
+    mutating func statusMessage(server: String, payload: some Sequence<UInt8>, now: ClockReading) -> [Effect] {
+        reading = now
         let bytes = Array(payload)
         // A zero-length message is a cleared retained status, not a status.
         guard !bytes.isEmpty else { return [] }
@@ -169,7 +176,7 @@ struct GatewayTracker {
             limiter.log(
                 logger, .warning, key: "malformed_status", "Ignoring malformed gateway status",
                 metadata: ["server": "\(printable(server))", "payload": "\(printable(String(decoding: bytes.prefix(200), as: UTF8.self), limit: 100))"],
-                now: now
+                now: now.seconds
             )
             return []
         }
@@ -184,9 +191,9 @@ struct GatewayTracker {
             logger.debug("Gateway status updated", metadata: ["server": "\(server)", "online": "\(online)"])
         }
         gateways[server]?.online = online
-        gateways[server]?.lastSeen = now
+        gateways[server]?.lastSeen = now.seconds
         metrics.setOnline(online, server: server)
-        metrics.setLastSeen(now, server: server)
+        metrics.setLastSeen(now.wallClockSeconds, server: server)
         if online {
             if wasOnline != true, connected {
                 // Janus announces itself before it subscribes to its admin topic: the first
@@ -200,26 +207,26 @@ struct GatewayTracker {
                 logger.warning("Gateway is offline", metadata: ["gateway": "\(server)"])
             }
         }
-        effects += failoverOutputs(machine.statusChanged(server: server, online: online, now: now), now: now)
+        effects += failoverOutputs(machine.statusChanged(server: server, online: online, now: now.seconds), now: now)
         effects += report(server, now: now)
         return effects
     }
 
     /// The status of a server that is not configured: shown as discovered while there is room,
     /// never sent anything, never given series or events.
-    private mutating func discoveredStatus(server: String, online: Bool, now: Double) -> [Effect] {
+    private mutating func discoveredStatus(server: String, online: Bool, now: ClockReading) -> [Effect] {
         if gateways[server] == nil {
             // A name is shown in the API and the dashboard: no control characters, no novels.
             guard server.utf8.count <= Self.maxDiscoveredNameLength, !server.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) else {
                 metrics.countDiscoveredRefused()
-                limiter.log(logger, .warning, key: "discovered_bad_name", "Ignoring the status of an unconfigured gateway with an unusable name", metadata: ["server": "\(printable(server))"], now: now)
+                limiter.log(logger, .warning, key: "discovered_bad_name", "Ignoring the status of an unconfigured gateway with an unusable name", metadata: ["server": "\(printable(server))"], now: now.seconds)
                 return []
             }
             guard discoveredCount < configuration.maxDiscovered else {
                 metrics.countDiscoveredRefused()
                 limiter.log(
                     logger, .warning, key: "discovered_refused", "Ignoring the status of an unconfigured gateway: max_discovered reached",
-                    metadata: ["server": "\(printable(server))", "max_discovered": "\(configuration.maxDiscovered)"], now: now
+                    metadata: ["server": "\(printable(server))", "max_discovered": "\(configuration.maxDiscovered)"], now: now.seconds
                 )
                 return []
             }
@@ -229,16 +236,16 @@ struct GatewayTracker {
             limiter.log(
                 logger, .notice, key: "discovered",
                 "Discovered gateway that is not configured; shown, never sent the admin key, not used for failover",
-                metadata: ["server": "\(printable(server))"], now: now
+                metadata: ["server": "\(printable(server))"], now: now.seconds
             )
         }
         let wasOnline = gateways[server]?.online
         gateways[server]?.online = online
-        gateways[server]?.lastSeen = now
+        gateways[server]?.lastSeen = now.seconds
         if wasOnline != online {
             limiter.log(
                 logger, .info, key: "discovered_status", "Gateway status updated",
-                metadata: ["server": "\(printable(server))", "online": "\(online)", "role": "discovered"], now: now
+                metadata: ["server": "\(printable(server))", "online": "\(online)", "role": "discovered"], now: now.seconds
             )
         }
         return report(server, now: now)
@@ -248,11 +255,11 @@ struct GatewayTracker {
     static let maxDiscoveredNameLength = 64
 
     /// Forgets discovered servers silent for longer than `discovered_expiry`.
-    private mutating func expireDiscovered(now: Double) -> [Effect] {
+    private mutating func expireDiscovered(now: ClockReading) -> [Effect] {
         guard discoveredCount > 0 else { return [] }
         let expiry = configuration.discoveredExpiry.seconds
         var effects: [Effect] = []
-        for (name, gateway) in gateways where gateway.role == .discovered && !(now - (gateway.lastSeen ?? now) < expiry) {
+        for (name, gateway) in gateways where gateway.role == .discovered && !(now.seconds - (gateway.lastSeen ?? now.seconds) < expiry) {
             gateways[name] = nil
             discoveredCount -= 1
             metrics.countDiscoveredExpired()
@@ -266,7 +273,8 @@ struct GatewayTracker {
     // MARK: - Admin replies
 
     /// Handles a message on an admin reply topic.
-    mutating func adminReply(server: String, payload: some Sequence<UInt8>, now: Double) -> [Effect] {
+    mutating func adminReply(server: String, payload: some Sequence<UInt8>, now: ClockReading) -> [Effect] {
+        reading = now
         // Only configured servers are ever asked; anything else on a reply topic is noise.
         guard let role = gateways[server]?.role, role != .discovered, !pending.isEmpty else { return [] }
         guard let reply = JanusAdminMessage.reply(payload) else { return [] }
@@ -283,7 +291,8 @@ struct GatewayTracker {
     }
 
     /// Handles the outcome of one HTTP admin request.
-    mutating func httpResult(server: String, outcome: Result<[UInt8], HTTPFailure>, now: Double) -> [Effect] {
+    mutating func httpResult(server: String, outcome: Result<[UInt8], HTTPFailure>, now: ClockReading) -> [Effect] {
+        reading = now
         switch outcome {
         case .success(let body):
             guard let reply = JanusAdminMessage.reply(body) else {
@@ -300,7 +309,7 @@ struct GatewayTracker {
         var message: String
     }
 
-    private mutating func httpFailure(_ server: String, _ failure: HTTPFailure, now: Double) -> [Effect] {
+    private mutating func httpFailure(_ server: String, _ failure: HTTPFailure, now: ClockReading) -> [Effect] {
         let wasOnline = gateways[server]?.online
         gateways[server]?.online = false
         gateways[server]?.lastError = failure.message
@@ -311,11 +320,11 @@ struct GatewayTracker {
         return report(server, now: now)
     }
 
-    private mutating func handle(_ reply: JanusAdminMessage.Reply, server: String, purpose: Purpose, now: Double, http: Bool = false) -> [Effect] {
+    private mutating func handle(_ reply: JanusAdminMessage.Reply, server: String, purpose: Purpose, now: ClockReading, http: Bool = false) -> [Effect] {
         var effects: [Effect] = []
         let wasOnline = gateways[server]?.online
-        gateways[server]?.lastSeen = now
-        metrics.setLastSeen(now, server: server)
+        gateways[server]?.lastSeen = now.seconds
+        metrics.setLastSeen(now.wallClockSeconds, server: server)
         // Any answer proves the gateway runs. Over MQTT, an answer marks a gateway online only
         // when its state was unknown or it was probed after going offline (a late start or a
         // missed status); over HTTP, answers are the only status there is.
@@ -326,7 +335,7 @@ struct GatewayTracker {
                 logger.info("Gateway status updated", metadata: ["server": "\(server)", "online": "true", "source": "\(http ? "http" : "admin reply")"])
             }
             if !http {
-                effects += failoverOutputs(machine.statusChanged(server: server, online: true, now: now), now: now)
+                effects += failoverOutputs(machine.statusChanged(server: server, online: true, now: now.seconds), now: now)
             }
         }
         switch reply {
@@ -350,7 +359,7 @@ struct GatewayTracker {
         case .invalid(_, let reason):
             let message = "invalid list_sessions reply: \(reason)"
             if gateways[server]?.lastError != message {
-                limiter.log(logger, .warning, key: "invalid_reply", "Ignoring an invalid gateway admin reply", metadata: ["server": "\(server)", "reason": "\(reason)"], now: now)
+                limiter.log(logger, .warning, key: "invalid_reply", "Ignoring an invalid gateway admin reply", metadata: ["server": "\(server)", "reason": "\(reason)"], now: now.seconds)
             }
             gateways[server]?.lastError = message
         }
@@ -362,12 +371,13 @@ struct GatewayTracker {
 
     /// Advances time: fires failovers, times out and retries requests, starts poll rounds and
     /// evaluates staleness.
-    mutating func tick(now: Double) -> [Effect] {
-        limiter.flush(logger, now: now)
-        var effects = failoverOutputs(machine.advance(to: now), now: now)
+    mutating func tick(now: ClockReading) -> [Effect] {
+        reading = now
+        limiter.flush(logger, now: now.seconds)
+        var effects = failoverOutputs(machine.advance(to: now.seconds), now: now)
         effects += expireDiscovered(now: now)
         for (transaction, request) in pending.sorted(by: { $0.key < $1.key }) {
-            if request.deadline <= now {
+            if request.deadline <= now.seconds {
                 pending[transaction] = nil
                 if request.purpose == .probe {
                     logger.debug("Gateway probe unanswered", metadata: ["server": "\(request.server)"])
@@ -379,14 +389,14 @@ struct GatewayTracker {
                         effects += report(request.server, now: now)
                     }
                 }
-            } else if let retryAt = request.retryAt, retryAt <= now {
+            } else if let retryAt = request.retryAt, retryAt <= now.seconds {
                 pending[transaction]?.retryAt = nil
                 logger.debug("Retrying first admin request", metadata: ["server": "\(request.server)"])
                 effects += send(to: request.server, purpose: .poll, now: now)
             }
         }
-        if connected, now >= nextPoll {
-            nextPoll = now + configuration.pollInterval.seconds
+        if connected, now.seconds >= nextPoll {
+            nextPoll = now.seconds + configuration.pollInterval.seconds
             let probeEverything = probeAll
             probeAll = false
             for name in gateways.keys.sorted() {
@@ -406,12 +416,13 @@ struct GatewayTracker {
     }
 
     /// Warns about online gateways not heard from within the threshold, and reports the change.
-    mutating func evaluateStaleness(now: Double) -> [Effect] {
+    mutating func evaluateStaleness(now: ClockReading) -> [Effect] {
+        reading = now
         var effects: [Effect] = []
         for name in gateways.keys.sorted() {
             // Discovered servers are never asked, so their silence says nothing.
             guard let gateway = gateways[name], gateway.role != .discovered else { continue }
-            let verdict = GatewayStaleness.evaluate(online: gateway.online, lastSeen: gateway.lastSeen, now: now, threshold: staleThreshold)
+            let verdict = GatewayStaleness.evaluate(online: gateway.online, lastSeen: gateway.lastSeen, now: now.seconds, threshold: staleThreshold)
             if case .stale(let silence) = verdict, !gateway.stale {
                 gateways[name]?.stale = true
                 logger.warning("Gateway status is stale", metadata: ["gateway": "\(name)", "since_last_seen": "\(formatSeconds(silence))"])
@@ -425,7 +436,8 @@ struct GatewayTracker {
         return effects
     }
 
-    /// The earliest time at which ``tick(now:)`` has something to do, for callers that sleep.
+    /// The earliest time (monotonic seconds) at which ``tick(now:)`` has something to do, for
+    /// callers that sleep.
     var nextWake: Double {
         var wake = connected ? nextPoll : .infinity
         if let deadline = machine.nextDeadline { wake = min(wake, deadline) }
@@ -437,19 +449,19 @@ struct GatewayTracker {
 
     // MARK: - Requests
 
-    private mutating func send(to server: String, purpose: Purpose, now: Double) -> [Effect] {
+    private mutating func send(to server: String, purpose: Purpose, now: ClockReading) -> [Effect] {
         // The request carries the admin secret: never to a server that is not configured.
         guard connected, let role = gateways[server]?.role, role != .discovered else { return [] }
         transactionCounter &+= 1
         let transaction = "\(transactionPrefix)-\(transactionCounter)"
-        let retryAt = purpose == .online ? now + configuration.onlineRetryDelay.seconds : nil
-        pending[transaction] = PendingRequest(server: server, purpose: purpose, deadline: now + requestTimeout, retryAt: retryAt)
+        let retryAt = purpose == .online ? now.seconds + configuration.onlineRetryDelay.seconds : nil
+        pending[transaction] = PendingRequest(server: server, purpose: purpose, deadline: now.seconds + requestTimeout, retryAt: retryAt)
         return [.sendAdmin(server: server, payload: JanusAdminMessage.listSessions(transaction: transaction, adminKey: configuration.adminKey))]
     }
 
     // MARK: - Failover
 
-    private mutating func failoverOutputs(_ outputs: [FailoverStateMachine.Output], now: Double) -> [Effect] {
+    private mutating func failoverOutputs(_ outputs: [FailoverStateMachine.Output], now: ClockReading) -> [Effect] {
         guard !outputs.isEmpty else { return [] }
         var effects: [Effect] = []
         var touched: [String] = []
@@ -461,7 +473,8 @@ struct GatewayTracker {
                     metadata: ["server": "\(server)", "wait_time": "\(formatSeconds(machine.waitTime))"]
                 )
                 effects.append(.record(Event(
-                    time: deadline - machine.waitTime, target: TargetID(.gateway, server), type: "failover_pending", severity: .warning,
+                    time: now.wallClockSeconds(atMonotonic: deadline - machine.waitTime), target: TargetID(.gateway, server),
+                    type: "failover_pending", severity: .warning,
                     message: "Primary gateway \(server) is offline; failover in \(formatSeconds(machine.waitTime)) unless it returns",
                     fields: ["failed_server": server, "wait_time": formatSeconds(machine.waitTime)]
                 )))
@@ -485,7 +498,7 @@ struct GatewayTracker {
                 touched += [failed] + machine.spares
             }
         }
-        effects.append(.persist(machine.snapshot))
+        effects.append(.persist(Self.rebased(machine.snapshot, by: now.wallClockSeconds - now.seconds)))
         var seen: Set<String> = []
         for name in touched where seen.insert(name).inserted && gateways[name] != nil {
             effects.append(.observe(observation(name, now: now)))
@@ -531,7 +544,7 @@ struct GatewayTracker {
             }
         }
         return Event(
-            time: event.time, target: TargetID(.gateway, failed), type: "failover_\(event.kind.rawValue)", severity: severity,
+            time: reading.wallClockSeconds(atMonotonic: event.time), target: TargetID(.gateway, failed), type: "failover_\(event.kind.rawValue)", severity: severity,
             message: message, fields: ["event": event.kind.rawValue, "failed_server": failed, "failover_server": to]
         )
     }
@@ -541,7 +554,7 @@ struct GatewayTracker {
         var object: [String: JSONValue] = [
             "failed_server": .string(failed),
             "failover_servers": .array(mapping.servers.map { .string($0) }),
-            "since": machine.mappedAt[failed].map { .number($0) } ?? .null,
+            "since": machine.mappedAt[failed].map { .number(stamp($0)) } ?? .null,
         ]
         switch mapping {
         case .spare(let spare):
@@ -557,9 +570,9 @@ struct GatewayTracker {
     // MARK: - Observations
 
     /// Reports a gateway to the hub, with an event when its status changed.
-    private mutating func report(_ name: String, now: Double) -> [Effect] {
+    private mutating func report(_ name: String, now: ClockReading) -> [Effect] {
         guard var gateway = gateways[name] else { return [] }
-        if gateway.stale, !GatewayStaleness.evaluate(online: gateway.online, lastSeen: gateway.lastSeen, now: now, threshold: staleThreshold).isStale {
+        if gateway.stale, !GatewayStaleness.evaluate(online: gateway.online, lastSeen: gateway.lastSeen, now: now.seconds, threshold: staleThreshold).isStale {
             gateway.stale = false
             gateways[name]?.stale = false
             logger.info("Gateway heard from again", metadata: ["gateway": "\(name)"])
@@ -584,7 +597,7 @@ struct GatewayTracker {
         }
     }
 
-    private func statusEvent(_ gateway: Gateway, status: TargetStatus, now: Double) -> Event {
+    private func statusEvent(_ gateway: Gateway, status: TargetStatus, now: ClockReading) -> Event {
         let name = gateway.name
         let (message, severity): (String, Event.Severity) =
             switch status {
@@ -596,24 +609,24 @@ struct GatewayTracker {
             }
         var fields = ["role": gateway.role.rawValue]
         if let error = gateway.lastError { fields["last_error"] = error }
-        return Event(time: now, target: TargetID(.gateway, name), type: "gateway_\(status.rawValue)", severity: severity, message: message, fields: fields)
+        return Event(time: now.wallClockSeconds, target: TargetID(.gateway, name), type: "gateway_\(status.rawValue)", severity: severity, message: message, fields: fields)
     }
 
     /// The hub observation of a gateway: status, every attribute the API shows, and sessions.
-    func observation(_ name: String, now: Double) -> Observation {
+    func observation(_ name: String, now: ClockReading) -> Observation {
         let gateway = gateways[name] ?? Gateway(name: name, role: .discovered)
         var attributes: [String: JSONValue?] = [
             "name": .string(name),
             AttributeName.role.rawValue: .string(gateway.role.rawValue),
             AttributeName.online.rawValue: gateway.online.map { .bool($0) } ?? .null,
             AttributeName.sessions.rawValue: gateway.sessions.map { .number(Double($0)) } ?? .null,
-            AttributeName.lastSeen.rawValue: gateway.lastSeen.map { .number($0) } ?? .null,
+            AttributeName.lastSeen.rawValue: gateway.lastSeen.map { .number(now.wallClockSeconds(atMonotonic: $0)) } ?? .null,
             "last_error": gateway.lastError.map { .string($0) } ?? .null,
             "stale": .bool(gateway.stale),
             AttributeName.failover.rawValue: failoverAttribute(name) ?? .null,
         ]
         if gateway.stale, let lastSeen = gateway.lastSeen {
-            attributes["since_last_seen"] = .number((now - lastSeen).rounded())
+            attributes["since_last_seen"] = .number((now.seconds - lastSeen).rounded())
         } else {
             attributes["since_last_seen"] = .null
         }
@@ -621,7 +634,7 @@ struct GatewayTracker {
         if let sessions = gateway.sessions, gateway.lastError == nil || gateway.online == true {
             samples.append(Sample(.sessions, Double(sessions)))
         }
-        return Observation(target: TargetID(.gateway, name), time: now, status: Self.status(of: gateway), attributes: attributes, samples: samples)
+        return Observation(target: TargetID(.gateway, name), time: now.wallClockSeconds, status: Self.status(of: gateway), attributes: attributes, samples: samples)
     }
 
     /// The `failover` attribute: the failover state of a primary, or the duty of a spare.
@@ -630,7 +643,7 @@ struct GatewayTracker {
             var object: [String: JSONValue] = [
                 AttributeName.failoverServers.rawValue: .array(mapping.servers.map { .string($0) }),
                 AttributeName.failoverServer.rawValue: .string(mapping.label),
-                AttributeName.since.rawValue: machine.mappedAt[name].map { .number($0) } ?? .null,
+                AttributeName.since.rawValue: machine.mappedAt[name].map { .number(stamp($0)) } ?? .null,
             ]
             switch mapping {
             case .spare: object[AttributeName.state.rawValue] = "failed_over"
@@ -639,7 +652,7 @@ struct GatewayTracker {
             return .object(object)
         }
         if let deadline = machine.pending[name] {
-            return .object([AttributeName.state.rawValue: "pending", AttributeName.deadline.rawValue: .number(deadline)])
+            return .object([AttributeName.state.rawValue: "pending", AttributeName.deadline.rawValue: .number(stamp(deadline))])
         }
         if machine.unplaced.contains(name) {
             return .object([AttributeName.state.rawValue: "failed"])
@@ -651,6 +664,22 @@ struct GatewayTracker {
             return .object([AttributeName.state.rawValue: "standby", AttributeName.poolPosition.rawValue: .number(Double(position + 1))])
         }
         return nil
+    }
+}
+
+extension GatewayTracker {
+    /// The wall-clock stamp of a monotonic time kept here, as of the latest reading.
+    func stamp(_ monotonicSeconds: Double) -> Double {
+        reading.wallClockSeconds(atMonotonic: monotonicSeconds)
+    }
+
+    /// `snapshot` with every time moved by `offset` seconds: from the machine's monotonic axis to
+    /// wall-clock stamps for the store (offset wall − monotonic), and back when restoring.
+    static func rebased(_ snapshot: FailoverStateMachine.Snapshot, by offset: Double) -> FailoverStateMachine.Snapshot {
+        var rebased = snapshot
+        rebased.mappedAt = snapshot.mappedAt.mapValues { $0 + offset }
+        rebased.pending = snapshot.pending.mapValues { $0 + offset }
+        return rebased
     }
 }
 

@@ -35,7 +35,7 @@ public final class HostMonitor: Service {
         var network: [String: ProcParsers.InterfaceCounters]
     }
 
-    /// Creates the sampler.
+    /// Creates the sampler; it runs on the hub's clock.
     public init(configuration: HostMonitorConfiguration, hub: Hub, logger: Logger = Logger(label: "vigil.host")) {
         self.configuration = configuration
         self.hub = hub
@@ -50,9 +50,9 @@ public final class HostMonitor: Service {
         try? await cancelWhenGracefulShutdown {
             var previous: Previous?
             while !Task.isCancelled {
-                let observation = self.sample(previous: &previous, time: wallClockSeconds())
+                let observation = self.sample(previous: &previous, time: self.hub.clock.wallClockSeconds)
                 await self.hub.apply(observation)
-                try await Task.sleep(for: interval)
+                try await self.hub.clock.sleep(for: interval)
             }
         }
     }

@@ -91,8 +91,8 @@ public actor MediaMTXPoller: Service {
     private let hub: Hub?
     private let fetchers: [String: StreamHTTPFetcher]
     private let logger: Logger
-    private let now: @Sendable () -> Double
-    private let monotonicNow: @Sendable () -> Double
+    /// Wall clock for observation times, monotonic time for bitrates and the poll schedule.
+    private let clock: any VigilClock
     private var instances: [String: InstanceState] = [:]
 
     /// Creates the poller.
@@ -103,16 +103,14 @@ public actor MediaMTXPoller: Service {
     ///   - hub: Where observations go; `nil` for metrics only.
     ///   - httpClient: The HTTP client; the shared one by default.
     ///   - logger: Logger, label `vigil.mediamtx`.
-    ///   - now: Wall clock in seconds since the epoch (observation times).
-    ///   - monotonicNow: A clock in seconds that never jumps (bitrates); tests drive it.
+    ///   - clock: The clock (``SystemClock``; tests pass a ``ManualClock``).
     public init(
         configuration: MediaMTXConfiguration,
         exporter: MetricsSnapshotExporter,
         hub: Hub?,
         httpClient: HTTPClient = .shared,
         logger: Logger = Logger(label: "vigil.mediamtx"),
-        now: @escaping @Sendable () -> Double = wallClockSeconds,
-        monotonicNow: @escaping @Sendable () -> Double = MediaMTXPoller.continuousSeconds
+        clock: any VigilClock = SystemClock()
     ) {
         self.configuration = configuration
         self.exporter = exporter
@@ -124,18 +122,8 @@ public actor MediaMTXPoller: Service {
         }
         self.fetchers = fetchers
         self.logger = logger
-        self.now = now
-        self.monotonicNow = monotonicNow
+        self.clock = clock
     }
-
-    /// Seconds on the continuous clock (monotonic, counts while the machine sleeps).
-    @Sendable
-    public static func continuousSeconds() -> Double {
-        let elapsed = processStart.duration(to: ContinuousClock.now).components
-        return Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
-    }
-
-    private static let processStart = ContinuousClock.now
 
     /// Polls every instance every `interval` until shutdown.
     public func run() async throws {
@@ -145,12 +133,12 @@ public actor MediaMTXPoller: Service {
             await withDiscardingTaskGroup { group in
                 for name in names {
                     group.addTask {
-                        let clock = ContinuousClock()
+                        let clock = self.clock
                         while !Task.isCancelled {
                             let start = clock.now
                             await self.poll(instance: name)
                             do {
-                                try await Task.sleep(until: start.advanced(by: interval), clock: clock)
+                                try await clock.sleep(until: start.advanced(by: interval), tolerance: nil)
                             } catch {
                                 return
                             }
@@ -174,7 +162,7 @@ public actor MediaMTXPoller: Service {
         let paths = await pathsResult
         let srt = await srtResult
         var state = instances[name] ?? InstanceState()
-        let wallTime = now()
+        let wallTime = clock.wallClockSeconds
 
         let report: MediaMTXInstanceReport
         switch paths {
@@ -247,7 +235,7 @@ public actor MediaMTXPoller: Service {
     // MARK: - Deriving
 
     private func derive(instance: String, paths: [MediaMTXPath], connections: [MediaMTXSRTConnection], state: inout InstanceState) -> MediaMTXInstanceReport {
-        let time = monotonicNow()
+        let time = clock.now.seconds
         var unique: [String: MediaMTXPath] = [:]
         var order: [String] = []
         for path in paths {

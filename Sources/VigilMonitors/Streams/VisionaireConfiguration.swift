@@ -15,7 +15,7 @@
 /// | `update_interval` | duration | `"60s"` | the seed's `UPDATE_INTERVAL`: time from one cycle's start to the next |
 /// | `request_timeout` | duration | `"10s"` | deadline of each HTTP request (the seed's `timeout=10`) |
 /// | `exporter_port` | integer | `9898` | the seed's `EXPORTER_PORT` (`/metrics` only); `0` turns the extra listener off |
-/// | `exporter_host` | string | `"0.0.0.0"` | address the exporter listener binds (the seed binds all interfaces) |
+/// | `exporter_host` | string | `"127.0.0.1"` | address the exporter listener binds; beyond loopback it needs `[http] token` (the seed bound every interface, unauthenticated) |
 /// | `max_concurrent_requests` | integer | `64` | requests in flight across all hosts |
 /// | `max_requests_per_host` | integer | `8` | requests in flight to one host |
 public struct VisionaireConfiguration: Sendable, Hashable {
@@ -27,7 +27,8 @@ public struct VisionaireConfiguration: Sendable, Hashable {
     public var requestTimeout: Duration
     /// Port of the extra `/metrics` listener; 0 means none.
     public var exporterPort: Int
-    /// Address the extra listener binds.
+    /// Address the extra listener binds: loopback by default, since the camera list is not for
+    /// everybody who reaches the port; a wider address needs Vigil's token.
     public var exporterHost: String
     /// Requests in flight across all hosts.
     public var maxConcurrentRequests: Int
@@ -40,7 +41,7 @@ public struct VisionaireConfiguration: Sendable, Hashable {
         updateInterval: Duration = .seconds(60),
         requestTimeout: Duration = .seconds(10),
         exporterPort: Int = 9898,
-        exporterHost: String = "0.0.0.0",
+        exporterHost: String = "127.0.0.1",
         maxConcurrentRequests: Int = 64,
         maxRequestsPerHost: Int = 8
     ) {

@@ -35,7 +35,7 @@ public actor VisionairePoller: Service {
     private let hub: Hub?
     private let fetcher: StreamHTTPFetcher
     private let logger: Logger
-    private let now: @Sendable () -> Double
+    private let clock: any VigilClock
     private let sourceHosts: [String]
     private let cycleGauge = Gauge(label: "vigil_visionaire_cycle_duration_seconds")
 
@@ -50,33 +50,33 @@ public actor VisionairePoller: Service {
     ///   - hub: Where observations go; `nil` publishes metrics only (benchmarks).
     ///   - httpClient: The HTTP client; the shared one by default.
     ///   - logger: Logger, label `vigil.visionaire`.
-    ///   - now: Wall clock in seconds since the epoch, for observation times.
+    ///   - clock: The clock (``SystemClock``; tests pass a ``ManualClock``).
     public init(
         configuration: VisionaireConfiguration,
         exporter: MetricsSnapshotExporter,
         hub: Hub?,
         httpClient: HTTPClient = .shared,
         logger: Logger = Logger(label: "vigil.visionaire"),
-        now: @escaping @Sendable () -> Double = wallClockSeconds
+        clock: any VigilClock = SystemClock()
     ) {
         self.configuration = configuration
         self.exporter = exporter
         self.hub = hub
         self.fetcher = StreamHTTPFetcher(client: httpClient, timeout: configuration.requestTimeout, authorization: nil)
         self.logger = logger
-        self.now = now
+        self.clock = clock
         self.sourceHosts = VisionaireConfiguration.sourceHosts(for: configuration.apiBaseURLs)
     }
 
     /// Polls every `update_interval` (measured from cycle start to cycle start) until shutdown.
     public func run() async throws {
         let interval = configuration.updateInterval
-        let clock = ContinuousClock()
+        let clock = self.clock
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 let start = clock.now
                 await self.poll()
-                try await Task.sleep(until: start.advanced(by: interval), clock: clock)
+                try await clock.sleep(until: start.advanced(by: interval), tolerance: nil)
             }
         }
     }
@@ -84,15 +84,13 @@ public actor VisionairePoller: Service {
     /// Runs one complete cycle, publishes its metrics and observations, and returns its reports.
     @discardableResult
     public func poll() async -> [VisionaireHostReport] {
-        let clock = ContinuousClock()
         let start = clock.now
         let reports = await fetchAll()
         for report in reports where report.errors > 0 {
             errorTotals[report.sourceHost, default: 0] += report.errors
         }
         exporter.publish(VisionaireMetrics.families(hosts: reports, errorTotals: errorTotals))
-        let elapsed = start.duration(to: clock.now)
-        cycleGauge.record(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        cycleGauge.record(start.duration(to: clock.now).secondsDouble)
         for report in reports {
             if let error = report.listError {
                 logger.warning("Could not list Visionaire streams", metadata: ["source_host": "\(report.sourceHost)", "error": "\(error)"])
@@ -224,7 +222,7 @@ public actor VisionairePoller: Service {
     }
 
     private func publish(_ reports: [VisionaireHostReport], to hub: Hub) async {
-        let time = now()
+        let time = clock.wallClockSeconds
         var observations: [Observation] = []
         var seen: Set<TargetID> = []
         var failedHosts: Set<String> = []

@@ -8,6 +8,7 @@
 import NIOCore
 import NIOWebSocket
 import Synchronization
+import VigilCore
 
 /// Writes a live client's queued messages straight to its channel, on the channel's event loop.
 ///
@@ -32,13 +33,13 @@ final class LiveChannelWriter: Sendable {
     let channel: any Channel
     private let queue: LiveClientQueue
     private let maxFrameSize: Int
-    private let clock: @Sendable () -> Int64
+    private let clock: any VigilClock
     private let onSent: @Sendable (Int) -> Void
     /// Whether a drain is scheduled and has not started yet; saves scheduling one per message.
     private let drainScheduled = Atomic<Bool>(false)
     /// Set once the snapshot is written; nothing is drained before it.
     private let started = Atomic<Bool>(false)
-    /// When a drain first found the channel not writable (``clock`` nanoseconds), or 0.
+    /// When a drain first found the channel not writable (``clock``'s monotonic nanoseconds), or 0.
     let blockedSince = Atomic<Int64>(0)
     /// Set when the client is being closed: ``LiveWritabilityHandler`` drops its input.
     let discardsInput = Atomic<Bool>(false)
@@ -49,13 +50,13 @@ final class LiveChannelWriter: Sendable {
     ///   - channel: The WebSocket channel (after the upgrade).
     ///   - queue: The client's queue.
     ///   - maxFrameSize: Longer messages are split into continuation frames.
-    ///   - clock: Monotonic nanoseconds, for ``blockedSince``.
+    ///   - clock: The feed's clock; its monotonic time stamps ``blockedSince``.
     ///   - onSent: Called with the number of messages each drain wrote.
     init(
         channel: any Channel,
         queue: LiveClientQueue,
         maxFrameSize: Int,
-        clock: @escaping @Sendable () -> Int64,
+        clock: any VigilClock,
         onSent: @escaping @Sendable (Int) -> Void
     ) {
         self.channel = channel
@@ -121,7 +122,7 @@ final class LiveChannelWriter: Sendable {
         }
         if sent > 0 { onSent(sent) }
         if !channel.isWritable, queue.count > 0 {
-            _ = blockedSince.compareExchange(expected: 0, desired: max(clock(), 1), ordering: .relaxed)
+            _ = blockedSince.compareExchange(expected: 0, desired: max(clock.now.nanoseconds, 1), ordering: .relaxed)
         }
     }
 

@@ -90,11 +90,11 @@ public final class LiveFeed: Service, Sendable {
     private let version: String
     private let configuration: LiveConfiguration
     private let logger: Logger
-    private let now: @Sendable () -> Double
+    /// Monotonic time for rates, held samples, heartbeats and stall detection; wall time for stamps.
+    let clock: any VigilClock
     private let connections = Mutex<[Int: Connection]>([:])
     private let nextID = Atomic<Int>(1)
     private let limiter: Mutex<LiveSampleLimiter>
-    private let epoch = ContinuousClock.now
 
     private let clientsGauge: Gauge
     private let sentCounter: Counter
@@ -121,14 +121,15 @@ public final class LiveFeed: Service, Sendable {
     ///   - version: Vigil's version, sent in snapshots.
     ///   - configuration: Rates and limits.
     ///   - logger: Logger, label `vigil.web`.
-    ///   - now: The clock, in seconds since the epoch.
+    ///   - clock: Wall clock for snapshot and heartbeat stamps, monotonic time for rates, held
+    ///     samples, heartbeats and stall detection.
     ///   - metricsFactory: Where the feed's metrics are created; tests inject `TestMetrics`.
     public init(
         hub: Hub,
         version: String,
         configuration: LiveConfiguration = .init(),
         logger: Logger = Logger(label: "vigil.web"),
-        now: @escaping @Sendable () -> Double = wallClockSeconds,
+        clock: any VigilClock = SystemClock(),
         metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) {
         self.clientsGauge = Gauge(label: "vigil_live_clients", factory: metricsFactory)
@@ -144,7 +145,7 @@ public final class LiveFeed: Service, Sendable {
         self.version = version
         self.configuration = configuration
         self.logger = logger
-        self.now = now
+        self.clock = clock
         self.limiter = Mutex(LiveSampleLimiter(interval: configuration.sampleInterval.seconds))
     }
 
@@ -222,7 +223,7 @@ public final class LiveFeed: Service, Sendable {
             }
         }
         let lastEventID = events.last?.id ?? 0
-        return LiveMessage.encode(LiveMessage.Snapshot(time: now(), version: version, states: states, events: events, lastEventID: lastEventID))
+        return LiveMessage.encode(LiveMessage.Snapshot(time: clock.wallClockSeconds, version: version, states: states, events: events, lastEventID: lastEventID))
     }
 
     /// Queues a message that is not a hub update (a reply, a snapshot) and sends it soon; a client
@@ -264,16 +265,13 @@ public final class LiveFeed: Service, Sendable {
         sentCounter.increment(by: count)
     }
 
-    /// Seconds since the feed was created, on a monotonic clock.
+    /// Monotonic seconds, for rates and held samples.
     func monotonicSeconds() -> Double {
-        Double(monotonicNanoseconds()) / 1e9
+        clock.now.seconds
     }
 
-    /// Nanoseconds since the feed was created, on a monotonic clock.
-    func monotonicNanoseconds() -> Int64 {
-        let elapsed = (ContinuousClock.now - epoch).components
-        return elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000
-    }
+    /// The wall clock, for the stamps of snapshots and heartbeats.
+    var wallClockSeconds: Double { clock.wallClockSeconds }
 
     // MARK: - Distribution
 
@@ -328,26 +326,26 @@ public final class LiveFeed: Service, Sendable {
     /// Flushes held samples, sends heartbeats and disconnects stalled clients until cancelled.
     private func tick() async {
         let period = max(.milliseconds(10), min(configuration.sampleInterval / 4, .milliseconds(250)))
-        var lastHeartbeat = ContinuousClock.now
+        var lastHeartbeat = clock.now
         let writeTimeout = Int64(configuration.writeTimeout.seconds * 1e9)
         while !Task.isCancelled {
-            do { try await Task.sleep(for: period) } catch { return }
+            do { try await clock.sleep(for: period) } catch { return }
             let seconds = monotonicSeconds()
             for state in limiter.withLock({ $0.due(now: seconds) }) {
                 fanOut(.state(state))
             }
             let clients = connections.withLock { Array($0.values) }
-            let current = monotonicNanoseconds()
+            let current = clock.now.nanoseconds
             for client in clients {
                 guard let started = client.writer?.blockedSince.load(ordering: .relaxed) else { continue }
                 if started != 0, current - started > writeTimeout {
                     abort(client, .stalled, reason: "stalled")
                 }
             }
-            if ContinuousClock.now - lastHeartbeat >= configuration.heartbeatInterval {
-                lastHeartbeat = ContinuousClock.now
+            if lastHeartbeat.duration(to: clock.now) >= configuration.heartbeatInterval {
+                lastHeartbeat = clock.now
                 if !clients.isEmpty {
-                    let heartbeat = LiveMessage.encode(LiveMessage.Heartbeat(time: now()))
+                    let heartbeat = LiveMessage.encode(LiveMessage.Heartbeat(time: clock.wallClockSeconds))
                     for client in clients { client.queue.pushHeartbeat(heartbeat) }
                     LiveChannelWriter.scheduleDrains(clients.compactMap(\.writer))
                 }

@@ -75,7 +75,7 @@ enum LiveSocket {
                 channel: channel,
                 queue: connection.queue,
                 maxFrameSize: maxFrameSize,
-                clock: { feed.monotonicNanoseconds() },
+                clock: feed.clock,
                 onSent: { feed.countSent($0) }
             )
             writerBox.withLock { $0 = writer }
@@ -125,7 +125,7 @@ enum LiveSocket {
                     feed.send(LiveMessage.encode(LiveMessage.Failure(error: error.description)), to: connection)
                 }
             case "ping":
-                connection.queue.pushHeartbeat(LiveMessage.encode(LiveMessage.Heartbeat(time: wallClockSeconds())))
+                connection.queue.pushHeartbeat(LiveMessage.encode(LiveMessage.Heartbeat(time: feed.wallClockSeconds)))
                 connection.writer?.scheduleDrain()
             default:
                 feed.send(LiveMessage.encode(LiveMessage.Failure(error: "unknown message type '\(request.type)'")), to: connection)

@@ -145,7 +145,7 @@ final class BenchWebSocketHandler: ChannelInboundHandler {
     }
 
     private func record(_ payload: ByteBuffer) {
-        let now = wallClockSeconds()
+        let now = SystemClock().wallClockSeconds
         guard now >= window.start, now < window.end else { return }
         let sent: Double? = payload.withUnsafeReadableBytes { bytes in
             guard bytes.starts(with: Self.statePrefix), let at = Self.find(Self.benchKey, in: bytes) else { return nil }
@@ -196,7 +196,7 @@ enum BenchClients {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         var handlers: [(any Channel, NIOLoopBound<BenchWebSocketHandler>)] = []
         var failed = 0
-        let connectStart = wallClockSeconds()
+        let connectStart = SystemClock().wallClockSeconds
         for index in 0..<count {
             // Ramp up in small steps so the listen backlog never overflows.
             if index % 50 == 49 { try await Task.sleep(for: .milliseconds(20)) }
@@ -222,9 +222,9 @@ enum BenchClients {
                 failed += 1
             }
         }
-        say(String(format: "connected %d of %d clients in %.1f s (%d failed)", handlers.count, count, wallClockSeconds() - connectStart, failed))
+        say(String(format: "connected %d of %d clients in %.1f s (%d failed)", handlers.count, count, SystemClock().wallClockSeconds - connectStart, failed))
         try await Task.sleep(for: .seconds(warmup))
-        let start = wallClockSeconds()
+        let start = SystemClock().wallClockSeconds
         window.set(start: start, end: start + duration)
         say("MEASURE_START")
         try await Task.sleep(for: .seconds(duration + 0.5))

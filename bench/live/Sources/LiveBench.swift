@@ -110,7 +110,7 @@ struct LiveBench {
                     target: TargetID(.stream, change.name),
                     time: change.time,
                     status: change.status,
-                    attributes: ["bench_t": .number(wallClockSeconds()), "sequence": .number(Double(change.sequence))]
+                    attributes: ["bench_t": .number(SystemClock().wallClockSeconds), "sequence": .number(Double(change.sequence))]
                 ))
             }
         }
@@ -147,7 +147,7 @@ struct ChangeSchedule {
                 try await Task.sleep(until: start + interval * count, clock: clock)
                 let index = count % targets
                 statuses[index] = statuses[index] == .up ? .down : .up
-                try await apply(Change(name: "bench/cam\(index)", status: statuses[index], sequence: count, time: wallClockSeconds()))
+                try await apply(Change(name: "bench/cam\(index)", status: statuses[index], sequence: count, time: SystemClock().wallClockSeconds))
             }
         }
     }

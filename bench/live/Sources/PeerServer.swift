@@ -102,7 +102,7 @@ enum PeerServer {
                     status: change.status,
                     since: change.time,
                     updatedAt: change.time,
-                    attributes: ["bench_t": .number(wallClockSeconds()), "sequence": .number(Double(change.sequence))]
+                    attributes: ["bench_t": .number(SystemClock().wallClockSeconds), "sequence": .number(Double(change.sequence))]
                 )
                 var message = ByteBuffer(string: #"{"type":"state","state":"#)
                 message.writeBytes(try encoder.encode(state))
