@@ -20,7 +20,7 @@ struct ConfigCheckProcessTests {
         ("[store]\nretention = nan\n", "store.retention"),
         ("[http]\nlive_ping_interval = \"-5s\"\n", "http.live_ping_interval"),
         ("[http]\nport = 70000\n", "http.port"),
-        ("[mqtt]\nkeepAlive = \"1e9\"\n", "mqtt.keepAlive"),
+        ("[mqtt]\nkeep_alive = \"1e9\"\n", "mqtt.keep_alive"),
         ("[mqtt]\nserverAddress = \"tcp://u:TopSecret@h:99999\"\n", "mqtt.serverAddress"),
         ("[device_x]\nwatchTimeOut = inf\n", "device_x.watchTimeOut"),
         ("[watchdog]\nstate_max_topics = 0\n", "watchdog.state_max_topics"),

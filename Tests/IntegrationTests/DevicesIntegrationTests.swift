@@ -203,9 +203,9 @@ struct DevicesIntegrationTests {
 
             [agent_\(agent)]
             exec = "exit 3"
-            maxRestarts = 2
-            restartWindow = "60s"
-            restartBackoff = "100ms"
+            max_restarts = 2
+            restart_window = "60s"
+            restart_backoff = "100ms"
             """
         )
         try await Self.withVigil(config) { vigil in
@@ -244,8 +244,8 @@ struct DevicesIntegrationTests {
             exec = "sleep 600"
             watchTopics = "\(prefix)/\(agent)/#"
             watchTimeOut = 2
-            restartOnSilence = true
-            stopTimeout = "1s"
+            restart_on_silence = true
+            stop_timeout = "1s"
             """
         )
         try await Self.withObserver(["\(prefix)/mon/#"]) { client, log in

@@ -41,14 +41,14 @@ struct ConfigNumbersTests {
         ("[host]\ninterval = 0", "x.toml: host.interval: must be at least 100ms"),
         ("[watchdog]\nup_interval = \"1e20\"", "x.toml: watchdog.up_interval: '1e20' is longer than the maximum"),
         ("[watchdog]\nexpire_repeat = \"1ns\"", "x.toml: watchdog.expire_repeat: must be 0s (once) or at least 100ms"),
-        ("[mqtt]\nkeepAlive = \"100000s\"", "x.toml: mqtt.keepAlive: must be at most 65535s"),
-        ("[mqtt]\nkeepAlive = 0", "x.toml: mqtt.keepAlive: must be at least 1s"),
+        ("[mqtt]\nkeep_alive = \"100000s\"", "x.toml: mqtt.keep_alive: must be at most 65535s"),
+        ("[mqtt]\nkeep_alive = 0", "x.toml: mqtt.keep_alive: must be at least 1s"),
         ("[device_x]\nwatchTimeOut = 1e300", "x.toml: device_x.watchTimeOut: '1e+300' is longer than the maximum"),
         ("[device_x]\nwatchTimeOut = nan", "x.toml: device_x.watchTimeOut: 'nan' is not a duration"),
         ("[device_x]\nwatchTimeOut = 0", "x.toml: device_x.watchTimeOut: must be at least 1 second"),
-        ("[agent_a]\nexec = \"true\"\nrestartWindow = \"0s\"", "x.toml: agent_a.restartWindow: must be greater than zero"),
-        ("[agent_a]\nexec = \"true\"\nrestartBackoff = \"1e20s\"", "x.toml: agent_a.restartBackoff: '1e20s' is not a duration"),
-        ("[agent_a]\nexec = \"true\"\nstopTimeout = 1e19", "x.toml: agent_a.stopTimeout: '1e+19' is longer than the maximum"),
+        ("[agent_a]\nexec = \"true\"\nrestart_window = \"0s\"", "x.toml: agent_a.restart_window: must be greater than zero"),
+        ("[agent_a]\nexec = \"true\"\nrestart_backoff = \"1e20s\"", "x.toml: agent_a.restart_backoff: '1e20s' is not a duration"),
+        ("[agent_a]\nexec = \"true\"\nstop_timeout = 1e19", "x.toml: agent_a.stopTimeout: '1e+19' is longer than the maximum"),
         ("[janus]\npoll_interval = \"1e20\"", "x.toml: janus.poll_interval: '1e20' is longer than the maximum"),
         ("[janus]\nrequest_timeout = 0", "x.toml: janus.request_timeout: must be at least 10ms"),
         ("[visionaire]\nrequest_timeout = \"0s\"", "x.toml: visionaire.request_timeout: must be greater than zero"),
@@ -78,7 +78,7 @@ struct ConfigNumbersTests {
         ("[watchdog]\nstate_max_bytes = 9223372036854775807", "x.toml: watchdog.state_max_bytes: 9223372036854775807 is out of range"),
         ("[watchdog]\nstate_max_bytes = 2048", "x.toml: watchdog.state_max_bytes: must be greater than state_max_payload (65536)"),
         ("[watchdog]\nstate_max_payload = 2000000", "x.toml: watchdog.state_max_payload: must be less than state_max_bytes (1048576)"),
-        ("[agent_a]\nexec = \"true\"\nmaxRestarts = -1", "x.toml: agent_a.maxRestarts: -1 is out of range"),
+        ("[agent_a]\nexec = \"true\"\nmax_restarts = -1", "x.toml: agent_a.max_restarts: -1 is out of range"),
         (component + "[ejabberd]\nrate_limit = 1e-300", "x.toml: ejabberd.rate_limit: 1e-300 is out of range 0.001...1000000"),
         (component + "[ejabberd]\nrate_limit = inf", "x.toml: ejabberd.rate_limit: expected a finite number, got inf"),
         (component + "[ejabberd]\nrate_limit = nan", "x.toml: ejabberd.rate_limit: expected a finite number, got nan"),
@@ -125,7 +125,7 @@ struct ConfigNumbersTests {
             state_max_bytes = 1024
             state_max_payload = 1023
             [mqtt]
-            keepAlive = "65535s"
+            keep_alive = "65535s"
             """,
             file: "x.toml"
         )
@@ -156,7 +156,7 @@ struct ConfigNumbersTests {
             [agent_a]
             exec = "true"
             environment = { MQTT_HOST = "broker", TZ = "UTC" }
-            passEnvironment = "PYTHONPATH, VIRTUAL_ENV"
+            pass_environment = "PYTHONPATH, VIRTUAL_ENV"
             [agent_b]
             exec = "true"
             environment = ["A=1", "B=x=y"]
@@ -174,7 +174,7 @@ struct ConfigNumbersTests {
             ("environment = { \"1X\" = \"v\" }", "x.toml: agent_a.environment: '1X' is not a variable name"),
             ("environment = [\"NOEQUALS\"]", "x.toml: agent_a.environment: 'NOEQUALS' is not NAME=value"),
             ("environment = { A = 1 }", "x.toml: agent_a.environment: 'A' must be a string, got integer"),
-            ("passEnvironment = \"A-B\"", "x.toml: agent_a.passEnvironment: 'A-B' is not a variable name"),
+            ("pass_environment = \"A-B\"", "x.toml: agent_a.passEnvironment: 'A-B' is not a variable name"),
         ] {
             let error = failure("[agent_a]\nexec = \"true\"\n" + text)
             #expect(error?.description.hasPrefix(message) == true, "\(String(describing: error))")

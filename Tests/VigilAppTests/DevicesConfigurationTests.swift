@@ -67,7 +67,7 @@ struct DevicesConfigurationTests {
             serverAddress = "ssl://user:secret@broker.example:8883"
             clientid = "site-a"
             version = "3.1.1"
-            keepAlive = "15s"
+            keep_alive = "15s"
 
             [watchdog]
             expire_subtopic = "expired"
@@ -82,12 +82,12 @@ struct DevicesConfigurationTests {
 
             [agent_crashy]
             exec = "false"
-            maxRestarts = 3
-            restartWindow = "2m"
-            restartBackoff = "500ms"
-            restartBackoffMax = "10s"
-            restartOnSilence = true
-            stopTimeout = "2s"
+            max_restarts = 3
+            restart_window = "2m"
+            restart_backoff = "500ms"
+            restart_backoff_max = "10s"
+            restart_on_silence = true
+            stop_timeout = "2s"
             """,
             file: "vigil.toml"
         )
@@ -111,6 +111,49 @@ struct DevicesConfigurationTests {
         #expect(agent.restartOnSilence)
         #expect(agent.stopTimeout == .seconds(2))
         #expect(agent.logFile == "/var/log/vigil/crashy.log")
+    }
+
+    @Test("Former camelCase spellings of Vigil's own keys still work, each with a deprecation warning")
+    func formerSpellings() throws {
+        let configuration = try VigilConfiguration.parse(
+            """
+            [mqtt]
+            serverAddress = "mqtt://127.0.0.1:1883"
+            keepAlive = "15s"
+
+            [agent_old]
+            exec = "false"
+            maxRestarts = 3
+            restartWindow = "2m"
+            restartBackoff = "500ms"
+            restartBackoffMax = "10s"
+            restartOnSilence = true
+            stopTimeout = "2s"
+            logFile = "/tmp/old.log"
+            passEnvironment = ["PYTHONPATH"]
+
+            [agent_both]
+            exec = "false"
+            max_restarts = 4
+            maxRestarts = 9
+            """,
+            file: "vigil.toml",
+            environment: ["VIGIL_MQTT_CAFILE": "/etc/ssl/ca.pem"]
+        )
+        #expect(configuration.mqtt?.keepAlive == .seconds(15))
+        #expect(configuration.mqtt?.tls != nil)
+        let agents = configuration.devices.agents.agents
+        let old = try #require(agents.first { $0.name == "old" })
+        #expect(old.restartPolicy == AgentRestartPolicy(maxRestarts: 3, window: .seconds(120), backoff: .milliseconds(500), maximumBackoff: .seconds(10)))
+        #expect(old.restartOnSilence && old.stopTimeout == .seconds(2) && old.logFile == "/tmp/old.log" && old.passEnvironment == ["PYTHONPATH"])
+        #expect(agents.first { $0.name == "both" }?.restartPolicy.maxRestarts == 4)
+        let warnings = configuration.warnings
+        #expect(warnings.contains("vigil.toml: 'mqtt.keepAlive' is deprecated; write 'mqtt.keep_alive' (the old spelling still works)"), "\(warnings)")
+        #expect(warnings.contains("vigil.toml: 'agent_old.restartOnSilence' is deprecated; write 'agent_old.restart_on_silence' (the old spelling still works)"))
+        #expect(warnings.contains("<environment>: VIGIL_MQTT_CAFILE is deprecated; set VIGIL_MQTT_CA_FILE instead"))
+        #expect(warnings.contains("vigil.toml: 'agent_both.maxRestarts' is ignored: 'agent_both.max_restarts' is set too"))
+        #expect(warnings.filter { $0.contains("deprecated") }.count == 10)
+        #expect(!warnings.contains { $0.contains("unknown key") })
     }
 
     @Test("Without device sections the default client id is Vigil's own")

@@ -45,17 +45,46 @@ public final class ConfigSection {
 
     /// Whether the file or environment sets a key.
     public func contains(_ key: String) -> Bool {
-        table[key] != nil || environment[environmentName(key)] != nil
+        if table[key] != nil || environment[environmentName(key)] != nil { return true }
+        guard let former = Self.formerSpellings[key] else { return false }
+        return table[former] != nil || environment[environmentName(former)] != nil
     }
 
     func error(_ key: String, _ message: String) -> ConfigurationError {
         ConfigurationError(file: file, key: path(key), message: message)
     }
 
+    /// Former spellings of Vigil's own keys, by today's key: camelCase from before the rule that
+    /// Vigil's keys are snake_case (docs/ARCHITECTURE.md, "Naming rules"). A former spelling still
+    /// works, with a deprecation warning. Keys a seed defines are not here: they keep their spelling.
+    static let formerSpellings: [String: String] = [
+        "keep_alive": "keepAlive", "ca_file": "caFile", "log_file": "logFile", "max_restarts": "maxRestarts",
+        "restart_window": "restartWindow", "restart_backoff": "restartBackoff", "restart_backoff_max": "restartBackoffMax",
+        "restart_on_silence": "restartOnSilence", "stop_timeout": "stopTimeout", "pass_environment": "passEnvironment",
+    ]
+
+    /// One warning per former spelling that was read, for the caller to report.
+    public private(set) var deprecations: [String] = []
+
     private func raw(_ key: String) -> (value: ConfigValue, fromEnvironment: Bool)? {
         readKeys.insert(key)
+        let former = Self.formerSpellings[key]
+        if let former { readKeys.insert(former) }
         if let text = environment[environmentName(key)] { return (.string(text), true) }
-        return table[key].map { ($0, false) }
+        if let value = table[key] {
+            if let former, table[former] != nil {
+                deprecations.append("\(file): '\(path(former))' is ignored: '\(path(key))' is set too")
+            }
+            return (value, false)
+        }
+        guard let former else { return nil }
+        if let text = environment[environmentName(former)] {
+            deprecations.append("<environment>: \(environmentName(former)) is deprecated; set \(environmentName(key)) instead")
+            return (.string(text), true)
+        }
+        guard let value = table[former] else { return nil }
+        deprecations.append("\(file): '\(path(former))' is deprecated; write '\(path(key))' (the old spelling still works)")
+        return (value, false)
     }
 
     /// Reads a string.

@@ -157,13 +157,13 @@ extension MQTTClientConfiguration {
             default: throw section.error("version", "'\(version)' is not 5 or 3.1.1")
             }
         }
-        if let keepAlive = try section.duration("keepAlive") {
-            guard keepAlive >= .seconds(1) else { throw section.error("keepAlive", "must be at least 1s") }
+        if let keepAlive = try section.duration("keep_alive") {
+            guard keepAlive >= .seconds(1) else { throw section.error("keep_alive", "must be at least 1s") }
             // MQTT carries the keep-alive as a 16-bit number of seconds.
-            guard keepAlive <= .seconds(Int(UInt16.max)) else { throw section.error("keepAlive", "must be at most 65535s (18h12m15s)") }
+            guard keepAlive <= .seconds(Int(UInt16.max)) else { throw section.error("keep_alive", "must be at most 65535s (18h12m15s)") }
             self.keepAlive = keepAlive
         }
-        if let caFile = try section.nonEmptyString("caFile") {
+        if let caFile = try section.nonEmptyString("ca_file") {
             tls = MQTTTLSConfiguration(caFile: caFile)
         }
     }
@@ -198,16 +198,16 @@ extension AgentDefinition {
         }
         self.init(name: name, exec: exec, logFile: logDirectory + "/" + name + ".log")
         if let shell = try section.nonEmptyString("shell") { self.shell = shell }
-        if let logFile = try section.nonEmptyString("logFile") { self.logFile = logFile }
-        if let restarts = try section.integer("maxRestarts", in: 0...1_000_000) { restartPolicy.maxRestarts = restarts }
-        if let window = try section.duration("restartWindow") {
-            guard window > .zero else { throw section.error("restartWindow", "must be greater than zero") }
+        if let logFile = try section.nonEmptyString("log_file") { self.logFile = logFile }
+        if let restarts = try section.integer("max_restarts", in: 0...1_000_000) { restartPolicy.maxRestarts = restarts }
+        if let window = try section.duration("restart_window") {
+            guard window > .zero else { throw section.error("restart_window", "must be greater than zero") }
             restartPolicy.window = window
         }
-        if let backoff = try section.duration("restartBackoff") { restartPolicy.backoff = backoff }
-        if let maximum = try section.duration("restartBackoffMax") { restartPolicy.maximumBackoff = maximum }
-        if let silence = try section.bool("restartOnSilence") { restartOnSilence = silence }
-        if let timeout = try section.duration("stopTimeout") { stopTimeout = timeout }
+        if let backoff = try section.duration("restart_backoff") { restartPolicy.backoff = backoff }
+        if let maximum = try section.duration("restart_backoff_max") { restartPolicy.maximumBackoff = maximum }
+        if let silence = try section.bool("restart_on_silence") { restartOnSilence = silence }
+        if let timeout = try section.duration("stop_timeout") { stopTimeout = timeout }
         if let variables = try section.stringTable("environment") {
             for (name, value) in variables.sorted(by: { $0.key < $1.key }) {
                 guard AgentDefinition.isVariableName(name) else { throw section.error("environment", "'\(name)' is not a variable name") }
@@ -215,9 +215,9 @@ extension AgentDefinition {
             }
             environment = variables
         }
-        if let names = try section.stringList("passEnvironment") {
+        if let names = try section.stringList("pass_environment") {
             for name in names where !AgentDefinition.isVariableName(name) {
-                throw section.error("passEnvironment", "'\(name)' is not a variable name")
+                throw section.error("pass_environment", "'\(name)' is not a variable name")
             }
             passEnvironment = names
         }

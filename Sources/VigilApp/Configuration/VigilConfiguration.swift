@@ -113,6 +113,7 @@ public struct VigilConfiguration: Sendable {
         try configuration.resolveListeners(file: file)
 
         for reader in sections {
+            configuration.warnings.append(contentsOf: reader.deprecations)
             for key in reader.unusedKeys where !(reader.name == "http" && ["address", "port"].contains(key)) {
                 configuration.warnings.append("\(file): unknown key '\(reader.path(key))' (ignored)")
             }
