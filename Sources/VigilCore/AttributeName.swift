@@ -94,7 +94,9 @@ public enum AttributeName: String, Sendable, Hashable, CaseIterable {
 public enum SampleName: String, Sendable, Hashable, CaseIterable {
     /// Gateway sessions.
     case sessions
-    /// When a device was last heard from (seconds since the epoch).
+    /// 1 while a configured gateway is online, else 0.
+    case online
+    /// When a device or a configured gateway was last heard from (seconds since the epoch).
     case lastSeenSeconds = "last_seen_seconds"
     /// Agent restarts.
     case restartsTotal = "restarts_total"

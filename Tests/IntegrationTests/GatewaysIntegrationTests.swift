@@ -32,7 +32,7 @@ struct GatewaysIntegrationTests {
             print("gateways: 3 gateways started after the monitor seen online after \(online)")
             for name in ["gxy1", "gxy2", "gxy3"] {
                 #expect(!bed.logs.entries("Gateway status updated", ["server": name, "online": "true"]).isEmpty)
-                #expect(bed.metric("vigil_gateway_online", [("name", name)]) == 1)
+                #expect(bed.metric("vigil_gateway_online", [("gateway", name)]) == 1)
             }
             // The first request right after "online" is answered (or retried once): sessions 0.
             try await bed.eventually("sessions 0") { bed.metric("galaxy_gateways_sessions", [("name", "gxy1"), ("type", "rooms")]) == 0 }

@@ -17,9 +17,9 @@ import Synchronization
 /// - `galaxy_failover_events_total{event,failed_server,failover_server}`
 /// - `galaxy_failover_active{failed_server,failover_server}`
 ///
-/// plus Vigil's `vigil_gateway_online{name}` (1 or 0) and `vigil_gateway_last_seen_seconds{name}`
-/// (seconds since the epoch). Instruments are created once per label set and cached; only
-/// configured gateways get per-name series.
+/// Instruments are created once per label set and cached; only configured gateways get per-name
+/// series. Vigil's own per-gateway values (`vigil_gateway_online`, `vigil_gateway_last_seen_seconds`,
+/// `vigil_gateway_sessions`, label `gateway`) are hub samples of the tracker's observations.
 ///
 /// The monitor's own bounds have one series each, created up front so that the series count
 /// does not depend on what peers send:
@@ -72,16 +72,6 @@ public final class GatewayMetrics: Sendable {
     /// Sets `galaxy_gateways_sessions{name,type="rooms"}`.
     public func setSessions(_ sessions: Int, server: String) {
         gauge("galaxy_gateways_sessions", [("name", server), ("type", "rooms")]).record(Double(sessions))
-    }
-
-    /// Sets `vigil_gateway_online{name}`.
-    public func setOnline(_ online: Bool, server: String) {
-        gauge("vigil_gateway_online", [("name", server)]).record(online ? 1.0 : 0.0)
-    }
-
-    /// Sets `vigil_gateway_last_seen_seconds{name}`.
-    public func setLastSeen(_ time: Double, server: String) {
-        gauge("vigil_gateway_last_seen_seconds", [("name", server)]).record(time)
     }
 
     /// Sets `galaxy_failover_active{failed_server,failover_server}` to 1 or 0.

@@ -192,8 +192,6 @@ struct GatewayTracker {
         }
         gateways[server]?.online = online
         gateways[server]?.lastSeen = now.seconds
-        metrics.setOnline(online, server: server)
-        metrics.setLastSeen(now.wallClockSeconds, server: server)
         if online {
             if wasOnline != true, connected {
                 // Janus announces itself before it subscribes to its admin topic: the first
@@ -313,7 +311,6 @@ struct GatewayTracker {
         let wasOnline = gateways[server]?.online
         gateways[server]?.online = false
         gateways[server]?.lastError = failure.message
-        metrics.setOnline(false, server: server)
         if wasOnline != false {
             logger.warning("Gateway is offline", metadata: ["gateway": "\(server)", "error": "\(failure.message)"])
         }
@@ -324,13 +321,11 @@ struct GatewayTracker {
         var effects: [Effect] = []
         let wasOnline = gateways[server]?.online
         gateways[server]?.lastSeen = now.seconds
-        metrics.setLastSeen(now.wallClockSeconds, server: server)
         // Any answer proves the gateway runs. Over MQTT, an answer marks a gateway online only
         // when its state was unknown or it was probed after going offline (a late start or a
         // missed status); over HTTP, answers are the only status there is.
         if http || wasOnline == nil || (wasOnline == false && purpose == .probe) {
             gateways[server]?.online = true
-            metrics.setOnline(true, server: server)
             if wasOnline != true {
                 logger.info("Gateway status updated", metadata: ["server": "\(server)", "online": "true", "source": "\(http ? "http" : "admin reply")"])
             }
@@ -633,6 +628,15 @@ struct GatewayTracker {
         var samples: [Sample] = []
         if let sessions = gateway.sessions, gateway.lastError == nil || gateway.online == true {
             samples.append(Sample(.sessions, Double(sessions)))
+        }
+        // Through the hub, like every monitor's values: vigil_gateway_online{gateway} and
+        // vigil_gateway_last_seen_seconds{gateway}. Discovered servers get no series: a peer could
+        // otherwise create them at will.
+        if gateway.role != .discovered {
+            if let online = gateway.online { samples.append(Sample(.online, online ? 1 : 0, recordHistory: false)) }
+            if let lastSeen = gateway.lastSeen {
+                samples.append(Sample(.lastSeenSeconds, now.wallClockSeconds(atMonotonic: lastSeen), recordHistory: false))
+            }
         }
         return Observation(target: TargetID(.gateway, name), time: now.wallClockSeconds, status: Self.status(of: gateway), attributes: attributes, samples: samples)
     }
