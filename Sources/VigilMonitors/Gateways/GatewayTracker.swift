@@ -12,6 +12,8 @@ import VigilCore
 /// The gateway monitor's state and rules, without I/O: inputs are status messages, admin replies,
 /// HTTP results and the passing of time; outputs are ``Effect`` values that ``GatewayMonitor``
 /// carries out (publish, observe, record, persist). Logs and the seed's metrics are written here.
+/// The rules for unconfigured servers, failover and observations are in the `GatewayTracker+…`
+/// files beside this one.
 ///
 /// One task owns a tracker; it is a plain value, so tests drive it with hand-made times.
 struct GatewayTracker {
@@ -81,21 +83,21 @@ struct GatewayTracker {
     let logger: Logger
     /// Limits the log lines a peer can cause (unknown names, malformed payloads).
     let limiter: LogRateLimiter
-    private(set) var gateways: [String: Gateway] = [:]
+    var gateways: [String: Gateway] = [:]
     /// How many gateways have role ``Role/discovered``.
-    private(set) var discoveredCount = 0
-    private(set) var machine: FailoverStateMachine
-    private(set) var pending: [String: PendingRequest] = [:]
-    private(set) var connected = false
-    private var nextPoll: Double = .infinity
+    var discoveredCount = 0
+    var machine: FailoverStateMachine
+    var pending: [String: PendingRequest] = [:]
+    var connected = false
+    var nextPoll: Double = .infinity
     /// The latest reading handed in: turns the monotonic times kept here (last seen, deadlines,
     /// failover starts) into the wall-clock stamps shown, published and stored.
-    private var reading = ClockReading(seconds: 0)
-    private var transactionPrefix: String
-    private var transactionCounter: UInt64 = 0
+    var reading = ClockReading(seconds: 0)
+    var transactionPrefix: String
+    var transactionCounter: UInt64 = 0
 
-    private var requestTimeout: Double { configuration.requestTimeout.seconds }
-    private var staleThreshold: Double { configuration.staleThreshold.seconds }
+    var requestTimeout: Double { configuration.requestTimeout.seconds }
+    var staleThreshold: Double { configuration.staleThreshold.seconds }
 
     init(configuration: GatewayMonitorConfiguration, metrics: GatewayMetrics, logger: Logger) {
         self.configuration = configuration
@@ -156,7 +158,7 @@ struct GatewayTracker {
         probeAll = true
     }
 
-    private var probeAll = false
+    var probeAll = false
 
     /// The broker connection is down: nothing can be sent, and replies in flight are lost.
     mutating func connectionDown() {
@@ -210,64 +212,6 @@ struct GatewayTracker {
         return effects
     }
 
-    /// The status of a server that is not configured: shown as discovered while there is room,
-    /// never sent anything, never given series or events.
-    private mutating func discoveredStatus(server: String, online: Bool, now: ClockReading) -> [Effect] {
-        if gateways[server] == nil {
-            // A name is shown in the API and the dashboard: no control characters, no novels.
-            guard server.utf8.count <= Self.maxDiscoveredNameLength, !server.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) else {
-                metrics.countDiscoveredRefused()
-                limiter.log(logger, .warning, key: "discovered_bad_name", "Ignoring the status of an unconfigured gateway with an unusable name", metadata: ["server": "\(printable(server))"], now: now.seconds)
-                return []
-            }
-            guard discoveredCount < configuration.maxDiscovered else {
-                metrics.countDiscoveredRefused()
-                limiter.log(
-                    logger, .warning, key: "discovered_refused", "Ignoring the status of an unconfigured gateway: max_discovered reached",
-                    metadata: ["server": "\(printable(server))", "max_discovered": "\(configuration.maxDiscovered)"], now: now.seconds
-                )
-                return []
-            }
-            gateways[server] = Gateway(name: server, role: .discovered)
-            discoveredCount += 1
-            metrics.setDiscovered(discoveredCount)
-            limiter.log(
-                logger, .notice, key: "discovered",
-                "Discovered gateway that is not configured; shown, never sent the admin key, not used for failover",
-                metadata: ["server": "\(printable(server))"], now: now.seconds
-            )
-        }
-        let wasOnline = gateways[server]?.online
-        gateways[server]?.online = online
-        gateways[server]?.lastSeen = now.seconds
-        if wasOnline != online {
-            limiter.log(
-                logger, .info, key: "discovered_status", "Gateway status updated",
-                metadata: ["server": "\(printable(server))", "online": "\(online)", "role": "discovered"], now: now.seconds
-            )
-        }
-        return report(server, now: now)
-    }
-
-    /// The longest name (in UTF-8 bytes) a discovered server may have.
-    static let maxDiscoveredNameLength = 64
-
-    /// Forgets discovered servers silent for longer than `discovered_expiry`.
-    private mutating func expireDiscovered(now: ClockReading) -> [Effect] {
-        guard discoveredCount > 0 else { return [] }
-        let expiry = configuration.discoveredExpiry.seconds
-        var effects: [Effect] = []
-        for (name, gateway) in gateways where gateway.role == .discovered && !(now.seconds - (gateway.lastSeen ?? now.seconds) < expiry) {
-            gateways[name] = nil
-            discoveredCount -= 1
-            metrics.countDiscoveredExpired()
-            logger.debug("Forgot a discovered gateway after its silence", metadata: ["server": "\(printable(name))"])
-            effects.append(.forget(TargetID(.gateway, name)))
-        }
-        if !effects.isEmpty { metrics.setDiscovered(discoveredCount) }
-        return effects
-    }
-
     // MARK: - Admin replies
 
     /// Handles a message on an admin reply topic.
@@ -307,7 +251,7 @@ struct GatewayTracker {
         var message: String
     }
 
-    private mutating func httpFailure(_ server: String, _ failure: HTTPFailure, now: ClockReading) -> [Effect] {
+    mutating func httpFailure(_ server: String, _ failure: HTTPFailure, now: ClockReading) -> [Effect] {
         let wasOnline = gateways[server]?.online
         gateways[server]?.online = false
         gateways[server]?.lastError = failure.message
@@ -317,7 +261,7 @@ struct GatewayTracker {
         return report(server, now: now)
     }
 
-    private mutating func handle(_ reply: JanusAdminMessage.Reply, server: String, purpose: Purpose, now: ClockReading, http: Bool = false) -> [Effect] {
+    mutating func handle(_ reply: JanusAdminMessage.Reply, server: String, purpose: Purpose, now: ClockReading, http: Bool = false) -> [Effect] {
         var effects: [Effect] = []
         let wasOnline = gateways[server]?.online
         gateways[server]?.lastSeen = now.seconds
@@ -444,7 +388,7 @@ struct GatewayTracker {
 
     // MARK: - Requests
 
-    private mutating func send(to server: String, purpose: Purpose, now: ClockReading) -> [Effect] {
+    mutating func send(to server: String, purpose: Purpose, now: ClockReading) -> [Effect] {
         // The request carries the admin secret: never to a server that is not configured.
         guard connected, let role = gateways[server]?.role, role != .discovered else { return [] }
         transactionCounter &+= 1
@@ -453,257 +397,4 @@ struct GatewayTracker {
         pending[transaction] = PendingRequest(server: server, purpose: purpose, deadline: now.seconds + requestTimeout, retryAt: retryAt)
         return [.sendAdmin(server: server, payload: JanusAdminMessage.listSessions(transaction: transaction, adminKey: configuration.adminKey))]
     }
-
-    // MARK: - Failover
-
-    private mutating func failoverOutputs(_ outputs: [FailoverStateMachine.Output], now: ClockReading) -> [Effect] {
-        guard !outputs.isEmpty else { return [] }
-        var effects: [Effect] = []
-        var touched: [String] = []
-        for output in outputs {
-            switch output {
-            case .timerStarted(let server, let deadline):
-                logger.warning(
-                    "Primary server offline - failover timer started",
-                    metadata: ["server": "\(server)", "wait_time": "\(formatSeconds(machine.waitTime))"]
-                )
-                effects.append(.record(Event(
-                    time: now.wallClockSeconds(atMonotonic: deadline - machine.waitTime), target: TargetID(.gateway, server),
-                    type: "failover_pending", severity: .warning,
-                    message: "Primary gateway \(server) is offline; failover in \(formatSeconds(machine.waitTime)) unless it returns",
-                    fields: ["failed_server": server, "wait_time": formatSeconds(machine.waitTime)]
-                )))
-                touched.append(server)
-            case .timerCancelled(let server):
-                logger.info("Primary server back online - failover timer cancelled", metadata: ["server": "\(server)"])
-                touched.append(server)
-            case .event(let event):
-                effects.append(.record(failoverEvent(event)))
-                touched += [event.failedServer] + event.failoverServer.split(separator: ",").map(String.init)
-            case .mappingChanged(let failed, let mapping):
-                if let mapping {
-                    if case .spare(let spare) = mapping {
-                        metrics.setFailoverActive(true, failedServer: failed, failoverServer: spare)
-                    }
-                    effects.append(.publishMapping(failedServer: failed, payload: mappingPayload(failed, mapping)))
-                } else {
-                    effects.append(.publishMapping(failedServer: failed, payload: nil))
-                }
-                // The pool changed: every spare's position or duty may have moved.
-                touched += [failed] + machine.spares
-            }
-        }
-        effects.append(.persist(Self.rebased(machine.snapshot, by: now.wallClockSeconds - now.seconds)))
-        var seen: Set<String> = []
-        for name in touched where seen.insert(name).inserted && gateways[name] != nil {
-            effects.append(.observe(observation(name, now: now)))
-        }
-        return effects
-    }
-
-    /// Counts, logs and describes one failover event.
-    private func failoverEvent(_ event: FailoverStateMachine.Event) -> Event {
-        metrics.countFailoverEvent(event.kind.rawValue, failedServer: event.failedServer, failoverServer: event.failoverServer)
-        let failed = event.failedServer
-        let to = event.failoverServer
-        let message: String
-        let severity: Event.Severity
-        switch event.kind {
-        case .triggered:
-            logger.warning("Server offline - failover triggered", metadata: ["server": "\(failed)"])
-            message = "Failover triggered for \(failed)"
-            severity = .warning
-        case .completed:
-            logger.info("Migrated room assignments", metadata: ["from": "\(failed)", "to": "\(to)"])
-            logger.info("Failover completed successfully", metadata: ["failed_server": "\(failed)", "failover_server": "\(to)"])
-            message = "Failover of \(failed) to \(to) completed"
-            severity = .warning
-        case .noFailover:
-            logger.error("No failover servers available - will distribute to alive primary servers", metadata: ["server": "\(failed)"])
-            message = "No failover server available for \(failed)"
-            severity = .critical
-        case .distributed:
-            logger.warning("Distributed assignments to alive servers (emergency mode)", metadata: ["failed_server": "\(failed)", "servers": "\(to)"])
-            message = "Assignments of \(failed) distributed to \(to) (emergency mode)"
-            severity = .critical
-        case .failed:
-            logger.error("No alive primary servers available - cannot failover", metadata: ["server": "\(failed)"])
-            message = "Failover of \(failed) failed: no spare and no online primary"
-            severity = .critical
-        case .recovered:
-            logger.info("Failed server recovered - new assignments will go to recovered server", metadata: ["server": "\(failed)", "failover_server": "\(to)"])
-            message = "\(failed) recovered; new assignments go to it again"
-            severity = .info
-            if !to.isEmpty, !to.contains(",") {
-                metrics.setFailoverActive(false, failedServer: failed, failoverServer: to)
-            }
-        }
-        return Event(
-            time: reading.wallClockSeconds(atMonotonic: event.time), target: TargetID(.gateway, failed), type: "failover_\(event.kind.rawValue)", severity: severity,
-            message: message, fields: ["event": event.kind.rawValue, "failed_server": failed, "failover_server": to]
-        )
-    }
-
-    /// The retained JSON that describes where a failed server's load went.
-    func mappingPayload(_ failed: String, _ mapping: FailoverStateMachine.Mapping) -> [UInt8] {
-        var object: [String: JSONValue] = [
-            "failed_server": .string(failed),
-            "failover_servers": .array(mapping.servers.map { .string($0) }),
-            "since": machine.mappedAt[failed].map { .number(stamp($0)) } ?? .null,
-        ]
-        switch mapping {
-        case .spare(let spare):
-            object["mode"] = "failover"
-            object["failover_server"] = .string(spare)
-        case .distributed:
-            object["mode"] = "distributed"
-            object["failover_server"] = .string(mapping.label)
-        }
-        return jsonBytes(.object(object))
-    }
-
-    // MARK: - Observations
-
-    /// Reports a gateway to the hub, with an event when its status changed.
-    private mutating func report(_ name: String, now: ClockReading) -> [Effect] {
-        guard var gateway = gateways[name] else { return [] }
-        if gateway.stale, !GatewayStaleness.evaluate(online: gateway.online, lastSeen: gateway.lastSeen, now: now.seconds, threshold: staleThreshold).isStale {
-            gateway.stale = false
-            gateways[name]?.stale = false
-            logger.info("Gateway heard from again", metadata: ["gateway": "\(name)"])
-        }
-        var effects: [Effect] = [.observe(observation(name, now: now))]
-        let status = Self.status(of: gateway)
-        if status != gateway.reported {
-            gateways[name]?.reported = status
-            // A peer can create and flip discovered servers at will: they make no events.
-            if gateway.role != .discovered, gateway.reported != nil || status != .unknown {
-                effects.append(.record(statusEvent(gateway, status: status, now: now)))
-            }
-        }
-        return effects
-    }
-
-    static func status(of gateway: Gateway) -> TargetStatus {
-        switch gateway.online {
-        case nil: .unknown
-        case false?: .down
-        case true?: gateway.stale ? .stale : gateway.lastError != nil ? .error : .up
-        }
-    }
-
-    private func statusEvent(_ gateway: Gateway, status: TargetStatus, now: ClockReading) -> Event {
-        let name = gateway.name
-        let (message, severity): (String, Event.Severity) =
-            switch status {
-            case .up: ("Gateway \(name) is online", .info)
-            case .down: ("Gateway \(name) is offline", gateway.role == .discovered ? .info : .warning)
-            case .stale: ("Gateway \(name) has not been heard from for more than \(formatSeconds(staleThreshold))", .warning)
-            case .error: ("Gateway \(name) reports an error: \(gateway.lastError ?? "")", .warning)
-            case .unknown: ("Gateway \(name) state is unknown", .info)
-            }
-        var fields = ["role": gateway.role.rawValue]
-        if let error = gateway.lastError { fields["last_error"] = error }
-        return Event(time: now.wallClockSeconds, target: TargetID(.gateway, name), type: "gateway_\(status.rawValue)", severity: severity, message: message, fields: fields)
-    }
-
-    /// The hub observation of a gateway: status, every attribute the API shows, and sessions.
-    func observation(_ name: String, now: ClockReading) -> Observation {
-        let gateway = gateways[name] ?? Gateway(name: name, role: .discovered)
-        var attributes: [String: JSONValue?] = [
-            "name": .string(name),
-            AttributeName.role.rawValue: .string(gateway.role.rawValue),
-            AttributeName.online.rawValue: gateway.online.map { .bool($0) } ?? .null,
-            AttributeName.sessions.rawValue: gateway.sessions.map { .number(Double($0)) } ?? .null,
-            AttributeName.lastSeen.rawValue: gateway.lastSeen.map { .number(now.wallClockSeconds(atMonotonic: $0)) } ?? .null,
-            "last_error": gateway.lastError.map { .string($0) } ?? .null,
-            "stale": .bool(gateway.stale),
-            AttributeName.failover.rawValue: failoverAttribute(name) ?? .null,
-        ]
-        if gateway.stale, let lastSeen = gateway.lastSeen {
-            attributes["since_last_seen"] = .number((now.seconds - lastSeen).rounded())
-        } else {
-            attributes["since_last_seen"] = .null
-        }
-        var samples: [Sample] = []
-        if let sessions = gateway.sessions, gateway.lastError == nil || gateway.online == true {
-            samples.append(Sample(.sessions, Double(sessions)))
-        }
-        // Through the hub, like every monitor's values: vigil_gateway_online{gateway} and
-        // vigil_gateway_last_seen_seconds{gateway}. Discovered servers get no series: a peer could
-        // otherwise create them at will.
-        if gateway.role != .discovered {
-            if let online = gateway.online { samples.append(Sample(.online, online ? 1 : 0, recordHistory: false)) }
-            if let lastSeen = gateway.lastSeen {
-                samples.append(Sample(.lastSeenSeconds, now.wallClockSeconds(atMonotonic: lastSeen), recordHistory: false))
-            }
-        }
-        return Observation(target: TargetID(.gateway, name), time: now.wallClockSeconds, status: Self.status(of: gateway), attributes: attributes, samples: samples)
-    }
-
-    /// The `failover` attribute: the failover state of a primary, or the duty of a spare.
-    func failoverAttribute(_ name: String) -> JSONValue? {
-        if let mapping = machine.mappings[name] {
-            var object: [String: JSONValue] = [
-                AttributeName.failoverServers.rawValue: .array(mapping.servers.map { .string($0) }),
-                AttributeName.failoverServer.rawValue: .string(mapping.label),
-                AttributeName.since.rawValue: machine.mappedAt[name].map { .number(stamp($0)) } ?? .null,
-            ]
-            switch mapping {
-            case .spare: object[AttributeName.state.rawValue] = "failed_over"
-            case .distributed: object[AttributeName.state.rawValue] = "distributed"
-            }
-            return .object(object)
-        }
-        if let deadline = machine.pending[name] {
-            return .object([AttributeName.state.rawValue: "pending", AttributeName.deadline.rawValue: .number(stamp(deadline))])
-        }
-        if machine.unplaced.contains(name) {
-            return .object([AttributeName.state.rawValue: "failed"])
-        }
-        if let failed = machine.failedServer(servedBy: name) {
-            return .object([AttributeName.state.rawValue: "serving", AttributeName.failedServer.rawValue: .string(failed)])
-        }
-        if let position = machine.pool.firstIndex(of: name) {
-            return .object([AttributeName.state.rawValue: "standby", AttributeName.poolPosition.rawValue: .number(Double(position + 1))])
-        }
-        return nil
-    }
-}
-
-extension GatewayTracker {
-    /// The wall-clock stamp of a monotonic time kept here, as of the latest reading.
-    func stamp(_ monotonicSeconds: Double) -> Double {
-        reading.wallClockSeconds(atMonotonic: monotonicSeconds)
-    }
-
-    /// `snapshot` with every time moved by `offset` seconds: from the machine's monotonic axis to
-    /// wall-clock stamps for the store (offset wall − monotonic), and back when restoring.
-    static func rebased(_ snapshot: FailoverStateMachine.Snapshot, by offset: Double) -> FailoverStateMachine.Snapshot {
-        var rebased = snapshot
-        rebased.mappedAt = snapshot.mappedAt.mapValues { $0 + offset }
-        rebased.pending = snapshot.pending.mapValues { $0 + offset }
-        return rebased
-    }
-}
-
-/// Seconds as a short Go-style duration: `45s`, `1.5s`, `250ms`, `2m5s`.
-func formatSeconds(_ seconds: Double) -> String {
-    // Outside this range the conversions below could trap; such values are not durations we make.
-    guard seconds.isFinite, seconds >= 0, seconds < 1e12 else { return "\(seconds)s" }
-    if seconds < 1 { return "\(Int((seconds * 1000).rounded()))ms" }
-    if seconds < 60 {
-        let tenths = (seconds * 10).rounded() / 10
-        return tenths == tenths.rounded() ? "\(Int(tenths))s" : "\(tenths)s"
-    }
-    let whole = Int(seconds.rounded())
-    return whole % 60 == 0 ? "\(whole / 60)m" : "\(whole / 60)m\(whole % 60)s"
-}
-
-/// Compact JSON with sorted keys.
-func jsonBytes(_ value: JSONValue) -> [UInt8] {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    // A JSONValue built from finite numbers and strings always encodes.
-    return Array((try? encoder.encode(value)) ?? Data("null".utf8))
 }
