@@ -77,7 +77,7 @@ struct AnnouncerServices {
         let loopbackHostOnly = http.token == nil
         let routes: RouteRegistration = { group in AnnouncerRoutes.register(on: group, announcer: announcer, loopbackHostOnly: loopbackHostOnly) }
         if let (host, port) = VigilConfiguration.announcerOwnListener(configuration, http: http) {
-            services.append(buildSideApplication(host: host, port: port, token: http.token, routes: [routes], logger: logger("vigil.announcer")))
+            services.append(buildSideApplication(host: host, port: port, token: http.token, routes: [routes], idleTimeout: http.idleTimeout, logger: logger("vigil.announcer")))
         } else {
             mainRoutes = [routes]
         }

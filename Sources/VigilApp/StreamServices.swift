@@ -8,6 +8,7 @@
 public import Hummingbird
 public import Logging
 import Metrics
+import NIOCore
 import ServiceLifecycle
 import VigilCore
 public import VigilMonitors
@@ -36,6 +37,7 @@ struct StreamServices {
                     port: configuration.visionaire.exporterPort,
                     // As the main /metrics: the token guards it beyond loopback (required there).
                     token: WebConfiguration.isLoopback(host: configuration.visionaire.exporterHost) ? nil : configuration.http.token,
+                    idleTimeout: configuration.http.idleTimeout,
                     logger: logger("vigil.visionaire.exporter")
                 )))
             }
@@ -59,6 +61,7 @@ struct StreamServices {
 ///   - host: The address to bind.
 ///   - port: The port (the seed's 9898; 0 picks a free one).
 ///   - token: The token `/metrics` needs, if any.
+///   - idleTimeout: How long a connection may sit without a request.
 ///   - onServerRunning: Called with the bound port.
 ///   - logger: Logger for the listener.
 /// - Returns: A Hummingbird application (a `Service`).
@@ -67,6 +70,7 @@ public func buildStreamExporterApplication(
     host: String,
     port: Int,
     token: String? = nil,
+    idleTimeout: Duration = .seconds(60),
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
     logger: Logger
 ) -> some ApplicationProtocol {
@@ -82,6 +86,7 @@ public func buildStreamExporterApplication(
     }
     return Application(
         router: router,
+        server: .http1(configuration: .init(idleTimeout: TimeAmount(idleTimeout))),
         configuration: .init(address: .hostname(host, port: port), serverName: "vigil-stream-exporter"),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
         logger: logger

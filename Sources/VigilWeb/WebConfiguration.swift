@@ -13,6 +13,7 @@
 /// |---|---|---|---|
 /// | `listen` | string | `"127.0.0.1:8080"` | address and port of the dashboard, API and `/metrics` (`[::1]:8080` for IPv6) |
 /// | `token` | string | none | when set, API and WebSocket routes require `Authorization: Bearer <token>`; required when `listen` is beyond loopback, which also puts `/metrics` behind it |
+/// | `idle_timeout` | duration | `"60s"` | an HTTP/1 connection with no request in flight for this long is closed (a WebSocket is kept alive by its pings instead); also on `rest_api_port` and the Visionaire exporter |
 /// | `chartjs_path` | string | `"/usr/share/javascript/chart.js/chart.min.js"` | Chart.js file served at `/assets/chart.js` (Debian's libjs-chart.js; when the default is missing, `chart.umd.js` and `chart.js` in the same folder are tried) |
 ///
 /// The iotmonitor `[http]` keys are accepted too: `address` and `port` (see CONFIGURATION.md).
@@ -27,6 +28,9 @@ public struct WebConfiguration: Sendable, Hashable {
     public var chartJSPath: String
     /// The live feed's rates and limits.
     public var live: LiveConfiguration
+    /// How long an HTTP/1 connection may sit without a request before it is closed: idle
+    /// keep-alive connections would otherwise hold a descriptor each for ever.
+    public var idleTimeout: Duration
 
     /// The default ``chartJSPath``: Debian's libjs-chart.js.
     public static let defaultChartJSPath = "/usr/share/javascript/chart.js/chart.min.js"
@@ -37,13 +41,15 @@ public struct WebConfiguration: Sendable, Hashable {
         port: Int = 8080,
         token: String? = nil,
         chartJSPath: String = WebConfiguration.defaultChartJSPath,
-        live: LiveConfiguration = .init()
+        live: LiveConfiguration = .init(),
+        idleTimeout: Duration = .seconds(60)
     ) {
         self.host = host
         self.port = port
         self.token = token
         self.chartJSPath = chartJSPath
         self.live = live
+        self.idleTimeout = idleTimeout
     }
 
     /// The files tried for `/assets/chart.js`, in order.

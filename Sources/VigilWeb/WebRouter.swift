@@ -9,6 +9,7 @@ import Foundation
 public import Hummingbird
 import HummingbirdCore
 import HummingbirdWebSocket
+import NIOCore
 public import Logging
 import Metrics
 import VigilCore
@@ -85,6 +86,7 @@ public func buildRouter(_ dependencies: WebDependencies) -> Router<BasicRequestC
 ///   - port: The port.
 ///   - token: The `[http] token`, if any.
 ///   - routes: What to serve.
+///   - idleTimeout: How long a connection may sit without a request.
 ///   - logger: Logger.
 /// - Returns: A Hummingbird application (a `Service`).
 public func buildSideApplication(
@@ -92,6 +94,7 @@ public func buildSideApplication(
     port: Int,
     token: String?,
     routes: [RouteRegistration],
+    idleTimeout: Duration = .seconds(60),
     logger: Logger
 ) -> some ApplicationProtocol {
     let router = Router()
@@ -100,6 +103,7 @@ public func buildSideApplication(
     for register in routes { register(group) }
     return Application(
         router: router,
+        server: .http1(configuration: .init(idleTimeout: TimeAmount(idleTimeout))),
         configuration: .init(address: .hostname(host, port: port), serverName: "vigil"),
         logger: logger
     )
@@ -134,6 +138,7 @@ public func buildWebApplication(
                 base: HTTP1WebSocketUpgradeChannel(
                     responder: responder,
                     configuration: .init(
+                        http1: .init(idleTimeout: TimeAmount(configuration.idleTimeout)),
                         ws: WebSocketServerConfiguration(
                             maxFrameSize: LiveSocket.maxFrameSize,
                             autoPing: .enabled(timePeriod: configuration.live.pingInterval),

@@ -171,6 +171,10 @@ extension WebConfiguration {
         if let port = try section.integer("port", in: 0...65535) { self.port = port }
         self.token = try section.nonEmptyString("token")
         if let path = try section.string("chartjs_path") { self.chartJSPath = path }
+        if let timeout = try section.duration("idle_timeout") {
+            guard timeout >= .seconds(1), timeout <= .seconds(86_400) else { throw section.error("idle_timeout", "must be between 1s and 24h") }
+            idleTimeout = timeout
+        }
         try live.read(section)
     }
 }
