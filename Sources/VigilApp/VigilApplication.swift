@@ -94,9 +94,23 @@ public struct VigilApplication: Sendable {
         let mqttClient = configuration.mqtt.map { MQTTClient(configuration: $0, logger: Self.logger(logger, "vigil.mqtt")) }
         if let mqttClient { services.append(.init(service: mqttClient)) }
         services += Self.deviceServices(configuration.devices, client: mqttClient, hub: hub, store: stores.state, logger: logger)
-        // The gateway monitor runs its own MQTT client (its broker may differ from [mqtt]); without a
-        // broker or admin URLs it only says once that gateway monitoring is off.
-        services.append(.init(service: try GatewayMonitor(configuration: configuration.janus, hub: hub, stateStore: stores.state, logger: Self.logger(logger, "vigil.gateways"), clock: clock)))
+        // The gateway monitor has an MQTT client of its own (its broker may differ from [mqtt]), run
+        // here like every client; without a broker or admin URLs the monitor only says once that
+        // gateway monitoring is off.
+        var gatewayClient: MQTTClient?
+        if configuration.janus.mode == .mqtt {
+            let client = MQTTClient(configuration: try GatewayMonitor.mqttConfiguration(configuration.janus), logger: Self.logger(logger, "vigil.gateways"))
+            services.append(.init(service: client))
+            gatewayClient = client
+        }
+        services.append(
+            .init(
+                service: try GatewayMonitor(
+                    configuration: configuration.janus, hub: hub, stateStore: stores.state, mqttClient: gatewayClient,
+                    logger: Self.logger(logger, "vigil.gateways"), clock: clock
+                )
+            )
+        )
         services += streams.services
         // The Announcer's XMPP connections, then the Announcer (and its own listener, if any).
         services += (announcer?.services ?? []).map { .init(service: $0) }

@@ -234,6 +234,8 @@ final class GatewayTestBed: Sendable {
                 logger: logs.logger(), tickInterval: .milliseconds(50)
             )
             let result = try await withThrowingTaskGroup(of: Void.self) { group in
+                // As in Vigil, the client is run by its owner, beside the monitor.
+                if let client { group.addTask { try await client.run() } }
                 group.addTask { try await monitor.run() }
                 defer { group.cancelAll() }
                 return try await body(monitor)

@@ -48,6 +48,9 @@ public final class GatewayMonitor: Service {
     private let hub: Hub
     private let stateStore: any StateStore
     private let mqttClient: MQTTClient?
+    /// Whether ``run()`` runs ``mqttClient`` too: only for the client it made itself. A client
+    /// passed in is run by its owner (in Vigil, the application's service group).
+    private let runsClient: Bool
     private let httpClient: HTTPClient
     private let metrics: GatewayMetrics
     private let logger: Logger
@@ -67,8 +70,8 @@ public final class GatewayMonitor: Service {
     ///   - configuration: What to watch and how.
     ///   - hub: Where observations and events go.
     ///   - stateStore: Where the failover state is kept across restarts.
-    ///   - mqttClient: The client to use; by default one is made from the configuration's broker
-    ///     URL (the monitor runs it).
+    ///   - mqttClient: The client to use, run by the caller (Vigil runs it in its service group);
+    ///     by default one is made from the configuration's broker URL and run by the monitor.
     ///   - httpClient: The client of the HTTP admin fallback.
     ///   - metrics: The seed's metrics.
     ///   - logger: Logger, label `vigil.gateways`.
@@ -101,10 +104,13 @@ public final class GatewayMonitor: Service {
         self.failoverTopic = configuration.failoverTopic.isEmpty ? nil : try GatewayTopicTemplate(configuration.failoverTopic, placeholder: "{failed}")
         if let mqttClient {
             self.mqttClient = mqttClient
+            self.runsClient = false
         } else if configuration.mode == .mqtt {
             self.mqttClient = MQTTClient(configuration: try Self.mqttConfiguration(configuration), logger: logger)
+            self.runsClient = true
         } else {
             self.mqttClient = nil
+            self.runsClient = false
         }
     }
 
@@ -157,8 +163,10 @@ public final class GatewayMonitor: Service {
             ]
         )
         await withDiscardingTaskGroup { group in
-            group.addTask {
-                do { try await client.run() } catch { self.logger.error("Gateway MQTT client stopped", metadata: ["error": "\(error)"]) }
+            if runsClient {
+                group.addTask {
+                    do { try await client.run() } catch { self.logger.error("Gateway MQTT client stopped", metadata: ["error": "\(error)"]) }
+                }
             }
             group.addTask {
                 for await event in connectionEvents {
