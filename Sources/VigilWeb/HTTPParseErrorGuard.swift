@@ -19,10 +19,34 @@ import NIOHTTP1
 /// for a request head that never comes, and the connection stays open, unanswered, until the
 /// client gives up. This handler sits right after the HTTP decoder and removes itself once the
 /// first head has passed; from then on Hummingbird answers parse errors itself.
+///
+/// It also closes a connection whose first request head does not arrive within the idle timeout:
+/// Hummingbird's idle timeout starts with the first request behind the upgrade pipeline, so a
+/// client that connects and stays silent would otherwise hold its descriptor for ever.
 final class HTTPParseErrorGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
+
+    private let firstRequestTimeout: TimeAmount?
+    private var timeout: Scheduled<Void>?
+
+    init(firstRequestTimeout: TimeAmount?) {
+        self.firstRequestTimeout = firstRequestTimeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        guard let firstRequestTimeout else { return }
+        let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+        timeout = context.eventLoop.scheduleTask(in: firstRequestTimeout) {
+            boundContext.value.close(promise: nil)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timeout?.cancel()
+        timeout = nil
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let isHead = if case .head = unwrapInboundIn(data) { true } else { false }
@@ -45,10 +69,10 @@ final class HTTPParseErrorGuard: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     /// Inserts the guard after the HTTP request decoder of a pipeline set up for HTTP/1.
-    static func install(on channel: any Channel) throws {
+    static func install(on channel: any Channel, firstRequestTimeout: TimeAmount?) throws {
         let operations = channel.pipeline.syncOperations
         let decoder = try operations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
-        try operations.addHandler(HTTPParseErrorGuard(), position: .after(decoder))
+        try operations.addHandler(HTTPParseErrorGuard(firstRequestTimeout: firstRequestTimeout), position: .after(decoder))
     }
 }
 
@@ -60,10 +84,12 @@ struct ParseErrorGuardedChannel<Base: ServerChildChannel>: ServerChildChannel {
     typealias Value = Base.Value
 
     let base: Base
+    /// How long a new connection may take to send its first request head.
+    var firstRequestTimeout: TimeAmount?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         base.setup(channel: channel, logger: logger).flatMapThrowing { value in
-            try HTTPParseErrorGuard.install(on: channel)
+            try HTTPParseErrorGuard.install(on: channel, firstRequestTimeout: firstRequestTimeout)
             return value
         }
     }

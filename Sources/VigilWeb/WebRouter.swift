@@ -147,7 +147,8 @@ public func buildWebApplication(
                     )
                 ) { request, channel, _ in
                     try LiveSocket.shouldUpgrade(request, channel: channel, feed: feed, configuration: configuration)
-                }
+                },
+                firstRequestTimeout: TimeAmount(configuration.idleTimeout)
             )
         },
         configuration: .init(

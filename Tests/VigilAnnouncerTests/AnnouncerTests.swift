@@ -91,12 +91,13 @@ struct AnnouncerTests {
             )
         }
 
-        /// Runs the announcer until `done` holds (or 5 s of real time pass).
+        /// Runs the announcer until `done` holds (or 60 s of real time pass: generous, since a busy
+        /// machine may leave this task no thread for seconds; a passing run takes milliseconds).
         func run(until done: @escaping @Sendable () -> Bool) async throws {
             let announcer = self.announcer
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await announcer.run() }
-                let deadline = ContinuousClock.now + .seconds(5)
+                let deadline = ContinuousClock.now + .seconds(60)
                 while !done() && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
                 group.cancelAll()
             }

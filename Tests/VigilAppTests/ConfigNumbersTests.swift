@@ -48,7 +48,7 @@ struct ConfigNumbersTests {
         ("[device_x]\nwatchTimeOut = 0", "x.toml: device_x.watchTimeOut: must be at least 1 second"),
         ("[agent_a]\nexec = \"true\"\nrestart_window = \"0s\"", "x.toml: agent_a.restart_window: must be greater than zero"),
         ("[agent_a]\nexec = \"true\"\nrestart_backoff = \"1e20s\"", "x.toml: agent_a.restart_backoff: '1e20s' is not a duration"),
-        ("[agent_a]\nexec = \"true\"\nstop_timeout = 1e19", "x.toml: agent_a.stopTimeout: '1e+19' is longer than the maximum"),
+        ("[agent_a]\nexec = \"true\"\nstop_timeout = 1e19", "x.toml: agent_a.stop_timeout: '1e+19' is longer than the maximum"),
         ("[janus]\npoll_interval = \"1e20\"", "x.toml: janus.poll_interval: '1e20' is longer than the maximum"),
         ("[janus]\nrequest_timeout = 0", "x.toml: janus.request_timeout: must be at least 10ms"),
         ("[visionaire]\nrequest_timeout = \"0s\"", "x.toml: visionaire.request_timeout: must be greater than zero"),
@@ -174,7 +174,7 @@ struct ConfigNumbersTests {
             ("environment = { \"1X\" = \"v\" }", "x.toml: agent_a.environment: '1X' is not a variable name"),
             ("environment = [\"NOEQUALS\"]", "x.toml: agent_a.environment: 'NOEQUALS' is not NAME=value"),
             ("environment = { A = 1 }", "x.toml: agent_a.environment: 'A' must be a string, got integer"),
-            ("pass_environment = \"A-B\"", "x.toml: agent_a.passEnvironment: 'A-B' is not a variable name"),
+            ("pass_environment = \"A-B\"", "x.toml: agent_a.pass_environment: 'A-B' is not a variable name"),
         ] {
             let error = failure("[agent_a]\nexec = \"true\"\n" + text)
             #expect(error?.description.hasPrefix(message) == true, "\(String(describing: error))")

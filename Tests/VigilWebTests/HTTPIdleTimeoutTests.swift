@@ -7,6 +7,7 @@
 
 import Foundation
 import Logging
+import ServiceLifecycle
 import Testing
 import VigilCore
 import VigilWeb
@@ -50,6 +51,13 @@ struct HTTPIdleTimeoutTests {
         }
     }
 
+    /// Runs blocking socket calls on a thread of their own, not on the tasks' shared pool.
+    static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
     @Test("A connection idle past idle_timeout is closed, after a request was answered on it")
     func idleConnectionClosed() async throws {
         var configuration = WebConfiguration(port: 0)
@@ -62,17 +70,22 @@ struct HTTPIdleTimeoutTests {
             var iterator = ports.makeAsyncIterator()
             let port = try #require(await iterator.next())
             // Keep-alive: the request is answered and the connection stays open, then goes idle.
-            let descriptor = try Self.connect(port: port, receiveTimeout: 10)
-            defer { close(descriptor) }
-            let request = Array("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8)
-            #expect(send(descriptor, request, request.count, 0) == request.count)
             // Closed by the server before the 10 s receive timeout: recv sees the end, not EAGAIN.
-            let received = try #require(Self.readUntilClosed(descriptor), "the idle connection was not closed")
-            #expect(received.hasPrefix("HTTP/1.1 200"))
+            let received = try await Self.offPool { () throws -> String? in
+                let descriptor = try Self.connect(port: port, receiveTimeout: 10)
+                defer { close(descriptor) }
+                let request = Array("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8)
+                guard send(descriptor, request, request.count, 0) == request.count else { return "send failed" }
+                return Self.readUntilClosed(descriptor)
+            }
+            #expect(received?.hasPrefix("HTTP/1.1 200") == true, "the idle connection was not closed: \(String(describing: received))")
             // A connection that never sends a request is closed too.
-            let silent = try Self.connect(port: port, receiveTimeout: 10)
-            defer { close(silent) }
-            #expect(Self.readUntilClosed(silent) == "")
+            let silent = try await Self.offPool { () throws -> String? in
+                let descriptor = try Self.connect(port: port, receiveTimeout: 10)
+                defer { close(descriptor) }
+                return Self.readUntilClosed(descriptor)
+            }
+            #expect(silent == "")
             group.cancelAll()
         }
     }

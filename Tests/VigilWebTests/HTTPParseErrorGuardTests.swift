@@ -17,7 +17,7 @@ struct HTTPParseErrorGuardTests {
     func channel() throws -> EmbeddedChannel {
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
-        try HTTPParseErrorGuard.install(on: channel)
+        try HTTPParseErrorGuard.install(on: channel, firstRequestTimeout: nil)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
         return channel
     }
