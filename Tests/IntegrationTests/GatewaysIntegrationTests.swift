@@ -52,7 +52,7 @@ struct GatewaysIntegrationTests {
             #expect(state.attributes["name"] == "gxy1")
             #expect(state.attributes["last_error"] == .null)
             #expect(!bed.logs.entries("Gateway sessions updated", ["server": "gxy1", "sessions": "3"]).isEmpty)
-            #expect((bed.metric("vigil_gateway_last_seen_seconds", [("name", "gxy1")]) ?? 0) > 1_700_000_000)
+            #expect((bed.metric("vigil_gateway_last_seen_seconds", [("gateway", "gxy1")]) ?? 0) > 1_700_000_000)
         }
     }
 
@@ -91,7 +91,7 @@ struct GatewaysIntegrationTests {
             let offline = try await bed.eventually("gxy1 offline", timeout: .seconds(2)) { await bed.state("gxy1")?.status == .down }
             #expect(offline < .seconds(1))
             print("gateways: kill -9 seen as offline after \(offline)")
-            #expect(bed.metric("vigil_gateway_online", [("name", "gxy1")]) == 0)
+            #expect(bed.metric("vigil_gateway_online", [("gateway", "gxy1")]) == 0)
             #expect(!bed.logs.entries("Gateway is offline", ["gateway": "gxy1"]).isEmpty)
             #expect(!bed.logs.entries("Primary server offline - failover timer started", ["server": "gxy1", "wait_time": "1s"]).isEmpty)
             #expect(await bed.state("gxy1")?.attributes["failover"].flatMap { field($0, "state") } == "pending")

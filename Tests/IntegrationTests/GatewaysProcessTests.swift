@@ -63,7 +63,7 @@ struct GatewaysProcessTests {
             let metrics = try await vigil.get("/metrics").body
             #expect(metrics.contains(#"galaxy_failover_active{failed_server="gxy1",failover_server="gxy12"} 1"#))
             #expect(metrics.contains(#"galaxy_failover_events_total{event="completed",failed_server="gxy1",failover_server="gxy12"} 1"#))
-            #expect(metrics.contains(#"vigil_gateway_online{name="gxy1"} 0"#))
+            #expect(metrics.contains(#"vigil_gateway_online{gateway="gxy1"} 0.0"#))
             let events = try await vigil.get("/api/v1/events?limit=100").body
             #expect(events.contains("failover_completed"))
             #expect(vigil.log.contains("Failover completed successfully"))
