@@ -46,6 +46,9 @@ let package = Package(
     ],
     targets: [
         // MARK: - Protocol clients (no domain knowledge)
+        // The skeleton the four clients share: one reconnect policy and one error shape. It depends
+        // on nothing, so each client stays usable on its own (docs/ARCHITECTURE.md, "Protocol clients").
+        .target(name: "VigilClientSupport", swiftSettings: swiftSettings),
         .target(
             name: "VigilMQTT",
             dependencies: [
@@ -243,6 +246,11 @@ let package = Package(
         // MARK: - Tests
         // Seed corpora and a seeded mutator for the codec tests (docs/FUZZING.md).
         .target(name: "FuzzSupport", path: "Fuzz/Support", swiftSettings: swiftSettings),
+        .testTarget(
+            name: "VigilClientSupportTests",
+            dependencies: ["VigilClientSupport", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "VigilMQTTTests",
             dependencies: [
