@@ -52,6 +52,7 @@ let package = Package(
         .target(
             name: "VigilMQTT",
             dependencies: [
+                "VigilClientSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -64,6 +65,7 @@ let package = Package(
         .target(
             name: "VigilRedis",
             dependencies: [
+                "VigilClientSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -174,6 +176,7 @@ let package = Package(
         .target(
             name: "VigilXMPP",
             dependencies: [
+                "VigilClientSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -186,6 +189,7 @@ let package = Package(
         .target(
             name: "VigilMySQL",
             dependencies: [
+                "VigilClientSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -254,6 +258,7 @@ let package = Package(
         .testTarget(
             name: "VigilMQTTTests",
             dependencies: [
+                "VigilClientSupport",
                 "VigilMQTT",
                 "FuzzSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -265,6 +270,7 @@ let package = Package(
         .testTarget(
             name: "VigilRedisTests",
             dependencies: [
+                "VigilClientSupport",
                 "VigilRedis",
                 "FuzzSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -319,6 +325,7 @@ let package = Package(
         .testTarget(
             name: "VigilXMPPTests",
             dependencies: [
+                "VigilClientSupport",
                 "VigilXMPP",
                 "FuzzSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -373,6 +380,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
+                "VigilClientSupport",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 "StreamSimulators",

@@ -5,6 +5,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+public import VigilClientSupport
+
 /// Everything an ``MQTTClient`` needs to know about its broker and session.
 ///
 /// | Field | Type | Default |
@@ -23,7 +25,7 @@
 /// | ``maxPacketSize`` | `Int` | 1 MiB: larger incoming packets are a protocol error |
 /// | ``maxInflight`` | `Int` | 64 outgoing QoS 1/2 messages awaiting acknowledgement |
 /// | ``offlineQueueLimit`` | `Int` | 1,000 QoS 1/2 messages queued while disconnected |
-/// | ``reconnect`` | ``MQTTReconnectPolicy`` | 0.5 s initial, 30 s maximum, 20 % jitter |
+/// | ``reconnect`` | ``MQTTReconnectPolicy`` | 0.5 s doubling to 30 s, up to 20 % shorter (jitter), no attempt limit |
 /// | ``connectTimeout`` | `Duration` | 10 s for TCP, TLS and CONNACK together |
 ///
 /// ```swift
@@ -60,7 +62,7 @@ public struct MQTTClientConfiguration: Sendable {
     public var maxInflight: Int
     /// The maximum number of QoS 1/2 publications held while disconnected.
     public var offlineQueueLimit: Int
-    /// How reconnection attempts are spaced.
+    /// How reconnection attempts are spaced, and after how many failures ``MQTTClient/run()`` gives up.
     public var reconnect: MQTTReconnectPolicy
     /// The time allowed for TCP connect, TLS handshake and CONNACK together.
     public var connectTimeout: Duration
@@ -170,42 +172,6 @@ public struct MQTTTLSConfiguration: Sendable, Hashable {
     }
 }
 
-/// How an ``MQTTClient`` spaces its reconnection attempts.
-///
-/// The delay before attempt *n* (counting from 1) is `initial × 2^(n-1)`, capped at ``maximum``,
-/// then spread randomly by ± ``jitter`` (a fraction: 0.2 means ± 20 %).
-public struct MQTTReconnectPolicy: Sendable, Hashable {
-    /// The delay before the first reconnection attempt.
-    public var initial: Duration
-    /// The largest delay between attempts.
-    public var maximum: Duration
-    /// The random spread applied to each delay, as a fraction between 0 and 1.
-    public var jitter: Double
-
-    /// Creates a policy.
-    ///
-    /// - Parameters:
-    ///   - initial: The first delay.
-    ///   - maximum: The cap.
-    ///   - jitter: The random spread, a fraction between 0 and 1.
-    public init(initial: Duration = .milliseconds(500), maximum: Duration = .seconds(30), jitter: Double = 0.2) {
-        self.initial = initial
-        self.maximum = maximum
-        self.jitter = jitter
-    }
-
-    /// The delay before a given attempt.
-    ///
-    /// - Parameters:
-    ///   - attempt: The attempt number, starting at 1.
-    ///   - random: A random number in `0...1` (injected for tests).
-    /// - Returns: The delay to wait.
-    public func delay(forAttempt attempt: Int, random: Double = Double.random(in: 0...1)) -> Duration {
-        let exponent = min(max(attempt - 1, 0), 30)
-        var base = initial * (1 << exponent)
-        if base > maximum || base < .zero { base = maximum }
-        let spread = min(max(jitter, 0), 1)
-        let factor = 1 - spread + 2 * spread * min(max(random, 0), 1)
-        return base * factor
-    }
-}
+/// How an ``MQTTClient`` spaces its reconnection attempts: the reconnect policy all Vigil protocol
+/// clients share (see `ReconnectPolicy`), kept under its MQTT name for existing code.
+public typealias MQTTReconnectPolicy = ReconnectPolicy

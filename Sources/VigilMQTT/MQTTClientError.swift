@@ -5,6 +5,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+public import VigilClientSupport
+
 /// An error reported by the MQTT client or connection.
 ///
 /// Inspect ``errorCode`` to react to a kind of failure; new codes may be added in later versions,
@@ -14,7 +16,7 @@
 /// do { try await client.publish(to: "a/b", payload: buffer) }
 /// catch let error as MQTTClientError where error.errorCode == .notConnected { ... }
 /// ```
-public struct MQTTClientError: Error, CustomStringConvertible {
+public struct MQTTClientError: ProtocolClientError {
     /// The kind of an ``MQTTClientError``.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         fileprivate enum _Internal: Hashable, Sendable {
@@ -105,12 +107,9 @@ public struct MQTTClientError: Error, CustomStringConvertible {
         self.reasonCode = reasonCode
     }
 
-    /// A one-line description of the error.
-    public var description: String {
-        var text = "MQTT error \(errorCode)"
-        if let reasonCode { text += " (reason code 0x\(String(reasonCode, radix: 16)))" }
-        if let message { text += ": \(message)" }
-        if let underlyingError { text += " [\(underlyingError)]" }
-        return text
-    }
+    /// `MQTT`, the start of the description.
+    public static var protocolName: String { "MQTT" }
+
+    /// The broker's reason code, shown in the description.
+    public var detail: String? { reasonCode.map { "(reason code 0x\(String($0, radix: 16)))" } }
 }

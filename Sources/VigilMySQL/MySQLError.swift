@@ -5,6 +5,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+public import VigilClientSupport
+
 /// An error the server reported in an ERR packet.
 ///
 /// The connection stays usable after a statement fails this way (for example with a syntax error,
@@ -29,38 +31,60 @@ public struct MySQLError: Error, Hashable, Sendable, CustomStringConvertible {
 
 /// A failure on the client side: the connection closed, the server broke the protocol, or it asked
 /// for something this client does not support.
-public struct MySQLClientError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// What went wrong.
+///
+/// It has the shape of every Vigil protocol client's error (`ProtocolClientError`): an extensible
+/// ``errorCode``, a ``message`` and the ``underlyingError`` that caused it. Errors the server
+/// reports for a statement are ``MySQLError`` instead.
+///
+/// ```swift
+/// catch let error as MySQLClientError where error.errorCode == .timeout { ... }
+/// ```
+public struct MySQLClientError: ProtocolClientError {
+    /// The kind of a ``MySQLClientError``.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private let name: String
-        private init(_ name: String) { self.name = name }
+        fileprivate enum _Internal: Hashable, Sendable {
+            case connectionClosed, protocolViolation, unsupported, bindCountMismatch, poolClosed, timeout
+        }
+
+        fileprivate let value: _Internal
+        fileprivate init(_ value: _Internal) { self.value = value }
 
         /// The connection closed or could not be opened.
-        public static let connectionClosed = Code("connectionClosed")
+        public static var connectionClosed: Code { .init(.connectionClosed) }
         /// The server sent bytes that break the protocol.
-        public static let protocolViolation = Code("protocolViolation")
+        public static var protocolViolation: Code { .init(.protocolViolation) }
         /// The server requires a feature or authentication plugin this client lacks.
-        public static let unsupported = Code("unsupported")
+        public static var unsupported: Code { .init(.unsupported) }
         /// A statement had a different number of parameters than binds were given.
-        public static let bindCountMismatch = Code("bindCountMismatch")
+        public static var bindCountMismatch: Code { .init(.bindCountMismatch) }
         /// The pool is shutting down or not running.
-        public static let poolClosed = Code("poolClosed")
-        /// Waiting for a connection from the pool took longer than allowed.
-        public static let timeout = Code("timeout")
+        public static var poolClosed: Code { .init(.poolClosed) }
+        /// Waiting for a connection from the pool, or for the server's answer, took longer than allowed.
+        public static var timeout: Code { .init(.timeout) }
 
-        public var description: String { name }
+        /// The name of the code.
+        public var description: String { "\(value)" }
     }
 
-    /// What went wrong.
-    public var code: Code
-    /// Details for logs.
-    public var message: String
+    /// The kind of failure.
+    public var errorCode: Code
+    /// Human-readable detail, if any.
+    public var message: String?
+    /// The error that caused this one, if any.
+    public var underlyingError: (any Error)?
 
     /// Creates an error.
-    public init(_ code: Code, message: String) {
-        self.code = code
+    ///
+    /// - Parameters:
+    ///   - errorCode: The kind of failure.
+    ///   - message: Human-readable detail.
+    ///   - underlyingError: The error that caused this one.
+    public init(_ errorCode: Code, message: String? = nil, underlyingError: (any Error)? = nil) {
+        self.errorCode = errorCode
         self.message = message
+        self.underlyingError = underlyingError
     }
 
-    public var description: String { "MySQL client error (\(code)): \(message)" }
+    /// `MySQL`, the start of the description.
+    public static var protocolName: String { "MySQL" }
 }

@@ -10,6 +10,7 @@ public import NIOCore
 public import NIOPosix
 public import ServiceLifecycle
 import Synchronization
+import VigilClientSupport
 
 /// A Redis client that stays connected: it keeps one RESP3 connection, reconnects with capped,
 /// jittered backoff, and subscribes again to every Pub/Sub channel and pattern after a reconnect.
@@ -101,7 +102,9 @@ public final class RedisClient: Service, RedisCommandExecutor, Sendable {
     /// ``RedisClientError/Code/shutdown``.
     ///
     /// - Throws: ``RedisClientError`` with ``RedisClientError/Code/alreadyRunning`` when called
-    ///   twice at the same time; otherwise it returns normally.
+    ///   twice at the same time, or the last connection error after ``RedisConfiguration/reconnect``'s
+    ///   `maxAttempts` consecutive failed attempts (by default there is no limit); otherwise it
+    ///   returns normally.
     public func run() async throws {
         let started = state.withLock { state in
             if state.running { return false }
@@ -110,17 +113,21 @@ public final class RedisClient: Service, RedisCommandExecutor, Sendable {
             return true
         }
         guard started else { throw RedisClientError(.alreadyRunning) }
-        await cancelWhenGracefulShutdown {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await self.connectionLoop() }
+        defer { self.stopped() }
+        try await cancelWhenGracefulShutdown {
+            // Throwing group: when the connection loop gives up, the action loop is cancelled.
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { try await self.connectionLoop() }
                 group.addTask { await self.actionLoop() }
             }
         }
-        self.stopped()
     }
 
-    private func connectionLoop() async {
+    private func connectionLoop() async throws {
+        // `attempt` numbers reconnection attempts from 1 (the first connection is attempt 0 and
+        // does not wait); `failures` counts failed attempts in a row for the policy's limit.
         var attempt = 0
+        var failures = 0
         while !Task.isCancelled {
             if attempt > 0 {
                 let delay = configuration.reconnect.delay(forAttempt: attempt)
@@ -130,26 +137,19 @@ public final class RedisClient: Service, RedisCommandExecutor, Sendable {
             attempt += 1
             let connection: RedisConnection
             do {
-                connection = try await RedisConnection.connect(
-                    configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger,
-                    onMessage: { [weak self] message in self?.deliver(message) }
-                )
+                connection = try await connectAndSubscribe()
             } catch {
                 if Task.isCancelled { break }
                 logger.warning("Redis connection failed", metadata: ["redis.error": "\(error)"])
-                continue
-            }
-            do {
-                let (channels, patterns) = state.withLock { (Array($0.channels.keys), Array($0.patterns.keys)) }
-                try await connection.pubSub(.subscribe, channels)
-                try await connection.pubSub(.psubscribe, patterns)
-            } catch {
-                connection.close()
-                if Task.isCancelled { break }
-                logger.warning("Redis connection failed", metadata: ["redis.error": "\(error)"])
+                failures += 1
+                guard configuration.reconnect.allowsRetry(afterFailures: failures) else {
+                    logger.error("Redis client gives up", metadata: ["redis.attempts": "\(failures)"])
+                    throw error
+                }
                 continue
             }
             attempt = 1
+            failures = 0
             let waiters = state.withLock { state in
                 state.connection = connection
                 defer { state.connectionWaiters.removeAll() }
@@ -168,6 +168,23 @@ public final class RedisClient: Service, RedisCommandExecutor, Sendable {
             if !Task.isCancelled {
                 logger.warning("Redis disconnected", metadata: ["redis.reason": "\(reason)"])
             }
+        }
+    }
+
+    /// Opens a connection and makes every active subscription on it; closes it again on failure.
+    private func connectAndSubscribe() async throws -> RedisConnection {
+        let connection = try await RedisConnection.connect(
+            configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger,
+            onMessage: { [weak self] message in self?.deliver(message) }
+        )
+        do {
+            let (channels, patterns) = state.withLock { (Array($0.channels.keys), Array($0.patterns.keys)) }
+            try await connection.pubSub(.subscribe, channels)
+            try await connection.pubSub(.psubscribe, patterns)
+            return connection
+        } catch {
+            connection.close()
+            throw error
         }
     }
 

@@ -5,6 +5,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+public import VigilClientSupport
+
 /// An error reported by the Redis client or connection.
 ///
 /// Inspect ``errorCode`` to react to a kind of failure; codes may be added later, so a `switch`
@@ -16,7 +18,7 @@
 ///     print(error.message ?? "")   // "WRONGTYPE Operation against a key holding the wrong kind of value"
 /// }
 /// ```
-public struct RedisClientError: Error, CustomStringConvertible {
+public struct RedisClientError: ProtocolClientError {
     /// The kind of a ``RedisClientError``.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         fileprivate enum _Internal: Hashable, Sendable {
@@ -89,11 +91,6 @@ public struct RedisClientError: Error, CustomStringConvertible {
         return message.split(separator: " ", maxSplits: 1).first
     }
 
-    /// A one-line description of the error.
-    public var description: String {
-        var text = "Redis error \(errorCode)"
-        if let message { text += ": \(message)" }
-        if let underlyingError { text += " [\(underlyingError)]" }
-        return text
-    }
+    /// `Redis`, the start of the description.
+    public static var protocolName: String { "Redis" }
 }

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
+public import VigilClientSupport
 
 /// Where a Redis server is and how to log in: used by ``RedisConnection`` and ``RedisClient``.
 ///
@@ -20,7 +21,7 @@ import Foundation
 /// | `connectTimeout` | Duration | 5 s (TCP, TLS and handshake) |
 /// | `commandTimeout` | Duration | 10 s (per reply; also the wait for a connection) |
 /// | `tls` | ``RedisTLSConfiguration``? | none |
-/// | `reconnect` | ``RedisReconnectPolicy`` | 100 ms doubling to 10 s, jittered |
+/// | `reconnect` | ``RedisReconnectPolicy`` | 100 ms doubling to 10 s, up to 50 % shorter (jitter), no attempt limit |
 /// | `subscriptionBufferSize` | Int | 1,024 messages per subscription |
 ///
 /// ```swift
@@ -46,7 +47,8 @@ public struct RedisConfiguration: Sendable {
     public var commandTimeout: Duration
     /// TLS settings; `nil` for plain TCP.
     public var tls: RedisTLSConfiguration?
-    /// How ``RedisClient`` waits between reconnection attempts.
+    /// How ``RedisClient`` waits between reconnection attempts, and after how many failures it gives
+    /// up.
     public var reconnect: RedisReconnectPolicy
     /// How many undelivered messages one subscription buffers before dropping the oldest.
     public var subscriptionBufferSize: Int
@@ -79,7 +81,7 @@ public struct RedisConfiguration: Sendable {
         self.connectTimeout = .seconds(5)
         self.commandTimeout = .seconds(10)
         self.tls = tls
-        self.reconnect = RedisReconnectPolicy()
+        self.reconnect = RedisReconnectPolicy(initialDelay: .milliseconds(100), maximumDelay: .seconds(10), jitter: 0.5)
         self.subscriptionBufferSize = 1024
     }
 
@@ -146,36 +148,6 @@ public struct RedisTLSConfiguration: Sendable, Hashable {
     }
 }
 
-/// Capped exponential backoff with jitter between reconnection attempts.
-///
-/// Attempt *n* (from 1) waits a random time between half and all of
-/// `min(maximumDelay, initialDelay × 2^(n−1))`, so clients that lost the same server do not
-/// reconnect in lockstep.
-public struct RedisReconnectPolicy: Sendable, Hashable {
-    /// The delay before the first retry.
-    public var initialDelay: Duration
-    /// The largest delay.
-    public var maximumDelay: Duration
-
-    /// Creates a policy.
-    ///
-    /// - Parameters:
-    ///   - initialDelay: The delay before the first retry.
-    ///   - maximumDelay: The cap.
-    public init(initialDelay: Duration = .milliseconds(100), maximumDelay: Duration = .seconds(10)) {
-        self.initialDelay = initialDelay
-        self.maximumDelay = max(initialDelay, maximumDelay)
-    }
-
-    /// The delay before an attempt.
-    ///
-    /// - Parameters:
-    ///   - attempt: The attempt number, from 1.
-    ///   - random: A number in 0...1 (tests pass a fixed one).
-    /// - Returns: The delay.
-    public func delay(forAttempt attempt: Int, random: Double = Double.random(in: 0...1)) -> Duration {
-        let exponent = min(max(attempt - 1, 0), 30)
-        let full = min(maximumDelay, initialDelay * (1 << exponent))
-        return full * (0.5 + 0.5 * min(max(random, 0), 1))
-    }
-}
+/// How a ``RedisClient`` spaces its reconnection attempts: the reconnect policy all Vigil protocol
+/// clients share (see `ReconnectPolicy`), kept under its Redis name for existing code.
+public typealias RedisReconnectPolicy = ReconnectPolicy

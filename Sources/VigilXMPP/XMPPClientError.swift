@@ -5,6 +5,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+public import VigilClientSupport
+
 /// An error reported by an XMPP connection or client.
 ///
 /// Inspect ``errorCode`` to react to a kind of failure; new codes may be added later, so a `switch`
@@ -14,7 +16,7 @@
 /// ```swift
 /// catch let error as XMPPClientError where error.errorCode == .authenticationFailed { ... }
 /// ```
-public struct XMPPClientError: Error, CustomStringConvertible {
+public struct XMPPClientError: ProtocolClientError {
     /// The kind of an ``XMPPClientError``.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         fileprivate enum _Internal: Hashable, Sendable {
@@ -86,12 +88,9 @@ public struct XMPPClientError: Error, CustomStringConvertible {
         self.underlyingError = underlyingError
     }
 
-    /// A one-line description of the error.
-    public var description: String {
-        var text = "XMPP error \(errorCode)"
-        if let condition { text += " <\(condition)/>" }
-        if let message { text += ": \(message)" }
-        if let underlyingError { text += " [\(underlyingError)]" }
-        return text
-    }
+    /// `XMPP`, the start of the description.
+    public static var protocolName: String { "XMPP" }
+
+    /// The server's condition, shown in the description as `<condition/>`.
+    public var detail: String? { condition.map { "<\($0)/>" } }
 }

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 public import NIOCore
+public import VigilClientSupport
 
 /// How one connection to an XMPP server is made and kept alive.
 ///
@@ -129,39 +130,10 @@ public typealias XMPPTLSHandlerFactory = @Sendable (_ serverHostname: String) th
 
 /// Settings of an ``XMPPClient``: one connection plus reconnect behaviour.
 public struct XMPPClientConfiguration: Sendable {
-    /// Delays between reconnect attempts: exponential from `minimum`, capped at `maximum`, each
-    /// multiplied by a random factor in `1 - jitter ... 1`.
-    public struct Backoff: Sendable {
-        /// The first delay.
-        public var minimum: Duration
-        /// The largest delay.
-        public var maximum: Duration
-        /// The random reduction in 0...1 applied to each delay, so many clients do not reconnect
-        /// in lockstep.
-        public var jitter: Double
-        /// After this many consecutive failed connection attempts ``XMPPClient/run()`` gives up and
-        /// throws; `nil` retries forever.
-        public var maxAttempts: Int?
-
-        /// Creates a backoff policy (defaults: 0.5 s doubling up to 30 s, 20 % jitter, no limit).
-        public init(minimum: Duration = .milliseconds(500), maximum: Duration = .seconds(30), jitter: Double = 0.2, maxAttempts: Int? = nil) {
-            self.minimum = minimum
-            self.maximum = maximum
-            self.jitter = min(max(jitter, 0), 1)
-            self.maxAttempts = maxAttempts
-        }
-
-        /// The delay before attempt `attempt` (0 for the first retry), without jitter.
-        public func delay(attempt: Int) -> Duration {
-            let factor = 1 << min(attempt, 20)
-            return min(minimum * factor, maximum)
-        }
-
-        /// The delay before attempt `attempt` with jitter applied.
-        public func jitteredDelay(attempt: Int, using generator: inout some RandomNumberGenerator) -> Duration {
-            delay(attempt: attempt) * (1 - Double.random(in: 0...jitter, using: &generator))
-        }
-    }
+    /// How reconnection attempts are spaced and when ``XMPPClient/run()`` gives up: the reconnect
+    /// policy all Vigil protocol clients share (see `ReconnectPolicy`), kept under its XMPP name for
+    /// existing code. The default waits 0.5 s doubling up to 30 s, up to 20 % shorter, with no limit.
+    public typealias Backoff = ReconnectPolicy
 
     /// The connection settings.
     public var connection: XMPPConnectionConfiguration

@@ -175,9 +175,9 @@ extension AnnouncerIntegrationTests {
         } catch {
             _ = try? await vigil.stop(signal: SIGKILL)
             Issue.record("vigil log:\n\((try? String(contentsOf: logFile, encoding: .utf8)) ?? "")\n\(vigil.log)")
-            await receiver.close()
+            await receiver.disconnect()
             throw error
         }
-        await receiver.close()
+        await receiver.disconnect()
     }
 }

@@ -120,10 +120,10 @@ struct AnnouncerIntegrationTests {
         } catch {
             _ = try? await vigil.stop(signal: SIGKILL)
             Issue.record("vigil log:\n\(vigil.log)")
-            await receiver.close()
+            await receiver.disconnect()
             throw error
         }
-        await receiver.close()
+        await receiver.disconnect()
     }
 
     @Test("A channel announcement reaches the channel's online members (MySQL membership, Redis activity), page by page")
@@ -219,11 +219,11 @@ struct AnnouncerIntegrationTests {
         } catch {
             _ = try? await vigil.stop(signal: SIGKILL)
             Issue.record("vigil log:\n\(vigil.log)")
-            await aliceConnection.close()
-            await bobConnection.close()
+            await aliceConnection.disconnect()
+            await bobConnection.disconnect()
             throw error
         }
-        await aliceConnection.close()
-        await bobConnection.close()
+        await aliceConnection.disconnect()
+        await bobConnection.disconnect()
     }
 }

@@ -11,6 +11,7 @@ import NIOCore
 import Prometheus
 import Synchronization
 import Testing
+import VigilClientSupport
 import VigilCore
 @testable import VigilMQTT
 import VigilMonitors
@@ -225,7 +226,7 @@ final class GatewayTestBed: Sendable {
             var client: MQTTClient?
             if configuration.mode == .mqtt {
                 var clientConfiguration = try GatewayMonitor.mqttConfiguration(configuration)
-                clientConfiguration.reconnect = MQTTReconnectPolicy(initial: .milliseconds(100), maximum: .milliseconds(500), jitter: 0.1)
+                clientConfiguration.reconnect = MQTTReconnectPolicy(initialDelay: .milliseconds(100), maximumDelay: .milliseconds(500), jitter: 0.1)
                 clientConfiguration.connectTimeout = .seconds(3)
                 client = MQTTClient(configuration: clientConfiguration, logger: logs.logger(label: "vigil.mqtt"))
             }

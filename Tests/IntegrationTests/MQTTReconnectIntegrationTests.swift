@@ -8,6 +8,7 @@
 import Foundation
 import NIOCore
 import Testing
+import VigilClientSupport
 @testable import VigilMQTT
 
 /// Collects received payloads in the background.
@@ -69,7 +70,7 @@ final class EventRecorder: @unchecked Sendable {
 struct MQTTReconnectIntegrationTests {
     func configuration(port: Int, _ clientID: String) throws -> MQTTClientConfiguration {
         var configuration = try MQTTClientConfiguration(url: "mqtt://127.0.0.1:\(port)", clientID: clientID)
-        configuration.reconnect = MQTTReconnectPolicy(initial: .milliseconds(100), maximum: .milliseconds(400), jitter: 0.2)
+        configuration.reconnect = MQTTReconnectPolicy(initialDelay: .milliseconds(100), maximumDelay: .milliseconds(400), jitter: 0.2)
         configuration.connectTimeout = .seconds(1)
         configuration.keepAlive = .seconds(1)
         configuration.pingTimeout = .milliseconds(700)

@@ -9,6 +9,7 @@ import Foundation
 import Logging
 import NIOCore
 import Testing
+import VigilClientSupport
 @testable import VigilMQTT
 
 /// Helpers shared by the MQTT integration suites.
@@ -29,7 +30,7 @@ enum MQTTTestSupport {
         let port = try IntegrationEnvironment.mosquittoPort
         var configuration = try MQTTClientConfiguration(url: "mqtt://\(IntegrationEnvironment.mosquittoHost):\(port)", clientID: clientID)
         configuration.version = version
-        configuration.reconnect = MQTTReconnectPolicy(initial: .milliseconds(100), maximum: .milliseconds(500), jitter: 0.1)
+        configuration.reconnect = MQTTReconnectPolicy(initialDelay: .milliseconds(100), maximumDelay: .milliseconds(500), jitter: 0.1)
         configuration.connectTimeout = .seconds(3)
         return configuration
     }

@@ -27,7 +27,7 @@ struct MySQLClientIntegrationTests {
         #expect(await client.openConnections == 1)
         await client.shutdown()
         #expect(await client.openConnections == 0)
-        await #expect { _ = try await client.query("SELECT 1") } throws: { ($0 as? MySQLClientError)?.code == .poolClosed }
+        await #expect { _ = try await client.query("SELECT 1") } throws: { ($0 as? MySQLClientError)?.errorCode == .poolClosed }
     }
 
     @Test("A caller that finds every connection busy fails after the acquire timeout")
@@ -37,7 +37,7 @@ struct MySQLClientIntegrationTests {
         )
         let client = MySQLClient(configuration: configuration, logger: MySQLTestSupport.logger)
         try await client.withConnection { connection async throws in
-            await #expect { _ = try await client.query("SELECT 1") } throws: { ($0 as? MySQLClientError)?.code == .timeout }
+            await #expect { _ = try await client.query("SELECT 1") } throws: { ($0 as? MySQLClientError)?.errorCode == .timeout }
             #expect(try await connection.query("SELECT 1").count == 1)
         }
         #expect(try await client.query("SELECT 3")[0][0] == .int(3))
@@ -57,7 +57,7 @@ struct MySQLClientIntegrationTests {
         #expect(await client.openConnections == 1)
 
         server.stop()
-        await #expect { _ = try await client.query("SELECT 1") } throws: { ($0 as? MySQLClientError)?.code == .connectionClosed }
+        await #expect { _ = try await client.query("SELECT 1") } throws: { ($0 as? MySQLClientError)?.errorCode == .connectionClosed }
 
         try await server.start()
         let rows = try await client.query("SELECT 42 AS answer")

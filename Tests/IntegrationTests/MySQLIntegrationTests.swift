@@ -42,7 +42,7 @@ struct MySQLIntegrationTests {
         )
         await #expect {
             _ = try await MySQLConnection.connect(configuration: configuration, logger: MySQLTestSupport.logger)
-        } throws: { ($0 as? MySQLClientError)?.code == .timeout }
+        } throws: { ($0 as? MySQLClientError)?.errorCode == .timeout }
     }
 
     @Test("A closed port fails the connection with connectionClosed")
@@ -50,7 +50,7 @@ struct MySQLIntegrationTests {
         let configuration = MySQLConnectionConfiguration(host: "127.0.0.1", port: try freeLoopbackPort(), username: "u", password: "p")
         await #expect {
             _ = try await MySQLConnection.connect(configuration: configuration, logger: MySQLTestSupport.logger)
-        } throws: { ($0 as? MySQLClientError)?.code == .connectionClosed }
+        } throws: { ($0 as? MySQLClientError)?.errorCode == .connectionClosed }
     }
 
     @Test("A statement run again with new binds is prepared once; old statements are closed beyond the cache size")

@@ -124,7 +124,7 @@ final class PrivateMariaDB: @unchecked Sendable {
         )
         for _ in 0..<200 {
             if let connection = try? await MySQLConnection.connect(configuration: configuration, logger: MySQLTestSupport.logger) {
-                await connection.close()
+                await connection.disconnect()
                 return
             }
             try await Task.sleep(for: .milliseconds(50))

@@ -8,6 +8,7 @@
 import Foundation
 import Logging
 import NIOCore
+import VigilClientSupport
 import VigilRedis
 
 enum RedisTest {

@@ -9,6 +9,7 @@ import Foundation
 import NIOSSL
 import ServiceLifecycle
 import Testing
+import VigilClientSupport
 import VigilXMPP
 
 @Suite("XMPP connections against Prosody", .enabled(if: IntegrationEnvironment.enabled))
@@ -157,7 +158,7 @@ struct XMPPIntegrationTests {
         try await prosody.start()
         defer { prosody.stop() }
         var configuration = XMPPClientConfiguration(connection: prosody.configuration)
-        configuration.backoff = .init(minimum: .milliseconds(100), maximum: .milliseconds(500))
+        configuration.backoff = .init(initialDelay: .milliseconds(100), maximumDelay: .milliseconds(500))
         let client = XMPPClient(configuration: configuration, logger: XMPPTestSupport.logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await client.run() }

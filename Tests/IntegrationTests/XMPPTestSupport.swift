@@ -43,10 +43,10 @@ enum XMPPTestSupport {
         let connection = try await XMPPConnection.connect(configuration: configuration, logger: logger)
         do {
             let result = try await body(connection)
-            await connection.close()
+            await connection.disconnect()
             return result
         } catch {
-            await connection.close()
+            await connection.disconnect()
             throw error
         }
     }
@@ -119,7 +119,7 @@ final class PrivateProsody: @unchecked Sendable {
         for _ in 0..<100 {
             do {
                 let connection = try await XMPPConnection.connect(configuration: configuration, logger: XMPPTestSupport.logger)
-                await connection.close()
+                await connection.disconnect()
                 return
             } catch let error as XMPPClientError where error.errorCode == .streamError {
                 return  // Up, and an XMPPClient under test was faster to log in (<conflict/>).

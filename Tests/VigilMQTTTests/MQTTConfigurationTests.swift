@@ -7,6 +7,7 @@
 
 import NIOCore
 import Testing
+import VigilClientSupport
 
 @testable import VigilMQTT
 
@@ -55,17 +56,18 @@ struct MQTTConfigurationTests {
     }
 
     @Test("Reconnect delays grow exponentially, are capped and jittered")
-    func backoff() {
-        let policy = MQTTReconnectPolicy(initial: .milliseconds(100), maximum: .seconds(1), jitter: 0.2)
-        #expect(policy.delay(forAttempt: 1, random: 0.5) == .milliseconds(100))
-        #expect(policy.delay(forAttempt: 2, random: 0.5) == .milliseconds(200))
-        #expect(policy.delay(forAttempt: 4, random: 0.5) == .milliseconds(800))
-        #expect(policy.delay(forAttempt: 5, random: 0.5) == .seconds(1))
-        #expect(policy.delay(forAttempt: 500, random: 0.5) == .seconds(1))
-        let low = policy.delay(forAttempt: 1, random: 0)
-        let high = policy.delay(forAttempt: 1, random: 1)
-        #expect(low > .microseconds(79_999) && low < .microseconds(80_001))
-        #expect(high > .microseconds(119_999) && high < .microseconds(120_001))
+    func backoff() throws {
+        let policy = MQTTReconnectPolicy(initialDelay: .milliseconds(100), maximumDelay: .seconds(1), jitter: 0.2)
+        #expect(policy.delay(forAttempt: 1, random: 1) == .milliseconds(100))
+        #expect(policy.delay(forAttempt: 2, random: 1) == .milliseconds(200))
+        #expect(policy.delay(forAttempt: 4, random: 1) == .milliseconds(800))
+        #expect(policy.delay(forAttempt: 5, random: 1) == .seconds(1))
+        #expect(policy.delay(forAttempt: 500, random: 1) == .seconds(1))
+        // Jitter shortens a delay by up to 20 %.
+        #expect(policy.delay(forAttempt: 1, random: 0) == .milliseconds(80))
+        #expect(policy.delay(forAttempt: 1, random: 0.5) == .milliseconds(90))
+        let defaults = try MQTTClientConfiguration(url: "mqtt://h", clientID: "c").reconnect
+        #expect(defaults == MQTTReconnectPolicy(initialDelay: .milliseconds(500), maximumDelay: .seconds(30), jitter: 0.2))
     }
 
     @Test("CONNECT carries the configuration")

@@ -251,10 +251,10 @@ struct MySQLChannelHandlerTests {
         let result = server.command(.ping)
         _ = try server.received()
         try server.send(5) { MySQLOKPacket().write(to: &$0) }
-        #expect((failure(result) as? MySQLClientError)?.code == .protocolViolation)
+        #expect((failure(result) as? MySQLClientError)?.errorCode == .protocolViolation)
         #expect(!server.channel.isActive)
         // Later commands fail at once instead of hanging.
-        #expect((failure(server.command(.ping)) as? MySQLClientError)?.code == .protocolViolation)
+        #expect((failure(server.command(.ping)) as? MySQLClientError)?.errorCode == .protocolViolation)
     }
 
     @Test("A command the server does not answer within the command timeout closes the connection")
@@ -273,7 +273,7 @@ struct MySQLChannelHandlerTests {
         let silent = server.command(.query("SELECT SLEEP(100)"))
         _ = try server.received()
         server.channel.embeddedEventLoop.advanceTime(by: .seconds(5))
-        #expect((failure(silent) as? MySQLClientError)?.code == .timeout)
+        #expect((failure(silent) as? MySQLClientError)?.errorCode == .timeout)
         #expect(!server.channel.isActive)
     }
 

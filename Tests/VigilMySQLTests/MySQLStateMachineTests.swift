@@ -87,7 +87,7 @@ struct MySQLStateMachineTests {
             Issue.record("expected closeWithError")
             return
         }
-        #expect((error as? MySQLClientError)?.code == .protocolViolation)
+        #expect((error as? MySQLClientError)?.errorCode == .protocolViolation)
         #expect(!machine.isReady)
     }
 
@@ -101,7 +101,7 @@ struct MySQLStateMachineTests {
             Issue.record("expected closeWithError")
             return
         }
-        #expect((error as? MySQLClientError)?.code == .unsupported)
+        #expect((error as? MySQLClientError)?.errorCode == .unsupported)
     }
 
     @Test("An auth switch to a plugin other than mysql_native_password is refused")
@@ -115,6 +115,6 @@ struct MySQLStateMachineTests {
             Issue.record("expected closeWithError")
             return
         }
-        #expect((error as? MySQLClientError)?.code == .unsupported)
+        #expect((error as? MySQLClientError)?.errorCode == .unsupported)
     }
 }

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 import Testing
+import VigilClientSupport
 
 @testable import VigilRedis
 
@@ -50,7 +51,8 @@ struct RedisConfigurationTests {
 
     @Test("Backoff doubles from the initial delay, is capped, and is jittered between half and all")
     func backoff() {
-        let policy = RedisReconnectPolicy(initialDelay: .milliseconds(100), maximumDelay: .seconds(1))
+        let policy = RedisReconnectPolicy(initialDelay: .milliseconds(100), maximumDelay: .seconds(1), jitter: 0.5)
+        #expect(RedisConfiguration().reconnect == RedisReconnectPolicy(initialDelay: .milliseconds(100), maximumDelay: .seconds(10), jitter: 0.5))
         #expect(policy.delay(forAttempt: 1, random: 1) == .milliseconds(100))
         #expect(policy.delay(forAttempt: 2, random: 1) == .milliseconds(200))
         #expect(policy.delay(forAttempt: 3, random: 0) == .milliseconds(200))

@@ -9,19 +9,20 @@ import Logging
 import NIOCore
 import NIOPosix
 import Testing
+import VigilClientSupport
 @testable import VigilXMPP
 
 @Suite struct XMPPClientTests {
     @Test func backoffDoublesUpToTheCapWithBoundedJitter() {
-        let backoff = XMPPClientConfiguration.Backoff(minimum: .milliseconds(100), maximum: .seconds(1), jitter: 0.5)
-        #expect((0..<6).map { backoff.delay(attempt: $0) } == [
+        let backoff = XMPPClientConfiguration.Backoff(initialDelay: .milliseconds(100), maximumDelay: .seconds(1), jitter: 0.5)
+        #expect((1...6).map { backoff.baseDelay(forAttempt: $0) } == [
             .milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800), .seconds(1), .seconds(1),
         ])
-        #expect(backoff.delay(attempt: 1000) == .seconds(1))
+        #expect(backoff.baseDelay(forAttempt: 1000) == .seconds(1))
         var generator = XorShiftRandom(seed: 7)
-        for attempt in 0..<50 {
-            let delay = backoff.jitteredDelay(attempt: attempt, using: &generator)
-            #expect(delay <= backoff.delay(attempt: attempt) && delay >= backoff.delay(attempt: attempt) * 0.5)
+        for attempt in 1...50 {
+            let delay = backoff.delay(forAttempt: attempt, using: &generator)
+            #expect(delay <= backoff.baseDelay(forAttempt: attempt) && delay >= backoff.baseDelay(forAttempt: attempt) * 0.5)
         }
     }
 
@@ -39,7 +40,7 @@ import Testing
         )
         let client = XMPPClient(
             configuration: XMPPClientConfiguration(
-                connection: connection, backoff: .init(minimum: .milliseconds(1), maximum: .milliseconds(2), maxAttempts: 3)
+                connection: connection, backoff: .init(initialDelay: .milliseconds(1), maximumDelay: .milliseconds(2), maxAttempts: 3)
             ),
             logger: Logger(label: "test")
         )

@@ -11,6 +11,7 @@ public import NIOPosix
 import CoreMetrics
 public import ServiceLifecycle
 import Synchronization
+import VigilClientSupport
 
 /// An MQTT client that stays connected: it reconnects with backoff, subscribes again after every
 /// reconnect and queues QoS 1/2 publications while disconnected.
@@ -80,7 +81,9 @@ public final class MQTTClient: Service, Sendable {
     /// DISCONNECT, ends all subscriptions and event streams, and fails waiting publications.
     ///
     /// - Throws: ``MQTTClientError`` with code ``MQTTClientError/Code/alreadyRunning`` when called
-    ///   twice at the same time; otherwise it returns normally.
+    ///   twice at the same time, or the last connection error after
+    ///   ``MQTTClientConfiguration/reconnect``'s `maxAttempts` consecutive failed attempts (by
+    ///   default there is no limit); otherwise it returns normally.
     public func run() async throws {
         let started = state.withLock { state in
             if state.running { return false }
@@ -88,14 +91,17 @@ public final class MQTTClient: Service, Sendable {
             return true
         }
         guard started else { throw MQTTClientError(.alreadyRunning) }
-        await cancelWhenGracefulShutdown {
-            await self.connectionLoop()
+        defer { self.stopped() }
+        try await cancelWhenGracefulShutdown {
+            try await self.connectionLoop()
         }
-        self.stopped()
     }
 
-    private func connectionLoop() async {
+    private func connectionLoop() async throws {
+        // `attempt` numbers reconnection attempts from 1 (the first connection is attempt 0 and
+        // does not wait); `failures` counts failed attempts in a row for the policy's limit.
         var attempt = 0
+        var failures = 0
         while !Task.isCancelled {
             if attempt > 0 {
                 let delay = configuration.reconnect.delay(forAttempt: attempt)
@@ -116,9 +122,15 @@ public final class MQTTClient: Service, Sendable {
                 if Task.isCancelled { break }
                 logger.warning("MQTT connection to \(configuration.address) failed", metadata: ["mqtt.error": "\(reason)"])
                 self.emit(.disconnected(reason))
+                failures += 1
+                guard configuration.reconnect.allowsRetry(afterFailures: failures) else {
+                    logger.error("MQTT client gives up", metadata: ["mqtt.attempts": "\(failures)"])
+                    throw reason
+                }
                 continue
             }
             attempt = 1
+            failures = 0
             let reason = await withTaskCancellationHandler {
                 await self.connected(connection)
             } onCancel: {

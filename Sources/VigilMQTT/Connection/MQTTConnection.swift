@@ -293,10 +293,3 @@ public final actor MQTTConnection {
         return (try? await future.get()) ?? MQTTClientError(.connectionClosed)
     }
 }
-
-extension TimeAmount {
-    init(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-    }
-}

@@ -124,7 +124,7 @@ public final class MySQLClient: Service, Sendable {
     public func query(_ sql: String, _ binds: [MySQLValue] = []) async throws -> [MySQLRow] {
         do {
             return try await withConnection { try await $0.query(sql, binds) }
-        } catch let error as MySQLClientError where error.code == .connectionClosed {
+        } catch let error as MySQLClientError where error.errorCode == .connectionClosed {
             logger.debug("retrying a MySQL query on a new connection", metadata: ["error": "\(error)"])
             return try await withConnection { try await $0.query(sql, binds) }
         }

@@ -14,13 +14,20 @@ import NIOCore
 /// A connection that died while idle (for example because the server restarted) is dropped when it
 /// is next leased, and a new one is opened in its place: that is the whole reconnect story, so a
 /// caller never holds a broken connection for longer than one failed command.
+///
+/// The actor runs on one event loop of the group, so a waiter's deadline is a NIO scheduled task on
+/// that loop which enters the actor synchronously: no task per waiter, and a task cancellation
+/// handler reaches the actor the same way.
 actor MySQLConnectionPool {
     private struct Waiter {
         var id: UInt64
         var continuation: CheckedContinuation<MySQLConnection?, any Error>
-        var timeout: Task<Void, Never>
+        var deadline: Scheduled<Void>
     }
 
+    /// The executor of the pool's event loop, on which the actor runs.
+    nonisolated let unownedExecutor: UnownedSerialExecutor
+    private nonisolated let eventLoop: any EventLoop
     private let configuration: MySQLClientConfiguration
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
@@ -32,6 +39,8 @@ actor MySQLConnectionPool {
     private var isShutDown = false
 
     init(configuration: MySQLClientConfiguration, eventLoopGroup: any EventLoopGroup, logger: Logger) {
+        self.eventLoop = eventLoopGroup.any()
+        self.unownedExecutor = eventLoop.executor.asUnownedSerialExecutor()
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
@@ -71,7 +80,7 @@ actor MySQLConnectionPool {
     }
 
     /// Returns a leased connection: it goes to a waiter, back to the idle list, or is closed.
-    func release(_ connection: MySQLConnection) async {
+    func release(_ connection: MySQLConnection) {
         if !connection.isClosed, !isShutDown {
             if !waiters.isEmpty {
                 wakeWaiter(with: connection)
@@ -84,7 +93,7 @@ actor MySQLConnectionPool {
         }
         openCount -= 1
         wakeWaiter(with: nil)
-        await connection.close()
+        connection.close()
     }
 
     /// Closes idle connections and fails waiters; connections still leased close when returned.
@@ -93,13 +102,13 @@ actor MySQLConnectionPool {
         let pending = waiters
         waiters = []
         for waiter in pending {
-            waiter.timeout.cancel()
+            waiter.deadline.cancel()
             waiter.continuation.resume(throwing: MySQLClientError(.poolClosed, message: "the MySQL client is shut down"))
         }
         let connections = idle
         idle = []
         openCount -= connections.count
-        for connection in connections { await connection.close() }
+        for connection in connections { await connection.disconnect() }
     }
 
     private func waitForConnection() async throws -> MySQLConnection? {
@@ -112,25 +121,24 @@ actor MySQLConnectionPool {
                     continuation.resume(throwing: CancellationError())
                     return
                 }
-                // An unstructured task because the deadline must fire while this task is suspended.
-                let timer = Task { [weak self] in
-                    try? await Task.sleep(for: timeout)
-                    guard !Task.isCancelled else { return }
-                    await self?.removeWaiter(
-                        id, error: MySQLClientError(.timeout, message: "no MySQL connection became free within \(timeout)")
-                    )
+                let deadline = eventLoop.scheduleTask(in: TimeAmount(timeout)) {
+                    self.assumeIsolated { pool in
+                        pool.removeWaiter(id, error: MySQLClientError(.timeout, message: "no MySQL connection became free within \(timeout)"))
+                    }
                 }
-                waiters.append(Waiter(id: id, continuation: continuation, timeout: timer))
+                waiters.append(Waiter(id: id, continuation: continuation, deadline: deadline))
             }
         } onCancel: {
-            Task { await self.removeWaiter(id, error: CancellationError()) }
+            eventLoop.execute {
+                self.assumeIsolated { $0.removeWaiter(id, error: CancellationError()) }
+            }
         }
     }
 
     private func removeWaiter(_ id: UInt64, error: any Error) {
         guard let index = waiters.firstIndex(where: { $0.id == id }) else { return }
         let waiter = waiters.remove(at: index)
-        waiter.timeout.cancel()
+        waiter.deadline.cancel()
         waiter.continuation.resume(throwing: error)
     }
 
@@ -140,7 +148,7 @@ actor MySQLConnectionPool {
             return
         }
         let waiter = waiters.removeFirst()
-        waiter.timeout.cancel()
+        waiter.deadline.cancel()
         waiter.continuation.resume(returning: connection)
     }
 }

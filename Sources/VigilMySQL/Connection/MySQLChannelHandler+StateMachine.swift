@@ -124,7 +124,7 @@ extension MySQLChannelHandler {
                 return try handle(packet)
             } catch let error as MySQLDecodeError {
                 state = .closed
-                return .closeWithError(MySQLClientError(.protocolViolation, message: error.description))
+                return .closeWithError(MySQLClientError(.protocolViolation, underlyingError: error))
             } catch {
                 state = .closed
                 return .closeWithError(error)

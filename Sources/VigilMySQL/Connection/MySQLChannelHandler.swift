@@ -50,6 +50,9 @@ final class MySQLChannelHandler: ChannelInboundHandler {
         self.logger = logger
     }
 
+    /// Why the connection failed or closed, once it has.
+    var closeReason: (any Error)? { closedError }
+
     /// The server's version string from the handshake.
     var serverVersion: String { stateMachine.serverVersion }
 
@@ -124,7 +127,7 @@ final class MySQLChannelHandler: ChannelInboundHandler {
                 self.handle(stateMachine.receive(packet), context: context)
             }
         } catch {
-            let reason = (error as? MySQLDecodeError).map { MySQLClientError(.protocolViolation, message: $0.description) }
+            let reason = (error as? MySQLDecodeError).map { MySQLClientError(.protocolViolation, underlyingError: $0) }
             fail(reason ?? error, context: context)
         }
     }
@@ -135,7 +138,7 @@ final class MySQLChannelHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        fail(MySQLClientError(.connectionClosed, message: "connection error: \(error)"), context: context)
+        fail(MySQLClientError(.connectionClosed, message: "connection error", underlyingError: error), context: context)
     }
 
     private func handle(_ action: StateMachine.Action, context: ChannelHandlerContext) {

@@ -65,17 +65,17 @@ public final actor MySQLConnection {
         let connection = try await connect(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)
         do {
             let result = try await operation(connection)
-            await connection.close()
+            await connection.disconnect()
             return result
         } catch {
-            await connection.close()
+            await connection.disconnect()
             throw error
         }
     }
 
     /// Opens TCP, answers the handshake and waits until the server accepted the account.
     ///
-    /// The caller must ``close()`` the connection.
+    /// The caller must ``close()`` or ``disconnect()`` the connection.
     ///
     /// - Throws: ``MySQLError`` when the server refuses the account, ``MySQLClientError`` otherwise.
     public static func connect(
@@ -104,7 +104,9 @@ public final actor MySQLConnection {
                 }
             }
         } catch {
-            throw MySQLClientError(.connectionClosed, message: "cannot connect to \(configuration.host):\(configuration.port): \(error)")
+            throw MySQLClientError(
+                .connectionClosed, message: "cannot connect to \(configuration.host):\(configuration.port)", underlyingError: error
+            )
         }
 
         let promise = channel.eventLoop.makePromise(of: Void.self)
@@ -210,12 +212,35 @@ public final actor MySQLConnection {
         closed.load(ordering: .relaxed) || !channel.isActive
     }
 
-    /// Sends COM_QUIT and closes the socket; calling it again does nothing.
-    public nonisolated func close() async {
+    /// Sends COM_QUIT and waits until the connection is closed.
+    public func disconnect() async {
+        close()
+        _ = await waitUntilClosed()
+    }
+
+    /// Sends COM_QUIT and closes the socket without waiting; safe to call from any context (a task
+    /// cancellation handler, for example) and more than once.
+    public nonisolated func close() {
         guard closed.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
         let handler = self.handler
-        channel.eventLoop.execute { handler.value.send(.quit, promise: nil) }
-        try? await channel.close()
+        let channel = self.channel
+        channel.eventLoop.execute {
+            handler.value.send(.quit, promise: nil)
+            channel.close(promise: nil)
+        }
+    }
+
+    /// Waits until the connection closes and returns why.
+    ///
+    /// - Returns: The reason, for example ``MySQLClientError/Code/timeout`` after a command timed
+    ///   out; another error (such as a ``MySQLError`` during the handshake) is its underlying error.
+    public func waitUntilClosed() async -> MySQLClientError {
+        _ = try? await channel.closeFuture.get()
+        switch handler.value.closeReason {
+        case let reason as MySQLClientError: return reason
+        case let reason?: return MySQLClientError(.connectionClosed, underlyingError: reason)
+        case nil: return MySQLClientError(.connectionClosed)
+        }
     }
 
     private func send(_ command: MySQLCommand) async throws -> MySQLCommandResult {

@@ -5,8 +5,6 @@
 //
 //===----------------------------------------------------------------------===//
 
-import NIOCore
-
 /// Where and as whom to connect.
 ///
 /// ```swift
@@ -68,12 +66,5 @@ public struct MySQLConnectionConfiguration: Sendable {
         }
         if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
         self.init(host: String(host), port: port, username: username, password: password, database: database)
-    }
-}
-
-extension TimeAmount {
-    init(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 }

@@ -291,10 +291,3 @@ public enum RedisPubSubCommand: String, Sendable, Hashable {
     /// `PUNSUBSCRIBE pattern…`
     case punsubscribe = "PUNSUBSCRIBE"
 }
-
-extension TimeAmount {
-    init(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-    }
-}

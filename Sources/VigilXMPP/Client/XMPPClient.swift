@@ -10,6 +10,7 @@ public import NIOCore
 public import NIOPosix
 public import ServiceLifecycle
 import Synchronization
+import VigilClientSupport
 
 /// An XMPP connection that stays up: a `Service` that connects, and after a lost connection or a
 /// failed attempt reconnects with capped, jittered exponential backoff.
@@ -69,8 +70,8 @@ public final class XMPPClient: Service, Sendable {
     /// triggered; then closes the stream and returns.
     ///
     /// - Throws: ``XMPPClientError`` with ``XMPPClientError/Code/alreadyRunning`` when called while
-    ///   already running, or the last connection error after
-    ///   ``XMPPClientConfiguration/Backoff/maxAttempts`` consecutive failed attempts; other
+    ///   already running, or the last connection error after ``XMPPClientConfiguration/backoff``'s
+    ///   `maxAttempts` consecutive failed attempts (by default there is no limit); other
     ///   connection failures are logged and retried.
     public func run() async throws {
         let alreadyRunning = state.withLock { state in
@@ -96,14 +97,17 @@ public final class XMPPClient: Service, Sendable {
     }
 
     private func connectionLoop() async throws {
-        var attempt = 0
-        var generator = SystemRandomNumberGenerator()
+        // `attempt` numbers the next reconnection attempt from 1; `failures` counts failed attempts
+        // in a row for the policy's limit.
+        var attempt = 1
+        var failures = 0
         while !Task.isCancelled {
             do {
                 let connection = try await XMPPConnection.connect(
                     configuration: configuration.connection, eventLoopGroup: eventLoopGroup, logger: logger
                 )
-                attempt = 0
+                attempt = 1
+                failures = 0
                 let waiters = state.withLock { state in
                     state.connection = connection
                     defer { state.waiters = [] }
@@ -113,7 +117,7 @@ public final class XMPPClient: Service, Sendable {
                 await withTaskCancellationHandler {
                     for await stanza in connection.stanzas { continuation.yield(stanza) }
                 } onCancel: {
-                    Task { await connection.close() }  // Bridges the synchronous cancel handler to the async close.
+                    connection.close()
                 }
                 state.withLock { $0.connection = nil }
                 let reason = await connection.waitUntilClosed()
@@ -121,13 +125,14 @@ public final class XMPPClient: Service, Sendable {
                 logger.warning("XMPP connection lost", metadata: ["xmpp.reason": "\(reason)"])
             } catch {
                 if Task.isCancelled { break }
-                logger.warning("XMPP connect failed", metadata: ["xmpp.error": "\(error)", "xmpp.attempt": "\(attempt)"])
-                if let maxAttempts = configuration.backoff.maxAttempts, attempt + 1 >= maxAttempts {
-                    logger.error("XMPP client gives up", metadata: ["xmpp.attempts": "\(attempt + 1)"])
+                failures += 1
+                logger.warning("XMPP connect failed", metadata: ["xmpp.error": "\(error)", "xmpp.attempt": "\(failures)"])
+                guard configuration.backoff.allowsRetry(afterFailures: failures) else {
+                    logger.error("XMPP client gives up", metadata: ["xmpp.attempts": "\(failures)"])
                     throw error
                 }
             }
-            let delay = configuration.backoff.jitteredDelay(attempt: attempt, using: &generator)
+            let delay = configuration.backoff.delay(forAttempt: attempt)
             attempt += 1
             do {
                 try await Task.sleep(for: delay)

@@ -22,18 +22,24 @@ public import NIOPosix
 /// try await connection.send(rawStanza: "<message to='alice@example.test' from='announcer.example.test'><body>hi</body></message>")
 /// for await stanza in connection.stanzas where stanza[attribute: "type"] == "error" { ... }
 /// ```
-public final class XMPPConnection: Sendable {
+///
+/// Like `MQTTConnection` and `RedisConnection`, the connection is an actor that runs on the
+/// channel's event loop (so it reaches its channel handler without a thread hop), ``close()`` is
+/// synchronous and may be called from anywhere, and ``waitUntilClosed()`` reports why it closed.
+public final actor XMPPConnection {
     /// The settings this connection was made with.
-    public let configuration: XMPPConnectionConfiguration
+    public nonisolated let configuration: XMPPConnectionConfiguration
     /// The JID the stream is authenticated as: the component domain, or the full JID bound by the
     /// server for a client.
-    public let jid: String
+    public nonisolated let jid: String
     /// The stream id the server assigned.
-    public let streamID: String
+    public nonisolated let streamID: String
     /// Incoming stanzas in arrival order; the sequence ends when the connection closes.
-    public let stanzas: AsyncStream<XMLElement>
-    let channel: any Channel
-    let handler: NIOLoopBound<XMPPChannelHandler>
+    public nonisolated let stanzas: AsyncStream<XMLElement>
+    /// The executor of the channel's event loop, on which the actor runs.
+    public nonisolated let unownedExecutor: UnownedSerialExecutor
+    nonisolated let channel: any Channel
+    private let handler: NIOLoopBound<XMPPChannelHandler>
     private let closedFuture: EventLoopFuture<XMPPClientError>
 
     private init(
@@ -44,6 +50,7 @@ public final class XMPPConnection: Sendable {
         self.jid = established.jid
         self.streamID = established.streamID
         self.stanzas = stanzas
+        self.unownedExecutor = channel.eventLoop.executor.asUnownedSerialExecutor()
         self.channel = channel
         self.handler = handler
         self.closedFuture = closed
@@ -103,8 +110,7 @@ public final class XMPPConnection: Sendable {
     /// - Throws: ``XMPPClientError`` when the connection is closed.
     public func send(rawStanza: ByteBuffer) async throws {
         let promise = channel.eventLoop.makePromise(of: Void.self)
-        let handler = self.handler
-        channel.eventLoop.execute { handler.value.send(raw: rawStanza, promise: promise) }
+        handler.value.send(raw: rawStanza, promise: promise)
         try await promise.futureResult.get()
     }
 
@@ -130,9 +136,7 @@ public final class XMPPConnection: Sendable {
     ///   ``XMPPClientError/stanza``), ``XMPPClientError/Code/iqTimeout`` or a connection error.
     public func sendIQ(_ iq: XMLElement, timeout: Duration? = nil) async throws -> XMLElement {
         let promise = channel.eventLoop.makePromise(of: XMLElement.self)
-        let handler = self.handler
-        let timeout = timeout ?? configuration.iqTimeout
-        channel.eventLoop.execute { handler.value.sendIQ(iq, timeout: timeout, promise: promise) }
+        handler.value.sendIQ(iq, timeout: timeout ?? configuration.iqTimeout, promise: promise)
         return try await promise.futureResult.get()
     }
 
@@ -140,19 +144,26 @@ public final class XMPPConnection: Sendable {
     /// with ``XMPPClientError/Code/keepAliveTimeout``.
     public func ping() async throws {
         let promise = channel.eventLoop.makePromise(of: Void.self)
-        let handler = self.handler
-        channel.eventLoop.execute { handler.value.ping(promise: promise) }
+        handler.value.ping(promise: promise)
         try await promise.futureResult.get()
     }
 
-    /// Closes the stream (`</stream:stream>`) and the connection; safe to call more than once.
-    public func close() async {
+    /// Ends the stream (`</stream:stream>`) and waits until the connection is closed.
+    public func disconnect() async {
+        close()
+        _ = await waitUntilClosed()
+    }
+
+    /// Ends the stream (`</stream:stream>`) and closes the connection without waiting; safe to call
+    /// from any context (a task cancellation handler, for example) and more than once.
+    public nonisolated func close() {
         let handler = self.handler
         channel.eventLoop.execute { handler.value.closeStream() }
-        _ = try? await closedFuture.get()
     }
 
     /// Waits until the connection closes and returns why.
+    ///
+    /// - Returns: The reason, for example ``XMPPClientError/Code/keepAliveTimeout``.
     public func waitUntilClosed() async -> XMPPClientError {
         do {
             return try await closedFuture.get()
