@@ -48,7 +48,17 @@ public final class MediaMTXSimulator: Sendable {
         public var framesInError: UInt64
 
         /// Creates a path.
-        public init(name: String, sourceType: String? = "srtConn", online: Bool = true, onlineTime: String = "2025-01-01T10:00:00Z", readers: [String] = [], tracks: [String] = ["H264", "MPEG-4 Audio"], inboundBytes: UInt64 = 0, outboundBytes: UInt64 = 0, framesInError: UInt64 = 0) {
+        public init(
+            name: String,
+            sourceType: String? = "srtConn",
+            online: Bool = true,
+            onlineTime: String = "2025-01-01T10:00:00Z",
+            readers: [String] = [],
+            tracks: [String] = ["H264", "MPEG-4 Audio"],
+            inboundBytes: UInt64 = 0,
+            outboundBytes: UInt64 = 0,
+            framesInError: UInt64 = 0
+        ) {
             self.name = name
             self.sourceType = sourceType
             self.online = online
@@ -81,7 +91,16 @@ public final class MediaMTXSimulator: Sendable {
         public var packetsReceivedLossRate: Double
 
         /// Creates a connection.
-        public init(id: String, state: String = "publish", path: String, msRTT: Double = 12.5, mbpsReceiveRate: Double = 4.2, mbpsSendRate: Double = 0, mbpsLinkCapacity: Double = 95.3, packetsReceivedLossRate: Double = 0) {
+        public init(
+            id: String,
+            state: String = "publish",
+            path: String,
+            msRTT: Double = 12.5,
+            mbpsReceiveRate: Double = 4.2,
+            mbpsSendRate: Double = 0,
+            mbpsLinkCapacity: Double = 95.3,
+            packetsReceivedLossRate: Double = 0
+        ) {
             self.id = id
             self.state = state
             self.path = path
@@ -193,8 +212,10 @@ public final class MediaMTXSimulator: Sendable {
         let tracks = "[" + path.tracks.map { "\"\($0)\"" }.joined(separator: ",") + "]"
         let tracks2 = "[" + path.tracks.map { #"{"codec":"\#($0)","codecProps":{}}"# }.joined(separator: ",") + "]"
         let common = #""name":"\#(path.name)","confName":"\#(path.name)","source":\#(source),"readers":\#(readers)"#
-        let old = #""ready":\#(path.online),"readyTime":\#(readyTime),"tracks":\#(tracks),"bytesReceived":\#(path.inboundBytes),"bytesSent":\#(path.outboundBytes)"#
-        let new = #""available":\#(path.online),"availableTime":\#(readyTime),"online":\#(path.online),"onlineTime":\#(readyTime),"tracks2":\#(tracks2),"inboundBytes":\#(path.inboundBytes),"outboundBytes":\#(path.outboundBytes),"inboundFramesInError":\#(path.framesInError)"#
+        let old =
+            #""ready":\#(path.online),"readyTime":\#(readyTime),"tracks":\#(tracks),"bytesReceived":\#(path.inboundBytes),"bytesSent":\#(path.outboundBytes)"#
+        let new =
+            #""available":\#(path.online),"availableTime":\#(readyTime),"online":\#(path.online),"onlineTime":\#(readyTime),"tracks2":\#(tracks2),"inboundBytes":\#(path.inboundBytes),"outboundBytes":\#(path.outboundBytes),"inboundFramesInError":\#(path.framesInError)"#
         switch generation {
         case .legacy: return "{\(common),\(old)}"
         case .current: return "{\(common),\(new),\(old)}"

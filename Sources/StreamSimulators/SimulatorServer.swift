@@ -193,6 +193,11 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         } else {
             path = Substring(uri)
         }
-        return SimulatedRequest(method: head.method.rawValue, path: String(path), query: query, authorization: head.headers.first(name: "Authorization"))
+        return SimulatedRequest(
+            method: head.method.rawValue,
+            path: String(path),
+            query: query,
+            authorization: head.headers.first(name: "Authorization")
+        )
     }
 }

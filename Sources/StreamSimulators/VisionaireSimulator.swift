@@ -40,7 +40,17 @@ public final class VisionaireSimulator: Sendable {
         public var brokenDetail: Bool
 
         /// Creates a camera.
-        public init(id: String, name: String, node: Int = 0, active: Bool = true, state: String? = "RUNNING", pipelineState: String? = nil, fps: Double = 15, detailStatus: Int? = nil, brokenDetail: Bool = false) {
+        public init(
+            id: String,
+            name: String,
+            node: Int = 0,
+            active: Bool = true,
+            state: String? = "RUNNING",
+            pipelineState: String? = nil,
+            fps: Double = 15,
+            detailStatus: Int? = nil,
+            brokenDetail: Bool = false
+        ) {
             self.id = id
             self.name = name
             self.node = node

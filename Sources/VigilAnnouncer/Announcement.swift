@@ -112,7 +112,8 @@ public struct Announcement: Sendable, Hashable {
                 channelID = number
             } else {
                 throw DecodingError.dataCorruptedError(
-                    forKey: .channelID, in: container,
+                    forKey: .channelID,
+                    in: container,
                     debugDescription: "must be a whole number from \(Int64.min) to \(Int64.max) (a JSON number or a numeric string)"
                 )
             }

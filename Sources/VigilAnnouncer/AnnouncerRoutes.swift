@@ -42,7 +42,9 @@ public enum AnnouncerRoutes {
         metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) {
         let refusals = Refusals(factory: metricsFactory)
-        let guarded = group.group().add(middleware: AnnouncerRequestGuard<BasicRequestContext>(loopbackHostOnly: loopbackHostOnly, refusals: refusals))
+        let guarded = group.group().add(
+            middleware: AnnouncerRequestGuard<BasicRequestContext>(loopbackHostOnly: loopbackHostOnly, refusals: refusals)
+        )
         route("v1/announce/channel", on: guarded, announcer: announcer, refusals: refusals, decode: Announcement.channel(json:))
         route("v1/announce/users", on: guarded, announcer: announcer, refusals: refusals, decode: Announcement.users(json:))
     }

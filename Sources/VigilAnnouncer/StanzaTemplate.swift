@@ -109,7 +109,9 @@ public struct StanzaTemplate: Sendable, Hashable {
         let escapedDomain = Self.escaped(domain)
         if let range = tag.range(of: #"\sfrom\s*=\s*(['"])([^'"]*)\1"#, options: .regularExpression) {
             let attribute = String(tag[range])
-            guard let quoteIndex = attribute.firstIndex(where: { $0 == "'" || $0 == "\"" }) else { throw AnnouncementError("message has a malformed from attribute") }
+            guard let quoteIndex = attribute.firstIndex(where: { $0 == "'" || $0 == "\"" }) else {
+                throw AnnouncementError("message has a malformed from attribute")
+            }
             let quoteCharacter = attribute[quoteIndex]
             let value = attribute[attribute.index(after: quoteIndex)...].dropLast()
             let (local, host, resource) = Self.split(jid: String(value))
@@ -174,7 +176,10 @@ public struct StanzaTemplate: Sendable, Hashable {
     /// attribute name (`<message %s='1'>`, `xmlns:%s=…`) a name with `@` would be a syntax error
     /// that the server answers by closing the stream.
     private func validatePlaceholderPositions() throws(AnnouncementError) {
-        enum Context { case text, tag, quoted(UInt8) }
+        enum Context {
+            case text, tag
+            case quoted(UInt8)
+        }
         var context = Context.text
         var depth = 0
         var closing = false

@@ -40,7 +40,9 @@ struct AnnouncerServices {
             let mysqlClient = MySQLClient(
                 configuration: MySQLClientConfiguration(
                     connection: MySQLConnectionConfiguration(
-                        address: mysql.address, username: mysql.username, password: mysql.password,
+                        address: mysql.address,
+                        username: mysql.username,
+                        password: mysql.password,
                         database: mysql.database.isEmpty ? nil : mysql.database
                     ),
                     maxOpenConnections: mysql.maxOpenConnections,
@@ -52,8 +54,11 @@ struct AnnouncerServices {
             let (host, port) = WebConfiguration.parseListen(redisSettings.nodes[0]) ?? ("127.0.0.1", 6379)
             let redis = RedisClient(
                 configuration: RedisConfiguration(
-                    host: host, port: port, password: redisSettings.password.isEmpty ? nil : redisSettings.password,
-                    database: redisSettings.database, clientName: "vigil-announcer"
+                    host: host,
+                    port: port,
+                    password: redisSettings.password.isEmpty ? nil : redisSettings.password,
+                    database: redisSettings.database,
+                    clientName: "vigil-announcer"
                 ),
                 logger: logger("vigil.redis")
             )
@@ -77,7 +82,16 @@ struct AnnouncerServices {
         let loopbackHostOnly = http.token == nil
         let routes: RouteRegistration = { group in AnnouncerRoutes.register(on: group, announcer: announcer, loopbackHostOnly: loopbackHostOnly) }
         if let (host, port) = VigilConfiguration.announcerOwnListener(configuration, http: http) {
-            services.append(buildSideApplication(host: host, port: port, token: http.token, routes: [routes], idleTimeout: http.idleTimeout, logger: logger("vigil.announcer")))
+            services.append(
+                buildSideApplication(
+                    host: host,
+                    port: port,
+                    token: http.token,
+                    routes: [routes],
+                    idleTimeout: http.idleTimeout,
+                    logger: logger("vigil.announcer")
+                )
+            )
         } else {
             mainRoutes = [routes]
         }
@@ -91,18 +105,24 @@ struct AnnouncerServices {
             for _ in 0..<configuration.xmpp.connectionsPerNode {
                 switch configuration.login {
                 case .component(let component):
-                    result.append(XMPPConnectionConfiguration(
-                        host: host, port: port,
-                        role: .component(domain: component.componentDomain, secret: component.secret),
-                        pingInterval: component.pingInterval
-                    ))
+                    result.append(
+                        XMPPConnectionConfiguration(
+                            host: host,
+                            port: port,
+                            role: .component(domain: component.componentDomain, secret: component.secret),
+                            pingInterval: component.pingInterval
+                        )
+                    )
                 case .client(let client):
-                    result.append(XMPPConnectionConfiguration(
-                        host: host, port: port,
-                        role: .client(domain: client.domain, username: client.username, password: client.password, resource: client.resource),
-                        pingInterval: client.pingInterval,
-                        sendInitialPresence: false
-                    ))
+                    result.append(
+                        XMPPConnectionConfiguration(
+                            host: host,
+                            port: port,
+                            role: .client(domain: client.domain, username: client.username, password: client.password, resource: client.resource),
+                            pingInterval: client.pingInterval,
+                            sendInitialPresence: false
+                        )
+                    )
                 }
             }
         }

@@ -5,10 +5,11 @@
 //
 //===----------------------------------------------------------------------===//
 
+import VigilWeb
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import VigilWeb
 
 /// The standard Prometheus process metrics, read from `/proc/self` at scrape time: no timer, and
 /// always current.
@@ -28,7 +29,12 @@ struct ProcessMetrics: MetricsExporter {
             if fields.count > 22, let utime = Double(fields[11]), let stime = Double(fields[12]),
                 let virtual = Double(fields[20]), let resident = Double(fields[21])
             {
-                text += Self.metric("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", (utime + stime) / ticks)
+                text += Self.metric(
+                    "process_cpu_seconds_total",
+                    "counter",
+                    "Total user and system CPU time spent in seconds.",
+                    (utime + stime) / ticks
+                )
                 text += Self.metric("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", virtual)
                 text += Self.metric("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", resident * pageSize)
             }

@@ -29,23 +29,47 @@ struct StreamServices {
         if configuration.visionaire.enabled {
             let exporter = MetricsSnapshotExporter()
             exporters.append(exporter)
-            services.append(.init(service: VisionairePoller(configuration: configuration.visionaire, exporter: exporter, hub: hub, logger: logger("vigil.visionaire"), clock: hub.clock)))
+            services.append(
+                .init(
+                    service: VisionairePoller(
+                        configuration: configuration.visionaire,
+                        exporter: exporter,
+                        hub: hub,
+                        logger: logger("vigil.visionaire"),
+                        clock: hub.clock
+                    )
+                )
+            )
             if configuration.visionaire.exporterPort > 0 {
-                services.append(.init(service: buildStreamExporterApplication(
-                    exporter: exporter,
-                    host: configuration.visionaire.exporterHost,
-                    port: configuration.visionaire.exporterPort,
-                    // As the main /metrics: the token guards it beyond loopback (required there).
-                    token: WebConfiguration.isLoopback(host: configuration.visionaire.exporterHost) ? nil : configuration.http.token,
-                    idleTimeout: configuration.http.idleTimeout,
-                    logger: logger("vigil.visionaire.exporter")
-                )))
+                services.append(
+                    .init(
+                        service: buildStreamExporterApplication(
+                            exporter: exporter,
+                            host: configuration.visionaire.exporterHost,
+                            port: configuration.visionaire.exporterPort,
+                            // As the main /metrics: the token guards it beyond loopback (required there).
+                            token: WebConfiguration.isLoopback(host: configuration.visionaire.exporterHost) ? nil : configuration.http.token,
+                            idleTimeout: configuration.http.idleTimeout,
+                            logger: logger("vigil.visionaire.exporter")
+                        )
+                    )
+                )
             }
         }
         if configuration.mediamtx.enabled {
             let exporter = MetricsSnapshotExporter()
             exporters.append(exporter)
-            services.append(.init(service: MediaMTXPoller(configuration: configuration.mediamtx, exporter: exporter, hub: hub, logger: logger("vigil.mediamtx"), clock: hub.clock)))
+            services.append(
+                .init(
+                    service: MediaMTXPoller(
+                        configuration: configuration.mediamtx,
+                        exporter: exporter,
+                        hub: hub,
+                        logger: logger("vigil.mediamtx"),
+                        clock: hub.clock
+                    )
+                )
+            )
         }
     }
 }

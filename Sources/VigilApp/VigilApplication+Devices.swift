@@ -28,7 +28,8 @@ extension VigilApplication {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         let supervisor: AgentSupervisor? =
             configuration.agents.agents.isEmpty
-            ? nil : AgentSupervisor(configuration: configuration.agents, client: client, hub: hub, logger: logger.child("vigil.agents"), clock: hub.clock)
+            ? nil
+            : AgentSupervisor(configuration: configuration.agents, client: client, hub: hub, logger: logger.child("vigil.agents"), clock: hub.clock)
         if let supervisor { services.append(.init(service: supervisor)) }
         if let client {
             let watchdog = DeviceWatchdog(

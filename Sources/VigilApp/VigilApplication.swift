@@ -12,8 +12,8 @@ public import Prometheus
 import ServiceLifecycle
 import UnixSignals
 public import VigilCore
-import VigilMonitors
 import VigilMQTT
+import VigilMonitors
 import VigilStorage
 public import VigilWeb
 
@@ -85,7 +85,16 @@ public struct VigilApplication: Sendable {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         // Order is dependency order: the group starts them first to last and stops them last to
         // first, so the hub flushes after every source has stopped.
-        services.append(.init(service: StoreMaintenance(history: stores.history, configuration: configuration.store, logger: Self.logger(logger, "vigil.storage"), clock: clock)))
+        services.append(
+            .init(
+                service: StoreMaintenance(
+                    history: stores.history,
+                    configuration: configuration.store,
+                    logger: Self.logger(logger, "vigil.storage"),
+                    clock: clock
+                )
+            )
+        )
         services.append(.init(service: hub))
         if configuration.host.enabled {
             services.append(.init(service: HostMonitor(configuration: configuration.host, hub: hub, logger: Self.logger(logger, "vigil.host"))))
@@ -99,15 +108,22 @@ public struct VigilApplication: Sendable {
         // gateway monitoring is off.
         var gatewayClient: MQTTClient?
         if configuration.janus.mode == .mqtt {
-            let client = MQTTClient(configuration: try GatewayMonitor.mqttConfiguration(configuration.janus), logger: Self.logger(logger, "vigil.gateways"))
+            let client = MQTTClient(
+                configuration: try GatewayMonitor.mqttConfiguration(configuration.janus),
+                logger: Self.logger(logger, "vigil.gateways")
+            )
             services.append(.init(service: client))
             gatewayClient = client
         }
         services.append(
             .init(
                 service: try GatewayMonitor(
-                    configuration: configuration.janus, hub: hub, stateStore: stores.state, mqttClient: gatewayClient,
-                    logger: Self.logger(logger, "vigil.gateways"), clock: clock
+                    configuration: configuration.janus,
+                    hub: hub,
+                    stateStore: stores.state,
+                    mqttClient: gatewayClient,
+                    logger: Self.logger(logger, "vigil.gateways"),
+                    clock: clock
                 )
             )
         )

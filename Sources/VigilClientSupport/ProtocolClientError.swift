@@ -48,4 +48,3 @@ extension ProtocolClientError {
         return text
     }
 }
-

@@ -98,8 +98,16 @@ public final class EventBus: Sendable {
     public func subscribe(name: String = "default", limits: Limits = .init()) -> Subscription {
         let subscriber = EventBusSubscriber(
             limits: limits,
-            droppedEvents: Counter(label: "vigil_events_dropped_total", dimensions: [("subscriber", name), ("kind", "event")], factory: metricsFactory),
-            droppedStates: Counter(label: "vigil_events_dropped_total", dimensions: [("subscriber", name), ("kind", "state")], factory: metricsFactory)
+            droppedEvents: Counter(
+                label: "vigil_events_dropped_total",
+                dimensions: [("subscriber", name), ("kind", "event")],
+                factory: metricsFactory
+            ),
+            droppedStates: Counter(
+                label: "vigil_events_dropped_total",
+                dimensions: [("subscriber", name), ("kind", "state")],
+                factory: metricsFactory
+            )
         )
         let id = subscribers.withLock { subscribers in
             let id = subscribers.next

@@ -5,14 +5,15 @@
 //
 //===----------------------------------------------------------------------===//
 
+public import Logging
+public import Metrics
+public import ServiceLifecycle
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-public import Logging
-public import Metrics
-public import ServiceLifecycle
 
 /// Settings of the ``Hub``.
 public struct HubConfiguration: Sendable {
@@ -228,7 +229,11 @@ struct SampleMetrics {
                 entry.last = sample.value
                 counters[key] = entry
             } else {
-                let counter = FloatingPointCounter(label: Self.metricName(sample, target), dimensions: Self.dimensions(sample, target), factory: factory)
+                let counter = FloatingPointCounter(
+                    label: Self.metricName(sample, target),
+                    dimensions: Self.dimensions(sample, target),
+                    factory: factory
+                )
                 keysByTarget[target, default: []].insert(key)
                 if sample.value > 0 { counter.increment(by: sample.value) }
                 counters[key] = (counter, sample.value)

@@ -174,7 +174,9 @@ public final class RedisClient: Service, RedisCommandExecutor, Sendable {
     /// Opens a connection and makes every active subscription on it; closes it again on failure.
     private func connectAndSubscribe() async throws -> RedisConnection {
         let connection = try await RedisConnection.connect(
-            configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger,
+            configuration: configuration,
+            eventLoopGroup: eventLoopGroup,
+            logger: logger,
             onMessage: { [weak self] message in self?.deliver(message) }
         )
         do {
@@ -250,7 +252,10 @@ public final class RedisClient: Service, RedisCommandExecutor, Sendable {
         let id = state.withLock { $0.makeID() }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<RedisConnection, any Error>) in
-                enum Outcome { case ready(RedisConnection), stopped, cancelled, wait }
+                enum Outcome {
+                    case ready(RedisConnection)
+                    case stopped, cancelled, wait
+                }
                 let outcome: Outcome = state.withLock { state in
                     if let connection = state.connection { return .ready(connection) }
                     if state.stopped { return .stopped }
@@ -315,7 +320,10 @@ public final class RedisClient: Service, RedisCommandExecutor, Sendable {
         _ operation: (RedisConnection) async throws -> Result
     ) async throws -> Result {
         try await RedisConnection.withConnection(
-            configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger, operation: operation
+            configuration: configuration,
+            eventLoopGroup: eventLoopGroup,
+            logger: logger,
+            operation: operation
         )
     }
 
@@ -346,7 +354,8 @@ public final class RedisClient: Service, RedisCommandExecutor, Sendable {
 
     private func addSubscriber(_ command: RedisPubSubCommand, _ names: [String]) async throws -> RedisSubscription {
         let (stream, continuation) = AsyncThrowingStream.makeStream(
-            of: RedisPubSubMessage.self, bufferingPolicy: .bufferingNewest(max(1, configuration.subscriptionBufferSize))
+            of: RedisPubSubMessage.self,
+            bufferingPolicy: .bufferingNewest(max(1, configuration.subscriptionBufferSize))
         )
         let names = Array(Set(names)).sorted()
         let subscriberID = state.withLock { state -> Int? in

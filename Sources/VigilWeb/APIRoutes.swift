@@ -54,9 +54,15 @@ struct APIRoutes: Sendable {
             let now = dependencies.clock.wallClockSeconds
             let query = try Self.checked { () throws(APIParameterError) in try HistoryQuery(Self.parameters(request), now: now) }
             let points = try await hub.history(series: query.series, from: query.from, to: query.to, step: query.step)
-            return jsonResponse(HistoryResponse(
-                series: query.series, from: query.from, to: query.to, step: query.step, points: points.map { [$0.time, $0.value] }
-            ))
+            return jsonResponse(
+                HistoryResponse(
+                    series: query.series,
+                    from: query.from,
+                    to: query.to,
+                    step: query.step,
+                    points: points.map { [$0.time, $0.value] }
+                )
+            )
         }
     }
 

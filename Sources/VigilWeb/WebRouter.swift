@@ -9,9 +9,9 @@ import Foundation
 public import Hummingbird
 import HummingbirdCore
 import HummingbirdWebSocket
-import NIOCore
 public import Logging
 import Metrics
+import NIOCore
 import VigilCore
 
 /// Builds the router for the whole HTTP surface: health, metrics, REST v1, the dashboard and its
@@ -204,9 +204,10 @@ public enum BearerToken {
 
     /// Whether the request presents `token`, compared in constant time.
     public static func matches(_ token: String, authorization: String?, query: Parameters) -> Bool {
-        let presented = authorization.flatMap { value -> Substring? in
-            value.hasPrefix("Bearer ") ? Substring(value).dropFirst(7) : nil
-        } ?? query["token"]
+        let presented =
+            authorization.flatMap { value -> Substring? in
+                value.hasPrefix("Bearer ") ? Substring(value).dropFirst(7) : nil
+            } ?? query["token"]
         guard let presented else { return false }
         return constantTimeEqual(Array(presented.utf8), Array(token.utf8))
     }

@@ -78,7 +78,10 @@ public struct XMPPClientError: ProtocolClientError {
 
     /// Creates an error.
     public init(
-        _ errorCode: Code, message: String? = nil, condition: String? = nil, stanza: XMLElement? = nil,
+        _ errorCode: Code,
+        message: String? = nil,
+        condition: String? = nil,
+        stanza: XMLElement? = nil,
         underlyingError: (any Error)? = nil
     ) {
         self.errorCode = errorCode

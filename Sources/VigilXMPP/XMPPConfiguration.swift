@@ -96,9 +96,18 @@ public struct XMPPConnectionConfiguration: Sendable {
     ///   - limits: Parser limits.
     ///   - incomingBufferSize: Incoming stanza buffer size (default 10,000).
     public init(
-        host: String, port: Int, role: Role, tls: TLS = .disabled, connectTimeout: Duration = .seconds(10), pingInterval: Duration? = .seconds(60),
-        pingTimeout: Duration = .seconds(10), pingTarget: String? = nil, iqTimeout: Duration = .seconds(10),
-        sendInitialPresence: Bool = true, limits: XMPPStreamParser.Limits = .init(), incomingBufferSize: Int = 10_000
+        host: String,
+        port: Int,
+        role: Role,
+        tls: TLS = .disabled,
+        connectTimeout: Duration = .seconds(10),
+        pingInterval: Duration? = .seconds(60),
+        pingTimeout: Duration = .seconds(10),
+        pingTarget: String? = nil,
+        iqTimeout: Duration = .seconds(10),
+        sendInitialPresence: Bool = true,
+        limits: XMPPStreamParser.Limits = .init(),
+        incomingBufferSize: Int = 10_000
     ) {
         self.host = host
         self.port = port

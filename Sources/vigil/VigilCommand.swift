@@ -56,7 +56,8 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         let path = config ?? environment["VIGIL_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
-        let configuration = try path.map { try VigilConfiguration.load(path: $0, environment: environment) }
+        let configuration =
+            try path.map { try VigilConfiguration.load(path: $0, environment: environment) }
             ?? VigilConfiguration.defaults(environment: environment)
         try VigilLogHandler.bootstrap(configuration.log)
         let registry = PrometheusCollectorRegistry()

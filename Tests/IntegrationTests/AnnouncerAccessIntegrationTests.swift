@@ -46,7 +46,12 @@ extension AnnouncerIntegrationTests {
     }
 
     func send(
-        port: Int, _ path: String, body: String, contentType: String? = "application/json", origin: String? = nil, token: String? = AnnouncerIntegrationTests.token
+        port: Int,
+        _ path: String,
+        body: String,
+        contentType: String? = "application/json",
+        origin: String? = nil,
+        token: String? = AnnouncerIntegrationTests.token
     ) async throws -> (status: Int, body: String) {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
         request.method = .POST
@@ -90,7 +95,10 @@ extension AnnouncerIntegrationTests {
         #expect(status == 2 && output.contains("rest_api_port") && output.contains("VIGIL_HTTP_TOKEN"), "\(output)")
     }
 
-    @Test("The seed-001 file with VIGIL_HTTP_TOKEN serves the announce routes on its port, shared with [http] or on its own", arguments: [true, false])
+    @Test(
+        "The seed-001 file with VIGIL_HTTP_TOKEN serves the announce routes on its port, shared with [http] or on its own",
+        arguments: [true, false]
+    )
     func seedWithToken(shared: Bool) async throws {
         let server = try IntegrationEnvironment.xmppServer("PROSODY", name: "Prosody")
         let user = server.users[0]
@@ -106,9 +114,11 @@ extension AnnouncerIntegrationTests {
 
         let receiver = try await XMPPConnection.connect(
             configuration: XMPPConnectionConfiguration(
-                host: server.host, port: server.c2sPort,
+                host: server.host,
+                port: server.c2sPort,
                 role: .client(domain: server.domain, username: user.name, password: user.password, resource: "access-test"),
-                connectTimeout: .seconds(5), pingInterval: nil
+                connectTimeout: .seconds(5),
+                pingInterval: nil
             ),
             logger: Self.logger
         )
@@ -142,11 +152,21 @@ extension AnnouncerIntegrationTests {
                 ("form", 415, "/v1/announce/channel", refused, "application/x-www-form-urlencoded", nil, Self.token),
                 ("no Content-Type", 415, "/v1/announce/users", refused, nil, nil, Self.token),
                 ("control character", 400, "/v1/announce/users", hostile, "application/json", nil, Self.token),
-                ("channel id out of range", 400, "/v1/announce/channel", #"{"channel_id": 1e19, "message": "eA=="}"#, "application/json", nil, Self.token),
+                (
+                    "channel id out of range", 400, "/v1/announce/channel", #"{"channel_id": 1e19, "message": "eA=="}"#, "application/json", nil,
+                    Self.token
+                ),
             ]
             var answers: [String: String] = [:]
             for item in cases {
-                let result = try await send(port: announcePort, item.path, body: item.body, contentType: item.contentType, origin: item.origin, token: item.token)
+                let result = try await send(
+                    port: announcePort,
+                    item.path,
+                    body: item.body,
+                    contentType: item.contentType,
+                    origin: item.origin,
+                    token: item.token
+                )
                 #expect(result.status == item.expected, "\(item.label): \(result)")
                 answers[item.label] = result.body
             }
@@ -154,7 +174,12 @@ extension AnnouncerIntegrationTests {
             #expect(answers["channel id out of range"]?.contains("channel_id") == true)
 
             // The same origin is fine; then nothing but the probe and this one arrived.
-            let own = try await send(port: announcePort, "/v1/announce/users", body: Self.body(usernames: [user.name], text: "same origin"), origin: "http://127.0.0.1:\(announcePort)")
+            let own = try await send(
+                port: announcePort,
+                "/v1/announce/users",
+                body: Self.body(usernames: [user.name], text: "same origin"),
+                origin: "http://127.0.0.1:\(announcePort)"
+            )
             #expect(own.status == 202, "\(own)")
             let next = try await withTimeout(.seconds(15)) {
                 for await stanza in receiver.stanzas where stanza.name == "message" {

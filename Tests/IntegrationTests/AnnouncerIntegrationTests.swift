@@ -76,9 +76,11 @@ struct AnnouncerIntegrationTests {
         try configuration(server, connections: connections).write(to: path, atomically: true, encoding: .utf8)
 
         let client = XMPPConnectionConfiguration(
-            host: server.host, port: server.c2sPort,
+            host: server.host,
+            port: server.c2sPort,
             role: .client(domain: domain, username: user.name, password: user.password, resource: "announcer-test"),
-            connectTimeout: .seconds(5), pingInterval: nil
+            connectTimeout: .seconds(5),
+            pingInterval: nil
         )
         let receiver = try await XMPPConnection.connect(configuration: client, logger: Self.logger)
         let vigil = try VigilProcess(arguments: ["serve", "--config", path.path], directory: directory)
@@ -155,25 +157,28 @@ struct AnnouncerIntegrationTests {
         let directory = IntegrationEnvironment.scratchDirectory.appendingPathComponent("announcer-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let path = directory.appendingPathComponent("announcer.toml")
-        try (configuration(server, connections: 1) + """
+        try
+            (configuration(server, connections: 1) + """
 
-            [mysql]
-            address = "\(IntegrationEnvironment.mariadbHost):\(try IntegrationEnvironment.mariadbPort)"
-            username = "\(try IntegrationEnvironment.mariadbUser)"
-            password = "\(try IntegrationEnvironment.mariadbPassword)"
-            db = "\(try IntegrationEnvironment.mariadbDatabase)"
-            pagination_length = 2
+                [mysql]
+                address = "\(IntegrationEnvironment.mariadbHost):\(try IntegrationEnvironment.mariadbPort)"
+                username = "\(try IntegrationEnvironment.mariadbUser)"
+                password = "\(try IntegrationEnvironment.mariadbPassword)"
+                db = "\(try IntegrationEnvironment.mariadbDatabase)"
+                pagination_length = 2
 
-            [user-activity-redis]
-            cluster_nodes = "\(redisHost):\(redisPort)"
-            """).write(to: path, atomically: true, encoding: .utf8)
+                [user-activity-redis]
+                cluster_nodes = "\(redisHost):\(redisPort)"
+                """).write(to: path, atomically: true, encoding: .utf8)
 
         func login(_ user: (name: String, password: String)) async throws -> XMPPConnection {
             try await XMPPConnection.connect(
                 configuration: XMPPConnectionConfiguration(
-                    host: server.host, port: server.c2sPort,
+                    host: server.host,
+                    port: server.c2sPort,
                     role: .client(domain: server.domain, username: user.name, password: user.password, resource: "channel-test"),
-                    connectTimeout: .seconds(5), pingInterval: nil
+                    connectTimeout: .seconds(5),
+                    pingInterval: nil
                 ),
                 logger: Self.logger
             )
@@ -207,7 +212,8 @@ struct AnnouncerIntegrationTests {
             #expect(bobGotIt != true)
 
             // Every online user (negative id): the per-server sets.
-            let everyone = #"{"channel_id": -1, "message": "\#(Data(stanza.replacingOccurrences(of: "channel news", with: "to everyone").utf8).base64EncodedString())"}"#
+            let everyone =
+                #"{"channel_id": -1, "message": "\#(Data(stanza.replacingOccurrences(of: "channel news", with: "to everyone").utf8).base64EncodedString())"}"#
             #expect(try await post(vigil, "/v1/announce/channel", everyone).status == 202)
             _ = try await withTimeout(.seconds(15)) {
                 for await stanza in aliceConnection.stanzas where stanza.name == "message" {

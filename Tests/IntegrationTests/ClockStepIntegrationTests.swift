@@ -33,7 +33,11 @@ struct ClockStepIntegrationTests {
         let expiries = Atomic<Int>(0)
         try await withMQTTClient(try MQTTTestSupport.configuration()) { client in
             let watchdog = DeviceWatchdog(
-                configuration: configuration, client: client, hub: hub, store: memory.stores.state, clock: clock,
+                configuration: configuration,
+                client: client,
+                hub: hub,
+                store: memory.stores.state,
+                clock: clock,
                 onExpired: { _ in expiries.add(1, ordering: .relaxed) }
             )
             try await withMQTTClient(try MQTTTestSupport.configuration()) { device1 in

@@ -14,18 +14,21 @@ import Testing
 struct ConfigCheckProcessTests {
     let directory = IntegrationEnvironment.scratchDirectory.appendingPathComponent("config-check-\(UUID().uuidString)")
 
-    @Test("Each extreme value exits 2 naming file and key", arguments: [
-        ("[store]\nretention = \"1e20\"\n", "store.retention"),
-        ("[store]\nretention = 1e308\n", "store.retention"),
-        ("[store]\nretention = nan\n", "store.retention"),
-        ("[http]\nlive_ping_interval = \"-5s\"\n", "http.live_ping_interval"),
-        ("[http]\nport = 70000\n", "http.port"),
-        ("[mqtt]\nkeep_alive = \"1e9\"\n", "mqtt.keep_alive"),
-        ("[mqtt]\nserverAddress = \"tcp://u:TopSecret@h:99999\"\n", "mqtt.serverAddress"),
-        ("[device_x]\nwatchTimeOut = inf\n", "device_x.watchTimeOut"),
-        ("[watchdog]\nstate_max_topics = 0\n", "watchdog.state_max_topics"),
-        ("[janus]\nfailover_wait_time = \"99999999999999999999h\"\n", "janus.failover_wait_time"),
-    ])
+    @Test(
+        "Each extreme value exits 2 naming file and key",
+        arguments: [
+            ("[store]\nretention = \"1e20\"\n", "store.retention"),
+            ("[store]\nretention = 1e308\n", "store.retention"),
+            ("[store]\nretention = nan\n", "store.retention"),
+            ("[http]\nlive_ping_interval = \"-5s\"\n", "http.live_ping_interval"),
+            ("[http]\nport = 70000\n", "http.port"),
+            ("[mqtt]\nkeep_alive = \"1e9\"\n", "mqtt.keep_alive"),
+            ("[mqtt]\nserverAddress = \"tcp://u:TopSecret@h:99999\"\n", "mqtt.serverAddress"),
+            ("[device_x]\nwatchTimeOut = inf\n", "device_x.watchTimeOut"),
+            ("[watchdog]\nstate_max_topics = 0\n", "watchdog.state_max_topics"),
+            ("[janus]\nfailover_wait_time = \"99999999999999999999h\"\n", "janus.failover_wait_time"),
+        ]
+    )
     func extremes(text: String, key: String) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let file = directory.appendingPathComponent("extreme.toml")

@@ -386,7 +386,11 @@ struct DevicesIntegrationTests {
     }
 
     /// Waits until exactly one process carries the agent's marker (and satisfies `condition`).
-    static func waitForAgent(_ agent: String, timeout: Duration = .seconds(10), where condition: (Int32) -> Bool = { _ in true }) async throws -> Int32 {
+    static func waitForAgent(
+        _ agent: String,
+        timeout: Duration = .seconds(10),
+        where condition: (Int32) -> Bool = { _ in true }
+    ) async throws -> Int32 {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             let pids = agentPIDs(agent)

@@ -273,7 +273,11 @@ struct GatewaysIntegrationTests {
                         try bed.start(["gxy9"])
                         let names = (0..<50).map { "rogue\($0)" }
                         for name in names {
-                            try await spy.publish(to: statusTopic.topic(for: name), payload: ByteBuffer(string: #"{"online": true}"#), qos: .atLeastOnce)
+                            try await spy.publish(
+                                to: statusTopic.topic(for: name),
+                                payload: ByteBuffer(string: #"{"online": true}"#),
+                                qos: .atLeastOnce
+                            )
                         }
                         // 51 unconfigured names, 20 shown, 31 refused and counted.
                         try await bed.eventually("cap reached and refusals counted", timeout: .seconds(5)) {
@@ -289,7 +293,9 @@ struct GatewaysIntegrationTests {
                         #expect(toConfigured >= 4)
                         let during = bed.seriesCount()
                         #expect(during == before)
-                        print("gateways: 50 unconfigured names + 1 unconfigured Janus: \(toUnconfigured) admin requests with the key to them (\(toConfigured) to the 2 configured); series \(before) before, \(during) after; 20 discovered, 31 refused")
+                        print(
+                            "gateways: 50 unconfigured names + 1 unconfigured Janus: \(toUnconfigured) admin requests with the key to them (\(toConfigured) to the 2 configured); series \(before) before, \(during) after; 20 discovered, 31 refused"
+                        )
 
                         // Silent discovered servers are forgotten: states gone, series unchanged.
                         let expired = try await bed.eventually("discovered expired", timeout: .seconds(6)) { await bed.discoveredCount() == 0 }
@@ -340,7 +346,10 @@ struct GatewaysIntegrationTests {
         let errorPort = try freeLoopbackPort()
         try errorBed.gateway("gxyh", httpAdminPort: errorPort).start()
         let wrong = GatewayMonitorConfiguration(
-            adminKey: "wrong", availableServers: ["gxyh"], adminURLs: ["gxyh": "http://127.0.0.1:\(errorPort)"], httpPollInterval: .milliseconds(300)
+            adminKey: "wrong",
+            availableServers: ["gxyh"],
+            adminURLs: ["gxyh": "http://127.0.0.1:\(errorPort)"],
+            httpPollInterval: .milliseconds(300)
         )
         try await errorBed.withMonitor(wrong) { _ in
             try await errorBed.eventually("error over HTTP", timeout: .seconds(4)) { await errorBed.state("gxyh")?.status == .error }

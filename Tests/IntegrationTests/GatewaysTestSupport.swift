@@ -13,8 +13,9 @@ import Synchronization
 import Testing
 import VigilClientSupport
 import VigilCore
-@testable import VigilMQTT
 import VigilMonitors
+
+@testable import VigilMQTT
 
 /// One real Janus gateway process rendered from the templates that `scripts/services/janus.sh`
 /// writes (`JANUS_TEMPLATE_DIR`), with MQTT topics `<prefix>/<name>/...` on the test broker.
@@ -231,8 +232,13 @@ final class GatewayTestBed: Sendable {
                 client = MQTTClient(configuration: clientConfiguration, logger: logs.logger(label: "vigil.mqtt"))
             }
             let monitor = try GatewayMonitor(
-                configuration: configuration, hub: hub, stateStore: store, mqttClient: client, metrics: metrics,
-                logger: logs.logger(), tickInterval: .milliseconds(50)
+                configuration: configuration,
+                hub: hub,
+                stateStore: store,
+                mqttClient: client,
+                metrics: metrics,
+                logger: logs.logger(),
+                tickInterval: .milliseconds(50)
             )
             let result = try await withThrowingTaskGroup(of: Void.self) { group in
                 // As in Vigil, the client is run by its owner, beside the monitor.

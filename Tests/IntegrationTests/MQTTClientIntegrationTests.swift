@@ -8,6 +8,7 @@
 import Foundation
 import NIOCore
 import Testing
+
 @testable import VigilMQTT
 
 @Suite("MQTT client against Mosquitto", .enabled(if: IntegrationEnvironment.enabled))
@@ -94,13 +95,15 @@ struct MQTTClientIntegrationTests {
                         group.addTask {
                             for try await request in requests {
                                 let properties = MQTTPublishProperties(
-                                    correlationData: request.properties.correlationData, contentType: "text/plain",
+                                    correlationData: request.properties.correlationData,
+                                    contentType: "text/plain",
                                     userProperties: [MQTTUserProperty(name: "handled-by", value: "responder")]
                                 )
                                 try await responder.publish(
                                     to: try #require(request.properties.responseTopic),
                                     payload: ByteBuffer(string: "pong: " + String(buffer: request.payload)),
-                                    qos: .atLeastOnce, properties: properties
+                                    qos: .atLeastOnce,
+                                    properties: properties
                                 )
                                 return
                             }
@@ -108,9 +111,13 @@ struct MQTTClientIntegrationTests {
                         try await requester.subscribe(to: [MQTTSubscribeInfo(filter: responseTopic, qos: .atLeastOnce)]) { responses in
                             let correlation = ByteBuffer(bytes: [1, 2, 3, 4, 0xFF])
                             try await requester.publish(
-                                to: requestTopic, payload: ByteBuffer(string: "ping"), qos: .atLeastOnce,
+                                to: requestTopic,
+                                payload: ByteBuffer(string: "ping"),
+                                qos: .atLeastOnce,
                                 properties: MQTTPublishProperties(
-                                    payloadFormatIndicator: .utf8, messageExpiry: .seconds(30), responseTopic: responseTopic,
+                                    payloadFormatIndicator: .utf8,
+                                    messageExpiry: .seconds(30),
+                                    responseTopic: responseTopic,
                                     correlationData: correlation
                                 )
                             )
@@ -169,7 +176,8 @@ struct MQTTClientIntegrationTests {
     func tls() async throws {
         let topic = MQTTTestSupport.uniqueTopic("tls")
         var configuration = try MQTTClientConfiguration(
-            url: "mqtts://127.0.0.1:\(try IntegrationEnvironment.mosquittoTLSPort)", clientID: "vigil-tls-\(UUID().uuidString.prefix(8))"
+            url: "mqtts://127.0.0.1:\(try IntegrationEnvironment.mosquittoTLSPort)",
+            clientID: "vigil-tls-\(UUID().uuidString.prefix(8))"
         )
         configuration.tls = MQTTTLSConfiguration(caFile: try IntegrationEnvironment.mosquittoCAFile)
         #expect(configuration.address.useTLS)
@@ -185,7 +193,8 @@ struct MQTTClientIntegrationTests {
     @Test("TLS with the name 'localhost' checked against the certificate")
     func tlsServerName() async throws {
         var configuration = try MQTTClientConfiguration(
-            url: "ssl://localhost:\(try IntegrationEnvironment.mosquittoTLSPort)", clientID: "vigil-tls-\(UUID().uuidString.prefix(8))"
+            url: "ssl://localhost:\(try IntegrationEnvironment.mosquittoTLSPort)",
+            clientID: "vigil-tls-\(UUID().uuidString.prefix(8))"
         )
         configuration.tls = MQTTTLSConfiguration(caFile: try IntegrationEnvironment.mosquittoCAFile, serverName: "localhost")
         try await withMQTTClient(configuration) { client in
@@ -196,13 +205,17 @@ struct MQTTClientIntegrationTests {
     @Test("TLS fails against an untrusted certificate")
     func tlsUntrusted() async throws {
         var configuration = try MQTTClientConfiguration(
-            url: "mqtts://127.0.0.1:\(try IntegrationEnvironment.mosquittoTLSPort)", clientID: "vigil-tls-\(UUID().uuidString.prefix(8))"
+            url: "mqtts://127.0.0.1:\(try IntegrationEnvironment.mosquittoTLSPort)",
+            clientID: "vigil-tls-\(UUID().uuidString.prefix(8))"
         )
         configuration.connectTimeout = .seconds(2)
         let client = MQTTClient(configuration: configuration, logger: MQTTTestSupport.logger)
         let events = client.connectionEvents
         let event = try await withThrowingTaskGroup(of: MQTTConnectionEvent?.self) { group in
-            group.addTask { try await client.run(); return nil }
+            group.addTask {
+                try await client.run()
+                return nil
+            }
             group.addTask {
                 var iterator = events.makeAsyncIterator()
                 return await iterator.next()
@@ -222,19 +235,21 @@ struct MQTTClientIntegrationTests {
         let topic = MQTTTestSupport.uniqueTopic("connection")
         let received = SharedCounter()
         try await MQTTConnection.withConnection(
-            configuration: try MQTTTestSupport.configuration(.v5), logger: MQTTTestSupport.logger,
-            deliver: { batch in for message in batch where message.topic == topic { _ = received.add(client: 0) } }
-        ) { connection in
-            #expect(connection.sessionPresent == false)
-            #expect(try await connection.subscribe([MQTTSubscribeInfo(filter: topic, qos: .exactlyOnce)]) == [2])
-            for qos in [MQTTQoS.atMostOnce, .atLeastOnce, .exactlyOnce] {
-                try await connection.publish(MQTTMessage(topic: topic, payload: ByteBuffer(string: "x"), qos: qos))
+            configuration: try MQTTTestSupport.configuration(.v5),
+            logger: MQTTTestSupport.logger,
+            deliver: { batch in for message in batch where message.topic == topic { _ = received.add(client: 0) } },
+            operation: { connection in
+                #expect(connection.sessionPresent == false)
+                #expect(try await connection.subscribe([MQTTSubscribeInfo(filter: topic, qos: .exactlyOnce)]) == [2])
+                for qos in [MQTTQoS.atMostOnce, .atLeastOnce, .exactlyOnce] {
+                    try await connection.publish(MQTTMessage(topic: topic, payload: ByteBuffer(string: "x"), qos: qos))
+                }
+                try await withTimeout(.seconds(3)) {
+                    while received.counts[0] < 3 { try await Task.sleep(for: .milliseconds(10)) }
+                }
+                #expect(try await connection.unsubscribe([topic]) == [0])
             }
-            try await withTimeout(.seconds(3)) {
-                while received.counts[0] < 3 { try await Task.sleep(for: .milliseconds(10)) }
-            }
-            #expect(try await connection.unsubscribe([topic]) == [0])
-        }
+        )
     }
 
     @Test("Subscribing with an invalid filter fails before anything is sent")

@@ -9,6 +9,7 @@ import Foundation
 import NIOCore
 import Testing
 import VigilClientSupport
+
 @testable import VigilMQTT
 
 /// Collects received payloads in the background.

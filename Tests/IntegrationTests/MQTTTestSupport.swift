@@ -10,6 +10,7 @@ import Logging
 import NIOCore
 import Testing
 import VigilClientSupport
+
 @testable import VigilMQTT
 
 /// Helpers shared by the MQTT integration suites.
@@ -26,7 +27,10 @@ enum MQTTTestSupport {
     }
 
     /// A configuration for the shared broker's plain listener.
-    static func configuration(_ version: MQTTProtocolVersion = .v5, clientID: String = "vigil-test-\(UUID().uuidString.prefix(8))") throws -> MQTTClientConfiguration {
+    static func configuration(
+        _ version: MQTTProtocolVersion = .v5,
+        clientID: String = "vigil-test-\(UUID().uuidString.prefix(8))"
+    ) throws -> MQTTClientConfiguration {
         let port = try IntegrationEnvironment.mosquittoPort
         var configuration = try MQTTClientConfiguration(url: "mqtt://\(IntegrationEnvironment.mosquittoHost):\(port)", clientID: clientID)
         configuration.version = version

@@ -13,7 +13,9 @@ struct MySQLClientIntegrationTests {
     @Test("Concurrent queries share at most max_open_conn connections, and max_ideal_conn stay open")
     func poolLimits() async throws {
         let configuration = MySQLClientConfiguration(
-            connection: try MySQLTestSupport.configuration(), maxOpenConnections: 3, maxIdleConnections: 1
+            connection: try MySQLTestSupport.configuration(),
+            maxOpenConnections: 3,
+            maxIdleConnections: 1
         )
         let client = MySQLClient(configuration: configuration, logger: MySQLTestSupport.logger)
         let ids = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -33,7 +35,10 @@ struct MySQLClientIntegrationTests {
     @Test("A caller that finds every connection busy fails after the acquire timeout")
     func acquireTimeout() async throws {
         let configuration = MySQLClientConfiguration(
-            connection: try MySQLTestSupport.configuration(), maxOpenConnections: 1, maxIdleConnections: 1, acquireTimeout: .milliseconds(100)
+            connection: try MySQLTestSupport.configuration(),
+            maxOpenConnections: 1,
+            maxIdleConnections: 1,
+            acquireTimeout: .milliseconds(100)
         )
         let client = MySQLClient(configuration: configuration, logger: MySQLTestSupport.logger)
         try await client.withConnection { connection async throws in
@@ -69,7 +74,10 @@ struct MySQLClientIntegrationTests {
 
     @Test("run() closes the pool on graceful shutdown")
     func runAsService() async throws {
-        let client = MySQLClient(configuration: MySQLClientConfiguration(connection: try MySQLTestSupport.configuration()), logger: MySQLTestSupport.logger)
+        let client = MySQLClient(
+            configuration: MySQLClientConfiguration(connection: try MySQLTestSupport.configuration()),
+            logger: MySQLTestSupport.logger
+        )
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await client.run() }
             #expect(try await client.query("SELECT 1").count == 1)

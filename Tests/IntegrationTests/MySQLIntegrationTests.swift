@@ -12,7 +12,8 @@ import VigilMySQL
 struct MySQLIntegrationTests {
     @Test("Connects with a mysql_native_password account and runs a query")
     func connect() async throws {
-        try await MySQLConnection.withConnection(configuration: MySQLTestSupport.configuration(), logger: MySQLTestSupport.logger) { connection async throws in
+        try await MySQLConnection.withConnection(configuration: MySQLTestSupport.configuration(), logger: MySQLTestSupport.logger) {
+            connection async throws in
             #expect(connection.serverVersion.contains("MariaDB"))
             let rows = try await connection.query("SELECT 1 AS one, DATABASE() AS db, 'x' AS text")
             #expect(rows.count == 1)
@@ -38,7 +39,11 @@ struct MySQLIntegrationTests {
     func handshakeTimeout() async throws {
         let listener = try SilentListener()
         let configuration = MySQLConnectionConfiguration(
-            host: "127.0.0.1", port: listener.port, username: "u", password: "p", connectTimeout: .milliseconds(200)
+            host: "127.0.0.1",
+            port: listener.port,
+            username: "u",
+            password: "p",
+            connectTimeout: .milliseconds(200)
         )
         await #expect {
             _ = try await MySQLConnection.connect(configuration: configuration, logger: MySQLTestSupport.logger)
@@ -55,7 +60,8 @@ struct MySQLIntegrationTests {
 
     @Test("A statement run again with new binds is prepared once; old statements are closed beyond the cache size")
     func statementCache() async throws {
-        try await MySQLConnection.withConnection(configuration: MySQLTestSupport.configuration(), logger: MySQLTestSupport.logger) { connection async throws in
+        try await MySQLConnection.withConnection(configuration: MySQLTestSupport.configuration(), logger: MySQLTestSupport.logger) {
+            connection async throws in
             func status(_ name: String) async throws -> Int {
                 try await connection.query("SHOW SESSION STATUS LIKE '\(name)'")[0][1].int ?? -1
             }
@@ -78,7 +84,8 @@ struct MySQLIntegrationTests {
     func splitPackets() async throws {
         let server = try PrivateMariaDB()
         try await server.start()
-        _ = try await MySQLConnection.withConnection(configuration: server.configuration, logger: MySQLTestSupport.logger) { connection async throws in
+        _ = try await MySQLConnection.withConnection(configuration: server.configuration, logger: MySQLTestSupport.logger) {
+            connection async throws in
             try await connection.execute("SET GLOBAL max_allowed_packet = 64 * 1024 * 1024")
         }
         // The new limit applies to connections opened afterwards.
@@ -99,7 +106,8 @@ struct MySQLIntegrationTests {
 
     @Test("A syntax error is MySQLError 1064 and the connection stays usable")
     func syntaxError() async throws {
-        try await MySQLConnection.withConnection(configuration: MySQLTestSupport.configuration(), logger: MySQLTestSupport.logger) { connection async throws in
+        try await MySQLConnection.withConnection(configuration: MySQLTestSupport.configuration(), logger: MySQLTestSupport.logger) {
+            connection async throws in
             await #expect {
                 _ = try await connection.query("SELEC 1")
             } throws: { error in
@@ -137,7 +145,8 @@ struct MySQLIntegrationTests {
             var pages = 0
             while true {
                 let rows = try await connection.query(
-                    "SELECT id, channel, member, note FROM \(table) WHERE id > ? ORDER BY id LIMIT ?", [MySQLValue(cursor), 100]
+                    "SELECT id, channel, member, note FROM \(table) WHERE id > ? ORDER BY id LIMIT ?",
+                    [MySQLValue(cursor), 100]
                 )
                 if rows.isEmpty { break }
                 pages += 1
@@ -173,7 +182,8 @@ struct MySQLIntegrationTests {
         let suffix = MySQLTestSupport.uniqueTable("seed")
         let channels = "ws_channel_data_\(suffix)"
         let members = "ws_channel_members_\(suffix)"
-        try await MySQLConnection.withConnection(configuration: MySQLTestSupport.configuration(), logger: MySQLTestSupport.logger) { connection async throws in
+        try await MySQLConnection.withConnection(configuration: MySQLTestSupport.configuration(), logger: MySQLTestSupport.logger) {
+            connection async throws in
             try await connection.execute(
                 "CREATE TABLE \(channels) (channel_id BIGINT PRIMARY KEY, channel_channelid BIGINT NOT NULL, channel_state VARCHAR(16) NOT NULL)"
             )
@@ -207,10 +217,12 @@ struct MySQLIntegrationTests {
                 #expect(pages == 3)
                 #expect(usernames == stride(from: 0, to: 500, by: 2).map { "user\($0)" })
                 // A channel that is not ACCEPTED has no members to announce to.
-                #expect(try await connection.query(
-                    "SELECT m.member_id FROM \(members) m JOIN \(channels) c ON c.channel_channelid = m.member_channelid WHERE m.member_channelid = ? AND c.channel_state = 'ACCEPTED'",
-                    [502]
-                ).isEmpty)
+                #expect(
+                    try await connection.query(
+                        "SELECT m.member_id FROM \(members) m JOIN \(channels) c ON c.channel_channelid = m.member_channelid WHERE m.member_channelid = ? AND c.channel_state = 'ACCEPTED'",
+                        [502]
+                    ).isEmpty
+                )
             } catch {
                 _ = try? await connection.execute("DROP TABLE \(members), \(channels)")
                 throw error
@@ -263,7 +275,8 @@ struct MySQLIntegrationTests {
 
     @Test("Concurrent queries on one connection are answered in order")
     func concurrentQueries() async throws {
-        try await MySQLConnection.withConnection(configuration: MySQLTestSupport.configuration(), logger: MySQLTestSupport.logger) { connection async throws in
+        try await MySQLConnection.withConnection(configuration: MySQLTestSupport.configuration(), logger: MySQLTestSupport.logger) {
+            connection async throws in
             try await withThrowingTaskGroup(of: (Int, Int?).self) { group in
                 for index in 0..<50 {
                     group.addTask { (index, try await connection.query("SELECT ? AS n", [MySQLValue(index)])[0]["n"]?.int) }

@@ -105,8 +105,10 @@ final class PrivateMariaDB: @unchecked Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let install = try Self.run(
             IntegrationEnvironment.environment["MARIADB_INSTALL_DB"] ?? "/usr/bin/mariadb-install-db",
-            ["--no-defaults", "--user=\(NSUserName())", "--datadir=\(directory.path)/data", "--auth-root-authentication-method=normal",
-             "--skip-test-db", "--skip-name-resolve"]
+            [
+                "--no-defaults", "--user=\(NSUserName())", "--datadir=\(directory.path)/data", "--auth-root-authentication-method=normal",
+                "--skip-test-db", "--skip-name-resolve",
+            ]
         )
         install.waitUntilExit()
         guard install.terminationStatus == 0 else {
@@ -118,9 +120,11 @@ final class PrivateMariaDB: @unchecked Sendable {
     func start() async throws {
         process = try Self.run(
             IntegrationEnvironment.environment["MARIADB_BIN"] ?? "/usr/sbin/mariadbd",
-            ["--no-defaults", "--user=\(NSUserName())", "--datadir=\(directory.path)/data", "--port=\(port)", "--bind-address=127.0.0.1",
-             "--socket=\(directory.path)/mysqld.sock", "--pid-file=\(directory.path)/mariadbd.pid", "--log-error=\(directory.path)/error.log",
-             "--skip-name-resolve", "--innodb-buffer-pool-size=16M", "--skip-log-bin"]
+            [
+                "--no-defaults", "--user=\(NSUserName())", "--datadir=\(directory.path)/data", "--port=\(port)", "--bind-address=127.0.0.1",
+                "--socket=\(directory.path)/mysqld.sock", "--pid-file=\(directory.path)/mariadbd.pid", "--log-error=\(directory.path)/error.log",
+                "--skip-name-resolve", "--innodb-buffer-pool-size=16M", "--skip-log-bin",
+            ]
         )
         for _ in 0..<200 {
             if let connection = try? await MySQLConnection.connect(configuration: configuration, logger: MySQLTestSupport.logger) {

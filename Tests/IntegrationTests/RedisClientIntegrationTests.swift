@@ -105,7 +105,14 @@ struct RedisClientIntegrationTests {
         try await withRedisClient(try RedisTest.configuration()) { client in
             var ids: [String] = []
             for index in 1...50 {
-                ids.append(try await client.xadd(stream, id: "\(index)-0", fields: [("n", index), ("who", "gw-\(index)")], trim: .maxLength(20, approximate: false)))
+                ids.append(
+                    try await client.xadd(
+                        stream,
+                        id: "\(index)-0",
+                        fields: [("n", index), ("who", "gw-\(index)")],
+                        trim: .maxLength(20, approximate: false)
+                    )
+                )
             }
             #expect(ids.last == "50-0")
             #expect(try await client.xlen(stream) == 20)

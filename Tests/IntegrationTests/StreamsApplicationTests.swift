@@ -60,7 +60,9 @@ struct StreamsApplicationTests {
         var logger = Logger(label: "test")
         logger.logLevel = .error
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let app = try VigilApplication(configuration: configuration, registry: PrometheusCollectorRegistry(), logger: logger) { portContinuation.yield($0) }
+        let app = try VigilApplication(configuration: configuration, registry: PrometheusCollectorRegistry(), logger: logger) {
+            portContinuation.yield($0)
+        }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await app.run() }
             var iterator = ports.makeAsyncIterator()
@@ -76,7 +78,11 @@ struct StreamsApplicationTests {
             #expect(streams.contains("\"source\":\"mediamtx\""))
             #expect(streams.contains("mediamtx/edge/live/cam1"))
             let metrics = try await get(base + "/metrics")
-            #expect(metrics.body.contains("camera_stream_status_up{stream_id=\"c73a1992f67961d1\",stream_name=\"Gate\",node_num=\"0\",state_text=\"RUNNING\""))
+            #expect(
+                metrics.body.contains(
+                    "camera_stream_status_up{stream_id=\"c73a1992f67961d1\",stream_name=\"Gate\",node_num=\"0\",state_text=\"RUNNING\""
+                )
+            )
             #expect(metrics.body.contains("vigil_mediamtx_up{instance=\"edge\"} 1.0"))
             let exporter = try await get("http://127.0.0.1:\(exporterPort)/metrics")
             #expect(exporter.status == .ok)

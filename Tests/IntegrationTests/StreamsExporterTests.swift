@@ -31,11 +31,14 @@ struct StreamsExporterTests {
         ])
         let broken = VisionaireSimulator(cameras: [.init(id: "1", name: "Parking")])
         broken.update { $0.listStatus = 500 }
-        let mediamtx = MediaMTXSimulator(generation: .current, paths: [
-            .init(name: "live/cam1", readers: ["webRTCSession", "hlsMuxer"], inboundBytes: 1_000, outboundBytes: 2_000),
-            .init(name: "srt/studio", inboundBytes: 5_000),
-            .init(name: "idle", sourceType: nil, online: false),
-        ])
+        let mediamtx = MediaMTXSimulator(
+            generation: .current,
+            paths: [
+                .init(name: "live/cam1", readers: ["webRTCSession", "hlsMuxer"], inboundBytes: 1_000, outboundBytes: 2_000),
+                .init(name: "srt/studio", inboundBytes: 5_000),
+                .init(name: "idle", sourceType: nil, online: false),
+            ]
+        )
         mediamtx.update { $0.srtConnections = [.init(id: "a", path: "srt/studio"), .init(id: "b", state: "read", path: "srt/studio")] }
         let servers = [
             try await SimulatorServer.start { await cameras.handle($0) },
@@ -50,7 +53,11 @@ struct StreamsExporterTests {
         )
         await visionaire.poll()
         let mediamtxExporter = MetricsSnapshotExporter()
-        let poller = MediaMTXPoller(configuration: .init(instances: [.init(name: "edge", url: servers[2].baseURL)]), exporter: mediamtxExporter, hub: nil)
+        let poller = MediaMTXPoller(
+            configuration: .init(instances: [.init(name: "edge", url: servers[2].baseURL)]),
+            exporter: mediamtxExporter,
+            hub: nil
+        )
         await poller.poll(instance: "edge")
         mediamtx.update { $0.paths[0].inboundBytes = 9_000 }
         await poller.poll(instance: "edge")
@@ -61,7 +68,10 @@ struct StreamsExporterTests {
     static func promtool() throws -> String {
         let path = IntegrationEnvironment.environment["PROMTOOL"] ?? "/usr/bin/promtool"
         guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw IntegrationEnvironment.MissingService(variable: "PROMTOOL", detail: "'\(path)' is not executable; install Debian's prometheus package")
+            throw IntegrationEnvironment.MissingService(
+                variable: "PROMTOOL",
+                detail: "'\(path)' is not executable; install Debian's prometheus package"
+            )
         }
         return path
     }
@@ -109,7 +119,12 @@ struct StreamsExporterTests {
         exporter.publish([MetricFamily(name: "camera_stream_total", help: "h", kind: .untyped, samples: [.init([.init("stream_name", "Lobby")], 2)])])
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let app = buildStreamExporterApplication(
-            exporter: exporter, host: "127.0.0.1", port: 0, token: token, onServerRunning: { portContinuation.yield($0) }, logger: Logger(label: "test")
+            exporter: exporter,
+            host: "127.0.0.1",
+            port: 0,
+            token: token,
+            onServerRunning: { portContinuation.yield($0) },
+            logger: Logger(label: "test")
         )
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await app.run() }

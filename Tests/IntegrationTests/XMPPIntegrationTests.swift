@@ -118,9 +118,14 @@ struct XMPPIntegrationTests {
         try await XMPPTestSupport.withConnection(try XMPPTestSupport.client(user: 1, resource: "ping")) { client in
             try await client.ping()
             let domain = try IntegrationEnvironment.prosodyDomain
-            let disco = XMLElement(name: "iq", namespace: "jabber:client", attributes: ["type": "get", "to": domain], children: [
-                .element(XMLElement(name: "query", namespace: "http://jabber.org/protocol/disco#info"))
-            ])
+            let disco = XMLElement(
+                name: "iq",
+                namespace: "jabber:client",
+                attributes: ["type": "get", "to": domain],
+                children: [
+                    .element(XMLElement(name: "query", namespace: "http://jabber.org/protocol/disco#info"))
+                ]
+            )
             let result = try await client.sendIQ(disco)
             #expect(result[attribute: "type"] == "result")
             #expect(result.firstChild(named: "query")?.elements.contains { $0[attribute: "var"] == "urn:xmpp:ping" } == true)

@@ -15,30 +15,37 @@ enum XMPPTestSupport {
 
     static func component(secret: String? = nil, pingInterval: Duration? = nil) throws -> XMPPConnectionConfiguration {
         XMPPConnectionConfiguration(
-            host: IntegrationEnvironment.prosodyHost, port: try IntegrationEnvironment.prosodyComponentPort,
+            host: IntegrationEnvironment.prosodyHost,
+            port: try IntegrationEnvironment.prosodyComponentPort,
             role: .component(
                 domain: try IntegrationEnvironment.prosodyComponentDomain,
                 secret: try secret ?? IntegrationEnvironment.prosodyComponentSecret
             ),
-            connectTimeout: .seconds(5), pingInterval: pingInterval
+            connectTimeout: .seconds(5),
+            pingInterval: pingInterval
         )
     }
 
     static func client(user index: Int, password: String? = nil, resource: String) throws -> XMPPConnectionConfiguration {
         let user = try IntegrationEnvironment.prosodyUsers[index]
         return XMPPConnectionConfiguration(
-            host: IntegrationEnvironment.prosodyHost, port: try IntegrationEnvironment.prosodyC2SPort,
+            host: IntegrationEnvironment.prosodyHost,
+            port: try IntegrationEnvironment.prosodyC2SPort,
             role: .client(
-                domain: try IntegrationEnvironment.prosodyDomain, username: user.name, password: password ?? user.password,
+                domain: try IntegrationEnvironment.prosodyDomain,
+                username: user.name,
+                password: password ?? user.password,
                 resource: resource
             ),
-            connectTimeout: .seconds(5), pingInterval: nil
+            connectTimeout: .seconds(5),
+            pingInterval: nil
         )
     }
 
     /// Runs `body` with an established connection and closes it afterwards.
     static func withConnection<T: Sendable>(
-        _ configuration: XMPPConnectionConfiguration, _ body: (XMPPConnection) async throws -> T
+        _ configuration: XMPPConnectionConfiguration,
+        _ body: (XMPPConnection) async throws -> T
     ) async throws -> T {
         let connection = try await XMPPConnection.connect(configuration: configuration, logger: logger)
         do {
@@ -53,7 +60,9 @@ enum XMPPTestSupport {
 
     /// The first stanza matching `predicate`, or a failure after `timeout`.
     static func first(
-        in stanzas: AsyncStream<XMLElement>, timeout: Duration = .seconds(10), where predicate: @escaping @Sendable (XMLElement) -> Bool
+        in stanzas: AsyncStream<XMLElement>,
+        timeout: Duration = .seconds(10),
+        where predicate: @escaping @Sendable (XMLElement) -> Bool
     ) async throws -> XMLElement {
         try await withTimeout(timeout) {
             for await stanza in stanzas where predicate(stanza) { return stanza }
@@ -99,8 +108,11 @@ final class PrivateProsody: @unchecked Sendable {
 
     var configuration: XMPPConnectionConfiguration {
         XMPPConnectionConfiguration(
-            host: "127.0.0.1", port: componentPort, role: .component(domain: componentDomain, secret: secret),
-            connectTimeout: .seconds(3), pingInterval: nil
+            host: "127.0.0.1",
+            port: componentPort,
+            role: .component(domain: componentDomain, secret: secret),
+            connectTimeout: .seconds(3),
+            pingInterval: nil
         )
     }
 

@@ -7,6 +7,7 @@
 
 import Foundation
 import Testing
+
 @testable import VigilAnnouncer
 
 @Suite("Announcements: requests and stanza templates")
@@ -29,31 +30,39 @@ struct AnnouncementTests {
 
     @Test("A users body keeps the names in order")
     func users() throws {
-        let announcement = try Announcement.users(json: Data(#"{"usernames": ["bob", "alice@example.test"], "message": "\#(Self.base64)", "persist": true}"#.utf8))
+        let announcement = try Announcement.users(
+            json: Data(#"{"usernames": ["bob", "alice@example.test"], "message": "\#(Self.base64)", "persist": true}"#.utf8)
+        )
         #expect(announcement.audience == .users(["bob", "alice@example.test"]))
     }
 
-    @Test("Bad bodies are rejected with a message for the client", arguments: [
-        (#"{"usernames": [], "message": "PG0+JXM8L20+"}"#, "usernames must not be empty"),
-        (#"{"usernames": ["a", " "], "message": "PG0+JXM8L20+"}"#, "usernames[1] is empty"),
-        (#"{"usernames": ["a"], "message": "not base64!"}"#, "message is not valid base64"),
-        (#"{"usernames": ["a"], "message": "PG0+PC9tPg=="}"#, "message has no %s placeholder for the recipient"),
-        (#"{"usernames": ["a"], "message": "//79"}"#, "message is not UTF-8 text once decoded"),
-        (#"{"usernames": ["a"]}"#, "'message' is missing"),
-        (#"{"usernames": "a", "message": "PG0+JXM8L20+"}"#, "'usernames' has the wrong type"),
-        (#"[1, 2]"#, "the body must be a JSON object"),
-        // "<m>%s</m>": well-formed, but not a stanza.
-        (#"{"usernames": ["a"], "message": "PG0+JXM8L20+"}"#, "message must be a <message>, <presence> or <iq> stanza, not <m>"),
-        (#"{"usernames": ["a"], "#, "the body is not valid JSON"),
-    ])
+    @Test(
+        "Bad bodies are rejected with a message for the client",
+        arguments: [
+            (#"{"usernames": [], "message": "PG0+JXM8L20+"}"#, "usernames must not be empty"),
+            (#"{"usernames": ["a", " "], "message": "PG0+JXM8L20+"}"#, "usernames[1] is empty"),
+            (#"{"usernames": ["a"], "message": "not base64!"}"#, "message is not valid base64"),
+            (#"{"usernames": ["a"], "message": "PG0+PC9tPg=="}"#, "message has no %s placeholder for the recipient"),
+            (#"{"usernames": ["a"], "message": "//79"}"#, "message is not UTF-8 text once decoded"),
+            (#"{"usernames": ["a"]}"#, "'message' is missing"),
+            (#"{"usernames": "a", "message": "PG0+JXM8L20+"}"#, "'usernames' has the wrong type"),
+            (#"[1, 2]"#, "the body must be a JSON object"),
+            // "<m>%s</m>": well-formed, but not a stanza.
+            (#"{"usernames": ["a"], "message": "PG0+JXM8L20+"}"#, "message must be a <message>, <presence> or <iq> stanza, not <m>"),
+            (#"{"usernames": ["a"], "#, "the body is not valid JSON"),
+        ]
+    )
     func badUsersBodies(body: String, message: String) {
         #expect(throws: AnnouncementError(message)) { try Announcement.users(json: Data(body.utf8)) }
     }
 
-    @Test("Malformed or partial XML is refused before anything is sent", arguments: [
-        "<message to='%s'><body>x</message>", "<message to='%s'><body>x</body>", "<message to='%s'/><message to='%s'/>",
-        "<message to='%s'><!-- c --></message>", "<message to='%s' a='1' a='2'/>", "<message to='%s'>&nbsp;</message>",
-    ])
+    @Test(
+        "Malformed or partial XML is refused before anything is sent",
+        arguments: [
+            "<message to='%s'><body>x</message>", "<message to='%s'><body>x</body>", "<message to='%s'/><message to='%s'/>",
+            "<message to='%s'><!-- c --></message>", "<message to='%s' a='1' a='2'/>", "<message to='%s'>&nbsp;</message>",
+        ]
+    )
     func malformedStanza(stanza: String) throws {
         let template = try StanzaTemplate(stanza)
         #expect(throws: AnnouncementError.self) { try template.validateStanza() }
@@ -106,9 +115,11 @@ struct SendingPolicyTests {
     @Test("Retries pause longer each time, up to the maximum, then stop")
     func retries() {
         let schedule = RetrySchedule(retries: 6, initial: .milliseconds(500), maximum: .seconds(4))
-        #expect((1...7).map { schedule.pause(afterAttempt: $0) } == [
-            .milliseconds(500), .seconds(1), .seconds(2), .seconds(4), .seconds(4), .seconds(4), nil,
-        ])
+        #expect(
+            (1...7).map { schedule.pause(afterAttempt: $0) } == [
+                .milliseconds(500), .seconds(1), .seconds(2), .seconds(4), .seconds(4), .seconds(4), nil,
+            ]
+        )
         #expect(RetrySchedule(retries: 0).pause(afterAttempt: 1) == nil)
     }
 
@@ -125,19 +136,26 @@ struct SendingPolicyTests {
 
 @Suite("Stanza sender for a component")
 struct ComponentSenderTests {
-    @Test("A from outside the component's domain moves into it, keeping local part and resource", arguments: [
-        (#"<message to='%s' from="USERNAME@s/announcer" type='chat'><body>x</body></message>"#,
-         #"<message to='%s' from="USERNAME@announcer.example.test/announcer" type='chat'><body>x</body></message>"#),
-        ("<message from='news@other.test' to='%s'/>", "<message from='news@announcer.example.test' to='%s'/>"),
-        ("<message to='%s'><body>a > b</body></message>", "<message from='announcer.example.test' to='%s'><body>a > b</body></message>"),
-        ("<message to='%s' from='bot@announcer.example.test'/>", "<message to='%s' from='bot@announcer.example.test'/>"),
-        ("<message to='%s' from='x@sub.announcer.example.test'/>", "<message to='%s' from='x@sub.announcer.example.test'/>"),
-        ("<message to='%s' data='a>b' from='n@s'/>", "<message to='%s' data='a>b' from='n@announcer.example.test'/>"),
-        // The seed's sample declares the client namespace; a component stream must not.
-        ("<message xml:lang='en' to='%s' from=\"U@s/announcer\" type='chat' xmlns='jabber:client'><body>x</body></message>",
-         "<message xml:lang='en' to='%s' from=\"U@announcer.example.test/announcer\" type='chat'><body>x</body></message>"),
-        ("<message to='%s' xmlns=\"jabber:client\" from='bot@announcer.example.test'/>", "<message to='%s' from='bot@announcer.example.test'/>"),
-    ])
+    @Test(
+        "A from outside the component's domain moves into it, keeping local part and resource",
+        arguments: [
+            (
+                #"<message to='%s' from="USERNAME@s/announcer" type='chat'><body>x</body></message>"#,
+                #"<message to='%s' from="USERNAME@announcer.example.test/announcer" type='chat'><body>x</body></message>"#
+            ),
+            ("<message from='news@other.test' to='%s'/>", "<message from='news@announcer.example.test' to='%s'/>"),
+            ("<message to='%s'><body>a > b</body></message>", "<message from='announcer.example.test' to='%s'><body>a > b</body></message>"),
+            ("<message to='%s' from='bot@announcer.example.test'/>", "<message to='%s' from='bot@announcer.example.test'/>"),
+            ("<message to='%s' from='x@sub.announcer.example.test'/>", "<message to='%s' from='x@sub.announcer.example.test'/>"),
+            ("<message to='%s' data='a>b' from='n@s'/>", "<message to='%s' data='a>b' from='n@announcer.example.test'/>"),
+            // The seed's sample declares the client namespace; a component stream must not.
+            (
+                "<message xml:lang='en' to='%s' from=\"U@s/announcer\" type='chat' xmlns='jabber:client'><body>x</body></message>",
+                "<message xml:lang='en' to='%s' from=\"U@announcer.example.test/announcer\" type='chat'><body>x</body></message>"
+            ),
+            ("<message to='%s' xmlns=\"jabber:client\" from='bot@announcer.example.test'/>", "<message to='%s' from='bot@announcer.example.test'/>"),
+        ]
+    )
     func rewrite(input: String, expected: String) throws {
         #expect(try StanzaTemplate(input).sendingFrom(domain: "announcer.example.test").text == expected)
     }
@@ -151,10 +169,13 @@ struct ComponentSenderTests {
 
 @Suite("Online users from Redis")
 struct RedisOnlineUsersTests {
-    @Test("Only keys named like a server address are read as per-server user sets", arguments: [
-        ("10.0.0.7", true), ("127.0.0.1", true), ("[::1]", true), ("fe80::1", true), ("10.0.0.7:5222", true),
-        ("alice", false), ("channel:22", false), ("999.1.1", false), ("users", false),
-    ])
+    @Test(
+        "Only keys named like a server address are read as per-server user sets",
+        arguments: [
+            ("10.0.0.7", true), ("127.0.0.1", true), ("[::1]", true), ("fe80::1", true), ("10.0.0.7:5222", true),
+            ("alice", false), ("channel:22", false), ("999.1.1", false), ("users", false),
+        ]
+    )
     func serverKeys(key: String, isServer: Bool) {
         #expect(RedisOnlineUsers.looksLikeServer(key) == isServer)
     }

@@ -13,23 +13,30 @@ import NIOCore
 import Testing
 import VigilCore
 import VigilXMPP
+
 @testable import VigilAnnouncer
 
 @Suite("Announcer access: cross-site requests")
 struct AnnouncerCrossSiteTests {
     static let body = AnnouncerRoutesTests.body
 
-    func withRouter(loopbackHostOnly: Bool = false, _ test: @escaping @Sendable (any TestClientProtocol, AnnouncerTests.Fixture) async throws -> Void) async throws {
+    func withRouter(
+        loopbackHostOnly: Bool = false,
+        _ test: @escaping @Sendable (any TestClientProtocol, AnnouncerTests.Fixture) async throws -> Void
+    ) async throws {
         let fixture = AnnouncerTests.Fixture()
         let router = Router()
         AnnouncerRoutes.register(on: router.group(), announcer: fixture.announcer, loopbackHostOnly: loopbackHostOnly)
         try await Application(router: router).test(.router) { client in try await test(client, fixture) }
     }
 
-    @Test("A body that is not application/json answers 415 and queues nothing", arguments: [
-        nil, "text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
-        "application/jsonx", "", "application/json-patch+json",
-    ])
+    @Test(
+        "A body that is not application/json answers 415 and queues nothing",
+        arguments: [
+            nil, "text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+            "application/jsonx", "", "application/json-patch+json",
+        ]
+    )
     func contentType(type: String?) async throws {
         try await withRouter { client, fixture in
             var headers: HTTPFields = [:]
@@ -44,7 +51,10 @@ struct AnnouncerCrossSiteTests {
         }
     }
 
-    @Test("application/json with parameters or in another case is accepted", arguments: ["application/json", "application/json; charset=utf-8", "Application/JSON"])
+    @Test(
+        "application/json with parameters or in another case is accepted",
+        arguments: ["application/json", "application/json; charset=utf-8", "Application/JSON"]
+    )
     func jsonAccepted(type: String) async throws {
         try await withRouter { client, _ in
             try await client.execute(uri: "/v1/announce/users", method: .post, headers: [.contentType: type], body: ByteBuffer(string: Self.body)) {
@@ -53,10 +63,13 @@ struct AnnouncerCrossSiteTests {
         }
     }
 
-    @Test("A foreign Origin answers 403 and queues nothing; the server's own origin is accepted", arguments: [
-        ("https://evil.example", false), ("http://localhost.evil.example", false), ("null", false), ("http://localhost:8080", false),
-        ("file://", false), ("http://localhost", true), ("HTTP://LOCALHOST", true), ("https://localhost", true), ("http://localhost:80", true),
-    ])
+    @Test(
+        "A foreign Origin answers 403 and queues nothing; the server's own origin is accepted",
+        arguments: [
+            ("https://evil.example", false), ("http://localhost.evil.example", false), ("null", false), ("http://localhost:8080", false),
+            ("file://", false), ("http://localhost", true), ("HTTP://LOCALHOST", true), ("https://localhost", true), ("http://localhost:80", true),
+        ]
+    )
     func origin(origin: String, allowed: Bool) async throws {
         try await withRouter { client, fixture in
             let headers: HTTPFields = [.contentType: "application/json", .origin: origin]
@@ -67,11 +80,14 @@ struct AnnouncerCrossSiteTests {
         }
     }
 
-    @Test("Host names the loopback interface", arguments: [
-        ("localhost", true), ("localhost:8080", true), ("127.0.0.1:8080", true), ("127.1.2.3", true), ("[::1]:8080", true),
-        ("evil.example:8080", false), ("127.0.0.1.evil.example", false), ("10.0.0.1:8080", false), ("[::]:8080", false), ("", false),
-        ("127.0.0.256", false),
-    ])
+    @Test(
+        "Host names the loopback interface",
+        arguments: [
+            ("localhost", true), ("localhost:8080", true), ("127.0.0.1:8080", true), ("127.1.2.3", true), ("[::1]:8080", true),
+            ("evil.example:8080", false), ("127.0.0.1.evil.example", false), ("10.0.0.1:8080", false), ("[::]:8080", false), ("", false),
+            ("127.0.0.256", false),
+        ]
+    )
     func loopbackHost(authority: String, loopback: Bool) {
         #expect(AnnouncerRequestGuard<BasicRequestContext>.isLoopbackAuthority(authority) == loopback)
     }
@@ -79,7 +95,12 @@ struct AnnouncerCrossSiteTests {
     @Test("A listener without a token still answers a loopback Host")
     func loopbackHostOnly() async throws {
         try await withRouter(loopbackHostOnly: true) { client, _ in
-            try await client.execute(uri: "/v1/announce/users", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: Self.body)) {
+            try await client.execute(
+                uri: "/v1/announce/users",
+                method: .post,
+                headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: Self.body)
+            ) {
                 #expect($0.status == .accepted)
             }
         }
@@ -125,57 +146,69 @@ struct AnnouncerHostileInputTests {
         try JSONSerialization.data(withJSONObject: ["usernames": names, "message": base64])
     }
 
-    @Test("Usernames breaking RFC 7622's localpart rules answer 400 naming the entry", arguments: [
-        ("a\u{01}b", "usernames[1] is not a valid XMPP username or JID: contains a control character (U+0001)"),
-        ("a\u{7F}", "usernames[1] is not a valid XMPP username or JID: contains a control character (U+007F)"),
-        ("a\u{85}", "usernames[1] is not a valid XMPP username or JID: contains a control character (U+0085)"),
-        ("a b", "usernames[1] is not a valid XMPP username or JID: contains white space (U+0020)"),
-        ("a\u{3000}b", "usernames[1] is not a valid XMPP username or JID: contains white space (U+3000)"),
-        ("a\"b", "usernames[1] is not a valid XMPP username or JID: contains '\"', which a username cannot hold"),
-        ("a&b", "usernames[1] is not a valid XMPP username or JID: contains '&', which a username cannot hold"),
-        ("a'b", "usernames[1] is not a valid XMPP username or JID: contains \"'\", which a username cannot hold"),
-        ("a/b", "usernames[1] is not a valid XMPP username or JID: contains '/', which a username cannot hold"),
-        ("a:b", "usernames[1] is not a valid XMPP username or JID: contains ':', which a username cannot hold"),
-        ("a<b", "usernames[1] is not a valid XMPP username or JID: contains '<', which a username cannot hold"),
-        ("a>b", "usernames[1] is not a valid XMPP username or JID: contains '>', which a username cannot hold"),
-        ("a\u{FFFE}", "usernames[1] is not a valid XMPP username or JID: contains U+FFFE, which XML cannot carry"),
-        (String(repeating: "x", count: 1024), "usernames[1] is not a valid XMPP username or JID: is 1024 bytes long (at most 1023)"),
-        (String(repeating: "é", count: 512), "usernames[1] is not a valid XMPP username or JID: is 1024 bytes long (at most 1023)"),
-        ("@example.test", "usernames[1] is not a valid XMPP username or JID: its local part is empty"),
-        ("a@", "usernames[1] is not a valid XMPP username or JID: its domain is empty"),
-        ("a@b@c", "usernames[1] is not a valid XMPP username or JID: its domain contains '@', which a domain cannot hold"),
-        ("a@ex ample", "usernames[1] is not a valid XMPP username or JID: its domain contains white space (U+0020)"),
-        ("a@example.test/", "usernames[1] is not a valid XMPP username or JID: its resource is empty"),
-        ("a@example.test/r\u{00}", "usernames[1] is not a valid XMPP username or JID: its resource contains a control character (U+0000)"),
-        ("x' type='groupchat", "usernames[1] is not a valid XMPP username or JID: contains \"'\", which a username cannot hold"),
-    ])
+    @Test(
+        "Usernames breaking RFC 7622's localpart rules answer 400 naming the entry",
+        arguments: [
+            ("a\u{01}b", "usernames[1] is not a valid XMPP username or JID: contains a control character (U+0001)"),
+            ("a\u{7F}", "usernames[1] is not a valid XMPP username or JID: contains a control character (U+007F)"),
+            ("a\u{85}", "usernames[1] is not a valid XMPP username or JID: contains a control character (U+0085)"),
+            ("a b", "usernames[1] is not a valid XMPP username or JID: contains white space (U+0020)"),
+            ("a\u{3000}b", "usernames[1] is not a valid XMPP username or JID: contains white space (U+3000)"),
+            ("a\"b", "usernames[1] is not a valid XMPP username or JID: contains '\"', which a username cannot hold"),
+            ("a&b", "usernames[1] is not a valid XMPP username or JID: contains '&', which a username cannot hold"),
+            ("a'b", "usernames[1] is not a valid XMPP username or JID: contains \"'\", which a username cannot hold"),
+            ("a/b", "usernames[1] is not a valid XMPP username or JID: contains '/', which a username cannot hold"),
+            ("a:b", "usernames[1] is not a valid XMPP username or JID: contains ':', which a username cannot hold"),
+            ("a<b", "usernames[1] is not a valid XMPP username or JID: contains '<', which a username cannot hold"),
+            ("a>b", "usernames[1] is not a valid XMPP username or JID: contains '>', which a username cannot hold"),
+            ("a\u{FFFE}", "usernames[1] is not a valid XMPP username or JID: contains U+FFFE, which XML cannot carry"),
+            (String(repeating: "x", count: 1024), "usernames[1] is not a valid XMPP username or JID: is 1024 bytes long (at most 1023)"),
+            (String(repeating: "é", count: 512), "usernames[1] is not a valid XMPP username or JID: is 1024 bytes long (at most 1023)"),
+            ("@example.test", "usernames[1] is not a valid XMPP username or JID: its local part is empty"),
+            ("a@", "usernames[1] is not a valid XMPP username or JID: its domain is empty"),
+            ("a@b@c", "usernames[1] is not a valid XMPP username or JID: its domain contains '@', which a domain cannot hold"),
+            ("a@ex ample", "usernames[1] is not a valid XMPP username or JID: its domain contains white space (U+0020)"),
+            ("a@example.test/", "usernames[1] is not a valid XMPP username or JID: its resource is empty"),
+            ("a@example.test/r\u{00}", "usernames[1] is not a valid XMPP username or JID: its resource contains a control character (U+0000)"),
+            ("x' type='groupchat", "usernames[1] is not a valid XMPP username or JID: contains \"'\", which a username cannot hold"),
+        ]
+    )
     func badNames(name: String, message: String) throws {
         let body = try Self.usersBody(["alice", name])
         #expect(throws: AnnouncementError(message)) { try Announcement.users(json: body) }
     }
 
-    @Test("Valid names and JIDs pass, up to 1023 bytes per part", arguments: [
-        "alice", "bob.smith", "ünïcødé", "用户", "a-b_c+d", "alice@example.test", "alice@example.test/phone 1 @home",
-        String(repeating: "x", count: 1023), "x@" + String(repeating: "d", count: 1023),
-    ])
+    @Test(
+        "Valid names and JIDs pass, up to 1023 bytes per part",
+        arguments: [
+            "alice", "bob.smith", "ünïcødé", "用户", "a-b_c+d", "alice@example.test", "alice@example.test/phone 1 @home",
+            String(repeating: "x", count: 1023), "x@" + String(repeating: "d", count: 1023),
+        ]
+    )
     func goodNames(name: String) throws {
         #expect(try Announcement.users(json: try Self.usersBody([name])).audience == .users([name]))
     }
 
-    @Test("Every number in a channel body is range-checked: out of range or not whole answers 400 naming channel_id", arguments: [
-        "1e19", "-1e19", "1e308", "-1e308", "9223372036854775808", "-9223372036854775809", "18446744073709551616", "1e400", "22.5",
-        "-0.5", "true", "null", "[]", "{}", #""1e19""#, #""9223372036854775808""#, #""22.0""#, #""abc""#, #""""#, #""0x10""#,
-        #""NaN""#, #""inf""#, #""-""#, String(repeating: "9", count: 5_000),
-    ])
+    @Test(
+        "Every number in a channel body is range-checked: out of range or not whole answers 400 naming channel_id",
+        arguments: [
+            "1e19", "-1e19", "1e308", "-1e308", "9223372036854775808", "-9223372036854775809", "18446744073709551616", "1e400", "22.5",
+            "-0.5", "true", "null", "[]", "{}", #""1e19""#, #""9223372036854775808""#, #""22.0""#, #""abc""#, #""""#, #""0x10""#,
+            #""NaN""#, #""inf""#, #""-""#, String(repeating: "9", count: 5_000),
+        ]
+    )
     func channelIDRange(value: String) {
         let body = Data(#"{"channel_id": \#(value), "message": "\#(Self.base64)"}"#.utf8)
         let error = #expect(throws: AnnouncementError.self) { try Announcement.channel(json: body) }
         #expect(error?.description.hasPrefix("'channel_id'") == true, "\(String(describing: error))")
     }
 
-    @Test("Channel ids at the edges of the range are accepted", arguments: [
-        ("9223372036854775807", Int64.max), ("-9223372036854775808", Int64.min), (#"" 42 ""#, 42), ("0", 0), ("-1", -1),
-    ])
+    @Test(
+        "Channel ids at the edges of the range are accepted",
+        arguments: [
+            ("9223372036854775807", Int64.max), ("-9223372036854775808", Int64.min), (#"" 42 ""#, 42), ("0", 0), ("-1", -1),
+        ]
+    )
     func channelIDEdges(value: String, id: Int64) throws {
         let body = Data(#"{"channel_id": \#(value), "message": "\#(Self.base64)"}"#.utf8)
         #expect(try Announcement.channel(json: body).audience == .channel(id))
@@ -188,10 +221,13 @@ struct AnnouncerHostileInputTests {
         }
     }
 
-    @Test("%s or [inc_id] outside text and quoted values is refused", arguments: [
-        "<message %s='1'/>", "<message to='a' xmlns:%s='urn:x'/>", "<%s/>", "%s<message to='a'/>", "<message to='a'/>%s",
-        "<message to='%s'><body>hi</body><x[inc_id]/></message>", "<message to='%s' id[inc_id]='1'/>",
-    ])
+    @Test(
+        "%s or [inc_id] outside text and quoted values is refused",
+        arguments: [
+            "<message %s='1'/>", "<message to='a' xmlns:%s='urn:x'/>", "<%s/>", "%s<message to='a'/>", "<message to='a'/>%s",
+            "<message to='%s'><body>hi</body><x[inc_id]/></message>", "<message to='%s' id[inc_id]='1'/>",
+        ]
+    )
     func placeholderPosition(stanza: String) throws {
         let template = try StanzaTemplate(stanza)
         #expect(throws: AnnouncementError.self) { try template.validateStanza() }

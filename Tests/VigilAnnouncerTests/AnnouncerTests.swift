@@ -78,7 +78,12 @@ struct AnnouncerTests {
         let store: MemoryStore
         let announcer: Announcer
 
-        init(connections: Int = 2, settings: (inout Announcer.Settings) -> Void = { _ in }, store: MemoryStore = MemoryStore(), recipients: (any RecipientSource)? = nil) {
+        init(
+            connections: Int = 2,
+            settings: (inout Announcer.Settings) -> Void = { _ in },
+            store: MemoryStore = MemoryStore(),
+            recipients: (any RecipientSource)? = nil
+        ) {
             sender = RecordingSender(connections: connections)
             self.store = store
             var configured = Announcer.Settings(domain: "example.test")
@@ -86,8 +91,13 @@ struct AnnouncerTests {
             configured.retry = RetrySchedule(retries: 2, initial: .milliseconds(100))
             settings(&configured)
             announcer = Announcer(
-                settings: configured, sender: sender, recipients: recipients, store: store, record: events.record,
-                logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), clock: clock
+                settings: configured,
+                sender: sender,
+                recipients: recipients,
+                store: store,
+                record: events.record,
+                logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+                clock: clock
             )
         }
 
@@ -115,11 +125,13 @@ struct AnnouncerTests {
         let receipt = try await fixture.announcer.submit(try fixture.users(["a", "b@other.test", "c"]))
         #expect(receipt.recipients == 3)
         try await fixture.run { fixture.events.all.count == 1 }
-        #expect(fixture.sender.stanzas == [
-            "<message to='a@example.test' id='n-0' type='chat'><body>hi</body></message>",
-            "<message to='b@other.test' id='n-1' type='chat'><body>hi</body></message>",
-            "<message to='c@example.test' id='n-2' type='chat'><body>hi</body></message>",
-        ])
+        #expect(
+            fixture.sender.stanzas == [
+                "<message to='a@example.test' id='n-0' type='chat'><body>hi</body></message>",
+                "<message to='b@other.test' id='n-1' type='chat'><body>hi</body></message>",
+                "<message to='c@example.test' id='n-2' type='chat'><body>hi</body></message>",
+            ]
+        )
         #expect(fixture.sender.sent.withLock { $0.map(\.connection) } == [0, 1, 0])
         // 10 per second: the second and third wait 0.1 s each.
         #expect(fixture.clock.sleeps.map { ($0.secondsDouble * 1000).rounded() } == [100, 100])
@@ -206,7 +218,10 @@ struct AnnouncerTests {
 
 @Suite("Announcer REST input")
 struct AnnouncerRoutesTests {
-    func withRouter(inputBuffer: Int = 10, _ test: @escaping @Sendable (any TestClientProtocol, AnnouncerTests.Fixture) async throws -> Void) async throws {
+    func withRouter(
+        inputBuffer: Int = 10,
+        _ test: @escaping @Sendable (any TestClientProtocol, AnnouncerTests.Fixture) async throws -> Void
+    ) async throws {
         let fixture = AnnouncerTests.Fixture(settings: { $0.inputBuffer = inputBuffer })
         let router = Router()
         AnnouncerRoutes.register(on: router.group(), announcer: fixture.announcer)
@@ -214,7 +229,8 @@ struct AnnouncerRoutesTests {
     }
 
     static let json: HTTPFields = [.contentType: "application/json"]
-    static let body = #"{"usernames": ["alice", "bob"], "message": "\#(Data("<message to='%s'><body>x</body></message>".utf8).base64EncodedString())"}"#
+    static let body =
+        #"{"usernames": ["alice", "bob"], "message": "\#(Data("<message to='%s'><body>x</body></message>".utf8).base64EncodedString())"}"#
 
     @Test("POST /v1/announce/users answers 202 with the id and recipient count, and the outbox holds it")
     func accepted() async throws {
@@ -232,7 +248,8 @@ struct AnnouncerRoutesTests {
     @Test("Bad bodies answer 400 with the reason; a full queue and channels without a source answer 503")
     func refusals() async throws {
         try await withRouter(inputBuffer: 1) { client, _ in
-            try await client.execute(uri: "/v1/announce/users", method: .post, headers: Self.json, body: ByteBuffer(string: #"{"usernames": []}"#)) { response in
+            try await client.execute(uri: "/v1/announce/users", method: .post, headers: Self.json, body: ByteBuffer(string: #"{"usernames": []}"#)) {
+                response in
                 #expect(response.status == .badRequest)
                 #expect(String(buffer: response.body) == #"{"error":"'message' is missing"}"#)
             }
@@ -248,7 +265,8 @@ struct AnnouncerRoutesTests {
                 #expect(response.status == .serviceUnavailable)
                 #expect(String(buffer: response.body).contains("[mysql]"))
             }
-            try await client.execute(uri: "/v1/announce/nothing", method: .post, headers: Self.json, body: ByteBuffer(string: Self.body)) { response in
+            try await client.execute(uri: "/v1/announce/nothing", method: .post, headers: Self.json, body: ByteBuffer(string: Self.body)) {
+                response in
                 #expect(response.status == .notFound)
             }
         }

@@ -10,6 +10,7 @@ import Logging
 import Testing
 import VigilAnnouncer
 import VigilWeb
+
 @testable import VigilApp
 
 @Suite("Configuration: the Announcer (seed 001)")
@@ -93,17 +94,23 @@ struct AnnouncerConfigurationTests {
         #expect(announcer.xmpp.nodes == ["10.0.0.1:5222", "10.0.0.2:5222"])
         #expect(announcer.xmpp.connectionsPerNode == 3)
         #expect(announcer.login == .client(.init(username: "admin", password: "pw", domain: "example.de")))
-        #expect(announcer.userActivity == .rest({
-            var rest = AnnouncerConfiguration.RESTSettings()
-            rest.requestTimeout = .milliseconds(12)
-            return rest
-        }()))
+        #expect(
+            announcer.userActivity
+                == .rest(
+                    {
+                        var rest = AnnouncerConfiguration.RESTSettings()
+                        rest.requestTimeout = .milliseconds(12)
+                        return rest
+                    }()
+                )
+        )
     }
 
     @Test("Environment variables override the seed's keys")
     func environment() throws {
         let configuration = try VigilConfiguration.parse(
-            try Self.seedExampleText, file: "announcer.toml",
+            try Self.seedExampleText,
+            file: "announcer.toml",
             environment: ["VIGIL_COMPONENT_SECRET": "from-env", "VIGIL_REST_API_PORT": "127.0.0.1:9090", "VIGIL_EJABBERD_RATE_LIMIT": "50"]
         )
         let announcer = try #require(configuration.announcer)
@@ -113,15 +120,27 @@ struct AnnouncerConfigurationTests {
         #expect(announcer.xmpp.rateLimit == 50)
     }
 
-    @Test("No Announcer without its sections; errors name the key", arguments: [
-        ("[mysql]\naddress = \"h:1\"", "a.toml: mysql: belongs to the Announcer, which also needs [component] or [client]"),
-        ("rest_api_port = \":8080\"", "a.toml: rest_api_port: belongs to the Announcer"),
-        ("[component]\nname = \"a\"\nsecret = \"s\"\ndomain = \"d\"\n[client]\nusername = \"u\"", "a.toml: client: give [component] or [client], not both"),
-        ("[component]\nname = \"a\"\nsecret = \"s\"", "a.toml: component.domain: is required"),
-        ("[component]\nname = \"a\"\nsecret = \"s\"\ndomain = \"d\"\n[ejabberd]\nrate_limit = 0", "a.toml: ejabberd.rate_limit: must be greater than zero"),
-        ("[component]\nname = \"a\"\nsecret = \"s\"\ndomain = \"d\"\n[ejabberd]\ncluster_nodes = \"nohost\"", "a.toml: ejabberd.cluster_nodes: 'nohost' is not host:port"),
-        ("rest_api_port = \"x\"\n[component]\nname = \"a\"\nsecret = \"s\"\ndomain = \"d\"", "a.toml: rest_api_port: 'x' is not host:port"),
-    ])
+    @Test(
+        "No Announcer without its sections; errors name the key",
+        arguments: [
+            ("[mysql]\naddress = \"h:1\"", "a.toml: mysql: belongs to the Announcer, which also needs [component] or [client]"),
+            ("rest_api_port = \":8080\"", "a.toml: rest_api_port: belongs to the Announcer"),
+            (
+                "[component]\nname = \"a\"\nsecret = \"s\"\ndomain = \"d\"\n[client]\nusername = \"u\"",
+                "a.toml: client: give [component] or [client], not both"
+            ),
+            ("[component]\nname = \"a\"\nsecret = \"s\"", "a.toml: component.domain: is required"),
+            (
+                "[component]\nname = \"a\"\nsecret = \"s\"\ndomain = \"d\"\n[ejabberd]\nrate_limit = 0",
+                "a.toml: ejabberd.rate_limit: must be greater than zero"
+            ),
+            (
+                "[component]\nname = \"a\"\nsecret = \"s\"\ndomain = \"d\"\n[ejabberd]\ncluster_nodes = \"nohost\"",
+                "a.toml: ejabberd.cluster_nodes: 'nohost' is not host:port"
+            ),
+            ("rest_api_port = \"x\"\n[component]\nname = \"a\"\nsecret = \"s\"\ndomain = \"d\"", "a.toml: rest_api_port: 'x' is not host:port"),
+        ]
+    )
     func errors(text: String, message: String) {
         let error = #expect(throws: ConfigurationError.self) { try VigilConfiguration.parse(text, file: "a.toml") }
         #expect(error?.description.hasPrefix(message) == true, "\(String(describing: error))")

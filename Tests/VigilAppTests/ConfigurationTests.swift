@@ -6,9 +6,9 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
+import Logging
 import Testing
 import VigilApp
-import Logging
 import VigilMonitors
 import VigilStorage
 import VigilWeb
@@ -77,21 +77,24 @@ struct ConfigurationTests {
         #expect(configuration.warnings.isEmpty)
     }
 
-    @Test("Wrong types and bad values name the file and the key", arguments: [
-        ("[http]\nlisten = 5", "vigil.toml: http.listen: expected a string, got integer"),
-        ("[http]\nlisten = \"nope\"", "vigil.toml: http.listen: 'nope' is not host:port (for example 127.0.0.1:8080)"),
-        ("[store]\nretention = \"forever\"", "vigil.toml: store.retention: 'forever' is not a duration"),
-        ("[store]\nbackend = \"oracle\"", "vigil.toml: store.backend: 'oracle' is not one of sqlite, memory"),
-        ("[log]\nlog_level = \"loud\"", "vigil.toml: log.log_level: 'loud' is not one of"),
-        ("[host]\nenabled = \"maybe\"", "vigil.toml: host.enabled: expected a boolean, got 'maybe'"),
-        ("[host]\ndisks = [1, 2]", "vigil.toml: host.disks: expected an array of strings, found integer"),
-        ("http = 3", "vigil.toml: http: expected a table ([http]), got integer"),
-        ("[http]\nlive_ping_interval = \"10ms\"", "vigil.toml: http.live_ping_interval: must be at least 1s"),
-        ("[http]\nlive_max_pending_events = 0", "vigil.toml: http.live_max_pending_events:"),
-        ("[http]\nlive_max_clients = 0", "vigil.toml: http.live_max_clients: 0 is out of range"),
-        ("[http]\nlive_max_queued_bytes = 100", "vigil.toml: http.live_max_queued_bytes: 100 is out of range"),
-        ("[http]\nlive_max_requests_per_second = -1", "vigil.toml: http.live_max_requests_per_second: -1 is out of range"),
-    ])
+    @Test(
+        "Wrong types and bad values name the file and the key",
+        arguments: [
+            ("[http]\nlisten = 5", "vigil.toml: http.listen: expected a string, got integer"),
+            ("[http]\nlisten = \"nope\"", "vigil.toml: http.listen: 'nope' is not host:port (for example 127.0.0.1:8080)"),
+            ("[store]\nretention = \"forever\"", "vigil.toml: store.retention: 'forever' is not a duration"),
+            ("[store]\nbackend = \"oracle\"", "vigil.toml: store.backend: 'oracle' is not one of sqlite, memory"),
+            ("[log]\nlog_level = \"loud\"", "vigil.toml: log.log_level: 'loud' is not one of"),
+            ("[host]\nenabled = \"maybe\"", "vigil.toml: host.enabled: expected a boolean, got 'maybe'"),
+            ("[host]\ndisks = [1, 2]", "vigil.toml: host.disks: expected an array of strings, found integer"),
+            ("http = 3", "vigil.toml: http: expected a table ([http]), got integer"),
+            ("[http]\nlive_ping_interval = \"10ms\"", "vigil.toml: http.live_ping_interval: must be at least 1s"),
+            ("[http]\nlive_max_pending_events = 0", "vigil.toml: http.live_max_pending_events:"),
+            ("[http]\nlive_max_clients = 0", "vigil.toml: http.live_max_clients: 0 is out of range"),
+            ("[http]\nlive_max_queued_bytes = 100", "vigil.toml: http.live_max_queued_bytes: 100 is out of range"),
+            ("[http]\nlive_max_requests_per_second = -1", "vigil.toml: http.live_max_requests_per_second: -1 is out of range"),
+        ]
+    )
     func badValues(text: String, message: String) {
         let error = #expect(throws: ConfigurationError.self) { try VigilConfiguration.parse(text, file: "vigil.toml") }
         #expect(error?.description.hasPrefix(message) == true, "\(String(describing: error))")

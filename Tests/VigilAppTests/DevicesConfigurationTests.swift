@@ -41,7 +41,11 @@ struct DevicesConfigurationTests {
         #expect(
             watchdog.definitions == [
                 DeviceDefinition(
-                    name: "esp04", kind: .device, watchTimeout: 60, helloTopic: "home/esp04", watchTopics: ["home/esp04/sensors/#"],
+                    name: "esp04",
+                    kind: .device,
+                    watchTimeout: 60,
+                    helloTopic: "home/esp04",
+                    watchTopics: ["home/esp04/sensors/#"],
                     stateTopics: ["home/esp04/actuators/#"]
                 ),
                 DeviceDefinition(name: "ledboxdaemon", kind: .agent, watchTimeout: 30, watchTopics: ["home/agents/ledbox/#"]),
@@ -107,7 +111,10 @@ struct DevicesConfigurationTests {
         #expect(watchdog.definitions.first?.stateTopics == ["s/1", "s/2"])
         #expect(watchdog.definitions.first?.watchTimeout == 90)
         let agent = try #require(configuration.devices.agents.agents.first)
-        #expect(agent.restartPolicy == AgentRestartPolicy(maxRestarts: 3, window: .seconds(120), backoff: .milliseconds(500), maximumBackoff: .seconds(10)))
+        #expect(
+            agent.restartPolicy
+                == AgentRestartPolicy(maxRestarts: 3, window: .seconds(120), backoff: .milliseconds(500), maximumBackoff: .seconds(10))
+        )
         #expect(agent.restartOnSilence)
         #expect(agent.stopTimeout == .seconds(2))
         #expect(agent.logFile == "/var/log/vigil/crashy.log")
@@ -144,12 +151,21 @@ struct DevicesConfigurationTests {
         #expect(configuration.mqtt?.tls != nil)
         let agents = configuration.devices.agents.agents
         let old = try #require(agents.first { $0.name == "old" })
-        #expect(old.restartPolicy == AgentRestartPolicy(maxRestarts: 3, window: .seconds(120), backoff: .milliseconds(500), maximumBackoff: .seconds(10)))
+        #expect(
+            old.restartPolicy == AgentRestartPolicy(maxRestarts: 3, window: .seconds(120), backoff: .milliseconds(500), maximumBackoff: .seconds(10))
+        )
         #expect(old.restartOnSilence && old.stopTimeout == .seconds(2) && old.logFile == "/tmp/old.log" && old.passEnvironment == ["PYTHONPATH"])
         #expect(agents.first { $0.name == "both" }?.restartPolicy.maxRestarts == 4)
         let warnings = configuration.warnings
-        #expect(warnings.contains("vigil.toml: 'mqtt.keepAlive' is deprecated; write 'mqtt.keep_alive' (the old spelling still works)"), "\(warnings)")
-        #expect(warnings.contains("vigil.toml: 'agent_old.restartOnSilence' is deprecated; write 'agent_old.restart_on_silence' (the old spelling still works)"))
+        #expect(
+            warnings.contains("vigil.toml: 'mqtt.keepAlive' is deprecated; write 'mqtt.keep_alive' (the old spelling still works)"),
+            "\(warnings)"
+        )
+        #expect(
+            warnings.contains(
+                "vigil.toml: 'agent_old.restartOnSilence' is deprecated; write 'agent_old.restart_on_silence' (the old spelling still works)"
+            )
+        )
         #expect(warnings.contains("<environment>: VIGIL_MQTT_CAFILE is deprecated; set VIGIL_MQTT_CA_FILE instead"))
         #expect(warnings.contains("vigil.toml: 'agent_both.maxRestarts' is ignored: 'agent_both.max_restarts' is set too"))
         #expect(warnings.filter { $0.contains("deprecated") }.count == 10)
@@ -168,7 +184,8 @@ struct DevicesConfigurationTests {
     @Test("Environment variables override iotmonitor keys")
     func environment() throws {
         let configuration = try VigilConfiguration.parse(
-            try Self.seedExampleText, file: "config.toml",
+            try Self.seedExampleText,
+            file: "config.toml",
             environment: ["VIGIL_MQTT_SERVERADDRESS": "tcp://10.0.0.5:1884", "VIGIL_DEVICE_ESP04_WATCHTIMEOUT": "5"]
         )
         #expect(configuration.mqtt?.address.host == "10.0.0.5")

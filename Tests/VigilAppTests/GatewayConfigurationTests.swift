@@ -41,7 +41,8 @@ struct GatewayConfigurationTests {
         #expect(file.janus.discoveredExpiry == .seconds(120))
         #expect(file.janus.inboxCapacity == 256)
         let environment = try VigilConfiguration.parse(
-            text, file: "vigil.toml",
+            text,
+            file: "vigil.toml",
             environment: ["VIGIL_JANUS_MAX_DISCOVERED": "0", "VIGIL_JANUS_DISCOVERED_EXPIRY": "30s", "VIGIL_JANUS_INBOX_CAPACITY": "64"]
         ).janus
         #expect(environment.maxDiscovered == 0)
@@ -111,21 +112,24 @@ struct GatewayConfigurationTests {
         #expect(janus.mode == .http)
     }
 
-    @Test("Precise errors", arguments: [
-        ("[janus]\nbroker_url = \"ftp://x\"", "janus.broker_url"),
-        ("[janus]\nstatus_topic = \"janus/status\"", "janus.status_topic"),
-        ("[janus]\nfailover_topic = \"vigil/{server}\"", "janus.failover_topic"),
-        ("[janus]\npoll_interval = \"10s\"\nstale_threshold = \"5s\"", "janus.stale_threshold"),
-        ("[janus]\nadmin_urls = [\"gxy1\"]", "janus.admin_urls"),
-        ("[janus]\nmqtt_version = \"4.0\"", "janus.mqtt_version"),
-        ("[janus]\nmax_discovered = -1", "janus.max_discovered"),
-        ("[janus]\nmax_discovered = 9223372036854775807", "janus.max_discovered"),
-        ("[janus]\ninbox_capacity = 0", "janus.inbox_capacity"),
-        ("[janus]\ndiscovered_expiry = \"0s\"", "janus.discovered_expiry"),
-        ("[janus]\ndiscovered_expiry = \"400d\"", "janus.discovered_expiry"),
-        ("[janus]\nhttp_deadline = \"100000000h\"", "janus.http_deadline"),
-        ("[janus]\nfailover_wait_time = \"1000d\"", "janus.failover_wait_time"),
-    ])
+    @Test(
+        "Precise errors",
+        arguments: [
+            ("[janus]\nbroker_url = \"ftp://x\"", "janus.broker_url"),
+            ("[janus]\nstatus_topic = \"janus/status\"", "janus.status_topic"),
+            ("[janus]\nfailover_topic = \"vigil/{server}\"", "janus.failover_topic"),
+            ("[janus]\npoll_interval = \"10s\"\nstale_threshold = \"5s\"", "janus.stale_threshold"),
+            ("[janus]\nadmin_urls = [\"gxy1\"]", "janus.admin_urls"),
+            ("[janus]\nmqtt_version = \"4.0\"", "janus.mqtt_version"),
+            ("[janus]\nmax_discovered = -1", "janus.max_discovered"),
+            ("[janus]\nmax_discovered = 9223372036854775807", "janus.max_discovered"),
+            ("[janus]\ninbox_capacity = 0", "janus.inbox_capacity"),
+            ("[janus]\ndiscovered_expiry = \"0s\"", "janus.discovered_expiry"),
+            ("[janus]\ndiscovered_expiry = \"400d\"", "janus.discovered_expiry"),
+            ("[janus]\nhttp_deadline = \"100000000h\"", "janus.http_deadline"),
+            ("[janus]\nfailover_wait_time = \"1000d\"", "janus.failover_wait_time"),
+        ]
+    )
     func errors(text: String, key: String) {
         #expect {
             _ = try VigilConfiguration.parse(text, file: "vigil.toml")

@@ -8,6 +8,7 @@
 import Testing
 import VigilMonitors
 import VigilWeb
+
 @testable import VigilApp
 
 @Suite("Configuration: listeners and tokens")
@@ -24,13 +25,17 @@ struct ListenerConfigurationTests {
         #expect(error?.description.contains("VIGIL_HTTP_TOKEN") == true)
     }
 
-    @Test("rest_api_port on the [http] port shares the listener, on the wider address", arguments: [
-        ("127.0.0.1:8080", ":8080", "0.0.0.0"), ("0.0.0.0:8080", "127.0.0.1:8080", "0.0.0.0"), ("127.0.0.1:8080", "[::]:8080", "::"),
-        ("0.0.0.0:8080", "[::]:8080", "::"), ("10.0.0.1:8080", "10.0.0.1:8080", "10.0.0.1"), ("[::]:8080", ":8080", "::"),
-    ])
+    @Test(
+        "rest_api_port on the [http] port shares the listener, on the wider address",
+        arguments: [
+            ("127.0.0.1:8080", ":8080", "0.0.0.0"), ("0.0.0.0:8080", "127.0.0.1:8080", "0.0.0.0"), ("127.0.0.1:8080", "[::]:8080", "::"),
+            ("0.0.0.0:8080", "[::]:8080", "::"), ("10.0.0.1:8080", "10.0.0.1:8080", "10.0.0.1"), ("[::]:8080", ":8080", "::"),
+        ]
+    )
     func shared(listen: String, rest: String, host: String) throws {
         let configuration = try VigilConfiguration.parse(
-            "rest_api_port = \"\(rest)\"\n[http]\nlisten = \"\(listen)\"\ntoken = \"t\"\n" + Self.component, file: "a.toml"
+            "rest_api_port = \"\(rest)\"\n[http]\nlisten = \"\(listen)\"\ntoken = \"t\"\n" + Self.component,
+            file: "a.toml"
         )
         #expect(configuration.http.host == host && configuration.http.port == 8080)
         #expect(VigilConfiguration.announcerOwnListener(try #require(configuration.announcer), http: configuration.http) == nil)
@@ -39,7 +44,10 @@ struct ListenerConfigurationTests {
     @Test("Two different single addresses on one port are an error naming rest_api_port")
     func sharedConflict() {
         let error = #expect(throws: ConfigurationError.self) {
-            try VigilConfiguration.parse("rest_api_port = \"10.0.0.1:8080\"\n[http]\nlisten = \"127.0.0.1:8080\"\ntoken = \"t\"\n" + Self.component, file: "a.toml")
+            try VigilConfiguration.parse(
+                "rest_api_port = \"10.0.0.1:8080\"\n[http]\nlisten = \"127.0.0.1:8080\"\ntoken = \"t\"\n" + Self.component,
+                file: "a.toml"
+            )
         }
         #expect(error?.key == "rest_api_port")
     }
@@ -55,15 +63,22 @@ struct ListenerConfigurationTests {
         }
         #expect(error?.description.contains("rest_api_port (0.0.0.0:9090) listens beyond loopback") == true, "\(String(describing: error))")
 
-        let withToken = try VigilConfiguration.parse("rest_api_port = \":9090\"\n" + Self.component, file: "a.toml", environment: ["VIGIL_HTTP_TOKEN": "t"])
+        let withToken = try VigilConfiguration.parse(
+            "rest_api_port = \":9090\"\n" + Self.component,
+            file: "a.toml",
+            environment: ["VIGIL_HTTP_TOKEN": "t"]
+        )
         #expect(VigilConfiguration.announcerOwnListener(try #require(withToken.announcer), http: withToken.http)! == ("0.0.0.0", 9090))
         #expect(withToken.http.host == "127.0.0.1")
     }
 
-    @Test("[http] listen beyond loopback needs a token; loopback addresses do not", arguments: [
-        ("0.0.0.0:8080", false), ("[::]:8080", false), ("10.1.2.3:8080", false), ("example.org:80", false), (":8080", false),
-        ("127.0.0.1:8080", true), ("127.9.9.9:1", true), ("[::1]:8080", true), ("localhost:8080", true),
-    ])
+    @Test(
+        "[http] listen beyond loopback needs a token; loopback addresses do not",
+        arguments: [
+            ("0.0.0.0:8080", false), ("[::]:8080", false), ("10.1.2.3:8080", false), ("example.org:80", false), (":8080", false),
+            ("127.0.0.1:8080", true), ("127.9.9.9:1", true), ("[::1]:8080", true), ("localhost:8080", true),
+        ]
+    )
     func mainListener(listen: String, loopback: Bool) throws {
         let text = "[http]\nlisten = \"\(listen)\"\n"
         if loopback {
@@ -85,7 +100,10 @@ struct ListenerConfigurationTests {
             try VigilConfiguration.parse(section + "exporter_host = \"0.0.0.0\"\n", file: "a.toml")
         }
         #expect(error?.key == "http.token")
-        #expect(error?.description.contains("[visionaire] exporter_host (0.0.0.0:9898) listens beyond loopback") == true, "\(String(describing: error))")
+        #expect(
+            error?.description.contains("[visionaire] exporter_host (0.0.0.0:9898) listens beyond loopback") == true,
+            "\(String(describing: error))"
+        )
         // With a token, or with no extra listener, it starts.
         _ = try VigilConfiguration.parse(section + "exporter_host = \"0.0.0.0\"\n", file: "a.toml", environment: ["VIGIL_HTTP_TOKEN": "t"])
         _ = try VigilConfiguration.parse(section + "exporter_host = \"0.0.0.0\"\nexporter_port = 0\n", file: "a.toml")

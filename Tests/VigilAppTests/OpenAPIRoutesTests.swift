@@ -10,6 +10,7 @@ import Logging
 import Testing
 import VigilCore
 import VigilWeb
+
 @testable import VigilApp
 
 @Suite("OpenAPI description against the whole application")
@@ -27,7 +28,10 @@ struct OpenAPIRoutesTests {
         )
         let hub = Hub(stores: MemoryStore().stores, clock: ManualClock(wallClockSeconds: 0))
         let announcer = try AnnouncerServices(
-            configuration: try #require(configuration.announcer), http: WebConfiguration(), hub: hub, store: MemoryStore(),
+            configuration: try #require(configuration.announcer),
+            http: WebConfiguration(),
+            hub: hub,
+            store: MemoryStore(),
             logger: { Logger(label: $0, factory: { _ in SwiftLogNoOpLogHandler() }) }
         )
         #expect(announcer.mainRoutes.count == 1)
@@ -36,6 +40,9 @@ struct OpenAPIRoutesTests {
         let registered = Set(buildRouter(dependencies).routes.map { "\($0.method) \(OpenAPIDocument.templatedPath($0.path.description))" })
         #expect(registered.contains("POST /v1/announce/users") && registered.contains("POST /v1/announce/channel"))
         #expect(registered.subtracting(OpenAPIDocument.operations).isEmpty, "not described: \(registered.subtracting(OpenAPIDocument.operations))")
-        #expect(OpenAPIDocument.operations.subtracting(registered).isEmpty, "described, not served: \(OpenAPIDocument.operations.subtracting(registered))")
+        #expect(
+            OpenAPIDocument.operations.subtracting(registered).isEmpty,
+            "described, not served: \(OpenAPIDocument.operations.subtracting(registered))"
+        )
     }
 }

@@ -58,21 +58,29 @@ struct StreamsConfigurationTests {
         #expect(configuration.visionaire.maxConcurrentRequests == 16)
         #expect(configuration.mediamtx.interval == .seconds(1))
         #expect(configuration.mediamtx.itemsPerPage == 50)
-        #expect(configuration.mediamtx.instances == [
-            .init(name: "studio", url: "http://10.0.0.5:9997", user: "monitor", password: "secret"),
-            .init(name: "edge", url: "http://10.0.0.6:9997"),
-        ])
+        #expect(
+            configuration.mediamtx.instances == [
+                .init(name: "studio", url: "http://10.0.0.5:9997", user: "monitor", password: "secret"),
+                .init(name: "edge", url: "http://10.0.0.6:9997"),
+            ]
+        )
     }
 
-    @Test("Errors name the key", arguments: [
-        ("[visionaire]\napi_base_urls = [\"10.0.28.11:4004\"]", "visionaire.api_base_urls"),
-        ("[visionaire]\nexporter_port = 70000", "visionaire.exporter_port"),
-        ("[visionaire]\nupdate_interval = \"soon\"", "visionaire.update_interval"),
-        ("[[mediamtx.instances]]\nurl = \"http://a:9997\"", "mediamtx.instances[0].name"),
-        ("[[mediamtx.instances]]\nname = \"a\"\nurl = \"ftp://a\"", "mediamtx.instances[0].url"),
-        ("[[mediamtx.instances]]\nname = \"a\"\nurl = \"http://a\"\n[[mediamtx.instances]]\nname = \"a\"\nurl = \"http://b\"", "mediamtx.instances[1].name"),
-        ("[[mediamtx.instances]]\nname = \"a\"\nurl = \"http://a\"\npasword = \"x\"", "mediamtx.instances[0].pasword"),
-    ])
+    @Test(
+        "Errors name the key",
+        arguments: [
+            ("[visionaire]\napi_base_urls = [\"10.0.28.11:4004\"]", "visionaire.api_base_urls"),
+            ("[visionaire]\nexporter_port = 70000", "visionaire.exporter_port"),
+            ("[visionaire]\nupdate_interval = \"soon\"", "visionaire.update_interval"),
+            ("[[mediamtx.instances]]\nurl = \"http://a:9997\"", "mediamtx.instances[0].name"),
+            ("[[mediamtx.instances]]\nname = \"a\"\nurl = \"ftp://a\"", "mediamtx.instances[0].url"),
+            (
+                "[[mediamtx.instances]]\nname = \"a\"\nurl = \"http://a\"\n[[mediamtx.instances]]\nname = \"a\"\nurl = \"http://b\"",
+                "mediamtx.instances[1].name"
+            ),
+            ("[[mediamtx.instances]]\nname = \"a\"\nurl = \"http://a\"\npasword = \"x\"", "mediamtx.instances[0].pasword"),
+        ]
+    )
     func errors(text: String, key: String) {
         let error = #expect(throws: ConfigurationError.self) { try VigilConfiguration.parse(text, file: "vigil.toml") }
         #expect(error?.key == key)

@@ -23,9 +23,11 @@ import VigilClientSupport
     @Test("Attempt 1 waits the initial delay, each later attempt multiplies it, up to the maximum")
     func attemptNumbering() {
         let policy = ReconnectPolicy(initialDelay: .milliseconds(100), maximumDelay: .seconds(1), jitter: 0)
-        #expect((1...6).map { policy.delay(forAttempt: $0) } == [
-            .milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800), .seconds(1), .seconds(1),
-        ])
+        #expect(
+            (1...6).map { policy.delay(forAttempt: $0) } == [
+                .milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800), .seconds(1), .seconds(1),
+            ]
+        )
         #expect(policy.delay(forAttempt: 0) == .milliseconds(100))
         #expect(policy.delay(forAttempt: -5) == .milliseconds(100))
         #expect(policy.delay(forAttempt: .max) == .seconds(1))

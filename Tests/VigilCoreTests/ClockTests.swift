@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import Synchronization
 import Testing
 import VigilCore
 
@@ -117,8 +118,6 @@ struct ClockTests {
         #expect(log.values == [1, 2, 3])
     }
 }
-
-import Synchronization
 
 private final class WakeFlag: Sendable {
     private let flag = Mutex(false)

@@ -127,7 +127,9 @@ struct FailoverStateMachineTests {
         _ = machine.statusChanged(server: "gxy2", online: false, now: 1)
         _ = machine.statusChanged(server: "gxy1", online: false, now: 1)
         let fired = machine.advance(to: 3)
-        #expect(events(fired) == ["triggered gxy1->", "no_failover gxy1->", "failed gxy1->", "triggered gxy2->", "no_failover gxy2->", "failed gxy2->"])
+        #expect(
+            events(fired) == ["triggered gxy1->", "no_failover gxy1->", "failed gxy1->", "triggered gxy2->", "no_failover gxy2->", "failed gxy2->"]
+        )
         #expect(machine.mappings.isEmpty)
         #expect(machine.unplaced == ["gxy1", "gxy2"])
         // Coming back without a mapping: no recovered event, no longer unplaced.

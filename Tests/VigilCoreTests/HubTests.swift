@@ -37,7 +37,13 @@ struct HubTests {
         let store = MemoryStore()
         let hub = Hub(stores: store.stores)
         for second in 0..<5 {
-            await hub.apply(Observation(target: host, time: Double(second), samples: [Sample("load1", Double(second)), Sample("hidden", 1, recordHistory: false)]))
+            await hub.apply(
+                Observation(
+                    target: host,
+                    time: Double(second),
+                    samples: [Sample("load1", Double(second)), Sample("hidden", 1, recordHistory: false)]
+                )
+            )
         }
         #expect(try await store.states(kind: nil).isEmpty)
         await hub.flush()
@@ -52,9 +58,15 @@ struct HubTests {
         let metrics = TestMetrics()
         let hub = Hub(stores: MemoryStore().stores, metricsFactory: metrics)
         let stream = TargetID(.stream, "cam1")
-        await hub.apply(Observation(target: stream, time: 1, samples: [
-            Sample("bitrate_bytes_per_second", 100), Sample("bytes_total", 50, kind: .counter),
-        ]))
+        await hub.apply(
+            Observation(
+                target: stream,
+                time: 1,
+                samples: [
+                    Sample("bitrate_bytes_per_second", 100), Sample("bytes_total", 50, kind: .counter),
+                ]
+            )
+        )
         await hub.apply(Observation(target: stream, time: 2, samples: [Sample("bytes_total", 80, kind: .counter)]))
         #expect(try metrics.expectGauge("vigil_stream_bitrate_bytes_per_second", [("stream", "cam1")]).lastValue == 100)
         // A running total that grew from 50 to 80 has been counted as 80 in all.
@@ -87,9 +99,15 @@ struct HubTests {
         let recorded = await hub.record(Event(time: 2, target: host, type: "test", message: "hello"))
         #expect(recorded.id == 1)
         var iterator = updates.makeAsyncIterator()
-        guard case .state(let state) = await iterator.next() else { Issue.record("expected a state update"); return }
+        guard case .state(let state) = await iterator.next() else {
+            Issue.record("expected a state update")
+            return
+        }
         #expect(state.status == .up)
-        guard case .event(let event) = await iterator.next() else { Issue.record("expected an event"); return }
+        guard case .event(let event) = await iterator.next() else {
+            Issue.record("expected an event")
+            return
+        }
         #expect(event.message == "hello")
         #expect(try await hub.events(afterID: 0).count == 1)
     }

@@ -22,7 +22,10 @@ struct MQTTChannelHandlerStateMachineTests {
     @Test("Packet identifiers wrap after 65535, skip 0 and skip identifiers in use")
     func packetIDs() {
         var machine = MQTTChannelHandler.StateMachine(inflightLimit: 10)
-        guard case .send(let first) = machine.publish(publication(.atLeastOnce), promise: nil) else { Issue.record("held"); return }
+        guard case .send(let first) = machine.publish(publication(.atLeastOnce), promise: nil) else {
+            Issue.record("held")
+            return
+        }
         #expect(first.packetID == 1)
         for _ in 2...65535 { _ = machine.allocatePacketID() }
         // Wrapped: 1 is still in use, so the next identifier is 2.
@@ -33,19 +36,40 @@ struct MQTTChannelHandlerStateMachineTests {
     @Test("The window holds publications back and releases them in order on acknowledgement")
     func window() {
         var machine = MQTTChannelHandler.StateMachine(inflightLimit: 1)
-        guard case .send(let first) = machine.publish(publication(.atLeastOnce), promise: nil) else { Issue.record("held"); return }
-        guard case .hold = machine.publish(publication(.exactlyOnce), promise: nil) else { Issue.record("not held"); return }
+        guard case .send(let first) = machine.publish(publication(.atLeastOnce), promise: nil) else {
+            Issue.record("held")
+            return
+        }
+        guard case .hold = machine.publish(publication(.exactlyOnce), promise: nil) else {
+            Issue.record("not held")
+            return
+        }
         #expect(machine.heldBackCount == 1)
         let released = machine.nextReleasedPublish()
         #expect(released == nil)
-        guard case .succeed = machine.receivedAck(MQTTAckPacket(type: .puback, packetID: first.packetID)) else { Issue.record("no success"); return }
-        guard let (second, _) = machine.nextReleasedPublish() else { Issue.record("not released"); return }
+        guard case .succeed = machine.receivedAck(MQTTAckPacket(type: .puback, packetID: first.packetID)) else {
+            Issue.record("no success")
+            return
+        }
+        guard let (second, _) = machine.nextReleasedPublish() else {
+            Issue.record("not released")
+            return
+        }
         #expect(second.qos == .exactlyOnce)
         #expect(machine.inflight == 1)
         // QoS 2: PUBREC leads to PUBREL, a PUBACK is a protocol error, PUBCOMP completes.
-        guard case .protocolError = machine.receivedAck(MQTTAckPacket(type: .puback, packetID: second.packetID)) else { Issue.record("accepted PUBACK for QoS 2"); return }
-        guard case .sendPubRel(second.packetID) = machine.receivedAck(MQTTAckPacket(type: .pubrec, packetID: second.packetID)) else { Issue.record("no PUBREL"); return }
-        guard case .succeed = machine.receivedAck(MQTTAckPacket(type: .pubcomp, packetID: second.packetID)) else { Issue.record("no completion"); return }
+        guard case .protocolError = machine.receivedAck(MQTTAckPacket(type: .puback, packetID: second.packetID)) else {
+            Issue.record("accepted PUBACK for QoS 2")
+            return
+        }
+        guard case .sendPubRel(second.packetID) = machine.receivedAck(MQTTAckPacket(type: .pubrec, packetID: second.packetID)) else {
+            Issue.record("no PUBREL")
+            return
+        }
+        guard case .succeed = machine.receivedAck(MQTTAckPacket(type: .pubcomp, packetID: second.packetID)) else {
+            Issue.record("no completion")
+            return
+        }
         #expect(machine.inflight == 0)
     }
 
@@ -53,9 +77,11 @@ struct MQTTChannelHandlerStateMachineTests {
     func rejectedPubRec() {
         var machine = MQTTChannelHandler.StateMachine(inflightLimit: 1)
         guard case .send(let packet) = machine.publish(publication(.exactlyOnce), promise: nil) else { return }
-        guard case .fail(_, _, let code, let reason) = machine.receivedAck(
-            MQTTAckPacket(type: .pubrec, packetID: packet.packetID, reasonCode: 0x97, properties: [.reasonString("quota")])
-        ) else {
+        guard
+            case .fail(_, _, let code, let reason) = machine.receivedAck(
+                MQTTAckPacket(type: .pubrec, packetID: packet.packetID, reasonCode: 0x97, properties: [.reasonString("quota")])
+            )
+        else {
             Issue.record("not rejected")
             return
         }

@@ -39,8 +39,13 @@ struct HandlerHarness {
         let delivered = self.delivered
         handler = MQTTChannelHandler(
             configuration: .init(
-                version: version, keepAlive: keepAlive, pingTimeout: .seconds(2), connectTimeout: .seconds(5),
-                maxPacketSize: maxPacketSize, maxInflight: maxInflight, session: session
+                version: version,
+                keepAlive: keepAlive,
+                pingTimeout: .seconds(2),
+                connectTimeout: .seconds(5),
+                maxPacketSize: maxPacketSize,
+                maxInflight: maxInflight,
+                session: session
             ),
             eventLoop: channel.eventLoop,
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
@@ -53,7 +58,16 @@ struct HandlerHarness {
     func connect(connack: MQTTConnAckPacket = .init(sessionPresent: false, reasonCode: 0)) throws -> EventLoopFuture<MQTTConnAckPacket> {
         let promise = channel.eventLoop.makePromise(of: MQTTConnAckPacket.self)
         handler.connect(
-            MQTTConnectPacket(version: version, clientID: "c", cleanSession: true, keepAliveSeconds: 10, username: nil, password: nil, will: nil, properties: []),
+            MQTTConnectPacket(
+                version: version,
+                clientID: "c",
+                cleanSession: true,
+                keepAliveSeconds: 10,
+                username: nil,
+                password: nil,
+                will: nil,
+                properties: []
+            ),
             promise: promise
         )
         guard case .connect = try readPacket() else { throw TestFailure("no CONNECT") }
@@ -131,10 +145,19 @@ struct MQTTChannelHandlerTests {
         _ = try harness.connect()
         var buffer = ByteBuffer()
         MQTTPacket.publish(.init(topic: "t/0", payload: .init(string: "a"), qos: .atMostOnce, retain: false)).write(to: &buffer, version: .v5)
-        MQTTPacket.publish(.init(topic: "t/1", payload: .init(string: "b"), qos: .atLeastOnce, retain: true, packetID: 1)).write(to: &buffer, version: .v5)
-        MQTTPacket.publish(.init(topic: "t/2", payload: .init(string: "c"), qos: .exactlyOnce, retain: false, packetID: 2)).write(to: &buffer, version: .v5)
+        MQTTPacket.publish(.init(topic: "t/1", payload: .init(string: "b"), qos: .atLeastOnce, retain: true, packetID: 1)).write(
+            to: &buffer,
+            version: .v5
+        )
+        MQTTPacket.publish(.init(topic: "t/2", payload: .init(string: "c"), qos: .exactlyOnce, retain: false, packetID: 2)).write(
+            to: &buffer,
+            version: .v5
+        )
         // A retransmitted QoS 2 PUBLISH before PUBREL is not delivered again.
-        MQTTPacket.publish(.init(topic: "t/2", payload: .init(string: "c"), qos: .exactlyOnce, retain: false, dup: true, packetID: 2)).write(to: &buffer, version: .v5)
+        MQTTPacket.publish(.init(topic: "t/2", payload: .init(string: "c"), qos: .exactlyOnce, retain: false, dup: true, packetID: 2)).write(
+            to: &buffer,
+            version: .v5
+        )
         try harness.channel.writeInbound(buffer)
         harness.channel.pipeline.fireChannelReadComplete()
         #expect(harness.delivered.batchCount == 1)
@@ -154,7 +177,9 @@ struct MQTTChannelHandlerTests {
     func topicAlias() throws {
         let harness = try HandlerHarness()
         _ = try harness.connect()
-        try harness.send(.publish(.init(topic: "long/topic/name", payload: .init(string: "1"), qos: .atMostOnce, retain: false, properties: [.topicAlias(3)])))
+        try harness.send(
+            .publish(.init(topic: "long/topic/name", payload: .init(string: "1"), qos: .atMostOnce, retain: false, properties: [.topicAlias(3)]))
+        )
         try harness.send(.publish(.init(topic: "", payload: .init(string: "2"), qos: .atMostOnce, retain: false, properties: [.topicAlias(3)])))
         harness.channel.pipeline.fireChannelReadComplete()
         #expect(harness.delivered.messages.map(\.topic) == ["long/topic/name", "long/topic/name"])
@@ -170,7 +195,10 @@ struct MQTTChannelHandlerTests {
         var futures: [EventLoopFuture<Void>] = []
         for index in 0..<3 {
             let promise = harness.channel.eventLoop.makePromise(of: Void.self)
-            harness.handler.publish(.init(topic: "t", payload: .init(string: "\(index)"), qos: index == 1 ? .exactlyOnce : .atLeastOnce, retain: false), promise: promise)
+            harness.handler.publish(
+                .init(topic: "t", payload: .init(string: "\(index)"), qos: index == 1 ? .exactlyOnce : .atLeastOnce, retain: false),
+                promise: promise
+            )
             futures.append(promise.futureResult)
         }
         harness.channel.embeddedEventLoop.run()

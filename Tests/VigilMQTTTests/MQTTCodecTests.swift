@@ -25,10 +25,17 @@ enum SamplePackets {
         var packets: [MQTTPacket] = [
             .connect(
                 MQTTConnectPacket(
-                    version: version, clientID: "client-1", cleanSession: true, keepAliveSeconds: 30,
-                    username: "user", password: ByteBuffer(string: "secret"),
+                    version: version,
+                    clientID: "client-1",
+                    cleanSession: true,
+                    keepAliveSeconds: 30,
+                    username: "user",
+                    password: ByteBuffer(string: "secret"),
                     will: .init(
-                        topic: "will/topic", payload: ByteBuffer(string: "gone"), qos: .atLeastOnce, retain: true,
+                        topic: "will/topic",
+                        payload: ByteBuffer(string: "gone"),
+                        qos: .atLeastOnce,
+                        retain: true,
                         properties: v5 ? [.willDelayInterval(5), .contentType("text/plain")] : []
                     ),
                     properties: v5 ? [.sessionExpiryInterval(60), .receiveMaximum(10), .topicAliasMaximum(5)] : []
@@ -36,16 +43,28 @@ enum SamplePackets {
             ),
             .connect(
                 MQTTConnectPacket(
-                    version: version, clientID: "", cleanSession: false, keepAliveSeconds: 0, username: nil,
-                    password: nil, will: nil, properties: []
+                    version: version,
+                    clientID: "",
+                    cleanSession: false,
+                    keepAliveSeconds: 0,
+                    username: nil,
+                    password: nil,
+                    will: nil,
+                    properties: []
                 )
             ),
-            .connack(MQTTConnAckPacket(sessionPresent: true, reasonCode: 0, properties: v5 ? [.assignedClientIdentifier("abc"), .maximumQoS(1)] : [])),
+            .connack(
+                MQTTConnAckPacket(sessionPresent: true, reasonCode: 0, properties: v5 ? [.assignedClientIdentifier("abc"), .maximumQoS(1)] : [])
+            ),
             .connack(MQTTConnAckPacket(sessionPresent: false, reasonCode: v5 ? 0x87 : 5)),
             .publish(MQTTPublishPacket(topic: "a/b", payload: ByteBuffer(string: "hello"), qos: .atMostOnce, retain: false)),
             .publish(
                 MQTTPublishPacket(
-                    topic: "a/ü/c", payload: ByteBuffer(bytes: [0, 1, 2, 255]), qos: .atLeastOnce, retain: true, dup: true,
+                    topic: "a/ü/c",
+                    payload: ByteBuffer(bytes: [0, 1, 2, 255]),
+                    qos: .atLeastOnce,
+                    retain: true,
+                    dup: true,
                     packetID: 7,
                     properties: v5
                         ? [
@@ -66,7 +85,10 @@ enum SamplePackets {
                     subscriptions: [
                         MQTTSubscribeInfo(filter: "a/+/c", qos: .atLeastOnce),
                         MQTTSubscribeInfo(
-                            filter: "$share/g/x/#", qos: .exactlyOnce, noLocal: v5, retainAsPublished: v5,
+                            filter: "$share/g/x/#",
+                            qos: .exactlyOnce,
+                            noLocal: v5,
+                            retainAsPublished: v5,
                             retainHandling: v5 ? .doNotSend : .sendOnSubscribe
                         ),
                     ],

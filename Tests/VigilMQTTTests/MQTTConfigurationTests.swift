@@ -41,14 +41,20 @@ struct MQTTConfigurationTests {
         #expect(configuration.address.description == "mqtt://host:1883")
     }
 
-    @Test("Bad URLs are rejected", arguments: ["http://host", "mqtt://", "mqtt://host:0", "mqtt://host:70000", "mqtt://host:x", "mqtt://host/path", "mqtt://[::1"])
+    @Test(
+        "Bad URLs are rejected",
+        arguments: ["http://host", "mqtt://", "mqtt://host:0", "mqtt://host:70000", "mqtt://host:x", "mqtt://host/path", "mqtt://[::1"]
+    )
     func badURLs(url: String) {
         #expect(throws: MQTTClientError.self) { try MQTTAddress(url: url) }
     }
 
-    @Test("Errors about a URL never quote its credentials", arguments: [
-        "mqtt://user:Pw0rd!@host:70000", "ftp://user:Pw0rd!@host", "mqtt://user:Pw0rd!/x@host", "mqtt://Pw0rd!@[::1",
-    ])
+    @Test(
+        "Errors about a URL never quote its credentials",
+        arguments: [
+            "mqtt://user:Pw0rd!@host:70000", "ftp://user:Pw0rd!@host", "mqtt://user:Pw0rd!/x@host", "mqtt://Pw0rd!@[::1",
+        ]
+    )
     func errorsHideCredentials(url: String) {
         let error = #expect(throws: MQTTClientError.self) { try MQTTAddress(url: url) }
         #expect(error.map { !"\($0)".contains("Pw0rd!") } == true, "\(String(describing: error))")
@@ -96,8 +102,12 @@ struct MQTTConfigurationTests {
     @Test("Publication properties convert to wire properties and back")
     func publishProperties() {
         let properties = MQTTPublishProperties(
-            payloadFormatIndicator: .utf8, messageExpiry: .seconds(60), responseTopic: "r", correlationData: .init(string: "c"),
-            contentType: "text/plain", userProperties: [.init(name: "a", value: "1"), .init(name: "a", value: "2")]
+            payloadFormatIndicator: .utf8,
+            messageExpiry: .seconds(60),
+            responseTopic: "r",
+            correlationData: .init(string: "c"),
+            contentType: "text/plain",
+            userProperties: [.init(name: "a", value: "1"), .init(name: "a", value: "2")]
         )
         #expect(MQTTPublishProperties(mqttProperties: properties.mqttProperties) == properties)
         #expect(MQTTPublishProperties().mqttProperties.isEmpty)

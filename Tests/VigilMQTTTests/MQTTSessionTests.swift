@@ -117,7 +117,12 @@ struct MQTTSessionTests {
         for _ in 0..<65_533 { _ = machine.allocatePacketID() }
         var ids: [UInt16] = []
         for index in 0..<4 {
-            guard case .send(let packet) = machine.publish(.init(topic: "t", payload: ByteBuffer(string: "\(index)"), qos: .atLeastOnce, retain: false), promise: nil) else {
+            guard
+                case .send(let packet) = machine.publish(
+                    .init(topic: "t", payload: ByteBuffer(string: "\(index)"), qos: .atLeastOnce, retain: false),
+                    promise: nil
+                )
+            else {
                 Issue.record("held back")
                 return
             }

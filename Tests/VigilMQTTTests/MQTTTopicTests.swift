@@ -88,7 +88,10 @@ struct MQTTTopicTests {
         #expect(trie.remove(filter: "$share/group1/sensors/+/temp", value: 1) == 1)
     }
 
-    @Test("Invalid filters are rejected", arguments: ["", "a/#/b", "a#", "#a", "a/b+", "+a/b", "$share/", "$share/g", "$share//a", "$share/g+/a", "a\u{0}b"])
+    @Test(
+        "Invalid filters are rejected",
+        arguments: ["", "a/#/b", "a#", "#a", "a/b+", "+a/b", "$share/", "$share/g", "$share//a", "$share/g+/a", "a\u{0}b"]
+    )
     func invalidFilters(filter: String) {
         #expect(throws: MQTTClientError.self) { try MQTTTopicFilter(filter) }
     }

@@ -59,7 +59,11 @@ struct AgentsTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-agents-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let name = "unit\(UInt32.random(in: 0...UInt32.max))"
-        let agent = AgentDefinition(name: name, exec: "echo hello-from-agent; sleep 30", logFile: directory.appendingPathComponent("a/\(name).log").path)
+        let agent = AgentDefinition(
+            name: name,
+            exec: "echo hello-from-agent; sleep 30",
+            logFile: directory.appendingPathComponent("a/\(name).log").path
+        )
         AgentProcess.makeParentDirectory(of: agent.logFile)
         // A descriptor without close-on-exec must not leak into the agent.
         let leakPath = directory.appendingPathComponent("leak").path
@@ -67,7 +71,10 @@ struct AgentsTests {
         #expect(leak > 2)
         defer { close(leak) }
         let pid = try AgentProcess.spawn(
-            shell: agent.shell, script: agent.script, logFile: agent.logFile, environment: agent.processEnvironment(inheriting: AgentProcess.currentEnvironment())
+            shell: agent.shell,
+            script: agent.script,
+            logFile: agent.logFile,
+            environment: agent.processEnvironment(inheriting: AgentProcess.currentEnvironment())
         )
         defer { AgentProcess.signalGroup(pid, SIGKILL) }
         let inherited = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap {
@@ -108,7 +115,11 @@ struct AgentsTests {
             "PYTHONPATH": "/opt/lib",
         ]
         let agent = AgentDefinition(
-            name: "a", exec: "true", logFile: "/tmp/a.log", environment: ["MQTT_HOST": "broker", "TZ": "Europe/Paris"], passEnvironment: ["PYTHONPATH"]
+            name: "a",
+            exec: "true",
+            logFile: "/tmp/a.log",
+            environment: ["MQTT_HOST": "broker", "TZ": "Europe/Paris"],
+            passEnvironment: ["PYTHONPATH"]
         )
         #expect(
             agent.processEnvironment(inheriting: parent) == [
@@ -116,7 +127,11 @@ struct AgentsTests {
                 "TZ=Europe/Paris",
             ]
         )
-        #expect(AgentDefinition(name: "b", exec: "true", logFile: "/tmp/b.log").processEnvironment(inheriting: [:]) == ["PATH=\(AgentDefinition.defaultPath)"])
+        #expect(
+            AgentDefinition(name: "b", exec: "true", logFile: "/tmp/b.log").processEnvironment(inheriting: [:]) == [
+                "PATH=\(AgentDefinition.defaultPath)"
+            ]
+        )
         #expect(AgentDefinition.isVariableName("MQTT_HOST_2"))
         #expect(!AgentDefinition.isVariableName("2X"))
         #expect(!AgentDefinition.isVariableName("A=B"))
@@ -134,11 +149,17 @@ struct AgentsTests {
         defer { unsetenv(secretName) }
         #expect(AgentProcess.currentEnvironment()[secretName] == secret)
         let agent = AgentDefinition(
-            name: name, exec: "env; echo DONE", logFile: directory.appendingPathComponent("\(name).log").path, environment: ["AGENT_OWN": "mine"]
+            name: name,
+            exec: "env; echo DONE",
+            logFile: directory.appendingPathComponent("\(name).log").path,
+            environment: ["AGENT_OWN": "mine"]
         )
         AgentProcess.makeParentDirectory(of: agent.logFile)
         let pid = try AgentProcess.spawn(
-            shell: agent.shell, script: agent.script, logFile: agent.logFile, environment: agent.processEnvironment(inheriting: AgentProcess.currentEnvironment())
+            shell: agent.shell,
+            script: agent.script,
+            logFile: agent.logFile,
+            environment: agent.processEnvironment(inheriting: AgentProcess.currentEnvironment())
         )
         defer { AgentProcess.signalGroup(pid, SIGKILL) }
         var log = ""
@@ -161,12 +182,19 @@ struct AgentsTests {
         let name = "clockstep\(UInt32.random(in: 0...UInt32.max))"
         // An agent that exits at once: restarted at once, then after 20 s, then after 40 s.
         let agent = AgentDefinition(
-            name: name, exec: "exit 3", restartPolicy: AgentRestartPolicy(maxRestarts: 10, window: .seconds(600), backoff: .seconds(20), maximumBackoff: .seconds(60)),
+            name: name,
+            exec: "exit 3",
+            restartPolicy: AgentRestartPolicy(maxRestarts: 10, window: .seconds(600), backoff: .seconds(20), maximumBackoff: .seconds(60)),
             logFile: directory.appendingPathComponent("\(name).log").path
         )
         let clock = ManualClock(wallClockSeconds: 1_800_000_000)
         let hub = Hub(stores: MemoryStore().stores, clock: clock)
-        let supervisor = AgentSupervisor(configuration: AgentSupervisorConfiguration(agents: [agent], checkInterval: .seconds(1)), client: nil, hub: hub, clock: clock)
+        let supervisor = AgentSupervisor(
+            configuration: AgentSupervisorConfiguration(agents: [agent], checkInterval: .seconds(1)),
+            client: nil,
+            hub: hub,
+            clock: clock
+        )
         let target = TargetID(.agent, name)
         func attribute(_ name: AttributeName) async -> JSONValue? { await hub.state(of: target)?.attributes[name.rawValue] }
         /// One check interval: the agent's process gets real time to exit, then the supervisor checks.

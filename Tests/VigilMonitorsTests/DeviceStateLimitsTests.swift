@@ -8,6 +8,7 @@
 import NIOCore
 import Testing
 import VigilCore
+
 @testable import VigilMonitors
 
 @Suite("Device table: state topics stay within their limits")

@@ -8,21 +8,37 @@
 import NIOCore
 import Testing
 import VigilCore
+
 @testable import VigilMonitors
 
 @Suite("Device table: routing, hellos, states, expiry")
 struct DevicesTests {
     static let definitions = [
         DeviceDefinition(
-            name: "esp04", watchTimeout: 60, helloTopic: "home/esp04", watchTopics: ["home/esp04/sensors/#"],
+            name: "esp04",
+            watchTimeout: 60,
+            helloTopic: "home/esp04",
+            watchTopics: ["home/esp04/sensors/#"],
             stateTopics: ["home/esp04/actuators/#"]
         ),
-        DeviceDefinition(name: "esp05", watchTimeout: 10, helloTopic: "home/esp05", watchTopics: ["home/esp05/#"], stateTopics: ["home/esp05/state/+"]),
+        DeviceDefinition(
+            name: "esp05",
+            watchTimeout: 10,
+            helloTopic: "home/esp05",
+            watchTopics: ["home/esp05/#"],
+            stateTopics: ["home/esp05/state/+"]
+        ),
         DeviceDefinition(name: "ledbox", kind: .agent, watchTimeout: 30, watchTopics: ["home/agents/ledbox/#"]),
         DeviceDefinition(name: "quiet", stateTopics: ["home/quiet/state"]),
     ]
 
-    private func receive(_ table: inout DeviceTable, _ topic: String, _ payload: String = "1", retained: Bool = false, at now: Double) -> [DeviceTableAction] {
+    private func receive(
+        _ table: inout DeviceTable,
+        _ topic: String,
+        _ payload: String = "1",
+        retained: Bool = false,
+        at now: Double
+    ) -> [DeviceTableAction] {
         var actions: [DeviceTableAction] = []
         table.receive(topic: topic, payload: ByteBuffer(string: payload), retained: retained, at: now, into: &actions)
         return actions

@@ -12,6 +12,7 @@ import NIOCore
 import Synchronization
 import Testing
 import VigilCore
+
 @testable import VigilMonitors
 
 /// The gateway monitor's rules without MQTT: messages and time are fed by hand.
@@ -292,7 +293,8 @@ struct GatewayTrackerTests {
     func errorReply() throws {
         var tracker = tracker(adminKey: "wrong")
         let probes = requests(tracker.tick(now: 0.4))
-        let error = #"{"janus":"error","transaction":"\#(probes[0].transaction)","error":{"code":403,"reason":"Unauthorized request (wrong or missing secret/token)"}}"#
+        let error =
+            #"{"janus":"error","transaction":"\#(probes[0].transaction)","error":{"code":403,"reason":"Unauthorized request (wrong or missing secret/token)"}}"#
         let effects = tracker.adminReply(server: "gxy1", payload: Array(error.utf8), now: 0.5)
         let observation = try #require(lastObservation(effects, "gxy1"))
         #expect(observation.status == .error)
@@ -336,12 +338,25 @@ struct GatewayTrackerTests {
         #expect(published.count == 1)
         let payload = try #require(published.first?.1)
         let mapping = try JSONDecoder().decode(JSONValue.self, from: Data(payload))
-        #expect(mapping == .object(["failed_server": "gxy1", "failover_server": "gxy12", "failover_servers": .array(["gxy12"]), "mode": "failover", "since": 6]))
+        #expect(
+            mapping
+                == .object([
+                    "failed_server": "gxy1", "failover_server": "gxy12", "failover_servers": .array(["gxy12"]), "mode": "failover", "since": 6,
+                ])
+        )
         #expect(fired.contains { if case .persist(let snapshot) = $0 { snapshot.mappings == ["gxy1": .spare("gxy12")] } else { false } })
         #expect(lastObservation(fired, "gxy12")?.attributes["failover"] == .object(["state": "serving", "failed_server": "gxy1"]))
         #expect(try metrics.expectGauge("galaxy_failover_active", [("failed_server", "gxy1"), ("failover_server", "gxy12")]).lastValue == 1)
-        #expect(try metrics.expectCounter("galaxy_failover_events_total", [("event", "triggered"), ("failed_server", "gxy1"), ("failover_server", "")]).totalValue == 1)
-        #expect(try metrics.expectCounter("galaxy_failover_events_total", [("event", "completed"), ("failed_server", "gxy1"), ("failover_server", "gxy12")]).totalValue == 1)
+        #expect(
+            try metrics.expectCounter("galaxy_failover_events_total", [("event", "triggered"), ("failed_server", "gxy1"), ("failover_server", "")])
+                .totalValue == 1
+        )
+        #expect(
+            try metrics.expectCounter(
+                "galaxy_failover_events_total",
+                [("event", "completed"), ("failed_server", "gxy1"), ("failover_server", "gxy12")]
+            ).totalValue == 1
+        )
 
         let back = tracker.statusMessage(server: "gxy1", payload: Array(#"{"online": true}"#.utf8), now: 9)
         #expect(events(back).contains("failover_recovered gxy1"))
@@ -374,7 +389,13 @@ struct GatewayTrackerTests {
         // What people see is stamped with the wall clock as it now reads.
         let published = fired.compactMap { if case .publishMapping(_, let payload) = $0 { payload } else { nil } }
         let mapping = try JSONDecoder().decode(JSONValue.self, from: Data(try #require(published.first)))
-        #expect(mapping == .object(["failed_server": "gxy1", "failover_server": "gxy12", "failover_servers": .array(["gxy12"]), "mode": "failover", "since": .number(6 - 3600)]))
+        #expect(
+            mapping
+                == .object([
+                    "failed_server": "gxy1", "failover_server": "gxy12", "failover_servers": .array(["gxy12"]), "mode": "failover",
+                    "since": .number(6 - 3600),
+                ])
+        )
     }
 
     @Test("A restored snapshot republishes mappings and counts the next online as recovery")

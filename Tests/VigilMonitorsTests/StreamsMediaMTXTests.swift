@@ -10,6 +10,7 @@ import StreamSimulators
 import Synchronization
 import Testing
 import VigilCore
+
 @testable import VigilMonitors
 
 @Suite("MediaMTX decoding and rates")
@@ -54,7 +55,9 @@ struct StreamsMediaMTXDecodingTests {
         #expect(path.inboundFramesInError == 3)
         let newOnly = try JSONDecoder().decode(
             MediaMTXPath.self,
-            from: Data(#"{"name":"a","source":null,"online":false,"onlineTime":null,"inboundBytes":9,"outboundBytes":1,"tracks2":[],"readers":[]}"#.utf8)
+            from: Data(
+                #"{"name":"a","source":null,"online":false,"onlineTime":null,"inboundBytes":9,"outboundBytes":1,"tracks2":[],"readers":[]}"#.utf8
+            )
         )
         #expect(newOnly.generation == .current)
         #expect(!newOnly.online)
@@ -65,7 +68,8 @@ struct StreamsMediaMTXDecodingTests {
 
     @Test("A page and an SRT connection decode; mbpsMaxBW -1 is ignored")
     func srtPage() throws {
-        let text = "{\"pageCount\":1,\"itemCount\":1,\"items\":[" + MediaMTXSimulator.srtJSON(.init(id: "c1", path: "srt/studio", msRTT: 31.25)) + "]}"
+        let text =
+            "{\"pageCount\":1,\"itemCount\":1,\"items\":[" + MediaMTXSimulator.srtJSON(.init(id: "c1", path: "srt/studio", msRTT: 31.25)) + "]}"
         let page = try JSONDecoder().decode(MediaMTXPage<MediaMTXSRTConnection>.self, from: Data(text.utf8))
         #expect(page.pageCount == 1)
         let connection = try #require(page.items.first)
@@ -179,14 +183,20 @@ struct StreamsMediaMTXPollerTests {
         let first = await poller.poll(instance: "edge")
         #expect(first.paths.first?.inbound == nil)
         clock.advance(by: .seconds(2))
-        simulator.update { $0.paths[0].inboundBytes = 1_500_000; $0.paths[0].outboundBytes = 250_000 }
+        simulator.update {
+            $0.paths[0].inboundBytes = 1_500_000
+            $0.paths[0].outboundBytes = 250_000
+        }
         let second = await poller.poll(instance: "edge")
         #expect(second.paths.first?.inbound?.instant == 250_000)  // 500 kB in 2 s
         #expect(second.paths.first?.outbound?.instant == 125_000)
         #expect(text(exporter).contains("vigil_mediamtx_path_inbound_bytes_per_second{instance=\"edge\",path=\"cam\"} 250000.0"))
         // The publisher reconnects: the counter starts again from zero.
         clock.advance(by: .seconds(4))
-        simulator.update { $0.paths[0].inboundBytes = 100_000; $0.paths[0].onlineTime = "2025-01-01T11:00:00Z" }
+        simulator.update {
+            $0.paths[0].inboundBytes = 100_000
+            $0.paths[0].onlineTime = "2025-01-01T11:00:00Z"
+        }
         let third = await poller.poll(instance: "edge")
         #expect(third.paths.first?.inbound?.instant == 25_000)
         clock.advance(by: .seconds(2))
@@ -196,7 +206,12 @@ struct StreamsMediaMTXPollerTests {
         let state = try #require(await hub.state(of: MediaMTXPoller.target(instance: "edge", path: "cam")))
         #expect(state.values["inbound_bytes_per_second"] == 250_000)
         #expect(state.attributes["source"] == .string("mediamtx"))
-        let history = try await hub.history(series: "stream/mediamtx/edge/cam/inbound_bytes_per_second", from: 0, to: .greatestFiniteMagnitude, step: 0)
+        let history = try await hub.history(
+            series: "stream/mediamtx/edge/cam/inbound_bytes_per_second",
+            from: 0,
+            to: .greatestFiniteMagnitude,
+            step: 0
+        )
         #expect(history.map(\.value) == [250_000, 25_000, 250_000])
         await server.stop()
     }
@@ -263,7 +278,10 @@ struct StreamsMediaMTXPollerTests {
     @Test("Vanished paths disappear; basic authentication is sent; SRT off is not an error")
     func vanishAndAuth() async throws {
         let simulator = MediaMTXSimulator(generation: .legacy, paths: Self.paths(3))
-        simulator.update { $0.credentials = ("vigil", "s3cret"); $0.srtEnabled = false }
+        simulator.update {
+            $0.credentials = ("vigil", "s3cret")
+            $0.srtEnabled = false
+        }
         let server = try await SimulatorServer.start { await simulator.handle($0) }
         let exporter = MetricsSnapshotExporter()
         let hub = Hub(stores: MemoryStore().stores)

@@ -8,6 +8,7 @@
 import StreamSimulators
 import Testing
 import VigilCore
+
 @testable import VigilMonitors
 
 /// A small fleet: two healthy hosts with faults in some cameras, a host whose list fails with
@@ -75,24 +76,30 @@ struct StreamsVisionairePollerTests {
             up("1000000000000002", "Parking", 2, "RUNNING", 1, "1.0"),
         ]
         #expect(text.filter { $0.hasPrefix("camera_stream_status_up{") } == expectedStatus)
-        #expect(text.filter { $0.hasPrefix("camera_stream_total{") } == [
-            "camera_stream_total{stream_name=\"Gate\"} 2.0",
-            "camera_stream_total{stream_name=\"Lobby\"} 4.0",
-            "camera_stream_total{stream_name=\"Parking\"} 1.0",
-        ])
-        #expect(text.filter { $0.hasPrefix("camera_stream_status_total{") } == [
-            "camera_stream_status_total{stream_name=\"Gate\",state_text=\"RUNNING\"} 1.0",
-            "camera_stream_status_total{stream_name=\"Gate\",state_text=\"STOPPED\"} 1.0",
-            "camera_stream_status_total{stream_name=\"Lobby\",state_text=\"RUNNING\"} 2.0",
-            "camera_stream_status_total{stream_name=\"Lobby\",state_text=\"API_ERROR\"} 2.0",
-            "camera_stream_status_total{stream_name=\"Parking\",state_text=\"RUNNING\"} 1.0",
-        ])
-        #expect(text.filter { $0.hasPrefix("stream_api_errors_total{") } == [
-            "stream_api_errors_total{source_host=\"\(hosts[0])\"} 2.0",
-            "stream_api_errors_total{source_host=\"\(hosts[1])\"} 0.0",
-            "stream_api_errors_total{source_host=\"\(hosts[2])\"} 1.0",
-            "stream_api_errors_total{source_host=\"\(hosts[3])\"} 1.0",
-        ])
+        #expect(
+            text.filter { $0.hasPrefix("camera_stream_total{") } == [
+                "camera_stream_total{stream_name=\"Gate\"} 2.0",
+                "camera_stream_total{stream_name=\"Lobby\"} 4.0",
+                "camera_stream_total{stream_name=\"Parking\"} 1.0",
+            ]
+        )
+        #expect(
+            text.filter { $0.hasPrefix("camera_stream_status_total{") } == [
+                "camera_stream_status_total{stream_name=\"Gate\",state_text=\"RUNNING\"} 1.0",
+                "camera_stream_status_total{stream_name=\"Gate\",state_text=\"STOPPED\"} 1.0",
+                "camera_stream_status_total{stream_name=\"Lobby\",state_text=\"RUNNING\"} 2.0",
+                "camera_stream_status_total{stream_name=\"Lobby\",state_text=\"API_ERROR\"} 2.0",
+                "camera_stream_status_total{stream_name=\"Parking\",state_text=\"RUNNING\"} 1.0",
+            ]
+        )
+        #expect(
+            text.filter { $0.hasPrefix("stream_api_errors_total{") } == [
+                "stream_api_errors_total{source_host=\"\(hosts[0])\"} 2.0",
+                "stream_api_errors_total{source_host=\"\(hosts[1])\"} 0.0",
+                "stream_api_errors_total{source_host=\"\(hosts[2])\"} 1.0",
+                "stream_api_errors_total{source_host=\"\(hosts[3])\"} 1.0",
+            ]
+        )
         let responseTimes = text.filter { $0.hasPrefix("stream_api_response_time_seconds{") }
         #expect(responseTimes.count == 4)
         #expect(responseTimes[2] == "stream_api_response_time_seconds{source_host=\"\(hosts[2])\"} 0.0")

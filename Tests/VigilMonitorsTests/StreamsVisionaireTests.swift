@@ -9,6 +9,7 @@ import Foundation
 import StreamSimulators
 import Testing
 import VigilCore
+
 @testable import VigilMonitors
 
 @Suite("Visionaire decoding")
@@ -40,17 +41,23 @@ struct StreamsVisionaireDecodingTests {
 
     @Test("The state falls back to the first pipeline when stream_stats has none or says UNKNOWN")
     func fallback() throws {
-        let missing = try decode(#"{"active":true,"stream_id":"a","stream_node_num":1,"stream_stats":{"fps":0},"status":{"pipelines":[{"state":"RUNNING"},{"state":"STOPPED"}]}}"#)
+        let missing = try decode(
+            #"{"active":true,"stream_id":"a","stream_node_num":1,"stream_stats":{"fps":0},"status":{"pipelines":[{"state":"RUNNING"},{"state":"STOPPED"}]}}"#
+        )
         #expect(missing.stateText == "RUNNING")
         #expect(missing.isUp)
-        let unknown = try decode(#"{"active":true,"stream_id":"a","stream_node_num":1,"stream_stats":{"state":"UNKNOWN"},"status":{"pipelines":[{"state":"STOPPED"}]}}"#)
+        let unknown = try decode(
+            #"{"active":true,"stream_id":"a","stream_node_num":1,"stream_stats":{"state":"UNKNOWN"},"status":{"pipelines":[{"state":"STOPPED"}]}}"#
+        )
         #expect(unknown.stateText == "STOPPED")
         #expect(!unknown.isUp)
         let pipelineWithoutState = try decode(#"{"active":true,"stream_id":"a","stream_node_num":1,"status":{"pipelines":[{}]}}"#)
         #expect(pipelineWithoutState.stateText == "UNKNOWN")
         let nothing = try decode(#"{"active":true,"stream_id":"a","stream_node_num":1,"stream_stats":null,"status":null}"#)
         #expect(nothing.stateText == "UNKNOWN")
-        let other = try decode(#"{"active":true,"stream_id":"a","stream_node_num":1,"stream_stats":{"state":"RECONNECTING"},"status":{"pipelines":[{"state":"RUNNING"}]}}"#)
+        let other = try decode(
+            #"{"active":true,"stream_id":"a","stream_node_num":1,"stream_stats":{"state":"RECONNECTING"},"status":{"pipelines":[{"state":"RUNNING"}]}}"#
+        )
         #expect(other.stateText == "RECONNECTING")
     }
 
@@ -63,7 +70,10 @@ struct StreamsVisionaireDecodingTests {
 
     @Test("The list decodes ids and node numbers given as numbers, and tolerates a missing list")
     func list() throws {
-        let list = try JSONDecoder().decode(VisionaireStreamList.self, from: Data(#"{"stream_number":2,"streams":[{"stream_id":1234,"stream_node_num":"2","stream_name":"X"},{"stream_name":"no id"}]}"#.utf8))
+        let list = try JSONDecoder().decode(
+            VisionaireStreamList.self,
+            from: Data(#"{"stream_number":2,"streams":[{"stream_id":1234,"stream_node_num":"2","stream_name":"X"},{"stream_name":"no id"}]}"#.utf8)
+        )
         #expect(list.streams.count == 2)
         #expect(list.streams[0].streamID == "1234")
         #expect(list.streams[0].nodeNumber == "2")
@@ -75,14 +85,25 @@ struct StreamsVisionaireDecodingTests {
     @Test("source_host is the URL's host, with the port only when hosts repeat")
     func sourceHosts() {
         #expect(VisionaireConfiguration.sourceHosts(for: ["http://10.0.28.11:4004", "http://10.10.2.19:4004/"]) == ["10.0.28.11", "10.10.2.19"])
-        #expect(VisionaireConfiguration.sourceHosts(for: ["http://127.0.0.1:4004", "http://127.0.0.1:4005", "https://cam.example"]) == ["127.0.0.1:4004", "127.0.0.1:4005", "cam.example"])
+        #expect(
+            VisionaireConfiguration.sourceHosts(for: ["http://127.0.0.1:4004", "http://127.0.0.1:4005", "https://cam.example"]) == [
+                "127.0.0.1:4004", "127.0.0.1:4005", "cam.example",
+            ]
+        )
         #expect(VisionaireConfiguration.sourceHosts(for: ["http://[::1]:4004"]) == ["[::1]"])
     }
 }
 
 @Suite("Visionaire exposition")
 struct StreamsVisionaireExpositionTests {
-    static func camera(_ id: String, _ name: String, node: String = "0", state: String? = "RUNNING", active: Bool = true, fails: Bool = false) -> VisionaireCameraReport {
+    static func camera(
+        _ id: String,
+        _ name: String,
+        node: String = "0",
+        state: String? = "RUNNING",
+        active: Bool = true,
+        fails: Bool = false
+    ) -> VisionaireCameraReport {
         let listed = VisionaireStream(streamID: id, streamName: name, nodeNumber: node, active: active)
         if fails { return VisionaireCameraReport(listed: listed, error: "GET …: HTTP 500") }
         let detail = VisionaireStream(streamID: id, streamName: name, nodeNumber: node, active: active, stats: .init(state: state))
@@ -104,7 +125,12 @@ struct StreamsVisionaireExpositionTests {
                 errors: 1
             ),
             VisionaireHostReport(baseURL: "http://10.10.2.19:4004", sourceHost: "10.10.2.19", listError: "connection refused", errors: 1),
-            VisionaireHostReport(baseURL: "http://10.5.19.19:4004", sourceHost: "10.5.19.19", durations: [0.5], cameras: [Self.camera("b1", "Lobby", active: false)]),
+            VisionaireHostReport(
+                baseURL: "http://10.5.19.19:4004",
+                sourceHost: "10.5.19.19",
+                durations: [0.5],
+                cameras: [Self.camera("b1", "Lobby", active: false)]
+            ),
         ]
         let families = VisionaireMetrics.families(hosts: hosts, errorTotals: ["10.0.28.11": 3, "10.10.2.19": 1])
         let text = String(decoding: PrometheusText.render(families), as: UTF8.self)
@@ -142,9 +168,14 @@ struct StreamsVisionaireExpositionTests {
 
     @Test("Label values and help text are escaped; special values are written as Prometheus expects")
     func escaping() {
-        let family = MetricFamily(name: "x", help: "a\\b\nc", kind: .gauge, samples: [
-            .init([.init("l", "q\"\\\n")], .nan), .init([], .infinity), .init([], -.infinity), .init([], 0.125), .init([], 3),
-        ])
+        let family = MetricFamily(
+            name: "x",
+            help: "a\\b\nc",
+            kind: .gauge,
+            samples: [
+                .init([.init("l", "q\"\\\n")], .nan), .init([], .infinity), .init([], -.infinity), .init([], 0.125), .init([], 3),
+            ]
+        )
         let text = String(decoding: PrometheusText.render([family]), as: UTF8.self)
         #expect(text == "# HELP x a\\\\b\\nc\n# TYPE x gauge\nx{l=\"q\\\"\\\\\\n\"} NaN\nx +Inf\nx -Inf\nx 0.125\nx 3.0\n")
     }
@@ -153,7 +184,14 @@ struct StreamsVisionaireExpositionTests {
     func atomicUnderConcurrency() async {
         let exporter = MetricsSnapshotExporter()
         let snapshots: [[MetricFamily]] = (0..<8).map { round in
-            [MetricFamily(name: "camera_stream_status_up", help: "h", kind: .gauge, samples: (0..<200).map { .init([.init("stream_id", "s\($0)")], Double(round)) })]
+            [
+                MetricFamily(
+                    name: "camera_stream_status_up",
+                    help: "h",
+                    kind: .gauge,
+                    samples: (0..<200).map { .init([.init("stream_id", "s\($0)")], Double(round)) }
+                )
+            ]
         }
         let allowed = Set(snapshots.map { PrometheusText.render($0) } + [[]])
         await withTaskGroup(of: Bool.self) { group in

@@ -20,7 +20,8 @@ struct ScriptedServer {
 
     init(username: String = "vigil", password: String = "secret", database: String? = "announcer", commandTimeout: TimeAmount? = nil) throws {
         handler = MySQLChannelHandler(
-            credentials: .init(username: username, password: password, database: database), commandTimeout: commandTimeout
+            credentials: .init(username: username, password: password, database: database),
+            commandTimeout: commandTimeout
         )
         channel = EmbeddedChannel(handler: handler)
         // Connected, so that isActive tells whether the handler closed the channel.
@@ -134,7 +135,10 @@ struct MySQLChannelHandlerTests {
         capabilities.remove(.deprecateEOF)
         try server.send(0) {
             MySQLHandshakeV10(
-                serverVersion: "8.0", connectionID: 1, authPluginData: ScriptedServer.nonce, capabilities: capabilities,
+                serverVersion: "8.0",
+                connectionID: 1,
+                authPluginData: ScriptedServer.nonce,
+                capabilities: capabilities,
                 authPluginName: "caching_sha2_password"
             ).write(to: &$0)
         }

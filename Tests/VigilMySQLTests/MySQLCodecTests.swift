@@ -67,7 +67,10 @@ struct MySQLCodecTests {
 
     @Test("ByteToMessageDecoderVerifier accepts the packet decoder")
     func verifier() throws {
-        let payloads = [ByteBuffer(), ByteBuffer(string: "a"), ByteBuffer(bytes: [0x00, 0x01, 0x02, 0xFE, 0xFF]), ByteBuffer(string: String(repeating: "q", count: 1000))]
+        let payloads = [
+            ByteBuffer(), ByteBuffer(string: "a"), ByteBuffer(bytes: [0x00, 0x01, 0x02, 0xFE, 0xFF]),
+            ByteBuffer(string: String(repeating: "q", count: 1000)),
+        ]
         let pairs = payloads.enumerated().map { index, payload in
             (framed(payload, sequenceID: UInt8(index)), [MySQLPacket(sequenceID: UInt8(index), payload: payload)])
         }

@@ -51,7 +51,9 @@ struct MySQLPacketTests {
     @Test("A handshake round-trips through write and parse")
     func handshakeRoundTrip() throws {
         let handshake = MySQLHandshakeV10(
-            serverVersion: "8.0.36", connectionID: 42, authPluginData: Array(1...20),
+            serverVersion: "8.0.36",
+            connectionID: 42,
+            authPluginData: Array(1...20),
             capabilities: [.protocol41, .secureConnection, .pluginAuth, .connectWithDB]
         )
         var buffer = ByteBuffer()
@@ -92,7 +94,10 @@ struct MySQLPacketTests {
             [.protocol41, .secureConnection],
         ] {
             let response = MySQLHandshakeResponse41(
-                capabilities: capabilities, maxPacketSize: 1 << 24, characterSet: 45, username: "vigil",
+                capabilities: capabilities,
+                maxPacketSize: 1 << 24,
+                characterSet: 45,
+                username: "vigil",
                 authResponse: Array(repeating: 7, count: 20),
                 database: capabilities.contains(.connectWithDB) ? "announcer" : nil,
                 authPluginName: capabilities.contains(.pluginAuth) ? "mysql_native_password" : nil
@@ -135,7 +140,15 @@ struct MySQLPacketTests {
 
     @Test("Column definitions round-trip")
     func columnDefinition() throws {
-        let column = MySQLColumn(name: "channel_id", table: "members", schema: "announcer", type: .longlong, flags: 1 | 32, characterSet: 63, length: 20)
+        let column = MySQLColumn(
+            name: "channel_id",
+            table: "members",
+            schema: "announcer",
+            type: .longlong,
+            flags: 1 | 32,
+            characterSet: 63,
+            length: 20
+        )
         var buffer = ByteBuffer()
         column.writeDefinition(to: &buffer)
         let parsed = try MySQLColumn(definition: buffer)
@@ -190,12 +203,21 @@ struct MySQLPacketTests {
         buffer.writeMySQLInteger(UInt64.max)
         buffer.writeMySQLInteger((2.5).bitPattern)
         buffer.writeMySQLLengthEncodedString("ünïcode")
-        buffer.writeBytes([4]); buffer.writeMySQLInteger(UInt16(2026)); buffer.writeBytes([11, 23])
-        buffer.writeBytes([11]); buffer.writeMySQLInteger(UInt16(2026)); buffer.writeBytes([1, 2, 3, 4, 5]); buffer.writeMySQLInteger(UInt32(60))
-        buffer.writeBytes([8, 1]); buffer.writeMySQLInteger(UInt32(1)); buffer.writeBytes([2, 3, 4])
+        buffer.writeBytes([4])
+        buffer.writeMySQLInteger(UInt16(2026))
+        buffer.writeBytes([11, 23])
+        buffer.writeBytes([11])
+        buffer.writeMySQLInteger(UInt16(2026))
+        buffer.writeBytes([1, 2, 3, 4, 5])
+        buffer.writeMySQLInteger(UInt32(60))
+        buffer.writeBytes([8, 1])
+        buffer.writeMySQLInteger(UInt32(1))
+        buffer.writeBytes([2, 3, 4])
         buffer.writeMySQLInteger(Float(1.5).bitPattern)
         // DATETIME(3) with zero microseconds: the server sends 7 bytes, the text protocol prints ".000".
-        buffer.writeBytes([7]); buffer.writeMySQLInteger(UInt16(2026)); buffer.writeBytes([1, 2, 3, 4, 5])
+        buffer.writeBytes([7])
+        buffer.writeMySQLInteger(UInt16(2026))
+        buffer.writeBytes([1, 2, 3, 4, 5])
         let row = try MySQLBinaryRow.decode(buffer, columns: columns)
         #expect(
             row.values == [

@@ -24,9 +24,15 @@ struct MySQLStateMachineTests {
     /// A state machine that finished the handshake with `capabilities`.
     func authenticated(_ capabilities: MySQLCapabilities = .serverDefault) -> StateMachine {
         var machine = StateMachine(credentials: .init(username: "u", password: "p", database: nil))
-        guard case .send = machine.receive(packet(0) {
-            MySQLHandshakeV10(serverVersion: "10.11", connectionID: 1, authPluginData: Array(1...20), capabilities: capabilities).write(to: &$0)
-        }) else {
+        guard
+            case .send = machine.receive(
+                packet(0) {
+                    MySQLHandshakeV10(serverVersion: "10.11", connectionID: 1, authPluginData: Array(1...20), capabilities: capabilities).write(
+                        to: &$0
+                    )
+                }
+            )
+        else {
             Issue.record("no handshake response")
             return machine
         }
@@ -71,7 +77,10 @@ struct MySQLStateMachineTests {
         _ = machine.receive(packet(1) { $0.writeMySQLLengthEncodedInteger(1) })
         _ = machine.receive(packet(2) { MySQLColumn(name: "a", type: .varString).writeDefinition(to: &$0) })
         _ = machine.receive(packet(3) { MySQLTextRow.write(["x"], to: &$0) })
-        guard case .failCommand(let error) = machine.receive(packet(4) { MySQLError(code: 1317, sqlState: "70100", message: "interrupted").write(to: &$0) })
+        guard
+            case .failCommand(let error) = machine.receive(
+                packet(4) { MySQLError(code: 1317, sqlState: "70100", message: "interrupted").write(to: &$0) }
+            )
         else {
             Issue.record("expected failCommand")
             return
@@ -94,9 +103,13 @@ struct MySQLStateMachineTests {
     @Test("A server without CLIENT_PROTOCOL_41 is refused")
     func oldServer() {
         var machine = StateMachine(credentials: .init(username: "u", password: "p", database: nil))
-        let action = machine.receive(packet(0) {
-            MySQLHandshakeV10(serverVersion: "4.0", connectionID: 1, authPluginData: Array(1...20), capabilities: [.secureConnection]).write(to: &$0)
-        })
+        let action = machine.receive(
+            packet(0) {
+                MySQLHandshakeV10(serverVersion: "4.0", connectionID: 1, authPluginData: Array(1...20), capabilities: [.secureConnection]).write(
+                    to: &$0
+                )
+            }
+        )
         guard case .closeWithError(let error) = action else {
             Issue.record("expected closeWithError")
             return
@@ -107,9 +120,11 @@ struct MySQLStateMachineTests {
     @Test("An auth switch to a plugin other than mysql_native_password is refused")
     func unsupportedPlugin() {
         var machine = StateMachine(credentials: .init(username: "u", password: "p", database: nil))
-        _ = machine.receive(packet(0) {
-            MySQLHandshakeV10(serverVersion: "8.0", connectionID: 1, authPluginData: Array(1...20), capabilities: .serverDefault).write(to: &$0)
-        })
+        _ = machine.receive(
+            packet(0) {
+                MySQLHandshakeV10(serverVersion: "8.0", connectionID: 1, authPluginData: Array(1...20), capabilities: .serverDefault).write(to: &$0)
+            }
+        )
         let action = machine.receive(packet(2) { MySQLAuthSwitchRequest(pluginName: "client_ed25519", pluginData: [1, 2]).write(to: &$0) })
         guard case .closeWithError(let error) = action else {
             Issue.record("expected closeWithError")

@@ -48,7 +48,7 @@ enum SampleRESP {
             "|1\r\n+key-popularity\r\n%1\r\n$1\r\na\r\n,0.1923\r\n*1\r\n:2039123\r\n",
             .attribute(
                 [RESPMapEntry(key: .simpleString("key-popularity"), value: .map([RESPMapEntry(key: .bulkString("a"), value: .double(0.1923))]))],
-                .array([.integer(2039123)])
+                .array([.integer(2_039_123)])
             )
         ),
         (">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n", .push([.bulkString("message"), .bulkString("ch"), .bulkString("hi")])),
@@ -123,7 +123,9 @@ struct RESPCodecTests {
 
     @Test("A large reply arriving in small reads decodes once, when it is complete")
     func largeReplyInChunks() throws {
-        let entries = (0..<5_000).map { RESPValue.array([.bulkString("\($0)-0"), .array([.bulkString("field"), .bulkString(String(repeating: "v", count: $0 % 50))])]) }
+        let entries = (0..<5_000).map {
+            RESPValue.array([.bulkString("\($0)-0"), .array([.bulkString("field"), .bulkString(String(repeating: "v", count: $0 % 50))])])
+        }
         let reply = RESPValue.array(entries)
         var encoded = ByteBuffer()
         encoded.writeRESPValue(reply)
@@ -226,7 +228,9 @@ struct RESPCodecTests {
         command.append("EX", 60)
         var buffer = ByteBuffer()
         command.write(to: &buffer)
-        #expect(buffer == ByteBuffer(bytes: Array("*5\r\n$3\r\nSET\r\n$3\r\nkey\r\n$2\r\n".utf8) + [0, 255] + Array("\r\n$2\r\nEX\r\n$2\r\n60\r\n".utf8)))
+        #expect(
+            buffer == ByteBuffer(bytes: Array("*5\r\n$3\r\nSET\r\n$3\r\nkey\r\n$2\r\n".utf8) + [0, 255] + Array("\r\n$2\r\nEX\r\n$2\r\n60\r\n".utf8))
+        )
         #expect(command.name == "SET")
         #expect(command.count == 5)
 

@@ -23,7 +23,8 @@ struct RedisChannelHandlerTests {
     func makeChannel(_ received: Received) throws -> (EmbeddedChannel, RedisChannelHandler) {
         let channel = EmbeddedChannel()
         let handler = RedisChannelHandler(
-            eventLoop: channel.eventLoop, logger: Logger(label: "test"),
+            eventLoop: channel.eventLoop,
+            logger: Logger(label: "test"),
             onMessage: { message in received.messages.withLock { $0.append(message) } },
             onPush: { value in received.pushes.withLock { $0.append(value) } }
         )

@@ -36,12 +36,25 @@ struct SQLiteStoreTests {
             do {
                 let store = try SQLiteStore(path: path)
                 let state = TargetState(
-                    target: TargetID(.device, "esp04"), status: .down, since: 5, updatedAt: 6,
-                    attributes: ["hello_count": 3, "note": "x"], values: ["up": 0]
+                    target: TargetID(.device, "esp04"),
+                    status: .down,
+                    since: 5,
+                    updatedAt: 6,
+                    attributes: ["hello_count": 3, "note": "x"],
+                    values: ["up": 0]
                 )
                 try await store.upsert([state])
                 try await store.setValue(Array("ON".utf8), forKey: "state/home/esp04/actuators/led")
-                _ = try await store.append(Event(time: 7, target: TargetID(.device, "esp04"), type: "expired", severity: .warning, message: "expired", fields: ["since": "6"]))
+                _ = try await store.append(
+                    Event(
+                        time: 7,
+                        target: TargetID(.device, "esp04"),
+                        type: "expired",
+                        severity: .warning,
+                        message: "expired",
+                        fields: ["since": "6"]
+                    )
+                )
             }
             let store = try SQLiteStore(path: path)
             let states = try await store.states(kind: .device)
@@ -65,7 +78,8 @@ struct SQLiteStoreTests {
     func historyAndRetention() async throws {
         try await withDatabase { path in
             let store = try SQLiteStore(path: path)
-            let points = (0..<100).map { HistoryPoint(series: "stream/cam1/bitrate", time: Double($0), value: Double($0)) }
+            let points =
+                (0..<100).map { HistoryPoint(series: "stream/cam1/bitrate", time: Double($0), value: Double($0)) }
                 + [HistoryPoint(series: "host/a/load1", time: 50, value: 1)]
             try await store.append(points)
             #expect(try await store.query(series: "stream/cam1/bitrate", from: 10, to: 19, step: 0).map(\.value) == (10...19).map(Double.init))
@@ -112,7 +126,11 @@ struct StoreMaintenanceTests {
     func retention() async throws {
         let store = MemoryStore()
         try await store.append([HistoryPoint(series: "s", time: 0, value: 1), HistoryPoint(series: "s", time: 1000, value: 2)])
-        let maintenance = StoreMaintenance(history: store, configuration: StoreConfiguration(retention: .seconds(500)), clock: ManualClock(wallClockSeconds: 1100))
+        let maintenance = StoreMaintenance(
+            history: store,
+            configuration: StoreConfiguration(retention: .seconds(500)),
+            clock: ManualClock(wallClockSeconds: 1100)
+        )
         #expect(try await maintenance.pruneOnce() == 1)
         #expect(try await store.query(series: "s", from: 0, to: 2000, step: 0).map(\.value) == [2])
     }

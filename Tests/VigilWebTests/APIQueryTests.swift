@@ -10,6 +10,7 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 import VigilCore
+
 @testable import VigilWeb
 
 @Suite("REST query parameters")
@@ -32,8 +33,10 @@ struct APIQueryTests {
         return "/api/v1/\(route)?series=host/a/load1&\(parameter)=\(encoded)"
     }
 
-    @Test("Every numeric parameter refuses every extreme or malformed value, naming itself",
-          arguments: numericParameters.map { "\($0.route) \($0.parameter)" })
+    @Test(
+        "Every numeric parameter refuses every extreme or malformed value, naming itself",
+        arguments: numericParameters.map { "\($0.route) \($0.parameter)" }
+    )
     func extremeNumbers(routeAndParameter: String) {
         let parts = routeAndParameter.split(separator: " ").map(String.init)
         for value in Self.badNumbers {
@@ -52,34 +55,51 @@ struct APIQueryTests {
     @Test("Boundary values are accepted exactly")
     func boundaries() throws {
         let now = 1_700_000_000.0
-        #expect(try APIQuery.parse(target: "/api/v1/events?after=9223372036854775807&limit=10000&since=253402300799", now: now)
-            == .events(EventsQuery(afterID: .max, since: 253_402_300_799, limit: 10_000)))
-        #expect(try APIQuery.parse(target: "/api/v1/events?after=0&limit=1&since=0", now: now)
-            == .events(EventsQuery(afterID: 0, since: 0, limit: 1)))
+        #expect(
+            try APIQuery.parse(target: "/api/v1/events?after=9223372036854775807&limit=10000&since=253402300799", now: now)
+                == .events(EventsQuery(afterID: .max, since: 253_402_300_799, limit: 10_000))
+        )
+        #expect(
+            try APIQuery.parse(target: "/api/v1/events?after=0&limit=1&since=0", now: now)
+                == .events(EventsQuery(afterID: 0, since: 0, limit: 1))
+        )
         #expect(try APIQuery.parse(target: "/api/v1/events?since=1.7e9", now: now) == .events(EventsQuery(since: 1.7e9)))
         #expect(try APIQuery.parse(target: "/api/v1/events", now: now) == .events(EventsQuery()))
-        #expect(try APIQuery.parse(target: "/api/v1/history?series=s&from=0&to=253402300799&step=253402300799", now: now)
-            == .history(HistoryQuery(series: "s", from: 0, to: 253_402_300_799, step: 253_402_300_799)))
-        #expect(try APIQuery.parse(target: "/api/v1/history?series=s&from=0&to=86400&step=0", now: now)
-            == .history(HistoryQuery(series: "s", from: 0, to: 86_400, step: 0)))
-        #expect(try APIQuery.parse(target: "/api/v1/history?series=s", now: now)
-            == .history(HistoryQuery(series: "s", from: now - 3600, to: now, step: 12)))
-        #expect(try APIQuery.parse(target: "/api/v1/history?series=s&to=100", now: now)
-            == .history(HistoryQuery(series: "s", from: 0, to: 100, step: 1)))
+        #expect(
+            try APIQuery.parse(target: "/api/v1/history?series=s&from=0&to=253402300799&step=253402300799", now: now)
+                == .history(HistoryQuery(series: "s", from: 0, to: 253_402_300_799, step: 253_402_300_799))
+        )
+        #expect(
+            try APIQuery.parse(target: "/api/v1/history?series=s&from=0&to=86400&step=0", now: now)
+                == .history(HistoryQuery(series: "s", from: 0, to: 86_400, step: 0))
+        )
+        #expect(
+            try APIQuery.parse(target: "/api/v1/history?series=s", now: now)
+                == .history(HistoryQuery(series: "s", from: now - 3600, to: now, step: 12))
+        )
+        #expect(
+            try APIQuery.parse(target: "/api/v1/history?series=s&to=100", now: now)
+                == .history(HistoryQuery(series: "s", from: 0, to: 100, step: 1))
+        )
         #expect(try APIQuery.parse(target: "/api/v1/series?prefix=host%2F", now: now) == .series(SeriesQuery(prefix: "host/")))
-        #expect(try APIQuery.parse(target: "/api/v1/streams/mediamtx/main/cam%201", now: now)
-            == .target(TargetID(.stream, "mediamtx/main/cam 1")))
+        #expect(
+            try APIQuery.parse(target: "/api/v1/streams/mediamtx/main/cam%201", now: now)
+                == .target(TargetID(.stream, "mediamtx/main/cam 1"))
+        )
         #expect(try APIQuery.parse(target: "/api/v1/overview?after=1e19", now: now) == nil)
         #expect(try APIQuery.parse(target: "/healthz", now: now) == nil)
     }
 
-    @Test("History refuses reversed ranges and too many points, naming the parameter", arguments: [
-        ("series=s&from=10&to=5", "from"), ("series=s&from=0&to=100000000&step=1", "step"),
-        ("series=s&from=0&to=86401&step=0", "step"), ("series=s&from=0&to=1&step=5e-324", "step"),
-        ("series=s&from=0&to=253402300799&step=1e-300", "step"), ("series=", "series"), ("from=1", "series"),
-        ("series=a&series=b", "series"), ("series=%FF", "series"), ("series=%E2%82", "series"),
-        ("series=" + String(repeating: "x", count: 4097), "series"), ("series=s&to=1&to=2", "to"),
-    ])
+    @Test(
+        "History refuses reversed ranges and too many points, naming the parameter",
+        arguments: [
+            ("series=s&from=10&to=5", "from"), ("series=s&from=0&to=100000000&step=1", "step"),
+            ("series=s&from=0&to=86401&step=0", "step"), ("series=s&from=0&to=1&step=5e-324", "step"),
+            ("series=s&from=0&to=253402300799&step=1e-300", "step"), ("series=", "series"), ("from=1", "series"),
+            ("series=a&series=b", "series"), ("series=%FF", "series"), ("series=%E2%82", "series"),
+            ("series=" + String(repeating: "x", count: 4097), "series"), ("series=s&to=1&to=2", "to"),
+        ]
+    )
     func historyErrors(query: String, parameter: String) {
         do {
             let parsed = try APIQuery.parse(target: "/api/v1/history?" + query, now: 1_700_000_000)
@@ -89,22 +109,28 @@ struct APIQueryTests {
         }
     }
 
-    @Test("Text parameters: decoded strictly, bounded, given once", arguments: [
-        ("/api/v1/series?prefix=%FF", "prefix"), ("/api/v1/series?prefix=%", "prefix"), ("/api/v1/series?prefix=a&prefix=b", "prefix"),
-        ("/api/v1/series?prefix=" + String(repeating: "p", count: 4097), "prefix"), ("/api/v1/devices/%C0%80", "name"),
-        ("/api/v1/devices/%", "name"), ("/api/v1/devices/" + String(repeating: "n", count: 4097), "name"),
-        ("/api/v1/events?li%6Dit=0", "limit"),
-    ])
+    @Test(
+        "Text parameters: decoded strictly, bounded, given once",
+        arguments: [
+            ("/api/v1/series?prefix=%FF", "prefix"), ("/api/v1/series?prefix=%", "prefix"), ("/api/v1/series?prefix=a&prefix=b", "prefix"),
+            ("/api/v1/series?prefix=" + String(repeating: "p", count: 4097), "prefix"), ("/api/v1/devices/%C0%80", "name"),
+            ("/api/v1/devices/%", "name"), ("/api/v1/devices/" + String(repeating: "n", count: 4097), "name"),
+            ("/api/v1/events?li%6Dit=0", "limit"),
+        ]
+    )
     func textErrors(target: String, parameter: String) {
         #expect(throws: APIParameterError.self) { try APIQuery.parse(target: target, now: 0) }
         do { _ = try APIQuery.parse(target: target, now: 0) } catch { #expect(error.parameter == parameter) }
     }
 
-    @Test("Numbers follow the JSON grammar", arguments: [
-        ("0", true), ("-0", true), ("12", true), ("1.5", true), ("1e9", true), ("1E+9", true), ("1.5e-3", true), ("007", true),
-        ("", false), ("-", false), ("1.", false), (".1", false), ("1e", false), ("nan", false), ("inf", false), ("0x1p3", false),
-        ("+1", false), ("1 ", false),
-    ])
+    @Test(
+        "Numbers follow the JSON grammar",
+        arguments: [
+            ("0", true), ("-0", true), ("12", true), ("1.5", true), ("1e9", true), ("1E+9", true), ("1.5e-3", true), ("007", true),
+            ("", false), ("-", false), ("1.", false), (".1", false), ("1e", false), ("nan", false), ("inf", false), ("0x1p3", false),
+            ("+1", false), ("1 ", false),
+        ]
+    )
     func grammar(text: String, valid: Bool) {
         #expect(APIQueryParameters.isJSONNumber(text) == valid)
     }
@@ -128,7 +154,9 @@ struct APIQueryTests {
             "/api/v1/events?after=41&limit=10&since=1700000000.5", "/api/v1/history?series=host/a/load1&from=0&to=3600&step=12",
             "/api/v1/series?prefix=host/", "/api/v1/streams/mediamtx/main/cam%201",
         ]
-        let pieces = ["%", "%FF", "%00", "e", "E", "-", "+", ".", "9", "0", "=", "&", "?", "/", "nan", "inf", "1e308", "9223372036854775808", "\u{0}", "é"]
+        let pieces = [
+            "%", "%FF", "%00", "e", "E", "-", "+", ".", "9", "0", "=", "&", "?", "/", "nan", "inf", "1e308", "9223372036854775808", "\u{0}", "é",
+        ]
         var parsed = 0
         var refused = 0
         for _ in 0..<20_000 {
@@ -153,16 +181,26 @@ struct APIQueryTests {
         #expect(parsed > 1000 && refused > 1000, "the mutations exercise both outcomes (\(parsed) parsed, \(refused) refused)")
     }
 
-    @Test("The routes answer 400 with the parameter named, for the values that used to crash", arguments: [
-        ("/api/v1/events?after=1e19", "after"), ("/api/v1/events?since=-1e19", "since"), ("/api/v1/events?after=9223372036854775808", "after"),
-        ("/api/v1/events?since=1e308", "since"), ("/api/v1/events?after=1e20", "after"), ("/api/v1/history?series=x&from=-1e308&to=5", "from"),
-        ("/api/v1/history?series=x&step=1e308", "step"), ("/api/v1/devices/%FF", "name"), ("/api/v1/series?prefix=%E2", "prefix"),
-    ])
+    @Test(
+        "The routes answer 400 with the parameter named, for the values that used to crash",
+        arguments: [
+            ("/api/v1/events?after=1e19", "after"), ("/api/v1/events?since=-1e19", "since"), ("/api/v1/events?after=9223372036854775808", "after"),
+            ("/api/v1/events?since=1e308", "since"), ("/api/v1/events?after=1e20", "after"), ("/api/v1/history?series=x&from=-1e308&to=5", "from"),
+            ("/api/v1/history?series=x&step=1e308", "step"), ("/api/v1/devices/%FF", "name"), ("/api/v1/series?prefix=%E2", "prefix"),
+        ]
+    )
     func routes(uri: String, parameter: String) async throws {
-        let app = Application(router: buildRouter(WebDependencies(
-            hub: Hub(stores: MemoryStore().stores, clock: ManualClock(wallClockSeconds: 2000)), exporters: [], readiness: Readiness(), version: "1",
-            configuration: WebConfiguration()
-        )))
+        let app = Application(
+            router: buildRouter(
+                WebDependencies(
+                    hub: Hub(stores: MemoryStore().stores, clock: ManualClock(wallClockSeconds: 2000)),
+                    exporters: [],
+                    readiness: Readiness(),
+                    version: "1",
+                    configuration: WebConfiguration()
+                )
+            )
+        )
         try await app.test(.router) { client in
             try await client.execute(uri: uri, method: .get) { response in
                 #expect(response.status == .badRequest)

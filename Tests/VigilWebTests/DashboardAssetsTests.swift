@@ -10,6 +10,7 @@ import HummingbirdTesting
 import Prometheus
 import Testing
 import VigilCore
+
 @testable import VigilWeb
 
 @Suite("Dashboard assets")
@@ -66,10 +67,17 @@ struct DashboardAssetsTests {
     @Test("The page carries the version, loads names.js before the script, and every asset is served")
     func served() async throws {
         let hub = Hub(stores: MemoryStore().stores, clock: ManualClock(wallClockSeconds: 2000))
-        let app = Application(router: buildRouter(WebDependencies(
-            hub: hub, exporters: [PrometheusCollectorRegistry()], readiness: Readiness(), version: "1.2.3<x>",
-            configuration: WebConfiguration()
-        )))
+        let app = Application(
+            router: buildRouter(
+                WebDependencies(
+                    hub: hub,
+                    exporters: [PrometheusCollectorRegistry()],
+                    readiness: Readiness(),
+                    version: "1.2.3<x>",
+                    configuration: WebConfiguration()
+                )
+            )
+        )
         try await app.test(.router) { client in
             try await client.execute(uri: "/", method: .get) { response in
                 let page = String(buffer: response.body)
@@ -80,7 +88,9 @@ struct DashboardAssetsTests {
                 let script = try #require(page.firstRange(of: "/assets/dashboard.js?v=1.2.3x"))
                 #expect(names.lowerBound < script.lowerBound)
             }
-            for (path, type) in [("/assets/names.js", "text/javascript"), ("/assets/dashboard.js", "text/javascript"), ("/assets/dashboard.css", "text/css")] {
+            for (path, type) in [
+                ("/assets/names.js", "text/javascript"), ("/assets/dashboard.js", "text/javascript"), ("/assets/dashboard.css", "text/css"),
+            ] {
                 try await client.execute(uri: path, method: .get) { response in
                     #expect(response.status == .ok)
                     #expect(response.headers[.contentType]?.hasPrefix(type) == true)

@@ -62,7 +62,13 @@ struct HTTPIdleTimeoutTests {
     func idleConnectionClosed() async throws {
         var configuration = WebConfiguration(port: 0)
         configuration.idleTimeout = .seconds(1)
-        let dependencies = WebDependencies(hub: Hub(stores: MemoryStore().stores), exporters: [], readiness: Readiness(), version: "1", configuration: configuration)
+        let dependencies = WebDependencies(
+            hub: Hub(stores: MemoryStore().stores),
+            exporters: [],
+            readiness: Readiness(),
+            version: "1",
+            configuration: configuration
+        )
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let app = buildWebApplication(dependencies, logger: Logger(label: "test")) { continuation.yield($0) }
         try await withThrowingTaskGroup(of: Void.self) { group in

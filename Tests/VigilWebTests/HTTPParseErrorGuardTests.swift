@@ -9,6 +9,7 @@ import NIOCore
 import NIOEmbedded
 import NIOHTTP1
 import Testing
+
 @testable import VigilWeb
 
 @Suite("HTTP parse errors before the first request")
@@ -28,12 +29,15 @@ struct HTTPParseErrorGuardTests {
         return text
     }
 
-    @Test("A request line with a raw control, space or non-ASCII byte gets 400 and the connection closes", arguments: [
-        [UInt8]("GET /healthz?".utf8) + [0xFF] + [UInt8](" HTTP/1.1\r\nHost: x\r\n\r\n".utf8),
-        [UInt8]("GET /healthz?a b HTTP/1.1\r\nHost: x\r\n\r\n".utf8),
-        [UInt8]("GET /\u{1} HTTP/1.1\r\n\r\n".utf8),
-        [UInt8]("GET / HTTP/1.1\r\nBad Header\r\n\r\n".utf8),
-    ])
+    @Test(
+        "A request line with a raw control, space or non-ASCII byte gets 400 and the connection closes",
+        arguments: [
+            [UInt8]("GET /healthz?".utf8) + [0xFF] + [UInt8](" HTTP/1.1\r\nHost: x\r\n\r\n".utf8),
+            [UInt8]("GET /healthz?a b HTTP/1.1\r\nHost: x\r\n\r\n".utf8),
+            [UInt8]("GET /\u{1} HTTP/1.1\r\n\r\n".utf8),
+            [UInt8]("GET / HTTP/1.1\r\nBad Header\r\n\r\n".utf8),
+        ]
+    )
     func refused(request: [UInt8]) throws {
         let channel = try channel()
         try channel.writeInbound(ByteBuffer(bytes: request))

@@ -12,6 +12,7 @@ import NIOWebSocket
 import Synchronization
 import Testing
 import VigilCore
+
 @testable import VigilWeb
 
 @Suite("Live feed bounds")
@@ -33,7 +34,13 @@ struct LiveBoundsTests {
     }
 
     static func feed(_ configuration: LiveConfiguration, metrics: TestMetrics) -> LiveFeed {
-        LiveFeed(hub: Hub(stores: MemoryStore().stores, clock: ManualClock(wallClockSeconds: 50)), version: "t", configuration: configuration, clock: ManualClock(wallClockSeconds: 50), metricsFactory: metrics)
+        LiveFeed(
+            hub: Hub(stores: MemoryStore().stores, clock: ManualClock(wallClockSeconds: 50)),
+            version: "t",
+            configuration: configuration,
+            clock: ManualClock(wallClockSeconds: 50),
+            metricsFactory: metrics
+        )
     }
 
     // MARK: - Queued bytes

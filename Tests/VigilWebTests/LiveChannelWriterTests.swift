@@ -11,6 +11,7 @@ import NIOWebSocket
 import Synchronization
 import Testing
 import VigilCore
+
 @testable import VigilWeb
 
 @Suite("Live channel writer")

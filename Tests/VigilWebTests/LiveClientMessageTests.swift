@@ -8,6 +8,7 @@
 import Foundation
 import Testing
 import VigilCore
+
 @testable import VigilWeb
 
 @Suite("Live feed: hostile client messages")
@@ -23,14 +24,17 @@ struct LiveClientMessageTests {
         }
     }
 
-    @Test("Numbers, wrong types and deep nesting are refused, not trapped on", arguments: [
-        #"{"type":"subscribe","kinds":1e308}"#, #"{"type":"subscribe","states":1e19}"#, #"{"type":"subscribe","events":-1e19}"#,
-        #"{"type":"subscribe","kinds":[1e308]}"#, #"{"type":"subscribe","targets":[9223372036854775808]}"#,
-        #"{"type":1e19}"#, #"{"type":NaN}"#, #"{"type":"subscribe","states":Infinity}"#, "", "[]", "null",
-        String(repeating: "[", count: 8_000) + String(repeating: "]", count: 8_000),
-        #"{"type":"subscribe","kinds":"# + String(repeating: "[", count: 8_000) + String(repeating: "]", count: 8_000) + "}",
-        String(repeating: #"{"a":"#, count: 3_000) + "1" + String(repeating: "}", count: 3_000),
-    ])
+    @Test(
+        "Numbers, wrong types and deep nesting are refused, not trapped on",
+        arguments: [
+            #"{"type":"subscribe","kinds":1e308}"#, #"{"type":"subscribe","states":1e19}"#, #"{"type":"subscribe","events":-1e19}"#,
+            #"{"type":"subscribe","kinds":[1e308]}"#, #"{"type":"subscribe","targets":[9223372036854775808]}"#,
+            #"{"type":1e19}"#, #"{"type":NaN}"#, #"{"type":"subscribe","states":Infinity}"#, "", "[]", "null",
+            String(repeating: "[", count: 8_000) + String(repeating: "]", count: 8_000),
+            #"{"type":"subscribe","kinds":"# + String(repeating: "[", count: 8_000) + String(repeating: "]", count: 8_000) + "}",
+            String(repeating: #"{"a":"#, count: 3_000) + "1" + String(repeating: "}", count: 3_000),
+        ]
+    )
     func undecodable(text: String) {
         #expect(outcome(text) == "undecodable")
     }

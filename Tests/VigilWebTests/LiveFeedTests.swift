@@ -10,6 +10,7 @@ import Hummingbird
 import Synchronization
 import Testing
 import VigilCore
+
 @testable import VigilWeb
 
 @Suite("Live feed policy")
@@ -38,9 +39,12 @@ struct LiveFeedTests {
         #expect(try LiveFilter.parseTarget("stream/mediamtx/main/cam1") == TargetID(.stream, "mediamtx/main/cam1"))
     }
 
-    @Test("Bad filters are rejected with a message", arguments: [
-        [("kind", "toaster")], [("target", "device")], [("target", "/x")], [("target", "device/")], [("events", "maybe")],
-    ])
+    @Test(
+        "Bad filters are rejected with a message",
+        arguments: [
+            [("kind", "toaster")], [("target", "device")], [("target", "/x")], [("target", "device/")], [("events", "maybe")],
+        ]
+    )
     func badFilters(query: [(String, String)]) {
         #expect(throws: LiveFilter.ParseError.self) { try LiveFilter.parse(query: query.map { (name: $0.0, value: $0.1) }) }
     }
@@ -48,7 +52,8 @@ struct LiveFeedTests {
     @Test("States coalesce per target in place; events keep their order")
     func coalescing() async {
         let queue = LiveClientQueue()
-        let a = TargetID(.device, "a"), b = TargetID(.device, "b")
+        let a = TargetID(.device, "a")
+        let b = TargetID(.device, "b")
         #expect(queue.push(state: a, message: ByteBuffer(string: "a1")) == .queued)
         #expect(queue.push(message: ByteBuffer(string: "e1")) == .queued)
         #expect(queue.push(state: b, message: ByteBuffer(string: "b1")) == .queued)
@@ -131,7 +136,12 @@ struct LiveFeedTests {
     @Test("The feed queues updates per client filter and disconnects a client that overflows")
     func feedDispatch() async throws {
         let hub = Hub(stores: MemoryStore().stores, clock: ManualClock(wallClockSeconds: 50))
-        let feed = LiveFeed(hub: hub, version: "t", configuration: .init(sampleInterval: .zero, maxPendingEvents: 2), clock: ManualClock(wallClockSeconds: 50))
+        let feed = LiveFeed(
+            hub: hub,
+            version: "t",
+            configuration: .init(sampleInterval: .zero, maxPendingEvents: 2),
+            clock: ManualClock(wallClockSeconds: 50)
+        )
         let devices = try #require(feed.connect(filter: LiveFilter(kinds: [.device])) { _ in })
         let aborted = AbortFlag()
         let everything = try #require(feed.connect(filter: LiveFilter()) { _ in aborted.set() })
@@ -174,7 +184,8 @@ struct LiveFeedTests {
 
     @Test("Updates are JSON with the type first")
     func updateEncoding() throws {
-        for (update, type) in [(HubUpdate.state(Self.state("esp", .up)), "state"), (.event(Event(id: 3, time: 1, type: "x", message: "m")), "event")] {
+        for (update, type) in [(HubUpdate.state(Self.state("esp", .up)), "state"), (.event(Event(id: 3, time: 1, type: "x", message: "m")), "event")]
+        {
             let text = String(buffer: LiveMessage.encode(update))
             #expect(text.hasPrefix("{\"type\":\"\(type)\",\"\(type)\":{"))
             let json = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])

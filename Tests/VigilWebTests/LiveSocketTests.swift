@@ -6,9 +6,6 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import Hummingbird
 import HummingbirdTesting
 import HummingbirdWSClient
@@ -19,6 +16,10 @@ import Synchronization
 import Testing
 import VigilCore
 import VigilWeb
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite("Live WebSocket feed")
 struct LiveSocketTests {
@@ -54,8 +55,14 @@ struct LiveSocketTests {
     /// Runs `body`, failing instead of hanging when it takes longer than `seconds`.
     static func withTimeout(_ seconds: Int = 20, _ body: @escaping @Sendable () async throws -> Void) async throws {
         try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask { try await body(); return true }
-            group.addTask { try await Task.sleep(for: .seconds(seconds)); return false }
+            group.addTask {
+                try await body()
+                return true
+            }
+            group.addTask {
+                try await Task.sleep(for: .seconds(seconds))
+                return false
+            }
             let finished = try await group.next() ?? false
             group.cancelAll()
             if !finished { throw TestFailure("timed out after \(seconds) s") }
@@ -211,7 +218,14 @@ struct LiveSocketTests {
         let fixture = Fixture()
         let hub = fixture.hub
         for index in 0..<300 {
-            await hub.apply(Observation(target: TargetID(.stream, "camera-\(index)"), time: 1, status: .up, attributes: ["address": .string("rtsp://10.0.0.\(index)/stream")]))
+            await hub.apply(
+                Observation(
+                    target: TargetID(.stream, "camera-\(index)"),
+                    time: 1,
+                    status: .up,
+                    attributes: ["address": .string("rtsp://10.0.0.\(index)/stream")]
+                )
+            )
         }
         try await Self.withTimeout {
             try await fixture.app.test(.live) { client in
@@ -287,7 +301,9 @@ struct LiveSocketTests {
 
     @Test(
         "A client that asks for snapshots and never reads is closed once its queue passes live_max_queued_bytes",
-        .disabled("hangs now and then when run in parallel with the other suites (passes alone); the bound is covered by LiveBoundsTests and Tests/system/live-abuse.sh")
+        .disabled(
+            "hangs now and then when run in parallel with the other suites (passes alone); the bound is covered by LiveBoundsTests and Tests/system/live-abuse.sh"
+        )
     )
     func neverReads() async throws {
         var fixture = Fixture()
@@ -297,7 +313,14 @@ struct LiveSocketTests {
         let hub = fixture.hub
         // About 20 KB per snapshot.
         for index in 0..<100 {
-            await hub.apply(Observation(target: TargetID(.stream, "camera-\(index)"), time: 1, status: .up, attributes: ["address": .string("rtsp://10.0.0.\(index % 250)/a-rather-long-stream-path-\(index)")]))
+            await hub.apply(
+                Observation(
+                    target: TargetID(.stream, "camera-\(index)"),
+                    time: 1,
+                    status: .up,
+                    attributes: ["address": .string("rtsp://10.0.0.\(index % 250)/a-rather-long-stream-path-\(index)")]
+                )
+            )
         }
         let app = fixture.app
         try await Self.withTimeout(60) {
@@ -356,7 +379,8 @@ final class RawWebSocketClient: Sendable {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
             }
             guard connected == 0 else { throw Failure(description: "connect failed") }
-            let request = "GET /api/v1/live HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            let request =
+                "GET /api/v1/live HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                 + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
             try client.sendAll(Array(request.utf8))
             var head: [UInt8] = []

@@ -10,6 +10,7 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 import VigilCore
+
 @testable import VigilWeb
 
 /// A reader for the plain subset of YAML that docs/openapi.yaml is written in: block mappings and
@@ -67,8 +68,9 @@ struct PlainYAML {
             let (key, rest) = try Self.splitKey(text, line: number)
             guard result[key] == nil else { throw Failure(line: number, reason: "duplicate key '\(key)'") }
             if rest.isEmpty {
-                guard position < lines.count, lines[position].indent > indent
-                    || (lines[position].indent == indent && lines[position].text.hasPrefix("- "))
+                guard position < lines.count,
+                    lines[position].indent > indent
+                        || (lines[position].indent == indent && lines[position].text.hasPrefix("- "))
                 else { throw Failure(line: number, reason: "'\(key)' has no value") }
                 result[key] = try block(indent: lines[position].indent)
             } else if rest == ">" || rest == "|" {
@@ -215,10 +217,15 @@ struct OpenAPIDocumentTests {
     }
 
     var router: Router<BasicRequestContext> {
-        buildRouter(WebDependencies(
-            hub: Hub(stores: MemoryStore().stores, clock: ManualClock(wallClockSeconds: 2000)), exporters: [], readiness: Readiness(), version: "1",
-            configuration: WebConfiguration()
-        ))
+        buildRouter(
+            WebDependencies(
+                hub: Hub(stores: MemoryStore().stores, clock: ManualClock(wallClockSeconds: 2000)),
+                exporters: [],
+                readiness: Readiness(),
+                version: "1",
+                configuration: WebConfiguration()
+            )
+        )
     }
 
     @Test("The document parses and is OpenAPI 3.1")
@@ -285,9 +292,12 @@ struct OpenAPIDocumentTests {
         #expect(try String(contentsOf: onDisk, encoding: .utf8) == OpenAPIDocument.yaml, "the binary carries docs/openapi.yaml as it is")
     }
 
-    @Test("The subset reader refuses what it does not understand", arguments: [
-        "a: b\n  c: d", "a:\n", "a: [b,\n c]", "a: *ref", "a: b # comment", "a: 'open", "a: b\na: c",
-    ])
+    @Test(
+        "The subset reader refuses what it does not understand",
+        arguments: [
+            "a: b\n  c: d", "a:\n", "a: [b,\n c]", "a: *ref", "a: b # comment", "a: 'open", "a: b\na: c",
+        ]
+    )
     func readerRefuses(text: String) {
         #expect(throws: PlainYAML.Failure.self) { try PlainYAML.parse(text) }
     }

@@ -11,6 +11,7 @@ import HummingbirdTesting
 import Prometheus
 import Testing
 import VigilCore
+
 @testable import VigilWeb
 
 @Suite("Web routes")
@@ -27,9 +28,17 @@ struct WebRouterTests {
         }
 
         var app: some ApplicationProtocol {
-            Application(router: buildRouter(WebDependencies(
-                hub: hub, exporters: [registry], readiness: readiness, version: "9.9.9", configuration: configuration
-            )))
+            Application(
+                router: buildRouter(
+                    WebDependencies(
+                        hub: hub,
+                        exporters: [registry],
+                        readiness: readiness,
+                        version: "9.9.9",
+                        configuration: configuration
+                    )
+                )
+            )
         }
     }
 
@@ -55,7 +64,8 @@ struct WebRouterTests {
     func metrics() async throws {
         let fixture = Fixture()
         fixture.registry.makeGauge(
-            descriptor: .init(metricName: "vigil_build_info", unitName: "", helpText: "Build."), labels: [("version", "9.9.9")]
+            descriptor: .init(metricName: "vigil_build_info", unitName: "", helpText: "Build."),
+            labels: [("version", "9.9.9")]
         ).set(to: 1.0)
         try await fixture.app.test(.router) { client in
             try await client.execute(uri: "/metrics", method: .get) { response in
@@ -103,7 +113,9 @@ struct WebRouterTests {
     func history() async throws {
         let fixture = Fixture()
         for second in 0..<10 {
-            await fixture.hub.apply(Observation(target: TargetID(.host, "alpha"), time: 1000 + Double(second), samples: [Sample("load1", Double(second))]))
+            await fixture.hub.apply(
+                Observation(target: TargetID(.host, "alpha"), time: 1000 + Double(second), samples: [Sample("load1", Double(second))])
+            )
         }
         try await fixture.app.test(.router) { client in
             try await client.execute(uri: "/api/v1/history?series=host/alpha/load1&from=1000&to=1009&step=5", method: .get) { response in
@@ -111,8 +123,10 @@ struct WebRouterTests {
                 let body = try #require(try json(response.body) as? [String: Any])
                 #expect(body["points"] as? [[Double]] == [[1000, 2], [1005, 7]])
             }
-            for uri in ["/api/v1/history", "/api/v1/history?series=x&from=abc", "/api/v1/history?series=x&from=10&to=5",
-                        "/api/v1/events?limit=0", "/api/v1/events?since=yesterday"] {
+            for uri in [
+                "/api/v1/history", "/api/v1/history?series=x&from=abc", "/api/v1/history?series=x&from=10&to=5",
+                "/api/v1/events?limit=0", "/api/v1/events?since=yesterday",
+            ] {
                 try await client.execute(uri: uri, method: .get) { response in
                     #expect(response.status == .badRequest, "\(uri)")
                     let body = try json(response.body) as? [String: String]
@@ -215,12 +229,15 @@ struct WebRouterTests {
         }
     }
 
-    @Test("Bad query parameters are 400 with a JSON error", arguments: [
-        "/api/v1/events?limit=0", "/api/v1/events?limit=10001", "/api/v1/events?limit=ten", "/api/v1/events?after=x",
-        "/api/v1/events?since=NaN", "/api/v1/history?series=", "/api/v1/history?series=x&to=soon",
-        "/api/v1/history?series=x&step=-1", "/api/v1/history?series=x&from=0&to=100000000&step=1",
-        "/api/v1/live?kind=toaster", "/api/v1/live?target=nokind", "/api/v1/live?events=perhaps",
-    ])
+    @Test(
+        "Bad query parameters are 400 with a JSON error",
+        arguments: [
+            "/api/v1/events?limit=0", "/api/v1/events?limit=10001", "/api/v1/events?limit=ten", "/api/v1/events?after=x",
+            "/api/v1/events?since=NaN", "/api/v1/history?series=", "/api/v1/history?series=x&to=soon",
+            "/api/v1/history?series=x&step=-1", "/api/v1/history?series=x&from=0&to=100000000&step=1",
+            "/api/v1/live?kind=toaster", "/api/v1/live?target=nokind", "/api/v1/live?events=perhaps",
+        ]
+    )
     func badParameters(uri: String) async throws {
         try await Fixture().app.test(.router) { client in
             try await client.execute(uri: uri, method: .get) { response in
@@ -318,9 +335,12 @@ struct WebRouterTests {
         }
     }
 
-    @Test("listen addresses", arguments: [
-        ("127.0.0.1:8080", "127.0.0.1", 8080), ("[::1]:9000", "::1", 9000), (":80", "0.0.0.0", 80), ("localhost:0", "localhost", 0),
-    ])
+    @Test(
+        "listen addresses",
+        arguments: [
+            ("127.0.0.1:8080", "127.0.0.1", 8080), ("[::1]:9000", "::1", 9000), (":80", "0.0.0.0", 80), ("localhost:0", "localhost", 0),
+        ]
+    )
     func listen(text: String, host: String, port: Int) throws {
         let parsed = try #require(WebConfiguration.parseListen(text))
         #expect(parsed.host == host)

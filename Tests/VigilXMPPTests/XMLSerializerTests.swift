@@ -7,12 +7,15 @@
 
 import NIOCore
 import Testing
+
 @testable import VigilXMPP
 
 @Suite struct XMLSerializerTests {
     @Test func escapesTextAndAttributes() {
         let element = XMLElement(
-            name: "message", namespace: "jabber:client", attributes: ["to": "a'b\"c<d>&e\tf\ng"],
+            name: "message",
+            namespace: "jabber:client",
+            attributes: ["to": "a'b\"c<d>&e\tf\ng"],
             children: [.element(XMLElement(name: "body", namespace: "jabber:client", children: [.text("1 < 2 & 3 > 'x' \"y\"\r")]))]
         )
         #expect(
@@ -22,9 +25,14 @@ import Testing
     }
 
     @Test func writesNamespacesOnlyWhereTheyChange() {
-        var element = XMLElement(name: "iq", namespace: "jabber:client", attributes: ["type": "get"], children: [
-            .element(XMLElement(name: "ping", namespace: XMPPNamespace.ping))
-        ])
+        var element = XMLElement(
+            name: "iq",
+            namespace: "jabber:client",
+            attributes: ["type": "get"],
+            children: [
+                .element(XMLElement(name: "ping", namespace: XMPPNamespace.ping))
+            ]
+        )
         element.attributes.append(XMLAttribute(name: "lang", namespace: XMPPNamespace.xml, value: "en"))
         element.attributes.append(XMLAttribute(name: "b", namespace: "urn:a", value: "1"))
         #expect(
@@ -50,9 +58,14 @@ import Testing
             body.attributes = [XMLAttribute(name: "v", value: randomText())]
             var ext = XMLElement(name: "x", namespace: "urn:ext", attributes: ["k": randomText()], children: [.element(body)])
             ext.attributes.append(XMLAttribute(name: "lang", namespace: XMPPNamespace.xml, value: randomText()))
-            let message = XMLElement(name: "message", namespace: "jabber:client", attributes: ["id": randomText()], children: [
-                .element(ext), .text(randomText()),
-            ])
+            let message = XMLElement(
+                name: "message",
+                namespace: "jabber:client",
+                attributes: ["id": randomText()],
+                children: [
+                    .element(ext), .text(randomText()),
+                ]
+            )
             let wire = clientHeader + XMLSerializer.string(message, defaultNamespace: "jabber:client")
             let events = try parseEvents(wire)
             #expect(events.last == .element(message), "\(wire)")

@@ -9,6 +9,7 @@ import Logging
 import NIOCore
 import NIOEmbedded
 import Testing
+
 @testable import VigilXMPP
 
 /// A handler on an `EmbeddedChannel` with a scripted server on the other side.
@@ -18,18 +19,28 @@ private struct Harness {
     let stanzas: AsyncStream<XMLElement>
 
     init(
-        role: XMPPConnectionConfiguration.Role, tls: XMPPConnectionConfiguration.TLS = .disabled, pingInterval: Duration? = nil,
+        role: XMPPConnectionConfiguration.Role,
+        tls: XMPPConnectionConfiguration.TLS = .disabled,
+        pingInterval: Duration? = nil,
         clientNonce: String = "nonce"
     ) throws {
         let configuration = XMPPConnectionConfiguration(
-            host: "127.0.0.1", port: 5347, role: role, tls: tls, pingInterval: pingInterval, pingTimeout: .seconds(5),
+            host: "127.0.0.1",
+            port: 5347,
+            role: role,
+            tls: tls,
+            pingInterval: pingInterval,
+            pingTimeout: .seconds(5),
             iqTimeout: .seconds(3)
         )
         let (stanzas, continuation) = AsyncStream.makeStream(of: XMLElement.self)
         let channel = EmbeddedChannel()
         let handler = XMPPChannelHandler(
-            configuration: configuration, eventLoop: channel.eventLoop, incoming: continuation,
-            logger: Logger(label: "test"), clientNonce: clientNonce
+            configuration: configuration,
+            eventLoop: channel.eventLoop,
+            incoming: continuation,
+            logger: Logger(label: "test"),
+            clientNonce: clientNonce
         )
         try channel.pipeline.syncOperations.addHandler(handler)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 5347)).wait()
@@ -200,16 +211,22 @@ private let serverClientHeader =
 
     @Test func startTLSStateMachineRestartsTheStreamAndThenAuthenticates() {
         var machine = XMPPChannelHandler.StateMachine(
-            role: .client(domain: "example.test", username: "a", password: "b", resource: nil), sendInitialPresence: false,
-            clientNonce: "n", tlsPolicy: .required
+            role: .client(domain: "example.test", username: "a", password: "b", resource: nil),
+            sendInitialPresence: false,
+            clientNonce: "n",
+            tlsPolicy: .required
         )
         _ = machine.start()
         let header = XMLElement(name: "stream", namespace: XMPPNamespace.stream, attributes: ["id": "s1"])
         #expect(machine.streamOpened(header).isEmpty)
         let starttls = XMLElement(name: "starttls", namespace: XMPPNamespace.tls)
-        let mechanisms = XMLElement(name: "mechanisms", namespace: XMPPNamespace.sasl, children: [
-            .element(XMLElement(name: "mechanism", namespace: XMPPNamespace.sasl, children: [.text("PLAIN")]))
-        ])
+        let mechanisms = XMLElement(
+            name: "mechanisms",
+            namespace: XMPPNamespace.sasl,
+            children: [
+                .element(XMLElement(name: "mechanism", namespace: XMPPNamespace.sasl, children: [.text("PLAIN")]))
+            ]
+        )
         let features = XMLElement(name: "features", namespace: XMPPNamespace.stream, children: [.element(starttls), .element(mechanisms)])
         #expect(machine.received(features) == [.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")])
         #expect(
@@ -233,9 +250,13 @@ private let serverClientHeader =
         var refused = XMPPChannelHandler.StateMachine(role: role, sendInitialPresence: false, clientNonce: "n", tlsPolicy: .ifOffered)
         _ = refused.start()
         _ = refused.streamOpened(header)
-        let offered = XMLElement(name: "features", namespace: XMPPNamespace.stream, children: [
-            .element(XMLElement(name: "starttls", namespace: XMPPNamespace.tls))
-        ])
+        let offered = XMLElement(
+            name: "features",
+            namespace: XMPPNamespace.stream,
+            children: [
+                .element(XMLElement(name: "starttls", namespace: XMPPNamespace.tls))
+            ]
+        )
         _ = refused.received(offered)
         let failure = XMLElement(name: "failure", namespace: XMPPNamespace.tls)
         #expect(refused.received(failure) == [.fail(.init(error: XMPPClientError(.tlsRequired)))])
@@ -255,7 +276,8 @@ private let serverClientHeader =
 
     @Test func clientSCRAMFlowThroughTheHandler() throws {
         let harness = try Harness(
-            role: .client(domain: "example.test", username: "user", password: "pencil", resource: nil), clientNonce: "fyko+d2lbbFgONRv9qkxdawL"
+            role: .client(domain: "example.test", username: "user", password: "pencil", resource: nil),
+            clientNonce: "fyko+d2lbbFgONRv9qkxdawL"
         )
         _ = try harness.sent()
         try harness.serverSends(
@@ -302,7 +324,8 @@ private let serverClientHeader =
 
     @Test func unansweredKeepAlivePingClosesTheConnection() throws {
         let harness = try Harness(
-            role: .client(domain: "example.test", username: "a", password: "b", resource: nil), pingInterval: .seconds(30)
+            role: .client(domain: "example.test", username: "a", password: "b", resource: nil),
+            pingInterval: .seconds(30)
         )
         try harness.serverSends(
             serverClientHeader

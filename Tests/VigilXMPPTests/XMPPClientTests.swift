@@ -10,14 +10,17 @@ import NIOCore
 import NIOPosix
 import Testing
 import VigilClientSupport
+
 @testable import VigilXMPP
 
 @Suite struct XMPPClientTests {
     @Test func backoffDoublesUpToTheCapWithBoundedJitter() {
         let backoff = XMPPClientConfiguration.Backoff(initialDelay: .milliseconds(100), maximumDelay: .seconds(1), jitter: 0.5)
-        #expect((1...6).map { backoff.baseDelay(forAttempt: $0) } == [
-            .milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800), .seconds(1), .seconds(1),
-        ])
+        #expect(
+            (1...6).map { backoff.baseDelay(forAttempt: $0) } == [
+                .milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800), .seconds(1), .seconds(1),
+            ]
+        )
         #expect(backoff.baseDelay(forAttempt: 1000) == .seconds(1))
         var generator = XorShiftRandom(seed: 7)
         for attempt in 1...50 {
@@ -36,11 +39,14 @@ import VigilClientSupport
 
     @Test func givesUpAfterMaxAttemptsAndFailsWaiters() async throws {
         let connection = XMPPConnectionConfiguration(
-            host: "127.0.0.1", port: try await Self.closedPort(), role: .component(domain: "c.example.test", secret: "s")
+            host: "127.0.0.1",
+            port: try await Self.closedPort(),
+            role: .component(domain: "c.example.test", secret: "s")
         )
         let client = XMPPClient(
             configuration: XMPPClientConfiguration(
-                connection: connection, backoff: .init(initialDelay: .milliseconds(1), maximumDelay: .milliseconds(2), maxAttempts: 3)
+                connection: connection,
+                backoff: .init(initialDelay: .milliseconds(1), maximumDelay: .milliseconds(2), maxAttempts: 3)
             ),
             logger: Logger(label: "test")
         )

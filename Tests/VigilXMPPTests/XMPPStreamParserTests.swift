@@ -10,6 +10,7 @@ import NIOCore
 import NIOEmbedded
 import NIOTestUtils
 import Testing
+
 @testable import VigilXMPP
 
 /// Parses `chunks` in order and returns every event, or throws the first error.
@@ -43,7 +44,8 @@ let clientHeader =
 
     static var expectedMessage: XMLElement {
         var message = XMLElement(
-            name: "message", namespace: "jabber:client",
+            name: "message",
+            namespace: "jabber:client",
             attributes: ["to": "alice@example.test", "from": "bob@example.test/r&1", "type": "chat"]
         )
         message.attributes.append(XMLAttribute(name: "lang", namespace: XMPPNamespace.xml, value: "en"))
@@ -86,22 +88,51 @@ let clientHeader =
 
     @Test func decoderVerifierOnStanzas() throws {
         let stanzas: [(String, [XMPPStreamEvent])] = [
-            ("<message to='a@b'><body>x &amp; y</body></message>", [
-                .element(XMLElement(name: "message", namespace: "jabber:client", attributes: ["to": "a@b"], children: [
-                    .element(XMLElement(name: "body", namespace: "jabber:client", children: [.text("x & y")]))
-                ]))
-            ]),
-            ("<presence/> <iq type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>", [
-                .element(XMLElement(name: "presence", namespace: "jabber:client")),
-                .element(XMLElement(name: "iq", namespace: "jabber:client", attributes: ["type": "get", "id": "1"], children: [
-                    .element(XMLElement(name: "ping", namespace: "urn:xmpp:ping"))
-                ])),
-            ]),
-            ("<message><body>€😀</body></message>", [
-                .element(XMLElement(name: "message", namespace: "jabber:client", children: [
-                    .element(XMLElement(name: "body", namespace: "jabber:client", children: [.text("€😀")]))
-                ]))
-            ]),
+            (
+                "<message to='a@b'><body>x &amp; y</body></message>",
+                [
+                    .element(
+                        XMLElement(
+                            name: "message",
+                            namespace: "jabber:client",
+                            attributes: ["to": "a@b"],
+                            children: [
+                                .element(XMLElement(name: "body", namespace: "jabber:client", children: [.text("x & y")]))
+                            ]
+                        )
+                    )
+                ]
+            ),
+            (
+                "<presence/> <iq type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>",
+                [
+                    .element(XMLElement(name: "presence", namespace: "jabber:client")),
+                    .element(
+                        XMLElement(
+                            name: "iq",
+                            namespace: "jabber:client",
+                            attributes: ["type": "get", "id": "1"],
+                            children: [
+                                .element(XMLElement(name: "ping", namespace: "urn:xmpp:ping"))
+                            ]
+                        )
+                    ),
+                ]
+            ),
+            (
+                "<message><body>€😀</body></message>",
+                [
+                    .element(
+                        XMLElement(
+                            name: "message",
+                            namespace: "jabber:client",
+                            children: [
+                                .element(XMLElement(name: "body", namespace: "jabber:client", children: [.text("€😀")]))
+                            ]
+                        )
+                    )
+                ]
+            ),
         ]
         try ByteToMessageDecoderVerifier.verifyDecoder(stringInputOutputPairs: stanzas) {
             var decoder = XMPPStreamDecoder()
@@ -220,9 +251,11 @@ let clientHeader =
         for round in 0..<3000 {
             var bytes = valid
             if round % 3 == 0 {
-                bytes = Array(clientHeader.utf8) + (0..<Int.random(in: 1...200, using: &generator)).map { _ in
-                    alphabet.randomElement(using: &generator)!
-                }
+                bytes =
+                    Array(clientHeader.utf8)
+                    + (0..<Int.random(in: 1...200, using: &generator)).map { _ in
+                        alphabet.randomElement(using: &generator)!
+                    }
             } else {
                 for _ in 0..<Int.random(in: 1...6, using: &generator) {
                     let index = Int.random(in: 0..<bytes.count, using: &generator)

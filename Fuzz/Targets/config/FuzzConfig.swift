@@ -14,15 +14,18 @@ func leakSuppressions() -> UnsafePointer<CChar> {
 /// libFuzzer's entry point for programs with their own `main` (SwiftPM gives every executable one).
 @_silgen_name("LLVMFuzzerRunDriver")
 func runFuzzer(
-    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
     _ test: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
 ) -> CInt
 
 var argc = CommandLine.argc
 var argv = CommandLine.unsafeArgv
-exit(runFuzzer(&argc, &argv) { data, size in
-    let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
-    // Any thrown error is a refused file (exit 2 in `vigil`); only a trap is a finding.
-    _ = try? VigilConfiguration.parse(text, file: "fuzz.toml", environment: [:])
-    return 0
-})
+exit(
+    runFuzzer(&argc, &argv) { data, size in
+        let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
+        // Any thrown error is a refused file (exit 2 in `vigil`); only a trap is a finding.
+        _ = try? VigilConfiguration.parse(text, file: "fuzz.toml", environment: [:])
+        return 0
+    }
+)

@@ -50,18 +50,21 @@ func check(_ target: String) {
 /// libFuzzer's entry point for programs with their own `main` (SwiftPM gives every executable one).
 @_silgen_name("LLVMFuzzerRunDriver")
 func runFuzzer(
-    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
     _ test: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
 ) -> CInt
 
 var argc = CommandLine.argc
 var argv = CommandLine.unsafeArgv
-exit(runFuzzer(&argc, &argv) { data, size in
-    let bytes = UnsafeBufferPointer(start: data, count: size)
-    check(String(decoding: bytes, as: UTF8.self))
-    // Only when the lossy decoding lost something: otherwise the first call saw the same bytes.
-    if bytes.contains(where: { $0 >= 0x80 || $0 < 0x20 }) {
-        check(percentEncoded(bytes))
+exit(
+    runFuzzer(&argc, &argv) { data, size in
+        let bytes = UnsafeBufferPointer(start: data, count: size)
+        check(String(decoding: bytes, as: UTF8.self))
+        // Only when the lossy decoding lost something: otherwise the first call saw the same bytes.
+        if bytes.contains(where: { $0 >= 0x80 || $0 < 0x20 }) {
+            check(percentEncoded(bytes))
+        }
+        return 0
     }
-    return 0
-})
+)

@@ -37,7 +37,8 @@ extension VigilConfiguration {
         guard hasComponent || hasClient else {
             if let first = present.sorted().first {
                 throw ConfigurationError(
-                    file: file, key: first,
+                    file: file,
+                    key: first,
                     message: "belongs to the Announcer, which also needs [component] or [client] to log in to XMPP"
                 )
             }
@@ -53,8 +54,14 @@ extension VigilConfiguration {
                 guard let value = try component.nonEmptyString(key) else { throw component.error(key, "is required") }
                 return value
             }
-            var settings = AnnouncerConfiguration.ComponentSettings(name: try required("name"), secret: try required("secret"), domain: try required("domain"))
-            if let interval = try component.duration("ping_interval") { settings.pingInterval = try Self.atLeastOneSecond(interval, "ping_interval", component) }
+            var settings = AnnouncerConfiguration.ComponentSettings(
+                name: try required("name"),
+                secret: try required("secret"),
+                domain: try required("domain")
+            )
+            if let interval = try component.duration("ping_interval") {
+                settings.pingInterval = try Self.atLeastOneSecond(interval, "ping_interval", component)
+            }
             if let count = try component.integer("max_conn_check_retry", in: 0...10_000_000) { settings.maxConnectionCheckRetry = count }
             if let interval = try component.duration("conn_req_check_interval") {
                 settings.connectionCheckInterval = try Self.atLeastOneSecond(interval, "conn_req_check_interval", component)
@@ -67,10 +74,14 @@ extension VigilConfiguration {
                 return value
             }
             var settings = AnnouncerConfiguration.ClientSettings(
-                username: try required("username"), password: try required("password"), domain: try required("domain")
+                username: try required("username"),
+                password: try required("password"),
+                domain: try required("domain")
             )
             if let resource = try client.nonEmptyString("resource") { settings.resource = resource }
-            if let interval = try client.duration("ping_interval") { settings.pingInterval = try Self.atLeastOneSecond(interval, "ping_interval", client) }
+            if let interval = try client.duration("ping_interval") {
+                settings.pingInterval = try Self.atLeastOneSecond(interval, "ping_interval", client)
+            }
             login = .client(settings)
         }
 
@@ -98,7 +109,9 @@ extension VigilConfiguration {
         if let rate = try ejabberd.double("rate_limit") {
             guard rate > 0 else { throw ejabberd.error("rate_limit", "must be greater than zero (messages per second)") }
             // A tiny rate would make the wait between two sends too long to express.
-            guard (0.001...1_000_000).contains(rate) else { throw ejabberd.error("rate_limit", "\(rate) is out of range 0.001...1000000 (messages per second)") }
+            guard (0.001...1_000_000).contains(rate) else {
+                throw ejabberd.error("rate_limit", "\(rate) is out of range 0.001...1000000 (messages per second)")
+            }
             announcer.xmpp.rateLimit = rate
         }
         if let retries = try ejabberd.integer("send_retry", in: 0...100) { announcer.xmpp.sendRetry = retries }
@@ -134,7 +147,9 @@ extension VigilConfiguration {
             let rest = try section("user-activity-rest-api")
             var settings = AnnouncerConfiguration.RESTSettings()
             if let address = try rest.nonEmptyString("address") { settings.address = address }
-            if let timeout = try rest.duration("request_timeout", unit: .milliseconds(1), in: .milliseconds(1)...) { settings.requestTimeout = timeout }
+            if let timeout = try rest.duration("request_timeout", unit: .milliseconds(1), in: .milliseconds(1)...) {
+                settings.requestTimeout = timeout
+            }
             if let timeout = try rest.duration("idle_conn_timeout") { settings.idleConnectionTimeout = timeout }
             if let count = try rest.integer("max_idle_conn", in: 0...10_000) { settings.maxIdleConnections = count }
             if let count = try rest.integer("max_retry", in: 0...100) { settings.maxRetry = count }

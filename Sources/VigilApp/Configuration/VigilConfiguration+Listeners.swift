@@ -34,7 +34,8 @@ extension VigilConfiguration {
         {
             guard let wider = Self.widerHost(host, http.host) else {
                 throw ConfigurationError(
-                    file: file, key: "rest_api_port",
+                    file: file,
+                    key: "rest_api_port",
                     message: "shares port \(port) with [http] listen but on another address (\(host) and \(http.host)); "
                         + "give both the same address, or rest_api_port another port"
                 )
@@ -58,7 +59,8 @@ extension VigilConfiguration {
         }
         guard !exposed.isEmpty else { return }
         throw ConfigurationError(
-            file: file, key: "http.token",
+            file: file,
+            key: "http.token",
             message: "\(exposed.joined(separator: " and ")) listens beyond loopback, which needs a token: set [http] token "
                 + "or the environment variable VIGIL_HTTP_TOKEN (clients then send 'Authorization: Bearer <token>'), "
                 + "or listen on 127.0.0.1"

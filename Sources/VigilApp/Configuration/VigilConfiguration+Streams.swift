@@ -51,7 +51,9 @@ extension MediaMTXConfiguration {
         for entry in try section.tables("instances") {
             guard let name = try entry.nonEmptyString("name") else { throw entry.error("name", "is required") }
             guard let url = try entry.nonEmptyString("url") else { throw entry.error("url", "is required") }
-            guard url.hasPrefix("http://") || url.hasPrefix("https://") else { throw entry.error("url", "'\(Redaction.urls(in: url))' is not an http:// or https:// URL") }
+            guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+                throw entry.error("url", "'\(Redaction.urls(in: url))' is not an http:// or https:// URL")
+            }
             guard names.insert(name).inserted else { throw entry.error("name", "'\(name)' is used by another instance") }
             let user = try entry.nonEmptyString("user")
             let password = try entry.string("password")

@@ -9,8 +9,8 @@ public import Foundation
 import Logging
 import TOMLKit
 public import VigilAnnouncer
-public import VigilMonitors
 public import VigilMQTT
+public import VigilMonitors
 public import VigilStorage
 public import VigilWeb
 

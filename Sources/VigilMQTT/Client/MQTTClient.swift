@@ -5,10 +5,10 @@
 //
 //===----------------------------------------------------------------------===//
 
+import CoreMetrics
 public import Logging
 public import NIOCore
 public import NIOPosix
-import CoreMetrics
 public import ServiceLifecycle
 import Synchronization
 import VigilClientSupport
@@ -114,7 +114,10 @@ public final class MQTTClient: Service, Sendable {
             let connection: MQTTConnection
             do {
                 connection = try await MQTTConnection.connect(
-                    configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger, session: session,
+                    configuration: configuration,
+                    eventLoopGroup: eventLoopGroup,
+                    logger: logger,
+                    session: session,
                     deliver: { [weak self] batch in self?.deliver(batch) }
                 )
             } catch {
@@ -372,7 +375,7 @@ public final class MQTTClient: Service, Sendable {
                     try await connection.publish(message)
                     metrics.sent.increment()
                     return
-                } catch where Self.isRetryable(error) {
+                } catch  where Self.isRetryable(error) {
                     continue
                 }
             }
@@ -442,8 +445,7 @@ public final class MQTTClient: Service, Sendable {
     /// - Returns: The result of `body`.
     /// - Throws: ``MQTTClientError`` with code ``MQTTClientError/Code/invalidTopicFilter`` or
     ///   ``MQTTClientError/Code/subscriptionRejected``, or what `body` throws.
-    nonisolated(nonsending)
-    public func subscribe<Result: Sendable>(
+    nonisolated(nonsending) public func subscribe<Result: Sendable>(
         to subscriptions: [MQTTSubscribeInfo],
         bufferSize: Int = 10_000,
         _ body: (MQTTSubscription) async throws -> Result
@@ -473,7 +475,7 @@ public final class MQTTClient: Service, Sendable {
                 let codes: [UInt8]
                 do {
                     codes = try await connection.subscribe(subscriptions)
-                } catch where Self.isRetryable(error) {
+                } catch  where Self.isRetryable(error) {
                     // The connection dropped; the next connection subscribes again.
                     codes = []
                 }

@@ -104,7 +104,11 @@ final class MQTTSubscriptionBuffer: Sendable {
     func take() async throws -> [MQTTMessage]? {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[MQTTMessage]?, any Error>) in
-                enum Action { case resume([MQTTMessage]?), fail(any Error), wait }
+                enum Action {
+                    case resume([MQTTMessage]?)
+                    case fail(any Error)
+                    case wait
+                }
                 let action: Action = state.withLock { state in
                     if !state.messages.isEmpty {
                         let messages = state.messages

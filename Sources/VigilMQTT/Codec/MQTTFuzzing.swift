@@ -21,7 +21,9 @@ package enum MQTTFuzzing {
     /// - Throws: The decoder's ``MQTTDecodeError``: the only acceptable failure.
     @discardableResult
     package static func decodeStream(
-        _ bytes: some Sequence<UInt8>, version: MQTTProtocolVersion, maxPacketSize: Int = 1 << 20
+        _ bytes: some Sequence<UInt8>,
+        version: MQTTProtocolVersion,
+        maxPacketSize: Int = 1 << 20
     ) throws(MQTTDecodeError) -> Int {
         var buffer = ByteBuffer(bytes: bytes)
         let total = buffer.readableBytes

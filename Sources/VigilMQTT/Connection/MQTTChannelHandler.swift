@@ -453,7 +453,8 @@ final class MQTTChannelHandler: ChannelInboundHandler {
             timeout?.cancel()
             promise.fail(error)
         }
-        if case .closed = state {} else {
+        if case .closed = state {
+        } else {
             state = .closed
             context.close(promise: nil)
         }

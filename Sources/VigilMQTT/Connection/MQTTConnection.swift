@@ -66,8 +66,7 @@ public final actor MQTTConnection {
     /// - Returns: The result of `operation`.
     /// - Throws: ``MQTTClientError`` when the connection cannot be made or is refused, or what
     ///   `operation` throws.
-    nonisolated(nonsending)
-    public static func withConnection<Result: Sendable>(
+    nonisolated(nonsending) public static func withConnection<Result: Sendable>(
         configuration: MQTTClientConfiguration,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger,
@@ -122,7 +121,10 @@ public final actor MQTTConnection {
                         try channel.pipeline.syncOperations.addHandler(tlsHandler)
                     }
                     let handler = MQTTChannelHandler(
-                        configuration: handlerConfiguration, eventLoop: channel.eventLoop, logger: logger, deliver: deliver
+                        configuration: handlerConfiguration,
+                        eventLoop: channel.eventLoop,
+                        logger: logger,
+                        deliver: deliver
                     )
                     try channel.pipeline.syncOperations.addHandler(handler)
                     return (channel, NIOLoopBound(handler, eventLoop: channel.eventLoop))
@@ -149,8 +151,11 @@ public final actor MQTTConnection {
             throw error
         }
         return MQTTConnection(
-            channel: channel, handler: handler, sessionPresent: connack.sessionPresent,
-            version: configuration.version, logger: logger
+            channel: channel,
+            handler: handler,
+            sessionPresent: connack.sessionPresent,
+            version: configuration.version,
+            logger: logger
         )
     }
 
@@ -216,7 +221,10 @@ public final actor MQTTConnection {
     ///   ``MQTTClientError/Code/connectionClosed`` and others).
     public func publish(_ message: MQTTMessage) async throws {
         let packet = MQTTPublishPacket(
-            topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain,
+            topic: message.topic,
+            payload: message.payload,
+            qos: message.qos,
+            retain: message.retain,
             properties: version == .v5 ? message.properties.mqttProperties : []
         )
         if message.qos == .atMostOnce {
@@ -231,7 +239,10 @@ public final actor MQTTConnection {
     /// Publishes a QoS 1 or 2 message without waiting; the future completes on acknowledgement.
     func publishNoWait(_ message: MQTTMessage) -> EventLoopFuture<Void> {
         let packet = MQTTPublishPacket(
-            topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain,
+            topic: message.topic,
+            payload: message.payload,
+            qos: message.qos,
+            retain: message.retain,
             properties: version == .v5 ? message.properties.mqttProperties : []
         )
         let promise = channel.eventLoop.makePromise(of: Void.self)

@@ -97,8 +97,14 @@ struct MQTTConnectPacket: Hashable, Sendable {
         }
         let password = flags & 0x40 != 0 ? try buffer.readMQTTBinary() : nil
         return MQTTConnectPacket(
-            version: version, clientID: clientID, cleanSession: flags & 0x02 != 0, keepAliveSeconds: keepAlive,
-            username: username, password: password, will: will, properties: properties
+            version: version,
+            clientID: clientID,
+            cleanSession: flags & 0x02 != 0,
+            keepAliveSeconds: keepAlive,
+            username: username,
+            password: password,
+            will: will,
+            properties: properties
         )
     }
 }

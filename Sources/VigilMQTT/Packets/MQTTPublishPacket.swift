@@ -53,8 +53,13 @@ struct MQTTPublishPacket: Hashable, Sendable {
         let properties = v5 ? try [MQTTProperty].readMQTT(from: &buffer) : []
         let payload = buffer.readSlice(length: buffer.readableBytes)!
         return MQTTPublishPacket(
-            topic: topic, payload: payload, qos: qos, retain: flags & 0x01 != 0, dup: flags & 0x08 != 0,
-            packetID: packetID, properties: properties
+            topic: topic,
+            payload: payload,
+            qos: qos,
+            retain: flags & 0x01 != 0,
+            dup: flags & 0x08 != 0,
+            packetID: packetID,
+            properties: properties
         )
     }
 }

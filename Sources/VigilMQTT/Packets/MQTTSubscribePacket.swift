@@ -52,7 +52,10 @@ struct MQTTSubscribePacket: Hashable, Sendable {
             }
             subscriptions.append(
                 MQTTSubscribeInfo(
-                    filter: filter, qos: qos, noLocal: options & 0x04 != 0, retainAsPublished: options & 0x08 != 0,
+                    filter: filter,
+                    qos: qos,
+                    noLocal: options & 0x04 != 0,
+                    retainAsPublished: options & 0x08 != 0,
                     retainHandling: retainHandling
                 )
             )

@@ -5,17 +5,18 @@
 //
 //===----------------------------------------------------------------------===//
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 public import Logging
 import NIOCore
 public import ServiceLifecycle
 import Synchronization
 public import VigilCore
 public import VigilMQTT
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The settings of the ``AgentSupervisor``.
 public struct AgentSupervisorConfiguration: Sendable, Hashable {
@@ -125,7 +126,10 @@ public final class AgentSupervisor: Service, Sendable {
             if let pid = running[index] {
                 agents[index].phase = .running(pid: pid, child: false)
                 logger.info("Adopted running agent", metadata: ["agent": "\(agents[index].definition.name)", "agent.pid": "\(pid)"])
-                await report(agents[index], event: ("agent_adopted", .info, "Agent \(agents[index].definition.name) was already running (pid \(pid))"))
+                await report(
+                    agents[index],
+                    event: ("agent_adopted", .info, "Agent \(agents[index].definition.name) was already running (pid \(pid))")
+                )
             } else {
                 await launch(&agents[index], restart: false, outbox: &outbox)
             }
@@ -222,7 +226,9 @@ public final class AgentSupervisor: Service, Sendable {
         }
         do {
             let pid = try AgentProcess.spawn(
-                shell: definition.shell, script: definition.script, logFile: definition.logFile,
+                shell: definition.shell,
+                script: definition.script,
+                logFile: definition.logFile,
                 environment: definition.processEnvironment(inheriting: AgentProcess.currentEnvironment())
             )
             agent.phase = .running(pid: pid, child: true)
@@ -275,7 +281,11 @@ public final class AgentSupervisor: Service, Sendable {
         if let event {
             await hub.record(
                 Event(
-                    time: time, target: target, type: event.type, severity: event.severity, message: event.message,
+                    time: time,
+                    target: target,
+                    type: event.type,
+                    severity: event.severity,
+                    message: event.message,
                     fields: ["restarts": "\(agent.restarts)"]
                 )
             )

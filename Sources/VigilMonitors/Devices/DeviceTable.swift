@@ -111,7 +111,8 @@ public struct DeviceTable: Sendable {
     ///   - actions: Receives what the caller must do; appended to, never cleared.
     /// - Returns: Whether any device claimed the topic.
     @discardableResult
-    public mutating func receive(topic: String, payload: ByteBuffer, retained: Bool, at now: Double, into actions: inout [DeviceTableAction]) -> Bool {
+    public mutating func receive(topic: String, payload: ByteBuffer, retained: Bool, at now: Double, into actions: inout [DeviceTableAction]) -> Bool
+    {
         var matched = false
         stateDevices.removeAll(keepingCapacity: true)
         let trie = self.trie
@@ -145,7 +146,10 @@ public struct DeviceTable: Sendable {
     /// Stores (or, for an empty or refused payload, removes) the state of `topic` for `devices`,
     /// then evicts what the devices' limits no longer allow.
     private mutating func storeState<Bytes: Collection<UInt8>>(
-        topic: String, payload: Bytes, devices: [Int32], into actions: inout [DeviceTableAction]
+        topic: String,
+        payload: Bytes,
+        devices: [Int32],
+        into actions: inout [DeviceTableAction]
     ) {
         let count = payload.count
         guard count > 0 else {

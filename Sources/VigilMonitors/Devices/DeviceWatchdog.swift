@@ -153,7 +153,8 @@ public final class DeviceWatchdog: Service, Sendable {
             let reading = clock.reading
             for (name, lastContact) in expired {
                 await publish(
-                    configuration.expireTopic(name), Self.timestampPayload(reading.wallClockSeconds(atMonotonic: lastContact)),
+                    configuration.expireTopic(name),
+                    Self.timestampPayload(reading.wallClockSeconds(atMonotonic: lastContact)),
                     retain: configuration.expireRetain
                 )
             }
@@ -208,7 +209,10 @@ public final class DeviceWatchdog: Service, Sendable {
                 await hub.apply(observation(device, at: time, expired: false, lastContact: time.seconds))
                 await hub.record(
                     Event(
-                        time: time.wallClockSeconds, target: definition.target, type: "\(definition.kind.rawValue)_recovered", severity: .info,
+                        time: time.wallClockSeconds,
+                        target: definition.target,
+                        type: "\(definition.kind.rawValue)_recovered",
+                        severity: .info,
                         message: "\(definition.kind == .agent ? "Agent" : "Device") \(definition.name) is sending again"
                     )
                 )
@@ -278,7 +282,8 @@ public final class DeviceWatchdog: Service, Sendable {
                 for (device, lastContact) in still {
                     await publish(
                         configuration.expireTopic(configuration.definitions[device].name),
-                        Self.timestampPayload(reading.wallClockSeconds(atMonotonic: lastContact)), retain: configuration.expireRetain
+                        Self.timestampPayload(reading.wallClockSeconds(atMonotonic: lastContact)),
+                        retain: configuration.expireRetain
                     )
                 }
                 nextRepeat = time + repeatInterval
@@ -302,7 +307,10 @@ public final class DeviceWatchdog: Service, Sendable {
         await hub.apply(observation(device, at: time, expired: true, lastContact: table.withLock { $0.lastContact(of: device) }))
         await hub.record(
             Event(
-                time: time.wallClockSeconds, target: definition.target, type: "\(definition.kind.rawValue)_expired", severity: .warning,
+                time: time.wallClockSeconds,
+                target: definition.target,
+                type: "\(definition.kind.rawValue)_expired",
+                severity: .warning,
                 message: "\(definition.kind == .agent ? "Agent" : "Device") \(definition.name) has been silent for \(Int(definition.watchTimeout)) s",
                 fields: ["last_contact": "\(Int(lastContactStamp))"]
             )
@@ -327,7 +335,8 @@ public final class DeviceWatchdog: Service, Sendable {
         table.withLock { observation($0, device, at: time, expired: expired, lastContact: lastContact) }
     }
 
-    private func observation(_ table: borrowing DeviceTable, _ device: Int, at time: ClockReading, expired: Bool, lastContact: Double?) -> Observation {
+    private func observation(_ table: borrowing DeviceTable, _ device: Int, at time: ClockReading, expired: Bool, lastContact: Double?) -> Observation
+    {
         let definition = table.definitions[device]
         // Whole milliseconds: the two clocks are read a few microseconds apart, which must not make
         // an unchanged last contact look changed from one report to the next.

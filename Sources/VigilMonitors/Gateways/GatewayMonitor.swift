@@ -101,7 +101,8 @@ public final class GatewayMonitor: Service {
         self.statusTopic = try GatewayTopicTemplate(configuration.statusTopic)
         self.requestTopic = try GatewayTopicTemplate(configuration.adminRequestTopic)
         self.responseTopic = try GatewayTopicTemplate(configuration.adminResponseTopic)
-        self.failoverTopic = configuration.failoverTopic.isEmpty ? nil : try GatewayTopicTemplate(configuration.failoverTopic, placeholder: "{failed}")
+        self.failoverTopic =
+            configuration.failoverTopic.isEmpty ? nil : try GatewayTopicTemplate(configuration.failoverTopic, placeholder: "{failed}")
         if let mqttClient {
             self.mqttClient = mqttClient
             self.runsClient = false
@@ -371,7 +372,9 @@ public final class GatewayMonitor: Service {
             }
             group.cancelAll()
             for (server, url) in urls where results[server] == nil {
-                results[server] = .failure(.init(message: "no answer from \(Self.adminURL(url)) within the round deadline of \(formatSeconds(deadlineDuration.seconds))"))
+                results[server] = .failure(
+                    .init(message: "no answer from \(Self.adminURL(url)) within the round deadline of \(formatSeconds(deadlineDuration.seconds))")
+                )
             }
             return results
         }

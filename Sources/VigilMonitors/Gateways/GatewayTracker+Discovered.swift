@@ -5,7 +5,6 @@
 //
 //===----------------------------------------------------------------------===//
 
-
 import Logging
 import VigilCore
 
@@ -17,16 +16,29 @@ extension GatewayTracker {
     mutating func discoveredStatus(server: String, online: Bool, now: ClockReading) -> [Effect] {
         if gateways[server] == nil {
             // A name is shown in the API and the dashboard: no control characters, no novels.
-            guard server.utf8.count <= Self.maxDiscoveredNameLength, !server.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) else {
+            guard server.utf8.count <= Self.maxDiscoveredNameLength,
+                !server.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) })
+            else {
                 metrics.countDiscoveredRefused()
-                limiter.log(logger, .warning, key: "discovered_bad_name", "Ignoring the status of an unconfigured gateway with an unusable name", metadata: ["server": "\(printable(server))"], now: now.seconds)
+                limiter.log(
+                    logger,
+                    .warning,
+                    key: "discovered_bad_name",
+                    "Ignoring the status of an unconfigured gateway with an unusable name",
+                    metadata: ["server": "\(printable(server))"],
+                    now: now.seconds
+                )
                 return []
             }
             guard discoveredCount < configuration.maxDiscovered else {
                 metrics.countDiscoveredRefused()
                 limiter.log(
-                    logger, .warning, key: "discovered_refused", "Ignoring the status of an unconfigured gateway: max_discovered reached",
-                    metadata: ["server": "\(printable(server))", "max_discovered": "\(configuration.maxDiscovered)"], now: now.seconds
+                    logger,
+                    .warning,
+                    key: "discovered_refused",
+                    "Ignoring the status of an unconfigured gateway: max_discovered reached",
+                    metadata: ["server": "\(printable(server))", "max_discovered": "\(configuration.maxDiscovered)"],
+                    now: now.seconds
                 )
                 return []
             }
@@ -34,9 +46,12 @@ extension GatewayTracker {
             discoveredCount += 1
             metrics.setDiscovered(discoveredCount)
             limiter.log(
-                logger, .notice, key: "discovered",
+                logger,
+                .notice,
+                key: "discovered",
                 "Discovered gateway that is not configured; shown, never sent the admin key, not used for failover",
-                metadata: ["server": "\(printable(server))"], now: now.seconds
+                metadata: ["server": "\(printable(server))"],
+                now: now.seconds
             )
         }
         let wasOnline = gateways[server]?.online
@@ -44,8 +59,12 @@ extension GatewayTracker {
         gateways[server]?.lastSeen = now.seconds
         if wasOnline != online {
             limiter.log(
-                logger, .info, key: "discovered_status", "Gateway status updated",
-                metadata: ["server": "\(printable(server))", "online": "\(online)", "role": "discovered"], now: now.seconds
+                logger,
+                .info,
+                key: "discovered_status",
+                "Gateway status updated",
+                metadata: ["server": "\(printable(server))", "online": "\(online)", "role": "discovered"],
+                now: now.seconds
             )
         }
         return report(server, now: now)

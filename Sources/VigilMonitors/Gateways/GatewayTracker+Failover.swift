@@ -23,12 +23,18 @@ extension GatewayTracker {
                     "Primary server offline - failover timer started",
                     metadata: ["server": "\(server)", "wait_time": "\(formatSeconds(machine.waitTime))"]
                 )
-                effects.append(.record(Event(
-                    time: now.wallClockSeconds(atMonotonic: deadline - machine.waitTime), target: TargetID(.gateway, server),
-                    type: "failover_pending", severity: .warning,
-                    message: "Primary gateway \(server) is offline; failover in \(formatSeconds(machine.waitTime)) unless it returns",
-                    fields: ["failed_server": server, "wait_time": formatSeconds(machine.waitTime)]
-                )))
+                effects.append(
+                    .record(
+                        Event(
+                            time: now.wallClockSeconds(atMonotonic: deadline - machine.waitTime),
+                            target: TargetID(.gateway, server),
+                            type: "failover_pending",
+                            severity: .warning,
+                            message: "Primary gateway \(server) is offline; failover in \(formatSeconds(machine.waitTime)) unless it returns",
+                            fields: ["failed_server": server, "wait_time": formatSeconds(machine.waitTime)]
+                        )
+                    )
+                )
                 touched.append(server)
             case .timerCancelled(let server):
                 logger.info("Primary server back online - failover timer cancelled", metadata: ["server": "\(server)"])
@@ -87,7 +93,10 @@ extension GatewayTracker {
             message = "Failover of \(failed) failed: no spare and no online primary"
             severity = .critical
         case .recovered:
-            logger.info("Failed server recovered - new assignments will go to recovered server", metadata: ["server": "\(failed)", "failover_server": "\(to)"])
+            logger.info(
+                "Failed server recovered - new assignments will go to recovered server",
+                metadata: ["server": "\(failed)", "failover_server": "\(to)"]
+            )
             message = "\(failed) recovered; new assignments go to it again"
             severity = .info
             if !to.isEmpty, !to.contains(",") {
@@ -95,8 +104,12 @@ extension GatewayTracker {
             }
         }
         return Event(
-            time: reading.wallClockSeconds(atMonotonic: event.time), target: TargetID(.gateway, failed), type: "failover_\(event.kind.rawValue)", severity: severity,
-            message: message, fields: ["event": event.kind.rawValue, "failed_server": failed, "failover_server": to]
+            time: reading.wallClockSeconds(atMonotonic: event.time),
+            target: TargetID(.gateway, failed),
+            type: "failover_\(event.kind.rawValue)",
+            severity: severity,
+            message: message,
+            fields: ["event": event.kind.rawValue, "failed_server": failed, "failover_server": to]
         )
     }
 

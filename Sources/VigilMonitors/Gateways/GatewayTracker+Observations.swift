@@ -5,7 +5,6 @@
 //
 //===----------------------------------------------------------------------===//
 
-
 import Foundation
 import Logging
 import VigilCore
@@ -15,7 +14,9 @@ extension GatewayTracker {
     /// Reports a gateway to the hub, with an event when its status changed.
     mutating func report(_ name: String, now: ClockReading) -> [Effect] {
         guard var gateway = gateways[name] else { return [] }
-        if gateway.stale, !GatewayStaleness.evaluate(online: gateway.online, lastSeen: gateway.lastSeen, now: now.seconds, threshold: staleThreshold).isStale {
+        if gateway.stale,
+            !GatewayStaleness.evaluate(online: gateway.online, lastSeen: gateway.lastSeen, now: now.seconds, threshold: staleThreshold).isStale
+        {
             gateway.stale = false
             gateways[name]?.stale = false
             logger.info("Gateway heard from again", metadata: ["gateway": "\(name)"])
@@ -52,7 +53,14 @@ extension GatewayTracker {
             }
         var fields = ["role": gateway.role.rawValue]
         if let error = gateway.lastError { fields["last_error"] = error }
-        return Event(time: now.wallClockSeconds, target: TargetID(.gateway, name), type: "gateway_\(status.rawValue)", severity: severity, message: message, fields: fields)
+        return Event(
+            time: now.wallClockSeconds,
+            target: TargetID(.gateway, name),
+            type: "gateway_\(status.rawValue)",
+            severity: severity,
+            message: message,
+            fields: fields
+        )
     }
 
     /// The hub observation of a gateway: status, every attribute the API shows, and sessions.
@@ -86,7 +94,13 @@ extension GatewayTracker {
                 samples.append(Sample(.lastSeenSeconds, now.wallClockSeconds(atMonotonic: lastSeen), recordHistory: false))
             }
         }
-        return Observation(target: TargetID(.gateway, name), time: now.wallClockSeconds, status: Self.status(of: gateway), attributes: attributes, samples: samples)
+        return Observation(
+            target: TargetID(.gateway, name),
+            time: now.wallClockSeconds,
+            status: Self.status(of: gateway),
+            attributes: attributes,
+            samples: samples
+        )
     }
 
     /// The `failover` attribute: the failover state of a primary, or the duty of a spare.

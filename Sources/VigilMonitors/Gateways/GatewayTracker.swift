@@ -176,8 +176,13 @@ struct GatewayTracker {
         guard !bytes.isEmpty else { return [] }
         guard let online = JanusAdminMessage.status(bytes) else {
             limiter.log(
-                logger, .warning, key: "malformed_status", "Ignoring malformed gateway status",
-                metadata: ["server": "\(printable(server))", "payload": "\(printable(String(decoding: bytes.prefix(200), as: UTF8.self), limit: 100))"],
+                logger,
+                .warning,
+                key: "malformed_status",
+                "Ignoring malformed gateway status",
+                metadata: [
+                    "server": "\(printable(server))", "payload": "\(printable(String(decoding: bytes.prefix(200), as: UTF8.self), limit: 100))",
+                ],
                 now: now.seconds
             )
             return []
@@ -271,7 +276,10 @@ struct GatewayTracker {
         if http || wasOnline == nil || (wasOnline == false && purpose == .probe) {
             gateways[server]?.online = true
             if wasOnline != true {
-                logger.info("Gateway status updated", metadata: ["server": "\(server)", "online": "true", "source": "\(http ? "http" : "admin reply")"])
+                logger.info(
+                    "Gateway status updated",
+                    metadata: ["server": "\(server)", "online": "true", "source": "\(http ? "http" : "admin reply")"]
+                )
             }
             if !http {
                 effects += failoverOutputs(machine.statusChanged(server: server, online: true, now: now.seconds), now: now)
@@ -298,7 +306,14 @@ struct GatewayTracker {
         case .invalid(_, let reason):
             let message = "invalid list_sessions reply: \(reason)"
             if gateways[server]?.lastError != message {
-                limiter.log(logger, .warning, key: "invalid_reply", "Ignoring an invalid gateway admin reply", metadata: ["server": "\(server)", "reason": "\(reason)"], now: now.seconds)
+                limiter.log(
+                    logger,
+                    .warning,
+                    key: "invalid_reply",
+                    "Ignoring an invalid gateway admin reply",
+                    metadata: ["server": "\(server)", "reason": "\(reason)"],
+                    now: now.seconds
+                )
             }
             gateways[server]?.lastError = message
         }
@@ -340,7 +355,9 @@ struct GatewayTracker {
             probeAll = false
             for name in gateways.keys.sorted() {
                 // Requests carry the admin secret: only configured servers are ever asked.
-                guard let gateway = gateways[name], gateway.role != .discovered, !pending.values.contains(where: { $0.server == name }) else { continue }
+                guard let gateway = gateways[name], gateway.role != .discovered, !pending.values.contains(where: { $0.server == name }) else {
+                    continue
+                }
                 switch (gateway.online, gateway.role) {
                 case (true?, _): effects += send(to: name, purpose: .poll, now: now)
                 case (nil, .primary), (nil, .failover): effects += send(to: name, purpose: .probe, now: now)

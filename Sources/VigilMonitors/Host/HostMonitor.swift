@@ -5,14 +5,15 @@
 //
 //===----------------------------------------------------------------------===//
 
+public import Logging
+public import ServiceLifecycle
+public import VigilCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-public import Logging
-public import ServiceLifecycle
-public import VigilCore
 
 /// Samples this machine's CPU, memory, load, network and disk from procfs and hands the samples to
 /// the hub as observations of `host/<name>`.
@@ -63,7 +64,9 @@ public final class HostMonitor: Service {
         let cpu = readFile("stat").flatMap(ProcParsers.cpuTimes)
         if let cpu {
             for (mode, ticks) in cpu.modes {
-                samples.append(Sample("cpu_seconds_total", ticks / ticksPerSecond, kind: .counter, labels: [Label("mode", mode)], recordHistory: false))
+                samples.append(
+                    Sample("cpu_seconds_total", ticks / ticksPerSecond, kind: .counter, labels: [Label("mode", mode)], recordHistory: false)
+                )
             }
             if let last = previous?.cpu, cpu.total > last.total {
                 samples.append(Sample(.cpuUsageRatio, max(0, min(1, (cpu.busy - last.busy) / (cpu.total - last.total)))))

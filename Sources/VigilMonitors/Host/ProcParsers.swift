@@ -19,7 +19,10 @@ public enum ProcParsers {
 
         /// The modes and their tick counts, for the `mode` label.
         public var modes: [(String, Double)] {
-            [("user", user), ("nice", nice), ("system", system), ("idle", idle), ("iowait", iowait), ("irq", irq), ("softirq", softirq), ("steal", steal)]
+            [
+                ("user", user), ("nice", nice), ("system", system), ("idle", idle), ("iowait", iowait), ("irq", irq), ("softirq", softirq),
+                ("steal", steal),
+            ]
         }
     }
 

@@ -51,7 +51,13 @@ public struct MediaMTXConfiguration: Sendable, Hashable {
     public var maxSRTSeries: Int
 
     /// Creates a configuration with the defaults listed above.
-    public init(instances: [Instance] = [], interval: Duration = .seconds(2), requestTimeout: Duration = .seconds(5), itemsPerPage: Int = 100, maxSRTSeries: Int = 100) {
+    public init(
+        instances: [Instance] = [],
+        interval: Duration = .seconds(2),
+        requestTimeout: Duration = .seconds(5),
+        itemsPerPage: Int = 100,
+        maxSRTSeries: Int = 100
+    ) {
         self.instances = instances
         self.interval = interval
         self.requestTimeout = requestTimeout

@@ -99,7 +99,8 @@ public struct MediaMTXPath: Decodable, Sendable, Hashable {
         let newInbound = Self.number(container, .inboundBytes)
         generation = newOnline != nil || newInbound != nil ? .current : .legacy
         online = newOnline ?? (try? container.decodeIfPresent(Bool.self, forKey: .ready)) ?? false
-        onlineTime = (try? container.decodeIfPresent(String.self, forKey: .onlineTime)) ?? (try? container.decodeIfPresent(String.self, forKey: .readyTime))
+        onlineTime =
+            (try? container.decodeIfPresent(String.self, forKey: .onlineTime)) ?? (try? container.decodeIfPresent(String.self, forKey: .readyTime))
         available = try? container.decodeIfPresent(Bool.self, forKey: .available)
         if let tracks2 = try? container.decodeIfPresent([Track].self, forKey: .tracks2) {
             tracks = tracks2.map { $0.codec ?? "unknown" }

@@ -195,7 +195,10 @@ public actor MediaMTXPoller: Service {
         if report.error != nil {
             exporter.publish(MediaMTXMetrics.families(report, errors: state.errors, lastSuccess: state.lastSuccess, maxSRTSeries: 0), part: name)
         } else {
-            exporter.publish(MediaMTXMetrics.families(report, errors: state.errors, lastSuccess: state.lastSuccess, maxSRTSeries: configuration.maxSRTSeries), part: name)
+            exporter.publish(
+                MediaMTXMetrics.families(report, errors: state.errors, lastSuccess: state.lastSuccess, maxSRTSeries: configuration.maxSRTSeries),
+                part: name
+            )
         }
         if let hub {
             await publish(report, instance: instance, wasUp: wasUp, state: &state, time: wallTime, to: hub)
@@ -234,7 +237,12 @@ public actor MediaMTXPoller: Service {
 
     // MARK: - Deriving
 
-    private func derive(instance: String, paths: [MediaMTXPath], connections: [MediaMTXSRTConnection], state: inout InstanceState) -> MediaMTXInstanceReport {
+    private func derive(
+        instance: String,
+        paths: [MediaMTXPath],
+        connections: [MediaMTXSRTConnection],
+        state: inout InstanceState
+    ) -> MediaMTXInstanceReport {
         let time = clock.now.seconds
         var unique: [String: MediaMTXPath] = [:]
         var order: [String] = []
@@ -265,14 +273,16 @@ public actor MediaMTXPoller: Service {
             }
             pathState.rtts.removeAll { $0.time < time - 60 }
             nextPaths[name] = pathState
-            reports.append(MediaMTXPathReport(
-                path: path,
-                inbound: inbound,
-                outbound: outbound,
-                srtPublisher: publisher,
-                srtReaders: readers[name] ?? 0,
-                rttPercentiles: Self.percentiles(pathState.rtts.map(\.value))
-            ))
+            reports.append(
+                MediaMTXPathReport(
+                    path: path,
+                    inbound: inbound,
+                    outbound: outbound,
+                    srtPublisher: publisher,
+                    srtReaders: readers[name] ?? 0,
+                    rttPercentiles: Self.percentiles(pathState.rtts.map(\.value))
+                )
+            )
         }
         state.paths = nextPaths
         return MediaMTXInstanceReport(instance: instance, error: nil, paths: reports, srtConnections: connections, info: state.info)
@@ -294,7 +304,14 @@ public actor MediaMTXPoller: Service {
     /// The hub target of a path.
     public static func target(instance: String, path: String) -> TargetID { TargetID(.stream, "mediamtx/\(instance)/\(path)") }
 
-    private func publish(_ report: MediaMTXInstanceReport, instance: MediaMTXConfiguration.Instance, wasUp: Bool?, state: inout InstanceState, time: Double, to hub: Hub) async {
+    private func publish(
+        _ report: MediaMTXInstanceReport,
+        instance: MediaMTXConfiguration.Instance,
+        wasUp: Bool?,
+        state: inout InstanceState,
+        time: Double,
+        to hub: Hub
+    ) async {
         var observations: [Observation] = []
         let instanceTarget = Self.target(instance: instance.name)
         var instanceAttributes: [String: JSONValue?] = [
@@ -311,11 +328,15 @@ public actor MediaMTXPoller: Service {
             instanceAttributes[AttributeName.pathsOnline.rawValue] = .number(Double(report.paths.filter(\.path.online).count))
             instanceAttributes["srt_connections"] = .number(Double(report.srtConnections.count))
         }
-        observations.append(Observation(target: instanceTarget, time: time, status: report.error == nil ? .up : .down, attributes: instanceAttributes))
+        observations.append(
+            Observation(target: instanceTarget, time: time, status: report.error == nil ? .up : .down, attributes: instanceAttributes)
+        )
 
         if let error = report.error {
             for target in state.known.keys where target != instanceTarget {
-                observations.append(Observation(target: target, time: time, status: .stale, attributes: ["error": .string("instance unreachable: \(error)")]))
+                observations.append(
+                    Observation(target: target, time: time, status: .stale, attributes: ["error": .string("instance unreachable: \(error)")])
+                )
             }
         } else {
             var seen: Set<TargetID> = [instanceTarget]
@@ -336,16 +357,18 @@ public actor MediaMTXPoller: Service {
             state.known[observation.target] = status
             guard let previous, previous != status, status != .stale, !(previous == .stale && status == .up) else { continue }
             let isInstance = observation.target == instanceTarget
-            await hub.record(Event(
-                time: time,
-                target: observation.target,
-                type: "status_changed",
-                severity: status == .up ? .info : .warning,
-                message: isInstance
-                    ? "MediaMTX instance \(instance.name) is \(status.rawValue)\(report.error.map { ": \($0)" } ?? "")"
-                    : "Stream \(observation.target.name) is \(status == .up ? "online" : "offline")",
-                fields: ["from": previous.rawValue, "to": status.rawValue, "source": "mediamtx"]
-            ))
+            await hub.record(
+                Event(
+                    time: time,
+                    target: observation.target,
+                    type: "status_changed",
+                    severity: status == .up ? .info : .warning,
+                    message: isInstance
+                        ? "MediaMTX instance \(instance.name) is \(status.rawValue)\(report.error.map { ": \($0)" } ?? "")"
+                        : "Stream \(observation.target.name) is \(status == .up ? "online" : "offline")",
+                    fields: ["from": previous.rawValue, "to": status.rawValue, "source": "mediamtx"]
+                )
+            )
         }
     }
 

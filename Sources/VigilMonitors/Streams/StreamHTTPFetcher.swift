@@ -6,14 +6,15 @@
 //===----------------------------------------------------------------------===//
 
 import AsyncHTTPClient
+import NIOCore
+import NIOHTTP1
+import VigilCore
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
-import NIOCore
-import NIOHTTP1
-import VigilCore
 
 /// The GET-and-decode step shared by the stream pollers: one request with a deadline, a status
 /// check, a bounded body and a JSON decode.

@@ -75,7 +75,8 @@ public struct VisionaireStream: Sendable, Hashable, Decodable {
         public var state: String?
 
         /// Creates stats.
-        public init(fps: Double? = nil, frameWidth: Double? = nil, frameHeight: Double? = nil, lastErrorMessage: String? = nil, state: String? = nil) {
+        public init(fps: Double? = nil, frameWidth: Double? = nil, frameHeight: Double? = nil, lastErrorMessage: String? = nil, state: String? = nil)
+        {
             self.fps = fps
             self.frameWidth = frameWidth
             self.frameHeight = frameHeight

@@ -95,7 +95,10 @@ public actor VisionairePoller: Service {
             if let error = report.listError {
                 logger.warning("Could not list Visionaire streams", metadata: ["source_host": "\(report.sourceHost)", "error": "\(error)"])
             } else if report.errors > 0 {
-                logger.warning("Some Visionaire stream details failed", metadata: ["source_host": "\(report.sourceHost)", "errors": "\(report.errors)"])
+                logger.warning(
+                    "Some Visionaire stream details failed",
+                    metadata: ["source_host": "\(report.sourceHost)", "errors": "\(report.errors)"]
+                )
             }
         }
         if let hub { await publish(reports, to: hub) }
@@ -158,7 +161,11 @@ public actor VisionairePoller: Service {
                             do {
                                 return .detail(host: host, camera: camera, .success(try await fetcher.get(url, as: VisionaireStream.self)))
                             } catch {
-                                return .detail(host: host, camera: camera, .failure(error as? StreamHTTPFetcher.Failure ?? .init(description: "\(error)")))
+                                return .detail(
+                                    host: host,
+                                    camera: camera,
+                                    .failure(error as? StreamHTTPFetcher.Failure ?? .init(description: "\(error)"))
+                                )
                             }
                         }
                     }
@@ -253,14 +260,16 @@ public actor VisionairePoller: Service {
             let previous = known[observation.target]
             known[observation.target] = status
             if let previous, previous != status {
-                await hub.record(Event(
-                    time: time,
-                    target: observation.target,
-                    type: "status_changed",
-                    severity: status == .up ? .info : .warning,
-                    message: "Camera \(observation.target.name) is \(status.rawValue) (was \(previous.rawValue))",
-                    fields: ["from": previous.rawValue, "to": status.rawValue, "source": "visionaire"]
-                ))
+                await hub.record(
+                    Event(
+                        time: time,
+                        target: observation.target,
+                        type: "status_changed",
+                        severity: status == .up ? .info : .warning,
+                        message: "Camera \(observation.target.name) is \(status.rawValue) (was \(previous.rawValue))",
+                        fields: ["from": previous.rawValue, "to": status.rawValue, "source": "visionaire"]
+                    )
+                )
             }
         }
     }

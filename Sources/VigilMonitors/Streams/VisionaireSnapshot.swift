@@ -21,7 +21,14 @@ public struct VisionaireHostReport: Sendable, Hashable {
     public var errors: Int
 
     /// Creates a report.
-    public init(baseURL: String, sourceHost: String, listError: String? = nil, durations: [Double] = [], cameras: [VisionaireCameraReport] = [], errors: Int = 0) {
+    public init(
+        baseURL: String,
+        sourceHost: String,
+        listError: String? = nil,
+        durations: [Double] = [],
+        cameras: [VisionaireCameraReport] = [],
+        errors: Int = 0
+    ) {
         self.baseURL = baseURL
         self.sourceHost = sourceHost
         self.listError = listError

@@ -101,8 +101,8 @@ public final class MySQLClient: Service, Sendable {
     /// - Parameter operation: Work to do with the connection.
     /// - Returns: The result of `operation`.
     /// - Throws: ``MySQLClientError`` when no connection can be had, or what `operation` throws.
-    nonisolated(nonsending)
-    public func withConnection<Result: Sendable>(_ operation: (MySQLConnection) async throws -> Result) async throws -> Result {
+    nonisolated(nonsending) public func withConnection<Result: Sendable>(_ operation: (MySQLConnection) async throws -> Result) async throws -> Result
+    {
         let connection = try await pool.lease()
         do {
             let result = try await operation(connection)

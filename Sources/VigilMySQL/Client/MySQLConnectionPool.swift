@@ -65,7 +65,9 @@ actor MySQLConnectionPool {
                 openCount += 1
                 do {
                     return try await MySQLConnection.connect(
-                        configuration: configuration.connection, eventLoopGroup: eventLoopGroup, logger: logger
+                        configuration: configuration.connection,
+                        eventLoopGroup: eventLoopGroup,
+                        logger: logger
                     )
                 } catch {
                     openCount -= 1

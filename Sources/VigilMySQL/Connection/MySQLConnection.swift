@@ -55,8 +55,7 @@ public final actor MySQLConnection {
     /// - Returns: The result of `operation`.
     /// - Throws: ``MySQLError`` when the server refuses the account (code 1045), ``MySQLClientError``
     ///   when it cannot be reached, or what `operation` throws.
-    nonisolated(nonsending)
-    public static func withConnection<Result: Sendable>(
+    nonisolated(nonsending) public static func withConnection<Result: Sendable>(
         configuration: MySQLConnectionConfiguration,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger,
@@ -84,7 +83,9 @@ public final actor MySQLConnection {
         logger: Logger
     ) async throws -> MySQLConnection {
         let credentials = MySQLChannelHandler.StateMachine.Credentials(
-            username: configuration.username, password: configuration.password, database: configuration.database
+            username: configuration.username,
+            password: configuration.password,
+            database: configuration.database
         )
         let timeout = TimeAmount(configuration.connectTimeout)
         let commandTimeout = configuration.commandTimeout.map { TimeAmount($0) }
@@ -96,7 +97,9 @@ public final actor MySQLConnection {
             (channel, handler) = try await bootstrap.connect(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = MySQLChannelHandler(
-                        credentials: credentials, maxPacketSize: configuration.maxPacketSize, commandTimeout: commandTimeout,
+                        credentials: credentials,
+                        maxPacketSize: configuration.maxPacketSize,
+                        commandTimeout: commandTimeout,
                         logger: logger
                     )
                     try channel.pipeline.syncOperations.addHandler(handler)
@@ -105,7 +108,9 @@ public final actor MySQLConnection {
             }
         } catch {
             throw MySQLClientError(
-                .connectionClosed, message: "cannot connect to \(configuration.host):\(configuration.port)", underlyingError: error
+                .connectionClosed,
+                message: "cannot connect to \(configuration.host):\(configuration.port)",
+                underlyingError: error
             )
         }
 
@@ -168,7 +173,8 @@ public final actor MySQLConnection {
         let prepared = try await prepare(sql)
         guard prepared.parameterCount == binds.count else {
             throw MySQLClientError(
-                .bindCountMismatch, message: "statement has \(prepared.parameterCount) placeholders but \(binds.count) binds were given"
+                .bindCountMismatch,
+                message: "statement has \(prepared.parameterCount) placeholders but \(binds.count) binds were given"
             )
         }
         // No suspension between taking the statement from the cache and queueing the execute, so a

@@ -32,8 +32,14 @@ extension MySQLColumn {
             let decimals = buffer.readInteger(as: UInt8.self)
         else { throw MySQLDecodeError(.truncatedPacket, "column definition") }
         self.init(
-            name: name, table: table, schema: schema, type: MySQLColumnType(rawValue: type), flags: flags,
-            characterSet: characterSet, length: length, decimals: decimals
+            name: name,
+            table: table,
+            schema: schema,
+            type: MySQLColumnType(rawValue: type),
+            flags: flags,
+            characterSet: characterSet,
+            length: length,
+            decimals: decimals
         )
     }
 

@@ -60,8 +60,7 @@ public final actor RedisConnection: RedisCommandExecutor {
     /// - Returns: The result of `operation`.
     /// - Throws: ``RedisClientError`` when the connection or handshake fails, or what `operation`
     ///   throws.
-    nonisolated(nonsending)
-    public static func withConnection<Result: Sendable>(
+    nonisolated(nonsending) public static func withConnection<Result: Sendable>(
         configuration: RedisConfiguration,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger,
@@ -142,7 +141,11 @@ public final actor RedisConnection: RedisCommandExecutor {
             if let error = error as? RedisClientError, error.errorCode == .serverError || error.errorCode == .timeout {
                 throw error
             }
-            throw RedisClientError(.connectFailed, message: "handshake with \(configuration.host):\(configuration.port) failed", underlyingError: error)
+            throw RedisClientError(
+                .connectFailed,
+                message: "handshake with \(configuration.host):\(configuration.port) failed",
+                underlyingError: error
+            )
         }
     }
 

@@ -223,7 +223,9 @@ public final class LiveFeed: Service, Sendable {
             }
         }
         let lastEventID = events.last?.id ?? 0
-        return LiveMessage.encode(LiveMessage.Snapshot(time: clock.wallClockSeconds, version: version, states: states, events: events, lastEventID: lastEventID))
+        return LiveMessage.encode(
+            LiveMessage.Snapshot(time: clock.wallClockSeconds, version: version, states: states, events: events, lastEventID: lastEventID)
+        )
     }
 
     /// Queues a message that is not a hub update (a reply, a snapshot) and sends it soon; a client

@@ -99,7 +99,12 @@ enum LiveSocket {
     /// Every message costs work (a subscribe costs a snapshot): a client past its rate is
     /// disconnected. The rate is normally counted by a ``LiveInboundLimiter`` in the pipeline;
     /// `countsRequests` makes this loop count instead when there is none.
-    private static func readLoop(_ inbound: WebSocketInboundStream, connection: LiveFeed.Connection, feed: LiveFeed, countsRequests: Bool) async throws {
+    private static func readLoop(
+        _ inbound: WebSocketInboundStream,
+        connection: LiveFeed.Connection,
+        feed: LiveFeed,
+        countsRequests: Bool
+    ) async throws {
         for try await message in inbound.messages(maxSize: maxClientMessage) {
             // What an aborted client sent before its input was cut off is ignored.
             guard !connection.isAborted, !countsRequests || feed.admitRequest(from: connection) else { continue }
@@ -111,7 +116,10 @@ enum LiveSocket {
             do {
                 request = try JSONDecoder().decode(LiveMessage.ClientMessage.self, from: Data(text.utf8))
             } catch {
-                feed.send(LiveMessage.encode(LiveMessage.Failure(error: "not a client message: expected {\"type\":\"subscribe\"|\"ping\", ...}")), to: connection)
+                feed.send(
+                    LiveMessage.encode(LiveMessage.Failure(error: "not a client message: expected {\"type\":\"subscribe\"|\"ping\", ...}")),
+                    to: connection
+                )
                 continue
             }
             switch request.type {

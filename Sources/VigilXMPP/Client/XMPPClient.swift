@@ -59,7 +59,8 @@ public final class XMPPClient: Service, Sendable {
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         (stanzas, continuation) = AsyncStream.makeStream(
-            of: XMLElement.self, bufferingPolicy: .bufferingNewest(max(1, configuration.incomingBufferSize))
+            of: XMLElement.self,
+            bufferingPolicy: .bufferingNewest(max(1, configuration.incomingBufferSize))
         )
     }
 
@@ -104,7 +105,9 @@ public final class XMPPClient: Service, Sendable {
         while !Task.isCancelled {
             do {
                 let connection = try await XMPPConnection.connect(
-                    configuration: configuration.connection, eventLoopGroup: eventLoopGroup, logger: logger
+                    configuration: configuration.connection,
+                    eventLoopGroup: eventLoopGroup,
+                    logger: logger
                 )
                 attempt = 1
                 failures = 0

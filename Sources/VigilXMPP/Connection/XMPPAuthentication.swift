@@ -52,7 +52,11 @@ struct SCRAMSHA1: Sendable {
         let saltedPassword: SymmetricKey
         do {
             saltedPassword = try KDF.Insecure.PBKDF2.deriveKey(
-                from: Array(password.utf8), salt: salt, using: .insecureSHA1, outputByteCount: 20, unsafeUncheckedRounds: iterations
+                from: Array(password.utf8),
+                salt: salt,
+                using: .insecureSHA1,
+                outputByteCount: 20,
+                unsafeUncheckedRounds: iterations
             )
         } catch {
             throw XMPPClientError(.authenticationFailed, message: "PBKDF2 failed", underlyingError: error)

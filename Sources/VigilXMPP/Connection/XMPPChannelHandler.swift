@@ -51,8 +51,11 @@ final class XMPPChannelHandler: ChannelInboundHandler {
     private var isEstablished = false
 
     init(
-        configuration: XMPPConnectionConfiguration, eventLoop: any EventLoop, incoming: AsyncStream<XMLElement>.Continuation,
-        logger: Logger, clientNonce: String = XMPPChannelHandler.makeNonce()
+        configuration: XMPPConnectionConfiguration,
+        eventLoop: any EventLoop,
+        incoming: AsyncStream<XMLElement>.Continuation,
+        logger: Logger,
+        clientNonce: String = XMPPChannelHandler.makeNonce()
     ) {
         self.configuration = configuration
         self.logger = logger
@@ -67,7 +70,9 @@ final class XMPPChannelHandler: ChannelInboundHandler {
         case .required: tlsPolicy = .required
         }
         self.stateMachine = StateMachine(
-            role: configuration.role, sendInitialPresence: configuration.sendInitialPresence, clientNonce: clientNonce,
+            role: configuration.role,
+            sendInitialPresence: configuration.sendInitialPresence,
+            clientNonce: clientNonce,
             tlsPolicy: tlsPolicy
         )
     }
@@ -310,9 +315,14 @@ final class XMPPChannelHandler: ChannelInboundHandler {
     func ping(promise: EventLoopPromise<Void>?) {
         guard let context else { return }
         let target = pingTarget
-        var iq = XMLElement(name: "iq", namespace: stateMachine.namespace, attributes: ["type": "get"], children: [
-            .element(XMLElement(name: "ping", namespace: XMPPNamespace.ping))
-        ])
+        var iq = XMLElement(
+            name: "iq",
+            namespace: stateMachine.namespace,
+            attributes: ["type": "get"],
+            children: [
+                .element(XMLElement(name: "ping", namespace: XMPPNamespace.ping))
+            ]
+        )
         iq[attribute: "from"] = target.from
         iq[attribute: "to"] = target.to
         let reply = context.eventLoop.makePromise(of: XMLElement.self)

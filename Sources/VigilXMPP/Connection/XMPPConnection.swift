@@ -43,8 +43,12 @@ public final actor XMPPConnection {
     private let closedFuture: EventLoopFuture<XMPPClientError>
 
     private init(
-        configuration: XMPPConnectionConfiguration, established: XMPPChannelHandler.Established, stanzas: AsyncStream<XMLElement>,
-        channel: any Channel, handler: NIOLoopBound<XMPPChannelHandler>, closed: EventLoopFuture<XMPPClientError>
+        configuration: XMPPConnectionConfiguration,
+        established: XMPPChannelHandler.Established,
+        stanzas: AsyncStream<XMLElement>,
+        channel: any Channel,
+        handler: NIOLoopBound<XMPPChannelHandler>,
+        closed: EventLoopFuture<XMPPClientError>
     ) {
         self.configuration = configuration
         self.jid = established.jid
@@ -72,7 +76,8 @@ public final actor XMPPConnection {
         var logger = logger
         logger[metadataKey: "xmpp.server"] = "\(configuration.host):\(configuration.port)"
         let (stanzas, continuation) = AsyncStream.makeStream(
-            of: XMLElement.self, bufferingPolicy: .bufferingNewest(configuration.incomingBufferSize)
+            of: XMLElement.self,
+            bufferingPolicy: .bufferingNewest(configuration.incomingBufferSize)
         )
         let handlerLogger = logger
         let (channel, handler) = try await ClientBootstrap(group: eventLoopGroup)
@@ -81,7 +86,10 @@ public final actor XMPPConnection {
             .connect(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = XMPPChannelHandler(
-                        configuration: configuration, eventLoop: channel.eventLoop, incoming: continuation, logger: handlerLogger
+                        configuration: configuration,
+                        eventLoop: channel.eventLoop,
+                        incoming: continuation,
+                        logger: handlerLogger
                     )
                     try channel.pipeline.syncOperations.addHandler(handler)
                     return (channel, NIOLoopBound(handler, eventLoop: channel.eventLoop))
@@ -94,7 +102,12 @@ public final actor XMPPConnection {
             let result = try await established.get()
             logger.info("XMPP stream established", metadata: ["xmpp.jid": "\(result.jid)"])
             return XMPPConnection(
-                configuration: configuration, established: result, stanzas: stanzas, channel: channel, handler: handler, closed: closed
+                configuration: configuration,
+                established: result,
+                stanzas: stanzas,
+                channel: channel,
+                handler: handler,
+                closed: closed
             )
         } catch {
             channel.close(promise: nil)

@@ -38,7 +38,10 @@ final class BenchWebSocketHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    enum Failure: Error { case handshake(String), protocolError(String) }
+    enum Failure: Error {
+        case handshake(String)
+        case protocolError(String)
+    }
 
     private let host: String
     private let path: String
@@ -67,7 +70,8 @@ final class BenchWebSocketHandler: ChannelInboundHandler {
     func channelActive(context: ChannelHandlerContext) {
         var key = [UInt8](repeating: 0, count: 16)
         for index in key.indices { key[index] = .random(in: 0...255) }
-        let request = "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        let request =
+            "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Key: \(Data(key).base64EncodedString())\r\nSec-WebSocket-Version: 13\r\n\r\n"
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: request)), promise: nil)
         context.fireChannelActive()
@@ -222,7 +226,15 @@ enum BenchClients {
                 failed += 1
             }
         }
-        say(String(format: "connected %d of %d clients in %.1f s (%d failed)", handlers.count, count, SystemClock().wallClockSeconds - connectStart, failed))
+        say(
+            String(
+                format: "connected %d of %d clients in %.1f s (%d failed)",
+                handlers.count,
+                count,
+                SystemClock().wallClockSeconds - connectStart,
+                failed
+            )
+        )
         try await Task.sleep(for: .seconds(warmup))
         let start = SystemClock().wallClockSeconds
         window.set(start: start, end: start + duration)
@@ -247,11 +259,28 @@ enum BenchClients {
         all.sort()
         func percentile(_ p: Double) -> Double { all.isEmpty ? .nan : all[min(all.count - 1, Int(Double(all.count) * p))] }
         let counts = perClient.map(\.count).sorted()
-        say(String(format: "messages %d over %.0f s from %d clients (per client min %d, max %d; %d connections ended early)",
-                   all.count, duration, perClient.count, counts.first ?? 0, counts.last ?? 0, closed))
+        say(
+            String(
+                format: "messages %d over %.0f s from %d clients (per client min %d, max %d; %d connections ended early)",
+                all.count,
+                duration,
+                perClient.count,
+                counts.first ?? 0,
+                counts.last ?? 0,
+                closed
+            )
+        )
         for (reason, count) in reasons.sorted(by: { $0.value > $1.value }) { say("  ended early: \(count) × \(reason)") }
-        say(String(format: "latency_ms p50 %.2f p90 %.2f p99 %.2f p99.9 %.2f max %.2f",
-                   percentile(0.5), percentile(0.9), percentile(0.99), percentile(0.999), all.last ?? .nan))
+        say(
+            String(
+                format: "latency_ms p50 %.2f p90 %.2f p99 %.2f p99.9 %.2f max %.2f",
+                percentile(0.5),
+                percentile(0.9),
+                percentile(0.99),
+                percentile(0.999),
+                all.last ?? .nan
+            )
+        )
     }
 
     /// Writes a line to standard output at once (it is a file when run.sh reads it).

@@ -91,10 +91,12 @@ struct LiveBench {
             say("listening on \(port)")
         }
         let generator = ChangeGenerator(hub: hub, rate: rate, targets: targets)
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: hub), .init(service: app), .init(service: generator)],
-            logger: logger
-        ))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: hub), .init(service: app), .init(service: generator)],
+                logger: logger
+            )
+        )
         try await group.run()
     }
 
@@ -106,12 +108,14 @@ struct LiveBench {
 
         func run() async throws {
             try await ChangeSchedule(rate: rate, targets: targets).run { change in
-                await hub.apply(Observation(
-                    target: TargetID(.stream, change.name),
-                    time: change.time,
-                    status: change.status,
-                    attributes: ["bench_t": .number(SystemClock().wallClockSeconds), "sequence": .number(Double(change.sequence))]
-                ))
+                await hub.apply(
+                    Observation(
+                        target: TargetID(.stream, change.name),
+                        time: change.time,
+                        status: change.status,
+                        attributes: ["bench_t": .number(SystemClock().wallClockSeconds), "sequence": .number(Double(change.sequence))]
+                    )
+                )
             }
         }
     }

@@ -80,10 +80,12 @@ enum PeerServer {
             logger: logger
         )
         let generator = Generator(broadcaster: broadcaster, rate: rate, targets: targets)
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: app), .init(service: generator)],
-            logger: logger
-        ))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: app), .init(service: generator)],
+                logger: logger
+            )
+        )
         try await group.run()
     }
 

@@ -18,14 +18,15 @@
 //       MediaMTX instance whose SRT paths carry traffic that varies, and two Visionaire sites with
 //       one camera down; prints `MEDIAMTX <url>` and `VISIONAIRE <json array>`, then runs for N s.
 
+import StreamSimulators
+import VigilCore
+import VigilMonitors
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import StreamSimulators
-import VigilCore
-import VigilMonitors
 
 func option(_ name: String, _ arguments: [String]) -> String? {
     guard let index = arguments.firstIndex(of: "--" + name), index + 1 < arguments.count else { return nil }
@@ -127,7 +128,9 @@ func demo(_ arguments: [String]) async throws {
             }
             state.srtConnections = live.enumerated().map { index, name in
                 MediaMTXSimulator.SRTConnection(
-                    id: "srt-\(index)", path: name, msRTT: [12.0, 35.0, 80.0][index] * (1 + 0.3 * sin(phase * 1.7 + Double(index))),
+                    id: "srt-\(index)",
+                    path: name,
+                    msRTT: [12.0, 35.0, 80.0][index] * (1 + 0.3 * sin(phase * 1.7 + Double(index))),
                     mbpsReceiveRate: [4.0, 2.5, 6.0][index]
                 )
             }

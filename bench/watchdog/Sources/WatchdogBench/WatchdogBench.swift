@@ -5,14 +5,15 @@
 //
 //===----------------------------------------------------------------------===//
 
-#if canImport(Glibc)
-import Glibc
-#endif
 import NIOCore
 import Synchronization
 import VigilCore
 import VigilMQTT
 import VigilMonitors
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `WatchdogBench generate FILE [devices] [seconds]` writes a traffic recording;
 /// `WatchdogBench engine|timers FILE [timeout]` replays it through one watchdog and prints one
@@ -266,9 +267,15 @@ enum EngineRun {
         }
         let late = box.lateness.withLock { $0 }
         return BenchResult(
-            name: "vigil-engine", devices: traffic.devices, messages: traffic.times.count, messagesPerSecond: rate,
-            bytesPerDevice: (after - before) / Double(traffic.devices), engineBytesPerDevice: engineBytes,
-            expiries: late.count, expectedExpiries: expectedExpiries(traffic, timeout: timeout), lateness: late,
+            name: "vigil-engine",
+            devices: traffic.devices,
+            messages: traffic.times.count,
+            messagesPerSecond: rate,
+            bytesPerDevice: (after - before) / Double(traffic.devices),
+            engineBytesPerDevice: engineBytes,
+            expiries: late.count,
+            expectedExpiries: expectedExpiries(traffic, timeout: timeout),
+            lateness: late,
             cpuSeconds: cpuSeconds() - cpuBefore
         )
     }
@@ -368,9 +375,15 @@ enum TimerRun {
         timers.cancelAll()
         let late = timers.lateness.withLock { $0 }
         return BenchResult(
-            name: "per-device-timer", devices: traffic.devices, messages: traffic.times.count, messagesPerSecond: rate,
-            bytesPerDevice: (after - before) / Double(traffic.devices), engineBytesPerDevice: nil,
-            expiries: late.count, expectedExpiries: expectedExpiries(traffic, timeout: timeout), lateness: late,
+            name: "per-device-timer",
+            devices: traffic.devices,
+            messages: traffic.times.count,
+            messagesPerSecond: rate,
+            bytesPerDevice: (after - before) / Double(traffic.devices),
+            engineBytesPerDevice: nil,
+            expiries: late.count,
+            expectedExpiries: expectedExpiries(traffic, timeout: timeout),
+            lateness: late,
             cpuSeconds: cpuSeconds() - cpuBefore
         )
     }
