@@ -204,8 +204,6 @@ let package = Package(
             name: "VigilAnnouncer",
             dependencies: [
                 "VigilCore",
-                "VigilMySQL",
-                "VigilRedis",
                 "VigilXMPP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -227,6 +225,8 @@ let package = Package(
                 "VigilMQTT",
                 "VigilAnnouncer",
                 "VigilXMPP",
+                "VigilMySQL",
+                "VigilRedis",
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -166,17 +166,3 @@ struct ComponentSenderTests {
         #expect(throws: AnnouncementError.self) { try StanzaTemplate("<message to='%s'").sendingFrom(domain: "d") }
     }
 }
-
-@Suite("Online users from Redis")
-struct RedisOnlineUsersTests {
-    @Test(
-        "Only keys named like a server address are read as per-server user sets",
-        arguments: [
-            ("10.0.0.7", true), ("127.0.0.1", true), ("[::1]", true), ("fe80::1", true), ("10.0.0.7:5222", true),
-            ("alice", false), ("channel:22", false), ("999.1.1", false), ("users", false),
-        ]
-    )
-    func serverKeys(key: String, isServer: Bool) {
-        #expect(RedisOnlineUsers.looksLikeServer(key) == isServer)
-    }
-}

@@ -5,11 +5,12 @@
 //
 //===----------------------------------------------------------------------===//
 
-public import VigilMySQL
-public import VigilRedis
+import VigilAnnouncer
+import VigilMySQL
+import VigilRedis
 
 /// Who of a list of users is online (seed 001's user-activity source).
-public protocol OnlineUsers: Sendable {
+protocol OnlineUsers: Sendable {
     /// The online ones of `usernames`, in their order.
     func online(_ usernames: [String]) async throws -> [String]
     /// Every online user, a page at a time (a negative channel id); `next` is `nil` after the last.
@@ -24,17 +25,17 @@ public protocol OnlineUsers: Sendable {
 /// follow `member_id` (keyset, so a page costs the same at any depth), with bound parameters (the
 /// original formatted the SQL: an injection hole). A page holds at most `limit` members before
 /// the online filter, so a page may come back shorter, even empty, with a `next`.
-public struct ChannelRecipients: RecipientSource {
+struct ChannelRecipients: RecipientSource {
     private let mysql: MySQLClient
     private let online: any OnlineUsers
 
     /// Creates the source.
-    public init(mysql: MySQLClient, online: any OnlineUsers) {
+    init(mysql: MySQLClient, online: any OnlineUsers) {
         self.mysql = mysql
         self.online = online
     }
 
-    public func onlineMembers(ofChannel channel: Int64, after cursor: String?, limit: Int) async throws -> RecipientPage {
+    func onlineMembers(ofChannel channel: Int64, after cursor: String?, limit: Int) async throws -> RecipientPage {
         if channel < 0 { return try await online.all(after: cursor, limit: limit) }
         let channels = try await mysql.query(
             "SELECT channel_channelid FROM ws_channel_data WHERE channel_id = ? AND channel_state = 'ACCEPTED'",
@@ -54,7 +55,7 @@ public struct ChannelRecipients: RecipientSource {
 
 /// Online status from Redis (seed 001's data model): `<username>` holds the IP of the server the
 /// user is connected to (absent when offline), and each server's IP is a set of its online users.
-public struct RedisOnlineUsers: OnlineUsers {
+struct RedisOnlineUsers: OnlineUsers {
     private let redis: RedisClient
     private let batch: Int
 
@@ -63,12 +64,12 @@ public struct RedisOnlineUsers: OnlineUsers {
     /// - Parameters:
     ///   - redis: The user-activity Redis.
     ///   - batch: Usernames per `MGET` (seed 001: `user_activity_ask_buffer`).
-    public init(redis: RedisClient, batch: Int = 1_000) {
+    init(redis: RedisClient, batch: Int = 1_000) {
         self.redis = redis
         self.batch = max(1, batch)
     }
 
-    public func online(_ usernames: [String]) async throws -> [String] {
+    func online(_ usernames: [String]) async throws -> [String] {
         var result: [String] = []
         var start = 0
         while start < usernames.count {
@@ -82,7 +83,7 @@ public struct RedisOnlineUsers: OnlineUsers {
         return result
     }
 
-    public func all(after cursor: String?, limit: Int) async throws -> RecipientPage {
+    func all(after cursor: String?, limit: Int) async throws -> RecipientPage {
         // One SCAN step over the per-server sets; a server's members all go in the same page.
         let reply = try await redis.execute(["SCAN", cursor ?? "0", "TYPE", "set", "COUNT", String(max(10, limit / 10))])
         guard let parts = reply.array, parts.count == 2, let next = parts[0].string else {
