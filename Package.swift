@@ -79,6 +79,7 @@ let package = Package(
         .target(
             name: "VigilCore",
             dependencies: [
+                "VigilClientSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

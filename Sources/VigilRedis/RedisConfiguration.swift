@@ -94,10 +94,7 @@ public struct RedisConfiguration: Sendable {
     /// - Throws: ``RedisClientError`` with ``RedisClientError/Code/invalidURL``.
     public init(url: String) throws {
         // Errors quote the URL with its user information masked: it holds the password.
-        var shown = url
-        if let at = url.lastIndex(of: "@"), let start = url.firstRange(of: "://")?.upperBound, start <= at {
-            shown = url[..<start] + "***" + url[at...]
-        }
+        let shown = URLRedaction.url(url)
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
             scheme == "redis" || scheme == "rediss"
         else {

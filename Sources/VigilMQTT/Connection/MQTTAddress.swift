@@ -5,6 +5,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+import VigilClientSupport
+
 /// Where a broker listens, parsed from a connection URL.
 ///
 /// Accepted forms: `mqtt://HOST[:PORT]`, `tcp://HOST[:PORT]` (plain TCP, default port 1883) and
@@ -42,13 +44,7 @@ public struct MQTTAddress: Sendable, Hashable, CustomStringConvertible {
     /// - Throws: ``MQTTClientError`` with code ``MQTTClientError/Code/invalidURL``.
     public init(url: String) throws {
         // Errors quote the URL with its user information masked: it holds the password.
-        let shown: String
-        if let at = url.lastIndex(of: "@") {
-            let start = url.firstRange(of: "://")?.upperBound ?? url.startIndex
-            shown = start <= at ? url[..<start] + "***" + url[at...] : url
-        } else {
-            shown = url
-        }
+        let shown = URLRedaction.url(url)
         func fail(_ why: String) -> MQTTClientError {
             MQTTClientError(.invalidURL, message: "'\(shown)': \(why)")
         }
