@@ -97,7 +97,7 @@ public final class MQTTClient: Service, Sendable {
         }
     }
 
-    private func connectionLoop() async throws {
+    func connectionLoop() async throws {
         // `attempt` numbers reconnection attempts from 1 (the first connection is attempt 0 and
         // does not wait); `failures` counts failed attempts in a row for the policy's limit.
         var attempt = 0
@@ -153,7 +153,7 @@ public final class MQTTClient: Service, Sendable {
     /// Subscriptions come first so that queued messages to the client's own topics are received.
     /// The connection becomes visible to other tasks only once nothing is left to subscribe or to
     /// send from the queue, so that new publications cannot overtake queued ones.
-    private func connected(_ connection: MQTTConnection) async -> MQTTClientError {
+    func connected(_ connection: MQTTConnection) async -> MQTTClientError {
         let generation = state.withLock { state in
             state.generation &+= 1
             return state.generation
@@ -219,7 +219,7 @@ public final class MQTTClient: Service, Sendable {
         return await connection.waitUntilClosed()
     }
 
-    private func resubscribe(_ subscriptions: [MQTTSubscribeInfo], on connection: MQTTConnection) async {
+    func resubscribe(_ subscriptions: [MQTTSubscribeInfo], on connection: MQTTConnection) async {
         do {
             let codes = try await connection.subscribe(subscriptions)
             for (info, code) in zip(subscriptions, codes) where code.isMQTTFailure {
@@ -231,7 +231,7 @@ public final class MQTTClient: Service, Sendable {
         }
     }
 
-    private func stopped() {
+    func stopped() {
         let (slots, queue, waiters, events) = state.withLock { state in
             state.running = false
             state.connection = nil
@@ -283,7 +283,7 @@ public final class MQTTClient: Service, Sendable {
         return stream
     }
 
-    private func emit(_ event: MQTTConnectionEvent) {
+    func emit(_ event: MQTTConnectionEvent) {
         let continuations = state.withLock { Array($0.eventContinuations.values) }
         for continuation in continuations { continuation.yield(event) }
     }
@@ -326,228 +326,6 @@ public final class MQTTClient: Service, Sendable {
         }
     }
 
-    // MARK: - Publishing
-
-    /// Publishes a message.
-    ///
-    /// QoS 0 messages need a connection: without one the call fails at once with
-    /// ``MQTTClientError/Code/notConnected``. QoS 1 and 2 messages are sent when connected and
-    /// otherwise queued (up to ``MQTTClientConfiguration/offlineQueueLimit``) until the next
-    /// connection; the call returns when the broker has acknowledged the message. A message whose
-    /// connection drops before its acknowledgement is sent again on the next connection: when the
-    /// client keeps sessions (``MQTTClientConfiguration/cleanSession`` `false`) and the broker kept
-    /// it too, with DUP set and its original packet identifier, so QoS 2 stays exactly once;
-    /// otherwise as a new message, which may then arrive twice.
-    ///
-    /// - Parameters:
-    ///   - topic: The topic name (no wildcards).
-    ///   - payload: The payload.
-    ///   - qos: The quality of service.
-    ///   - retain: Whether the broker retains the message.
-    ///   - properties: MQTT 5 properties (ignored under 3.1.1).
-    /// - Throws: ``MQTTClientError`` (``MQTTClientError/Code/notConnected``,
-    ///   ``MQTTClientError/Code/offlineQueueFull``, ``MQTTClientError/Code/invalidTopicName``,
-    ///   ``MQTTClientError/Code/publishRejected``, ``MQTTClientError/Code/shutdown``) or
-    ///   `CancellationError`.
-    public func publish(
-        to topic: String,
-        payload: ByteBuffer,
-        qos: MQTTQoS = .atMostOnce,
-        retain: Bool = false,
-        properties: MQTTPublishProperties = .init()
-    ) async throws {
-        if let problem = mqttTopicNameProblem(topic) {
-            throw MQTTClientError(.invalidTopicName, message: "topic name '\(topic)': \(problem)")
-        }
-        let message = MQTTMessage(topic: topic, payload: payload, qos: qos, retain: retain, properties: properties)
-        if qos == .atMostOnce {
-            guard let connection = state.withLock({ $0.connection }) else {
-                throw MQTTClientError(.notConnected, message: "QoS 0 message to '\(topic)' not sent: not connected")
-            }
-            try await connection.publish(message)
-            metrics.sent.increment()
-            return
-        }
-        while true {
-            try Task.checkCancellation()
-            if let connection = state.withLock({ $0.connection }) {
-                do {
-                    try await connection.publish(message)
-                    metrics.sent.increment()
-                    return
-                } catch  where Self.isRetryable(error) {
-                    continue
-                }
-            }
-            if try await self.enqueue(message) { return }
-        }
-    }
-
-    /// Queues a message until the next connection.
-    ///
-    /// - Returns: `true` when it was sent and acknowledged, `false` when the caller should try again.
-    private func enqueue(_ message: MQTTMessage) async throws -> Bool {
-        let id = state.withLock { state in
-            state.nextID += 1
-            return state.nextID
-        }
-        let limit = configuration.offlineQueueLimit
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Bool, any Error>) in
-                enum Action { case retry, full, cancelled, queued }
-                let action: Action = state.withLock { state in
-                    if state.connection != nil { return .retry }
-                    if Task.isCancelled { return .cancelled }
-                    if state.offlineQueue.count >= limit { return .full }
-                    state.offlineQueue.append(QueuedPublish(id: id, message: message, continuation: continuation))
-                    return .queued
-                }
-                switch action {
-                case .retry: continuation.resume(returning: false)
-                case .cancelled: continuation.resume(throwing: CancellationError())
-                case .full:
-                    continuation.resume(
-                        throwing: MQTTClientError(.offlineQueueFull, message: "offline queue holds \(limit) messages")
-                    )
-                case .queued:
-                    logger.debug("MQTT publication queued while disconnected", metadata: ["mqtt.topic": "\(message.topic)"])
-                }
-            }
-        } onCancel: {
-            let item: QueuedPublish? = state.withLock { state in
-                guard let index = state.offlineQueue.firstIndex(where: { $0.id == id }) else { return nil }
-                return state.offlineQueue.remove(at: index)
-            }
-            item?.continuation.resume(throwing: CancellationError())
-        }
-    }
-
-    // MARK: - Subscribing
-
-    /// Subscribes to topic filters for the duration of `body`.
-    ///
-    /// The subscription is registered before anything is sent, so no matching message is lost; if
-    /// the client is connected the SUBSCRIBE is sent and its SUBACK checked, otherwise it is sent as
-    /// soon as a connection is up. After every reconnect it is sent again. When `body` returns or
-    /// throws, the filters that no other active subscription uses are unsubscribed.
-    ///
-    /// Several active subscriptions may use the same or overlapping filters: each receives every
-    /// matching message once.
-    ///
-    /// The method runs on the caller's actor (`nonisolated(nonsending)`), so `body` may capture
-    /// actor-isolated, non-`Sendable` state.
-    ///
-    /// - Parameters:
-    ///   - subscriptions: The filters and their options.
-    ///   - bufferSize: How many undelivered messages the subscription buffers before it drops the
-    ///     oldest (see ``MQTTSubscription``).
-    ///   - body: Receives the messages as an ``MQTTSubscription``.
-    /// - Returns: The result of `body`.
-    /// - Throws: ``MQTTClientError`` with code ``MQTTClientError/Code/invalidTopicFilter`` or
-    ///   ``MQTTClientError/Code/subscriptionRejected``, or what `body` throws.
-    nonisolated(nonsending) public func subscribe<Result: Sendable>(
-        to subscriptions: [MQTTSubscribeInfo],
-        bufferSize: Int = 10_000,
-        _ body: (MQTTSubscription) async throws -> Result
-    ) async throws -> Result {
-        for info in subscriptions { _ = try MQTTTopicFilter(info.filter) }
-        guard !subscriptions.isEmpty else {
-            throw MQTTClientError(.invalidTopicFilter, message: "no topic filters given")
-        }
-        let buffer = MQTTSubscriptionBuffer(capacity: bufferSize)
-        let (index, connection) = state.withLock { state in
-            let slot = SubscriptionSlot(infos: subscriptions, buffer: buffer)
-            let index: Int
-            if let free = state.freeSlots.popLast() {
-                index = free
-                state.slots[index] = slot
-            } else {
-                index = state.slots.count
-                state.slots.append(slot)
-            }
-            for info in subscriptions { state.trie.insert(filter: info.filter, value: index) }
-            guard let connection = state.connection else { return (index, nil as MQTTConnection?) }
-            state.slots[index]!.subscribedGeneration = state.generation
-            return (index, connection)
-        }
-        do {
-            if let connection {
-                let codes: [UInt8]
-                do {
-                    codes = try await connection.subscribe(subscriptions)
-                } catch  where Self.isRetryable(error) {
-                    // The connection dropped; the next connection subscribes again.
-                    codes = []
-                }
-                let rejected = zip(subscriptions, codes).filter { $0.1.isMQTTFailure }
-                if let (info, code) = rejected.first {
-                    throw MQTTClientError(.subscriptionRejected, message: "broker rejected '\(info.filter)'", reasonCode: code)
-                }
-            }
-            let result = try await body(MQTTSubscription(buffer: buffer))
-            await self.removeSubscription(index)
-            return result
-        } catch {
-            await self.removeSubscription(index)
-            throw error
-        }
-    }
-
-    private func removeSubscription(_ index: Int) async {
-        let (buffer, unused, connection) = state.withLock { state in
-            let slot = state.slots[index]!
-            state.slots[index] = nil
-            state.freeSlots.append(index)
-            for info in slot.infos { state.trie.remove(filter: info.filter, value: index) }
-            let stillUsed = Set(state.slots.lazy.compactMap { $0 }.flatMap { $0.infos.map(\.filter) })
-            var unused: [String] = []
-            for info in slot.infos where !stillUsed.contains(info.filter) && !unused.contains(info.filter) {
-                unused.append(info.filter)
-            }
-            return (slot.buffer, unused, state.connection)
-        }
-        buffer.finish()
-        guard let connection, !unused.isEmpty else { return }
-        do {
-            let codes = try await connection.unsubscribe(unused)
-            for (filter, code) in zip(unused, codes) where code.isMQTTFailure {
-                logger.warning("MQTT unsubscribe from '\(filter)' failed", metadata: ["mqtt.reason_code": "\(code)"])
-            }
-        } catch {
-            logger.debug("MQTT unsubscribe not confirmed", metadata: ["mqtt.error": "\(error)"])
-        }
-    }
-
-    /// Routes a batch of received messages to the matching subscriptions (on the event loop).
-    func deliver(_ batch: [MQTTMessage]) {
-        metrics.received.increment(by: Int64(batch.count))
-        let targets: [(MQTTSubscriptionBuffer, [MQTTMessage])] = state.withLock { state in
-            let trie = state.trie
-            var touched: [Int] = []
-            for message in batch {
-                state.sequence &+= 1
-                let sequence = state.sequence
-                trie.forEachMatch(topic: message.topic) { index in
-                    guard state.slots[index]!.lastSequence != sequence else { return }
-                    state.slots[index]!.lastSequence = sequence
-                    if state.slots[index]!.pending.isEmpty { touched.append(index) }
-                    state.slots[index]!.pending.append(message)
-                }
-            }
-            return touched.map { index in
-                defer { state.slots[index]!.pending = [] }
-                return (state.slots[index]!.buffer, state.slots[index]!.pending)
-            }
-        }
-        for (buffer, messages) in targets {
-            let dropped = buffer.append(messages)
-            if dropped > 0 {
-                metrics.dropped.increment(by: Int64(dropped))
-                logger.warning("MQTT subscriber too slow: dropped oldest messages", metadata: ["mqtt.dropped": "\(dropped)"])
-            }
-        }
-    }
-
     // MARK: - Testing hooks
 
     /// Closes the current connection without DISCONNECT, as a network failure would.
@@ -555,40 +333,5 @@ public final class MQTTClient: Service, Sendable {
         if let connection = state.withLock({ $0.connection }) {
             await connection.closeAbruptly()
         }
-    }
-}
-
-extension MQTTClient {
-    struct QueuedPublish {
-        var id: Int
-        var message: MQTTMessage
-        var continuation: CheckedContinuation<Bool, any Error>
-    }
-
-    struct SubscriptionSlot {
-        var infos: [MQTTSubscribeInfo]
-        let buffer: MQTTSubscriptionBuffer
-        var subscribedGeneration: UInt64?
-        var pending: [MQTTMessage] = []
-        var lastSequence: UInt64 = 0
-
-        init(infos: [MQTTSubscribeInfo], buffer: MQTTSubscriptionBuffer) {
-            self.infos = infos
-            self.buffer = buffer
-        }
-    }
-
-    struct State {
-        var running = false
-        var connection: MQTTConnection?
-        var generation: UInt64 = 0
-        var slots: [SubscriptionSlot?] = []
-        var freeSlots: [Int] = []
-        var trie = MQTTTopicTrie<Int>()
-        var sequence: UInt64 = 0
-        var offlineQueue: [QueuedPublish] = []
-        var connectedWaiters: [Int: CheckedContinuation<Void, any Error>] = [:]
-        var eventContinuations: [Int: AsyncStream<MQTTConnectionEvent>.Continuation] = [:]
-        var nextID = 0
     }
 }

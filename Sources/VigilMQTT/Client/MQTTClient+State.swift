@@ -1,0 +1,45 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import NIOCore
+
+/// The client's shared state, behind one `Mutex`: the connection, the subscription registry, the
+/// offline queue and the waiters.
+extension MQTTClient {
+    struct QueuedPublish {
+        var id: Int
+        var message: MQTTMessage
+        var continuation: CheckedContinuation<Bool, any Error>
+    }
+
+    struct SubscriptionSlot {
+        var infos: [MQTTSubscribeInfo]
+        let buffer: MQTTSubscriptionBuffer
+        var subscribedGeneration: UInt64?
+        var pending: [MQTTMessage] = []
+        var lastSequence: UInt64 = 0
+
+        init(infos: [MQTTSubscribeInfo], buffer: MQTTSubscriptionBuffer) {
+            self.infos = infos
+            self.buffer = buffer
+        }
+    }
+
+    struct State {
+        var running = false
+        var connection: MQTTConnection?
+        var generation: UInt64 = 0
+        var slots: [SubscriptionSlot?] = []
+        var freeSlots: [Int] = []
+        var trie = MQTTTopicTrie<Int>()
+        var sequence: UInt64 = 0
+        var offlineQueue: [QueuedPublish] = []
+        var connectedWaiters: [Int: CheckedContinuation<Void, any Error>] = [:]
+        var eventContinuations: [Int: AsyncStream<MQTTConnectionEvent>.Continuation] = [:]
+        var nextID = 0
+    }
+}
