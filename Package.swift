@@ -206,7 +206,6 @@ let package = Package(
             dependencies: [
                 "VigilCore",
                 "VigilXMPP",
-                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -353,6 +352,8 @@ let package = Package(
             name: "VigilAnnouncerTests",
             dependencies: [
                 "VigilAnnouncer",
+                "VigilApp",
+                "VigilWeb",
                 "VigilCore",
                 "VigilXMPP",
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -37,7 +37,10 @@ public struct APIError: HTTPResponseError {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let body = (try? JSONEncoder().encode(Body(error: message, parameter: parameter))) ?? Data("{\"error\":\"internal\"}".utf8)
+        let encoder = JSONEncoder()
+        // Messages quote media types and paths: `application/json`, not `application\/json`.
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        let body = (try? encoder.encode(Body(error: message, parameter: parameter))) ?? Data("{\"error\":\"internal\"}".utf8)
         return Response(
             status: status,
             headers: [.contentType: "application/json; charset=utf-8"],

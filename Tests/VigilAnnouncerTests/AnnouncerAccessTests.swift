@@ -11,10 +11,12 @@ import HummingbirdTesting
 import MetricsTestKit
 import NIOCore
 import Testing
+import VigilApp
 import VigilCore
 import VigilXMPP
 
 @testable import VigilAnnouncer
+@testable import VigilWeb
 
 @Suite("Announcer access: cross-site requests")
 struct AnnouncerCrossSiteTests {
@@ -26,7 +28,7 @@ struct AnnouncerCrossSiteTests {
     ) async throws {
         let fixture = AnnouncerTests.Fixture()
         let router = Router()
-        AnnouncerRoutes.register(on: router.group(), announcer: fixture.announcer, loopbackHostOnly: loopbackHostOnly)
+        AnnounceRoutes.register(on: router.group(), intake: AnnouncerIntake(announcer: fixture.announcer), loopbackHostOnly: loopbackHostOnly)
         try await Application(router: router).test(.router) { client in try await test(client, fixture) }
     }
 
@@ -89,7 +91,7 @@ struct AnnouncerCrossSiteTests {
         ]
     )
     func loopbackHost(authority: String, loopback: Bool) {
-        #expect(AnnouncerRequestGuard<BasicRequestContext>.isLoopbackAuthority(authority) == loopback)
+        #expect(AnnounceRequestGuard<BasicRequestContext>.isLoopbackAuthority(authority) == loopback)
     }
 
     @Test("A listener without a token still answers a loopback Host")
@@ -111,7 +113,12 @@ struct AnnouncerCrossSiteTests {
         let metrics = TestMetrics()
         let fixture = AnnouncerTests.Fixture()
         let router = Router()
-        AnnouncerRoutes.register(on: router.group(), announcer: fixture.announcer, loopbackHostOnly: true, metricsFactory: metrics)
+        AnnounceRoutes.register(
+            on: router.group(),
+            intake: AnnouncerIntake(announcer: fixture.announcer),
+            loopbackHostOnly: true,
+            metricsFactory: metrics
+        )
         try await Application(router: router).test(.router) { client in
             let json: HTTPFields = [.contentType: "application/json"]
             let attempts: [(HTTPFields, String, HTTPResponse.Status)] = [

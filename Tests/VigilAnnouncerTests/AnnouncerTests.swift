@@ -12,7 +12,9 @@ import Logging
 import Synchronization
 import Testing
 import VigilAnnouncer
+import VigilApp
 import VigilCore
+import VigilWeb
 
 /// Connections that record what they were given; some can be down or fail a number of sends.
 final class RecordingSender: StanzaSender {
@@ -224,7 +226,7 @@ struct AnnouncerRoutesTests {
     ) async throws {
         let fixture = AnnouncerTests.Fixture(settings: { $0.inputBuffer = inputBuffer })
         let router = Router()
-        AnnouncerRoutes.register(on: router.group(), announcer: fixture.announcer)
+        AnnounceRoutes.register(on: router.group(), intake: AnnouncerIntake(announcer: fixture.announcer))
         try await Application(router: router).test(.router) { client in try await test(client, fixture) }
     }
 

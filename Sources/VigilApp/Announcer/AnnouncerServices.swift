@@ -80,7 +80,8 @@ struct AnnouncerServices {
         // Without a token the listener is loopback-only (the configuration refuses anything else), so
         // a Host that is not loopback can only come from a re-pointed name in a browser.
         let loopbackHostOnly = http.token == nil
-        let routes: RouteRegistration = { group in AnnouncerRoutes.register(on: group, announcer: announcer, loopbackHostOnly: loopbackHostOnly) }
+        let intake = AnnouncerIntake(announcer: announcer)
+        let routes: RouteRegistration = { group in AnnounceRoutes.register(on: group, intake: intake, loopbackHostOnly: loopbackHostOnly) }
         if let (host, port) = VigilConfiguration.announcerOwnListener(configuration, http: http) {
             services.append(
                 buildSideApplication(
