@@ -35,6 +35,7 @@ ejabberd_start() {
     EJABBERD_DIR=$dir
     export EJABBERD_DOMAIN=example.test EJABBERD_COMPONENT_DOMAIN=announcer.example.test EJABBERD_COMPONENT_SECRET=s3cret
     read -r EJABBERD_C2S_PORT EJABBERD_COMPONENT_PORT dist_port < <(_ejabberd_free_ports)
+    EJABBERD_NODE=vigilejab$dist_port@localhost
     cat >"$dir/ctl.cfg" <<CONF
 ERLANG_NODE=vigilejab$dist_port@localhost
 INET_DIST_INTERFACE=127.0.0.1
@@ -93,8 +94,9 @@ ejabberd_stop() {
         while kill -0 "$EJABBERD_PID" 2>/dev/null && [ $waited -lt 100 ]; do sleep 0.1; waited=$((waited + 1)); done
         kill -9 "$EJABBERD_PID" 2>/dev/null
         wait "$EJABBERD_PID" 2>/dev/null
-        # The VM's children (epmd-less beam, heart) follow the node; make sure none is left.
-        pkill -u ejabberd -f "vigilejab" 2>/dev/null
-        unset EJABBERD_PID
+        # The VM's children (epmd-less beam, heart) follow the node; make sure none is left. Only
+        # this node's: another test run on the machine has its own (the name carries the port).
+        pkill -u ejabberd -f "$EJABBERD_NODE" 2>/dev/null
+        unset EJABBERD_PID EJABBERD_NODE
     fi
 }
