@@ -23,9 +23,11 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
+        .target(name: "VigilClientSupport", path: "Sources/Vigil/VigilClientSupport", swiftSettings: swiftSettings),
         .target(
             name: "VigilCore",
             dependencies: [
+                "VigilClientSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -35,6 +37,7 @@ let package = Package(
         ),
         .target(
             name: "VigilMQTT",
+            dependencies: ["VigilClientSupport"],
             path: "Sources/Vigil/VigilMQTT",
             sources: ["Topics/MQTTTopicTrie.swift", "Topics/MQTTTopicFilter.swift", "MQTTClientError.swift"],
             swiftSettings: swiftSettings
@@ -43,7 +46,7 @@ let package = Package(
             name: "VigilMonitors",
             dependencies: ["VigilCore", "VigilMQTT", .product(name: "NIOCore", package: "swift-nio")],
             path: "Sources/Vigil/VigilMonitors",
-            sources: ["Devices/DeviceTable.swift", "Devices/DeviceDefinition.swift"],
+            sources: ["Devices/DeviceTable.swift", "Devices/DeviceDefinition.swift", "Devices/DeviceStateLedger.swift"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
