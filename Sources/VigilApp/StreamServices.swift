@@ -7,7 +7,6 @@
 
 public import Hummingbird
 public import Logging
-import Metrics
 import NIOCore
 import ServiceLifecycle
 import VigilCore
@@ -99,11 +98,9 @@ public func buildStreamExporterApplication(
     logger: Logger
 ) -> some ApplicationProtocol {
     let router = Router()
-    router.get("/metrics") { request, _ in
-        if let token, !BearerToken.matches(token, authorization: request.headers[.authorization], query: Parameters()) {
-            Counter(label: BearerToken.unauthorizedMetric).increment()
-            return Response(status: .unauthorized, headers: [.wwwAuthenticate: "Bearer"])
-        }
+    // The main listener's guard: the header only, refusals counted.
+    if let token { router.add(middleware: BearerTokenMiddleware(token: token, acceptsQueryToken: false)) }
+    router.get("/metrics") { _, _ in
         var buffer: [UInt8] = []
         exporter.emit(into: &buffer)
         return Response(status: .ok, headers: [.contentType: prometheusContentType], body: .init(byteBuffer: ByteBuffer(bytes: buffer)))

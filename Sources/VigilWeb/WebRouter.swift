@@ -181,12 +181,23 @@ func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) ->
 /// on the routes it guards.
 ///
 /// Refusals are counted in `vigil_http_requests_unauthorized_total`.
-struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
+public struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String
-    var acceptsQueryToken = true
+    let acceptsQueryToken: Bool
     let unauthorized = Counter(label: BearerToken.unauthorizedMetric)
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    /// Creates the middleware.
+    ///
+    /// - Parameters:
+    ///   - token: The token requests must present.
+    ///   - acceptsQueryToken: Whether `?token=` counts too (browsers cannot set headers on a
+    ///     WebSocket); off where a token in a URL would only end up in logs.
+    public init(token: String, acceptsQueryToken: Bool = true) {
+        self.token = token
+        self.acceptsQueryToken = acceptsQueryToken
+    }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let query = acceptsQueryToken ? request.uri.queryParameters : Parameters()
         guard BearerToken.matches(token, authorization: request.headers[.authorization], query: query) else {
             unauthorized.increment()
@@ -198,12 +209,12 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
 
 /// How a client presents the token: an `Authorization: Bearer` header, or a `token` query
 /// parameter (browsers cannot set headers on a WebSocket).
-public enum BearerToken {
+enum BearerToken {
     /// The counter of requests refused for a missing or wrong token, on every listener.
-    public static let unauthorizedMetric = "vigil_http_requests_unauthorized_total"
+    static let unauthorizedMetric = "vigil_http_requests_unauthorized_total"
 
     /// Whether the request presents `token`, compared in constant time.
-    public static func matches(_ token: String, authorization: String?, query: Parameters) -> Bool {
+    static func matches(_ token: String, authorization: String?, query: Parameters) -> Bool {
         let presented =
             authorization.flatMap { value -> Substring? in
                 value.hasPrefix("Bearer ") ? Substring(value).dropFirst(7) : nil

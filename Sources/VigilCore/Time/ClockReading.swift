@@ -46,12 +46,6 @@ public struct ClockReading: Sendable, Hashable, CustomStringConvertible {
         wallClockSeconds - (seconds - monotonicSeconds)
     }
 
-    /// The monotonic time (in ``seconds``) of a stored wall-clock stamp, as the wall clock reads now;
-    /// the inverse of ``wallClockSeconds(atMonotonic:)``, for state restored from a store.
-    public func monotonicSeconds(atWallClock wallClockSeconds: Double) -> Double {
-        seconds - (self.wallClockSeconds - wallClockSeconds)
-    }
-
     public var description: String { "\(instant) (wall \(wallClockSeconds))" }
 }
 

@@ -180,12 +180,20 @@ public final class DeviceWatchdog: Service, Sendable {
                 try await client.subscribe(to: infos, bufferSize: 100_000) { subscription in
                     logger.info("Device watchdog subscribed", metadata: ["devices.filters": "\(filters.count)"])
                     for try await message in subscription {
-                        let time = clock.now.seconds
+                        let now = clock.now
                         actions.removeAll(keepingCapacity: true)
                         table.withLock { table in
-                            _ = table.receive(topic: message.topic, payload: message.payload, retained: message.retain, at: time, into: &actions)
+                            _ = table.receive(
+                                topic: message.topic,
+                                payload: message.payload,
+                                retained: message.retain,
+                                at: now.seconds,
+                                into: &actions
+                            )
                         }
-                        if !actions.isEmpty { await perform(actions, at: clock.reading) }
+                        // The wall clock is read only for the few messages that change something,
+                        // at the same monotonic instant the table used.
+                        if !actions.isEmpty { await perform(actions, at: ClockReading(instant: now, wallClockSeconds: clock.wallClockSeconds)) }
                     }
                 }
                 // The subscription ends when the client stops.
