@@ -100,7 +100,7 @@ public struct VigilApplication: Sendable {
             services.append(.init(service: HostMonitor(configuration: configuration.host, hub: hub, logger: Self.logger(logger, "vigil.host"))))
         }
         // One MQTT client for every MQTT consumer, created when [mqtt] is present.
-        let mqttClient = configuration.mqtt.map { MQTTClient(configuration: $0, logger: Self.logger(logger, "vigil.mqtt")) }
+        let mqttClient = configuration.mqtt.map { MQTTClient(configuration: $0, logger: Self.logger(logger, "vigil.mqtt"), name: "mqtt") }
         if let mqttClient { services.append(.init(service: mqttClient)) }
         services += Self.deviceServices(configuration.devices, client: mqttClient, hub: hub, store: stores.state, logger: logger)
         // The gateway monitor has an MQTT client of its own (its broker may differ from [mqtt]), run
@@ -110,7 +110,8 @@ public struct VigilApplication: Sendable {
         if configuration.janus.mode == .mqtt {
             let client = MQTTClient(
                 configuration: try GatewayMonitor.mqttConfiguration(configuration.janus),
-                logger: Self.logger(logger, "vigil.gateways")
+                logger: Self.logger(logger, "vigil.gateways"),
+                name: "janus"
             )
             services.append(.init(service: client))
             gatewayClient = client

@@ -217,7 +217,7 @@ struct SampleMetrics {
             if let gauge = gauges[key] {
                 gauge.record(sample.value)
             } else {
-                let gauge = Gauge(label: Self.metricName(sample, target), dimensions: Self.dimensions(sample, target), factory: factory)
+                let gauge = Gauge(label: sample.metricName(for: target), dimensions: sample.metricLabels(for: target), factory: factory)
                 gauges[key] = gauge
                 keysByTarget[target, default: []].insert(key)
                 gauge.record(sample.value)
@@ -230,8 +230,8 @@ struct SampleMetrics {
                 counters[key] = entry
             } else {
                 let counter = FloatingPointCounter(
-                    label: Self.metricName(sample, target),
-                    dimensions: Self.dimensions(sample, target),
+                    label: sample.metricName(for: target),
+                    dimensions: sample.metricLabels(for: target),
                     factory: factory
                 )
                 keysByTarget[target, default: []].insert(key)
@@ -241,11 +241,4 @@ struct SampleMetrics {
         }
     }
 
-    static func metricName(_ sample: Sample, _ target: TargetID) -> String {
-        "vigil_\(target.kind.rawValue)_\(sample.name)"
-    }
-
-    static func dimensions(_ sample: Sample, _ target: TargetID) -> [(String, String)] {
-        [(target.kind.rawValue, target.name)] + sample.labels.map { ($0.name, $0.value) }
-    }
 }

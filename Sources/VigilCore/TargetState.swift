@@ -50,7 +50,7 @@ public struct TargetState: Sendable, Hashable, Codable {
         for (key, value) in observation.attributes {
             attributes[key] = value
         }
-        for sample in observation.samples {
+        for sample in observation.samples where sample.seedMetric == nil {
             values[sample.valueKey] = sample.value
         }
         return changed

@@ -140,7 +140,7 @@ public final class RedisClient: Service, RedisCommandExecutor, Sendable {
                 connection = try await connectAndSubscribe()
             } catch {
                 if Task.isCancelled { break }
-                logger.warning("Redis connection failed", metadata: ["redis.error": "\(error)"])
+                logger.warning("Redis connection failed", metadata: ["error": "\(error)"])
                 failures += 1
                 guard configuration.reconnect.allowsRetry(afterFailures: failures) else {
                     logger.error("Redis client gives up", metadata: ["redis.attempts": "\(failures)"])

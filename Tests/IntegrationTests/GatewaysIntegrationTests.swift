@@ -212,7 +212,7 @@ struct GatewaysIntegrationTests {
             #expect(state.attributes["last_error"]?.string?.hasPrefix("403 Unauthorized") == true)
             #expect(state.attributes["sessions"] == .null)
             #expect(bed.metric("galaxy_gateways_sessions", [("name", "gxy1"), ("type", "rooms")]) == nil)
-            #expect(!bed.logs.entries("Gateway admin request rejected", ["server": "gxy1", "code": "403"]).isEmpty)
+            #expect(!bed.logs.entries("Gateway admin request rejected", ["gateway": "gxy1", "code": "403"]).isEmpty)
             #expect(try await bed.hub.events(limit: 100).contains { $0.type == "gateway_error" })
         }
     }

@@ -26,9 +26,11 @@ final class RecordingMetricsFactory: MetricsFactory {
     }
 
     let handlers = Mutex<[String: Handler]>([:])
+    let dimensions = Mutex<[String: [String]]>([:])
 
-    func handler(_ label: String) -> Handler {
-        handlers.withLock { handlers in
+    func handler(_ label: String, _ dimensions: [(String, String)] = []) -> Handler {
+        self.dimensions.withLock { $0[label] = dimensions.map { "\($0.0)=\($0.1)" } }
+        return handlers.withLock { handlers in
             if let handler = handlers[label] { return handler }
             let handler = Handler()
             handlers[label] = handler
@@ -40,8 +42,8 @@ final class RecordingMetricsFactory: MetricsFactory {
         handlers.withLock { $0[label]?.value.load(ordering: .relaxed) }
     }
 
-    func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler { handler(label) }
-    func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler { handler(label) }
+    func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler { handler(label, dimensions) }
+    func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler { handler(label, dimensions) }
     func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler { handler(label) }
     func destroyCounter(_ handler: any CounterHandler) {}
     func destroyRecorder(_ handler: any RecorderHandler) {}
@@ -57,9 +59,13 @@ struct MQTTMetricsTests {
             configuration: try MQTTClientConfiguration(url: "mqtt://127.0.0.1:1", clientID: "m"),
             eventLoopGroup: EmbeddedEventLoop(),
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
-            metrics: MQTTMetrics(factory: factory)
+            metrics: MQTTMetrics(client: "janus", factory: factory)
         )
         #expect(factory.value("vigil_mqtt_connected") == 0)
+        // Two clients in one process are told apart by their `client` label.
+        for label in ["vigil_mqtt_connected", "vigil_mqtt_messages_received_total", "vigil_mqtt_messages_dropped_total"] {
+            #expect(factory.dimensions.withLock { $0[label] } == ["client=janus"])
+        }
         #expect(factory.value("vigil_mqtt_messages_received_total") == 0)
         #expect(factory.value("vigil_mqtt_messages_sent_total") == 0)
         #expect(factory.value("vigil_mqtt_reconnects_total") == 0)

@@ -167,7 +167,7 @@ struct BounceWatcher: Service {
                         let condition = stanza.firstChild(named: "error")?.elements.first?.name ?? "unknown"
                         logger.warning(
                             "XMPP server bounced an announcement",
-                            metadata: ["xmpp.to": "\(stanza[attribute: "from"] ?? "")", "xmpp.error": "\(condition)"]
+                            metadata: ["xmpp.to": "\(stanza[attribute: "from"] ?? "")", "error": "\(condition)"]
                         )
                     }
                 }

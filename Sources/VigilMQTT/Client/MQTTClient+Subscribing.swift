@@ -103,7 +103,7 @@ extension MQTTClient {
                 logger.warning("MQTT unsubscribe from '\(filter)' failed", metadata: ["mqtt.reason_code": "\(code)"])
             }
         } catch {
-            logger.debug("MQTT unsubscribe not confirmed", metadata: ["mqtt.error": "\(error)"])
+            logger.debug("MQTT unsubscribe not confirmed", metadata: ["error": "\(error)"])
         }
     }
 

@@ -51,12 +51,15 @@ public final class MQTTClient: Service, Sendable {
     ///   - configuration: Broker address and session settings.
     ///   - eventLoopGroup: The event loops the connection runs on.
     ///   - logger: Logger for connection events; the client adds `mqtt.client_id` metadata.
+    ///   - name: The client's name in its metrics: the `client` label of every `vigil_mqtt_*`
+    ///     series, so that several clients of one process are told apart.
     public convenience init(
         configuration: MQTTClientConfiguration,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        logger: Logger
+        logger: Logger,
+        name: String = "mqtt"
     ) {
-        self.init(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger, metrics: MQTTMetrics())
+        self.init(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger, metrics: MQTTMetrics(client: name))
     }
 
     /// Creates a client with explicit metric objects (tests inject a metrics factory this way).
@@ -123,7 +126,7 @@ public final class MQTTClient: Service, Sendable {
             } catch {
                 let reason = (error as? MQTTClientError) ?? MQTTClientError(.connectionClosed, underlyingError: error)
                 if Task.isCancelled { break }
-                logger.warning("MQTT connection to \(configuration.address) failed", metadata: ["mqtt.error": "\(reason)"])
+                logger.warning("MQTT connection to \(configuration.address) failed", metadata: ["error": "\(reason)"])
                 self.emit(.disconnected(reason))
                 failures += 1
                 guard configuration.reconnect.allowsRetry(afterFailures: failures) else {
@@ -227,7 +230,7 @@ public final class MQTTClient: Service, Sendable {
             }
             logger.debug("MQTT subscribed after connecting", metadata: ["mqtt.filters": "\(subscriptions.count)"])
         } catch {
-            logger.warning("MQTT subscription after connecting failed", metadata: ["mqtt.error": "\(error)"])
+            logger.warning("MQTT subscription after connecting failed", metadata: ["error": "\(error)"])
         }
     }
 

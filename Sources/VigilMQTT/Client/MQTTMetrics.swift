@@ -10,6 +10,9 @@ import Metrics
 
 /// The metric objects of one client, created once when the client is created.
 ///
+/// Every series carries the label `client` (the name given to the client), because one process
+/// may run several clients: Vigil's `[mqtt]` client and the gateways' own.
+///
 /// The hot path only calls `increment(by:)` on a stored counter, once per received batch.
 struct MQTTMetrics: Sendable {
     /// `vigil_mqtt_connected`: 1 while connected, else 0.
@@ -25,12 +28,15 @@ struct MQTTMetrics: Sendable {
 
     /// Creates the metric objects.
     ///
-    /// - Parameter factory: The factory to use; the bootstrapped global one by default.
-    init(factory: any MetricsFactory = MetricsSystem.factory) {
-        self.connected = Gauge(label: "vigil_mqtt_connected", factory: factory)
-        self.received = Counter(label: "vigil_mqtt_messages_received_total", factory: factory)
-        self.sent = Counter(label: "vigil_mqtt_messages_sent_total", factory: factory)
-        self.reconnects = Counter(label: "vigil_mqtt_reconnects_total", factory: factory)
-        self.dropped = Counter(label: "vigil_mqtt_messages_dropped_total", factory: factory)
+    /// - Parameters:
+    ///   - client: The value of the `client` label.
+    ///   - factory: The factory to use; the bootstrapped global one by default.
+    init(client: String = "mqtt", factory: any MetricsFactory = MetricsSystem.factory) {
+        let dimensions = [("client", client)]
+        self.connected = Gauge(label: "vigil_mqtt_connected", dimensions: dimensions, factory: factory)
+        self.received = Counter(label: "vigil_mqtt_messages_received_total", dimensions: dimensions, factory: factory)
+        self.sent = Counter(label: "vigil_mqtt_messages_sent_total", dimensions: dimensions, factory: factory)
+        self.reconnects = Counter(label: "vigil_mqtt_reconnects_total", dimensions: dimensions, factory: factory)
+        self.dropped = Counter(label: "vigil_mqtt_messages_dropped_total", dimensions: dimensions, factory: factory)
     }
 }

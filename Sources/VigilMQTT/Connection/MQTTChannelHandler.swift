@@ -438,7 +438,7 @@ final class MQTTChannelHandler: ChannelInboundHandler {
 
     private func protocolError(_ error: MQTTDecodeError, context: ChannelHandlerContext, reasonCode: UInt8? = nil) {
         let code = reasonCode ?? error.reasonCode
-        logger.error("MQTT protocol error; closing the connection", metadata: ["mqtt.error": "\(error)"])
+        logger.error("MQTT protocol error; closing the connection", metadata: ["error": "\(error)"])
         if v5, case .connected = state {
             self.write(.disconnect(MQTTDisconnectPacket(reasonCode: code)), context: context, flush: true)
         }

@@ -30,8 +30,8 @@ public import VigilMQTT
 /// approach); failover needs the status topic and is off in this mode.
 ///
 /// Results reach the hub as observations of `gateway/<name>` (attributes `name`, `role`, `online`,
-/// `sessions`, `last_seen`, `last_error`, `stale`, `since_last_seen`, `failover`) and events; the
-/// seed's metrics are written through ``GatewayMetrics``.
+/// `sessions`, `last_seen`, `last_error`, `stale`, `since_last_seen`, `failover`) and events; their
+/// samples carry the seed's `galaxy_*` series as well as Vigil's own (see ``SeedMetric``).
 ///
 /// Messages wait in a bounded ``GatewayInbox`` that coalesces statuses per server; unconfigured
 /// servers are shown as `discovered` (capped, expired after silence, no series, no events).
@@ -73,7 +73,7 @@ public final class GatewayMonitor: Service {
     ///   - mqttClient: The client to use, run by the caller (Vigil runs it in its service group);
     ///     by default one is made from the configuration's broker URL and run by the monitor.
     ///   - httpClient: The client of the HTTP admin fallback.
-    ///   - metrics: The seed's metrics.
+    ///   - metrics: The monitor's own bound counters (discovered servers, inbox).
     ///   - logger: Logger, label `vigil.gateways`.
     ///   - tickInterval: How often timers (failover wait, request timeouts, staleness) are checked.
     ///   - clock: The clock (``SystemClock``; tests pass a ``ManualClock``).
@@ -107,7 +107,7 @@ public final class GatewayMonitor: Service {
             self.mqttClient = mqttClient
             self.runsClient = false
         } else if configuration.mode == .mqtt {
-            self.mqttClient = MQTTClient(configuration: try Self.mqttConfiguration(configuration), logger: logger)
+            self.mqttClient = MQTTClient(configuration: try Self.mqttConfiguration(configuration), logger: logger, name: "janus")
             self.runsClient = true
         } else {
             self.mqttClient = nil
@@ -190,7 +190,7 @@ public final class GatewayMonitor: Service {
                     do {
                         try await client.publish(to: item.topic, payload: ByteBuffer(bytes: item.payload), qos: .atLeastOnce, retain: true)
                     } catch {
-                        self.logger.warning("Could not publish failover mapping", metadata: ["topic": "\(item.topic)", "error": "\(error)"])
+                        self.logger.warning("Could not publish failover mapping", metadata: ["mqtt.topic": "\(item.topic)", "error": "\(error)"])
                     }
                 }
             }
@@ -268,7 +268,7 @@ public final class GatewayMonitor: Service {
                     do {
                         try await client.publish(to: topic, payload: ByteBuffer(bytes: payload), qos: .atLeastOnce)
                     } catch {
-                        self.logger.debug("Could not send gateway admin request", metadata: ["topic": "\(topic)", "error": "\(error)"])
+                        self.logger.debug("Could not send gateway admin request", metadata: ["mqtt.topic": "\(topic)", "error": "\(error)"])
                     }
                 }
             case .observe(let observation):

@@ -82,7 +82,7 @@ extension GatewayTracker {
             gateways[name] = nil
             discoveredCount -= 1
             metrics.countDiscoveredExpired()
-            logger.debug("Forgot a discovered gateway after its silence", metadata: ["server": "\(printable(name))"])
+            logger.debug("Forgot a discovered gateway after its silence", metadata: ["gateway": "\(printable(name))"])
             effects.append(.forget(TargetID(.gateway, name)))
         }
         if !effects.isEmpty { metrics.setDiscovered(discoveredCount) }

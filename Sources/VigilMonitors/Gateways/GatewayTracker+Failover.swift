@@ -45,7 +45,7 @@ extension GatewayTracker {
             case .mappingChanged(let failed, let mapping):
                 if let mapping {
                     if case .spare(let spare) = mapping {
-                        metrics.setFailoverActive(true, failedServer: failed, failoverServer: spare)
+                        failoverSeries[failed, default: .init()].active[spare] = true
                     }
                     effects.append(.publishMapping(failedServer: failed, payload: mappingPayload(failed, mapping)))
                 } else {
@@ -64,8 +64,11 @@ extension GatewayTracker {
     }
 
     /// Counts, logs and describes one failover event.
-    func failoverEvent(_ event: FailoverStateMachine.Event) -> Event {
-        metrics.countFailoverEvent(event.kind.rawValue, failedServer: event.failedServer, failoverServer: event.failoverServer)
+    mutating func failoverEvent(_ event: FailoverStateMachine.Event) -> Event {
+        failoverSeries[event.failedServer, default: .init()].events[
+            EventSeries(event: event.kind.rawValue, failoverServer: event.failoverServer),
+            default: 0
+        ] += 1
         let failed = event.failedServer
         let to = event.failoverServer
         let message: String
@@ -100,7 +103,7 @@ extension GatewayTracker {
             message = "\(failed) recovered; new assignments go to it again"
             severity = .info
             if !to.isEmpty, !to.contains(",") {
-                metrics.setFailoverActive(false, failedServer: failed, failoverServer: to)
+                failoverSeries[failed, default: .init()].active[to] = false
             }
         }
         return Event(

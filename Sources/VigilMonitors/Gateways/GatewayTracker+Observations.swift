@@ -93,6 +93,7 @@ extension GatewayTracker {
             if let lastSeen = gateway.lastSeen {
                 samples.append(Sample(.lastSeenSeconds, now.wallClockSeconds(atMonotonic: lastSeen), recordHistory: false))
             }
+            samples += seedSamples(gateway)
         }
         return Observation(
             target: TargetID(.gateway, name),
@@ -101,6 +102,24 @@ extension GatewayTracker {
             attributes: attributes,
             samples: samples
         )
+    }
+
+    /// The seed's `galaxy_*` series of a configured gateway: its last session count (kept while it
+    /// is offline, as gxydb-api did) and, for a failed primary, its failover series.
+    func seedSamples(_ gateway: Gateway) -> [Sample] {
+        var samples: [Sample] = []
+        if let sessions = gateway.sessions {
+            samples.append(Sample(.galaxyGatewaysSessions, Double(sessions), labels: [Label("type", "rooms")]))
+        }
+        guard let series = failoverSeries[gateway.name] else { return samples }
+        for (spare, active) in series.active.sorted(by: { $0.key < $1.key }) {
+            samples.append(Sample(.galaxyFailoverActive, active ? 1 : 0, labels: [Label("failover_server", spare)]))
+        }
+        for (key, total) in series.events.sorted(by: { $0.key < $1.key }) {
+            let labels = [Label("event", key.event), Label("failed_server", gateway.name), Label("failover_server", key.failoverServer)]
+            samples.append(Sample(.galaxyFailoverEventsTotal, Double(total), kind: .counter, labels: labels))
+        }
+        return samples
     }
 
     /// The `failover` attribute: the failover state of a primary, or the duty of a spare.

@@ -11,7 +11,9 @@ import VigilCore
 
 /// The gateway monitor's state and rules, without I/O: inputs are status messages, admin replies,
 /// HTTP results and the passing of time; outputs are ``Effect`` values that ``GatewayMonitor``
-/// carries out (publish, observe, record, persist). Logs and the seed's metrics are written here.
+/// carries out (publish, observe, record, persist). Logs and the monitor's bound counters are
+/// written here; every per-gateway value, the seed's `galaxy_*` series included, leaves as an
+/// observation sample.
 /// The rules for unconfigured servers, failover and observations are in the `GatewayTracker+…`
 /// files beside this one.
 ///
@@ -95,6 +97,25 @@ struct GatewayTracker {
     var reading = ClockReading(seconds: 0)
     var transactionPrefix: String
     var transactionCounter: UInt64 = 0
+    /// The seed's failover series of each failed primary, reported with its observation.
+    var failoverSeries: [String: FailoverSeries] = [:]
+
+    /// `galaxy_failover_active` per spare and `galaxy_failover_events_total` per event and failover
+    /// server, of one failed primary. Kept after a failover ends (active 0) because Prometheus
+    /// series of gxydb-api did the same; bounded by the configured servers and the event kinds.
+    struct FailoverSeries: Sendable, Hashable {
+        var active: [String: Bool] = [:]
+        var events: [EventSeries: Int] = [:]
+    }
+
+    struct EventSeries: Sendable, Hashable, Comparable {
+        var event: String
+        var failoverServer: String
+
+        static func < (lhs: Self, rhs: Self) -> Bool {
+            (lhs.event, lhs.failoverServer) < (rhs.event, rhs.failoverServer)
+        }
+    }
 
     var requestTimeout: Double { configuration.requestTimeout.seconds }
     var staleThreshold: Double { configuration.staleThreshold.seconds }
@@ -137,7 +158,7 @@ struct GatewayTracker {
             for (failed, mapping) in machine.mappings.sorted(by: { $0.key < $1.key }) {
                 gateways[failed]?.online = false
                 if case .spare(let spare) = mapping {
-                    metrics.setFailoverActive(true, failedServer: failed, failoverServer: spare)
+                    failoverSeries[failed, default: .init()].active[spare] = true
                 }
                 effects.append(.publishMapping(failedServer: failed, payload: mappingPayload(failed, mapping)))
                 logger.info("Restored failover mapping", metadata: ["failed_server": "\(failed)", "failover_server": "\(mapping.label)"])
@@ -294,15 +315,14 @@ struct GatewayTracker {
             }
             gateways[server]?.sessions = count
             gateways[server]?.lastError = nil
-            metrics.setSessions(count, server: server)
         case .error(_, let code, let reason):
             let message = "\(code) \(reason)"
             if gateways[server]?.lastError != message {
-                logger.error("Gateway admin request rejected", metadata: ["server": "\(server)", "code": "\(code)", "reason": "\(reason)"])
+                logger.error("Gateway admin request rejected", metadata: ["gateway": "\(server)", "code": "\(code)", "reason": "\(reason)"])
             }
             gateways[server]?.lastError = message
         case .other(_, let janus):
-            logger.debug("Unexpected gateway admin reply", metadata: ["server": "\(server)", "janus": "\(printable(janus))"])
+            logger.debug("Unexpected gateway admin reply", metadata: ["gateway": "\(server)", "janus": "\(printable(janus))"])
         case .invalid(_, let reason):
             let message = "invalid list_sessions reply: \(reason)"
             if gateways[server]?.lastError != message {
@@ -334,10 +354,10 @@ struct GatewayTracker {
             if request.deadline <= now.seconds {
                 pending[transaction] = nil
                 if request.purpose == .probe {
-                    logger.debug("Gateway probe unanswered", metadata: ["server": "\(request.server)"])
+                    logger.debug("Gateway probe unanswered", metadata: ["gateway": "\(request.server)"])
                 } else if gateways[request.server]?.online == true {
                     let message = "list_sessions timed out after \(formatSeconds(requestTimeout))"
-                    logger.warning("Gateway admin request timed out", metadata: ["server": "\(request.server)", "transaction": "\(transaction)"])
+                    logger.warning("Gateway admin request timed out", metadata: ["gateway": "\(request.server)", "transaction": "\(transaction)"])
                     if gateways[request.server]?.lastError == nil {
                         gateways[request.server]?.lastError = message
                         effects += report(request.server, now: now)
@@ -345,7 +365,7 @@ struct GatewayTracker {
                 }
             } else if let retryAt = request.retryAt, retryAt <= now.seconds {
                 pending[transaction]?.retryAt = nil
-                logger.debug("Retrying first admin request", metadata: ["server": "\(request.server)"])
+                logger.debug("Retrying first admin request", metadata: ["gateway": "\(request.server)"])
                 effects += send(to: request.server, purpose: .poll, now: now)
             }
         }

@@ -103,7 +103,7 @@ public final class HostMonitor: Service {
             let blockSize = Double(stats.f_frsize)
             let total = Double(stats.f_blocks) * blockSize
             let free = Double(stats.f_bavail) * blockSize
-            let label = [Label("path", path)]
+            let label = [Label("mountpoint", path)]
             samples.append(Sample("disk_total_bytes", total, labels: label, recordHistory: false))
             samples.append(Sample("disk_free_bytes", free, labels: label))
             if total > 0 { samples.append(Sample("disk_used_ratio", 1 - free / total, labels: label)) }

@@ -86,7 +86,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
         do {
             try processor.process(buffer: buffer) { value in self.handle(value, context: context) }
         } catch {
-            logger.error("Redis sent invalid RESP3; closing the connection", metadata: ["redis.error": "\(error)"])
+            logger.error("Redis sent invalid RESP3; closing the connection", metadata: ["error": "\(error)"])
             self.fail(RedisClientError(.decodeError, message: "\(error)", underlyingError: error), context: context)
         }
     }
@@ -158,7 +158,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
         case .none:
             break
         case .protocolError(let detail):
-            logger.error("Redis protocol error; closing the connection", metadata: ["redis.error": "\(detail)"])
+            logger.error("Redis protocol error; closing the connection", metadata: ["error": "\(detail)"])
             self.fail(RedisClientError(.decodeError, message: detail), context: context)
         }
         if stateMachine.count == 0 {

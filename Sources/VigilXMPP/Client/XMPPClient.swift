@@ -129,7 +129,7 @@ public final class XMPPClient: Service, Sendable {
             } catch {
                 if Task.isCancelled { break }
                 failures += 1
-                logger.warning("XMPP connect failed", metadata: ["xmpp.error": "\(error)", "xmpp.attempt": "\(failures)"])
+                logger.warning("XMPP connect failed", metadata: ["error": "\(error)", "xmpp.attempt": "\(failures)"])
                 guard configuration.backoff.allowsRetry(afterFailures: failures) else {
                     logger.error("XMPP client gives up", metadata: ["xmpp.attempts": "\(failures)"])
                     throw error
