@@ -375,13 +375,19 @@ struct DevicesIntegrationTests {
     }
 
     /// The pids of running processes that carry an agent's marker.
+    /// The processes that carry the agent's command-line marker or, after an `exec`, its
+    /// environment marker `VIGIL_AGENT=<name>` as a session leader (the children of an agent's
+    /// shell inherit the environment too, but are not copies of the agent).
     static func agentPIDs(_ agent: String) -> [Int32] {
         let needle = "echo IOTMONITORMAGIC_\(agent);"
+        let entry = Data("VIGIL_AGENT=\(agent)".utf8)
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.compactMap { entry -> Int32? in
-            guard let pid = Int32(entry), let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"), !data.isEmpty else { return nil }
+        return entries.compactMap { name -> Int32? in
+            guard let pid = Int32(name), let data = FileManager.default.contents(atPath: "/proc/\(name)/cmdline"), !data.isEmpty else { return nil }
             let commandLine = String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
-            return commandLine.contains(needle) ? pid : nil
+            if commandLine.contains(needle) { return pid }
+            let environment = FileManager.default.contents(atPath: "/proc/\(name)/environ") ?? Data()
+            return getsid(pid) == pid && environment.split(separator: 0).contains { Data($0) == entry } ? pid : nil
         }.sorted()
     }
 

@@ -12,6 +12,16 @@ import VigilMonitors
 
 @Suite("Agents: restart policy, marker, processes")
 struct AgentsTests {
+    /// Starts an agent's process as the supervisor does.
+    func spawn(_ agent: AgentDefinition) throws -> Int32 {
+        try AgentProcess.spawn(
+            shell: agent.shell,
+            script: agent.script,
+            logFile: agent.logFile,
+            environment: agent.processEnvironment(inheriting: AgentProcess.currentEnvironment())
+        )
+    }
+
     @Test("The first restart is immediate, then the delay doubles up to the maximum")
     func backoff() {
         var tracker = AgentRestartTracker(
@@ -70,12 +80,7 @@ struct AgentsTests {
         let leak = open(leakPath, O_WRONLY | O_CREAT, 0o644)
         #expect(leak > 2)
         defer { close(leak) }
-        let pid = try AgentProcess.spawn(
-            shell: agent.shell,
-            script: agent.script,
-            logFile: agent.logFile,
-            environment: agent.processEnvironment(inheriting: AgentProcess.currentEnvironment())
-        )
+        let pid = try spawn(agent)
         defer { AgentProcess.signalGroup(pid, SIGKILL) }
         let inherited = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap {
             try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")
@@ -84,12 +89,13 @@ struct AgentsTests {
         #expect(inherited.contains(agent.logFile))
         #expect(getsid(pid) == pid)
         // posix_spawn may return while the kernel still sets up the new image (empty cmdline).
-        for _ in 0..<200 where !AgentProcess.isRunning(pid, needle: agent.commandLineNeedle) {
+        for _ in 0..<200 where !AgentProcess.isRunning(pid, agent.identity) {
             try await Task.sleep(for: .milliseconds(10))
         }
-        #expect(AgentProcess.isRunning(pid, needle: agent.commandLineNeedle))
-        #expect(AgentProcess.scan(for: ["a": agent.commandLineNeedle])["a"] == pid)
-        #expect(AgentProcess.scan(for: ["a": "echo IOTMONITORMAGIC_\(name)x;"]).isEmpty)
+        #expect(AgentProcess.isRunning(pid, agent.identity))
+        #expect(AgentProcess.scan(for: ["a": agent.identity])["a"] == pid)
+        let other = AgentDefinition(name: name + "x", exec: "true", logFile: agent.logFile)
+        #expect(AgentProcess.scan(for: ["a": other.identity]).isEmpty)
         var log = ""
         for _ in 0..<300 where !log.contains("hello-from-agent") {
             try await Task.sleep(for: .milliseconds(10))
@@ -104,7 +110,32 @@ struct AgentsTests {
             if !exited { try await Task.sleep(for: .milliseconds(10)) }
         }
         #expect(exited)
-        #expect(!AgentProcess.isRunning(pid, needle: agent.commandLineNeedle))
+        #expect(!AgentProcess.isRunning(pid, agent.identity))
+    }
+
+    @Test("An agent whose command ends in exec keeps its identity: found by its environment, one process")
+    func execKeepsIdentity() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-agents-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let name = "exec\(UInt32.random(in: 0...UInt32.max))"
+        let agent = AgentDefinition(name: name, exec: "cd /; exec sleep 30", logFile: directory.appendingPathComponent("\(name).log").path)
+        AgentProcess.makeParentDirectory(of: agent.logFile)
+        let pid = try spawn(agent)
+        defer { AgentProcess.signalGroup(pid, SIGKILL) }
+        // Wait until the shell has become `sleep 30`: the command-line marker is gone.
+        for _ in 0..<300 where AgentProcess.commandLine(of: pid) != "sleep 30 " {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(AgentProcess.commandLine(of: pid) == "sleep 30 ")
+        #expect(!AgentProcess.isRunning(pid, AgentProcess.Identity(commandLineNeedle: agent.commandLineNeedle, environmentEntry: "-")))
+        #expect(AgentProcess.isRunning(pid, agent.identity))
+        #expect(AgentProcess.scan(for: ["a": agent.identity]) == ["a": pid])
+        // A name that only starts the same is another agent.
+        let longer = AgentDefinition(name: name + "2", exec: "true", logFile: agent.logFile)
+        #expect(AgentProcess.scan(for: ["a": longer.identity]).isEmpty)
+        AgentProcess.signalGroup(pid, SIGKILL)
+        for _ in 0..<200 where !AgentProcess.reapIfExited(pid) { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(!AgentProcess.isRunning(pid, agent.identity))
     }
 
     @Test("An agent's environment is the allow-list, the passed names and its own variables")
@@ -124,13 +155,14 @@ struct AgentsTests {
         #expect(
             agent.processEnvironment(inheriting: parent) == [
                 "HOME=/home/vigil", "LANG=C.UTF-8", "LC_TIME=de_DE.UTF-8", "MQTT_HOST=broker", "PATH=/usr/bin:/bin", "PYTHONPATH=/opt/lib",
-                "TZ=Europe/Paris",
+                "TZ=Europe/Paris", "VIGIL_AGENT=a",
             ]
         )
         #expect(
-            AgentDefinition(name: "b", exec: "true", logFile: "/tmp/b.log").processEnvironment(inheriting: [:]) == [
-                "PATH=\(AgentDefinition.defaultPath)"
-            ]
+            AgentDefinition(name: "b", exec: "true", logFile: "/tmp/b.log", environment: ["VIGIL_AGENT": "c"]).processEnvironment(inheriting: [:])
+                == [
+                    "PATH=\(AgentDefinition.defaultPath)", "VIGIL_AGENT=b",
+                ]
         )
         #expect(AgentDefinition.isVariableName("MQTT_HOST_2"))
         #expect(!AgentDefinition.isVariableName("2X"))
@@ -155,12 +187,7 @@ struct AgentsTests {
             environment: ["AGENT_OWN": "mine"]
         )
         AgentProcess.makeParentDirectory(of: agent.logFile)
-        let pid = try AgentProcess.spawn(
-            shell: agent.shell,
-            script: agent.script,
-            logFile: agent.logFile,
-            environment: agent.processEnvironment(inheriting: AgentProcess.currentEnvironment())
-        )
+        let pid = try spawn(agent)
         defer { AgentProcess.signalGroup(pid, SIGKILL) }
         var log = ""
         for _ in 0..<500 where !log.contains("DONE") {

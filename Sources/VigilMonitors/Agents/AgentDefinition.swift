@@ -102,7 +102,20 @@ public struct AgentDefinition: Sendable, Hashable {
         }
         if result["PATH"] == nil { result["PATH"] = Self.defaultPath }
         result.merge(environment) { _, configured in configured }
+        // Last, so that no configured variable can hide which agent the process is.
+        result[Self.markerVariable] = name
         return result.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+    }
+
+    /// The variable that names the agent in its process environment: `VIGIL_AGENT=<name>`.
+    ///
+    /// `exec` keeps a process's environment but replaces its command line, so an agent whose
+    /// command ends in `exec daemon` loses the command-line ``marker`` and is still found by this.
+    public static let markerVariable = "VIGIL_AGENT"
+
+    /// How the agent's processes are recognised in `/proc`.
+    public var identity: AgentProcess.Identity {
+        AgentProcess.Identity(commandLineNeedle: commandLineNeedle, environmentEntry: "\(Self.markerVariable)=\(name)")
     }
 
     /// Whether a text is a usable variable name (letters, digits, `_`; not starting with a digit).
@@ -114,8 +127,9 @@ public struct AgentDefinition: Sendable, Hashable {
         }
     }
 
-    /// The tag that identifies the agent's process: `IOTMONITORMAGIC_<name>`, as iotmonitor, so
-    /// agents started by iotmonitor are adopted too.
+    /// The tag that identifies the agent's process in its command line: `IOTMONITORMAGIC_<name>`,
+    /// as iotmonitor, so agents started by iotmonitor are adopted too. Vigil also marks the
+    /// environment (``markerVariable``), which survives `exec`.
     public var marker: String { "IOTMONITORMAGIC_\(name)" }
 
     /// The script given to the shell: `echo <marker>; <exec>; echo END`.

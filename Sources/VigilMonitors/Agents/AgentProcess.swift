@@ -141,52 +141,93 @@ public enum AgentProcess {
         return waitpid(pid, &status, WNOHANG) == pid
     }
 
-    /// Whether a process exists and its command line contains `needle` (a zombie has an empty
-    /// command line, so it does not count).
-    public static func isRunning(_ pid: Int32, needle: String) -> Bool {
-        guard let commandLine = commandLine(of: pid) else { return false }
-        return commandLine.contains(needle)
+    /// How one agent's processes are recognised.
+    ///
+    /// A process is the agent's when its command line contains ``commandLineNeedle`` (iotmonitor's
+    /// marker, kept so that agents started by iotmonitor are adopted) or its environment holds
+    /// ``environmentEntry`` exactly (Vigil's marker, which survives `exec`; readable for processes
+    /// of Vigil's own user, or all of them when Vigil runs as root).
+    public struct Identity: Sendable, Hashable {
+        /// Text searched for in `/proc/<pid>/cmdline`, NULs read as spaces.
+        public var commandLineNeedle: String
+        /// A `NAME=value` entry searched for in `/proc/<pid>/environ`.
+        public var environmentEntry: String
+
+        /// Creates an identity.
+        public init(commandLineNeedle: String, environmentEntry: String) {
+            self.commandLineNeedle = commandLineNeedle
+            self.environmentEntry = environmentEntry
+        }
+
+        /// Whether the process with this command line (and, read only when needed, environment)
+        /// is the agent's.
+        func matches(commandLine: String, environment: () -> [UInt8]?) -> Bool {
+            if commandLine.contains(commandLineNeedle) { return true }
+            guard let environment = environment() else { return false }
+            let wanted = Array(environmentEntry.utf8)
+            return environment.split(separator: 0, omittingEmptySubsequences: true).contains { $0.elementsEqual(wanted) }
+        }
     }
 
-    /// Finds running processes whose command line contains one of the needles.
+    /// Whether a process exists (not a zombie: its command line is empty) and is the agent's.
+    public static func isRunning(_ pid: Int32, _ identity: Identity) -> Bool {
+        guard let commandLine = commandLine(of: pid) else { return false }
+        return identity.matches(commandLine: commandLine) { procFile(pid, "environ") }
+    }
+
+    /// Finds running agent processes.
     ///
-    /// - Parameter needles: The texts to look for, each mapped to a key.
-    /// - Returns: For each key found, the lowest matching process id (the shell comes before its
-    ///   children).
-    public static func scan<Key: Hashable>(for needles: [Key: String], procRoot: String = "/proc") -> [Key: Int32] {
-        guard !needles.isEmpty, let directory = opendir(procRoot) else { return [:] }
+    /// - Parameter identities: How each agent is recognised, mapped to a key.
+    /// - Returns: For each key found, one process id: the session leader among the matches (the
+    ///   shell Vigil started, or what it `exec`ed into) or, when none leads a session (agents
+    ///   started by iotmonitor), the lowest (the shell comes before its children).
+    public static func scan<Key: Hashable>(for identities: [Key: Identity], procRoot: String = "/proc") -> [Key: Int32] {
+        guard !identities.isEmpty, let directory = opendir(procRoot) else { return [:] }
         defer { closedir(directory) }
         let me = getpid()
-        var found: [Key: pid_t] = [:]
+        var found: [Key: (pid: pid_t, leader: Bool)] = [:]
         while let entry = readdir(directory) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
             }
             guard let pid = pid_t(name), pid != me, let commandLine = commandLine(of: pid, procRoot: procRoot) else { continue }
-            for (key, needle) in needles where commandLine.contains(needle) {
-                if let existing = found[key], existing < pid { continue }
-                found[key] = pid
+            var environment: [UInt8]??
+            let readEnvironment = {
+                if environment == nil { environment = procFile(pid, "environ", procRoot: procRoot) }
+                return environment ?? nil
+            }
+            for (key, identity) in identities where identity.matches(commandLine: commandLine, environment: readEnvironment) {
+                let leader = getsid(pid) == pid
+                if let existing = found[key], existing.leader && !leader || existing.leader == leader && existing.pid < pid { continue }
+                found[key] = (pid, leader)
             }
         }
-        return found
+        return found.mapValues(\.pid)
     }
 
     /// The command line of a process with its NUL separators turned into spaces, or `nil` when the
     /// process does not exist or is a zombie.
-    static func commandLine(of pid: pid_t, procRoot: String = "/proc") -> String? {
-        let fd = open("\(procRoot)/\(pid)/cmdline", O_RDONLY | O_CLOEXEC)
+    public static func commandLine(of pid: Int32, procRoot: String = "/proc") -> String? {
+        guard let bytes = procFile(pid, "cmdline", procRoot: procRoot), !bytes.isEmpty else { return nil }
+        return String(decoding: bytes.map { $0 == 0 ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
+    }
+
+    /// The contents of `/proc/<pid>/<file>`, at most 1 MiB, or `nil` when it cannot be read (no
+    /// such process, or another user's environment).
+    static func procFile(_ pid: pid_t, _ file: String, procRoot: String = "/proc") -> [UInt8]? {
+        let fd = open("\(procRoot)/\(pid)/\(file)", O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
+        while bytes.count < 1 << 20 {
             let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
-            if count <= 0 { break }
+            if count < 0 { return nil }
+            if count == 0 { break }
             bytes.append(contentsOf: chunk[0..<count])
         }
-        guard !bytes.isEmpty else { return nil }
-        return String(decoding: bytes.map { $0 == 0 ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
+        return bytes
     }
 
     /// Sends a signal to a process group (the agent's session), falling back to the process.

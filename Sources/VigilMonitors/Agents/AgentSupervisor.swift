@@ -39,9 +39,11 @@ public struct AgentSupervisorConfiguration: Sendable, Hashable {
 ///
 /// Each agent runs as `/bin/bash -c "echo IOTMONITORMAGIC_<name>; <exec>; echo END"`, detached in
 /// its own session (a Vigil restart or crash does not stop it), with stdout and stderr appended to
-/// its log file. Every `checkInterval` the supervisor checks that the process still runs; at
-/// start-up it looks for running processes carrying the marker in `/proc/*/cmdline` and adopts
-/// them instead of starting a second copy (this includes agents started by iotmonitor itself).
+/// its log file, with `VIGIL_AGENT=<name>` in its environment. Every `checkInterval` the supervisor
+/// checks that the process still runs; at start-up it looks for running processes carrying either
+/// marker (``AgentProcess/Identity``) and adopts them instead of starting a second copy. The
+/// environment marker survives a command that ends in `exec daemon`; the command-line one lets
+/// Vigil adopt agents started by iotmonitor itself.
 ///
 /// When an agent stops, what is left of its process group is sent SIGTERM and the agent is started
 /// again according to its ``AgentRestartPolicy``; after too many restarts Vigil gives up and
@@ -121,7 +123,7 @@ public final class AgentSupervisor: Service, Sendable {
         var agents = configuration.agents.map { definition in
             Agent(definition: definition, tracker: AgentRestartTracker(policy: definition.restartPolicy), phase: .waiting(until: 0))
         }
-        let running = AgentProcess.scan(for: Dictionary(uniqueKeysWithValues: agents.indices.map { ($0, agents[$0].definition.commandLineNeedle) }))
+        let running = AgentProcess.scan(for: Dictionary(uniqueKeysWithValues: agents.indices.map { ($0, agents[$0].definition.identity) }))
         for index in agents.indices {
             if let pid = running[index] {
                 agents[index].phase = .running(pid: pid, child: false)
@@ -151,11 +153,11 @@ public final class AgentSupervisor: Service, Sendable {
 
     private func check(_ agent: inout Agent, silent: Bool, outbox: inout [(topic: String, payload: String)]) async {
         let time = clock.now.seconds
-        let needle = agent.definition.commandLineNeedle
+        let identity = agent.definition.identity
         switch agent.phase {
         case .running(let pid, let child):
             if child { _ = AgentProcess.reapIfExited(pid) }
-            if !AgentProcess.isRunning(pid, needle: needle) {
+            if !AgentProcess.isRunning(pid, identity) {
                 // Whatever the shell left behind in its session goes too, so no copy survives.
                 AgentProcess.signalGroup(pid, SIGTERM)
                 logger.warning("Agent stopped", metadata: ["agent": "\(agent.definition.name)", "agent.pid": "\(pid)"])
@@ -168,7 +170,7 @@ public final class AgentSupervisor: Service, Sendable {
             }
         case .stopping(let pid, let child, let killAt):
             if child { _ = AgentProcess.reapIfExited(pid) }
-            if !AgentProcess.isRunning(pid, needle: needle) {
+            if !AgentProcess.isRunning(pid, identity) {
                 AgentProcess.signalGroup(pid, SIGKILL)
                 await stopped(&agent, at: time, outbox: &outbox)
             } else if time >= killAt {
@@ -176,7 +178,7 @@ public final class AgentSupervisor: Service, Sendable {
             }
         case .waiting(let until):
             guard time >= until else { return }
-            if let pid = AgentProcess.scan(for: [0: needle])[0] {
+            if let pid = AgentProcess.scan(for: [0: identity])[0] {
                 agent.phase = .running(pid: pid, child: false)
                 await report(agent, event: nil)
             } else {
@@ -184,7 +186,7 @@ public final class AgentSupervisor: Service, Sendable {
             }
         case .givenUp(let nextScan):
             guard time >= nextScan else { return }
-            if let pid = AgentProcess.scan(for: [0: needle])[0] {
+            if let pid = AgentProcess.scan(for: [0: identity])[0] {
                 agent.tracker.reset()
                 agent.phase = .running(pid: pid, child: false)
                 await report(agent, event: ("agent_adopted", .info, "Agent \(agent.definition.name) is running again (pid \(pid))"))
