@@ -16,6 +16,9 @@ public import VigilWeb
 /// The stream snapshot exporters serve the main `/metrics` too.
 extension MetricsSnapshotExporter: MetricsExporter {}
 
+/// So do the hub's per-target series.
+extension SeriesRegistry: MetricsExporter {}
+
 /// The stream pollers (Visionaire, MediaMTX), their metric exporters and the seed-004 exporter
 /// listener, built from the configuration.
 struct StreamServices {

@@ -60,7 +60,9 @@ public struct VigilApplication: Sendable {
         self.configuration = configuration
         self.logger = logger
         let stores = try StoreFactory.open(configuration.store)
-        let hub = Hub(stores: stores, logger: Self.logger(logger, "vigil.hub"), clock: clock)
+        // The hub's per-target series live in a registry built for many series of one name.
+        let series = SeriesRegistry()
+        let hub = Hub(stores: stores, logger: Self.logger(logger, "vigil.hub"), clock: clock, metricsFactory: series)
         self.hub = hub
         let readiness = Readiness()
         let buildInfo = registry.makeGauge(
@@ -74,7 +76,7 @@ public struct VigilApplication: Sendable {
         }
         var web = WebDependencies(
             hub: hub,
-            exporters: [registry, ProcessMetrics(startTime: clock.wallClockSeconds)] + streams.exporters,
+            exporters: [registry, series, ProcessMetrics(startTime: clock.wallClockSeconds)] + streams.exporters,
             readiness: readiness,
             version: vigilVersion,
             configuration: configuration.http
