@@ -48,12 +48,7 @@ struct AnnouncerIntegrationTests {
     }
 
     func post(_ vigil: VigilProcess, _ path: String, _ body: String) async throws -> (status: Int, body: String) {
-        var request = HTTPClientRequest(url: "http://127.0.0.1:\(vigil.port)\(path)")
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.body = .bytes(ByteBuffer(string: body))
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
-        return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
+        try await vigil.post(path, json: body)
     }
 
     /// A body like seed 001's sample: `from` in another domain, the client namespace declared.

@@ -30,7 +30,7 @@ struct SQLiteStoreTests {
         }
     }
 
-    @Test("Writes asked for by a cancelled task still commit (shutdown saves); reads stay cancellable")
+    @Test("Writes asked for by a cancelled task still commit (shutdown saves)")
     func writesOutliveCancellation() async throws {
         try await withDatabase { path in
             let store = try SQLiteStore(path: path)

@@ -103,6 +103,9 @@ import Testing
         #expect(!fixture.isEstablished)
         try fixture.serverSends("<enabled xmlns='urn:xmpp:sm:3'/>")
         #expect(fixture.isEstablished)
+        var enabled: Bool?
+        fixture.handler.established.futureResult.assumeIsolated().whenSuccess { enabled = $0.streamManagement }
+        #expect(enabled == true)
         fixture.send("<message to='x@example.test'/>")
         fixture.send("<message to='y@example.test'/>")
         _ = try fixture.sent()

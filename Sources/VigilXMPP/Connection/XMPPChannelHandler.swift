@@ -22,6 +22,8 @@ final class XMPPChannelHandler: ChannelInboundHandler {
     struct Established: Sendable {
         var jid: String
         var streamID: String
+        /// Whether XEP-0198 stream management was enabled.
+        var streamManagement = false
     }
 
     private struct PendingIQ {
@@ -187,7 +189,7 @@ final class XMPPChannelHandler: ChannelInboundHandler {
                 isEstablished = true
                 logger.debug("stream established", metadata: ["xmpp.jid": "\(jid)", "xmpp.stream_id": "\(streamID)"])
                 startPinging()
-                established.succeed(Established(jid: jid, streamID: streamID))
+                established.succeed(Established(jid: jid, streamID: streamID, streamManagement: streamManagementOn))
             case .deliver(let element):
                 deliver(element)
             case .streamManagementEnabled:

@@ -35,6 +35,9 @@ public final actor XMPPConnection {
     public nonisolated let jid: String
     /// The stream id the server assigned.
     public nonisolated let streamID: String
+    /// Whether XEP-0198 stream management is on, so ``confirmDelivery()`` waits for
+    /// acknowledgements rather than a ping round trip.
+    public nonisolated let streamManagement: Bool
     /// Incoming stanzas in arrival order; the sequence ends when the connection closes.
     public nonisolated let stanzas: AsyncStream<XMLElement>
     /// The executor of the channel's event loop, on which the actor runs.
@@ -54,6 +57,7 @@ public final actor XMPPConnection {
         self.configuration = configuration
         self.jid = established.jid
         self.streamID = established.streamID
+        self.streamManagement = established.streamManagement
         self.stanzas = stanzas
         self.unownedExecutor = channel.eventLoop.executor.asUnownedSerialExecutor()
         self.channel = channel
@@ -101,7 +105,7 @@ public final actor XMPPConnection {
         }.get()
         do {
             let result = try await established.get()
-            logger.info("XMPP stream established", metadata: ["xmpp.jid": "\(result.jid)"])
+            logger.info("XMPP stream established", metadata: ["xmpp.jid": "\(result.jid)", "xmpp.stream_management": "\(result.streamManagement)"])
             return XMPPConnection(
                 configuration: configuration,
                 established: result,
