@@ -511,6 +511,18 @@ public final class Announcer: Service, Sendable {
             }
             if Task.isCancelled { break }
             round += 1
+            // Streams that keep breaking before they confirm: after as many rounds as a send has
+            // retries, the rest is counted as failed (named in the completion event), as a send
+            // that keeps failing is.
+            if round > settings.retry.retries, !resend.isEmpty {
+                logger.warning(
+                    "Announcement stanzas unconfirmed after \(round) rounds; counted as failed",
+                    metadata: ["announcer.unconfirmed": "\(resend.count)"]
+                )
+                for offset in resend { states[offset] = .failed }
+                failedCounter.increment(by: resend.count)
+                resend = []
+            }
         }
         var outcome = BatchOutcome()
         for state in states {

@@ -261,6 +261,17 @@ struct AnnouncerTests {
         #expect(fixture.events.all.first?.fields["sent"] == "10")
     }
 
+    @Test("Streams that never confirm: after send_retry rounds the unconfirmed recipients are counted as failed, not retried forever")
+    func neverConfirmed() async throws {
+        let fixture = Fixture(connections: 1, settings: { $0.progressInterval = 2 })
+        fixture.sender.brokenConfirmations.withLock { $0 = 1_000 }
+        _ = try await fixture.announcer.submit(try fixture.users(["a", "b"]))
+        try await fixture.run { fixture.events.all.count == 1 }
+        // retries 2: the first send and two resends, each written and never confirmed.
+        #expect(fixture.sender.stanzas.count == 6)
+        #expect(fixture.events.all.first?.fields["failed"] == "2")
+    }
+
     @Test("A recipient source that keeps failing gives up with announcement_failed; a retry through the API finishes the job")
     func failingSourceGivesUp() async throws {
         let source = FlakyMembers(members: ["m1", "m2", "m3", "m4"])
