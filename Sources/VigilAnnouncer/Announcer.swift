@@ -384,16 +384,20 @@ public final class Announcer: Service, Sendable {
                     try? await clock.sleep(for: .seconds(1))
                     continue
                 }
-                // Recipients of this page already done before a stop (the page is read again).
-                let skip = min(job.pageOffset ?? 0, page.usernames.count)
-                let pending = Array(page.usernames[skip...])
-                let batch = await sendBatch(pending, firstIndex: job.sent + job.failed, template: template)
-                job.sent += batch.sent
-                job.failed += batch.failed
-                if batch.done < pending.count {
-                    job.pageOffset = skip + batch.done
+                // A page goes in batches like a user list; `pageOffset` keeps the recipients of this
+                // page already done, since after a stop the page is read again.
+                var offset = min(job.pageOffset ?? 0, page.usernames.count)
+                while offset < page.usernames.count {
+                    let end = min(page.usernames.count, offset + max(1, settings.progressInterval))
+                    let batch = await sendBatch(Array(page.usernames[offset..<end]), firstIndex: job.sent + job.failed, template: template)
+                    job.sent += batch.sent
+                    job.failed += batch.failed
+                    let stopped = batch.done < end - offset
+                    offset += batch.done
+                    guard offset < page.usernames.count else { break }
+                    job.pageOffset = offset
                     await saveShielded(job)
-                    return
+                    if stopped { return }
                 }
                 job.cursor = page.next
                 job.pageOffset = nil

@@ -292,6 +292,23 @@ struct AnnouncerTests {
         #expect(try await fixture.store.values(prefix: "announcer/outbox/").isEmpty)
     }
 
+    @Test("A channel page goes in batches; a stop part-way through a page resumes inside it, repeating nobody (SQLite store)")
+    func channelStopInsidePage() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-announcer-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let store = try SQLiteStore(path: folder.appendingPathComponent("vigil.sqlite").path)
+        let members = PagedMembers(members: ["m1", "m2", "m3", "m4", "m5"])  // pages of three
+        let first = Fixture(settings: { $0.progressInterval = 2 }, store: store, recipients: members)
+        first.sender.hangAfter.withLock { $0 = 4 }  // m1-m3 (page 1), m4; m5 hangs
+        _ = try await first.announcer.submit(Announcement(audience: .channel(7), template: try StanzaTemplate(Self.template)))
+        try await first.run { first.sender.stanzas.count >= 4 }
+        let second = Fixture(settings: { $0.progressInterval = 2 }, store: store, recipients: members)
+        try await second.run { second.events.all.count == 1 }
+        #expect(first.sender.stanzas.count == 4)
+        #expect(second.sender.stanzas == ["<message to='m5@example.test' id='n-4' type='chat'><body>hi</body></message>"])
+        #expect(second.events.all.first?.fields["sent"] == "5")
+    }
+
     @Test("A channel is read page by page; the index runs across pages")
     func channel() async throws {
         let fixture = Fixture(recipients: PagedMembers(members: ["m1", "m2", "m3", "m4", "m5"]))
