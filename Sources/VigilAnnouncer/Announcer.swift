@@ -366,6 +366,9 @@ public final class Announcer: Service, Sendable {
             if job.next < usernames.count { return }
         } else if let channel = job.channel, let recipients {
             var failingSince: Double?
+            // A cursor of nil means the first page, so a job whose last page is done must finish
+            // now, even when a stop is under way: saved as is, it would start over.
+            var finished = false
             while !Task.isCancelled {
                 let page: RecipientPage
                 do {
@@ -402,9 +405,12 @@ public final class Announcer: Service, Sendable {
                 job.cursor = page.next
                 job.pageOffset = nil
                 await saveShielded(job)
-                if page.next == nil { break }
+                if page.next == nil {
+                    finished = true
+                    break
+                }
             }
-            if Task.isCancelled { return }
+            guard finished else { return }
         }
         await remove(job)
         completedCounter.increment()

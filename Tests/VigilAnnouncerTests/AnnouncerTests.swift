@@ -31,6 +31,9 @@ final class RecordingSender: StanzaSender {
     /// connection, as a reconnection does.
     let brokenConfirmations = Mutex(0)
     let streamSerials = Mutex<[Int: UInt64]>([:])
+    /// After this many sent stanzas, the sending task is cancelled (a stop that comes as the
+    /// stanza goes out).
+    let cancelAfter = Mutex<Int?>(nil)
     let confirmations = Atomic<Int>(0)
 
     init(connections: Int) {
@@ -52,7 +55,11 @@ final class RecordingSender: StanzaSender {
             return true
         }
         if fail { throw Refused() }
-        sent.withLock { $0.append((stanza, index)) }
+        let count = sent.withLock { sent in
+            sent.append((stanza, index))
+            return sent.count
+        }
+        if let limit = cancelAfter.withLock({ $0 }), count >= limit { withUnsafeCurrentTask { $0?.cancel() } }
         return StanzaStream(connection: index, serial: streamSerials.withLock { $0[index, default: 0] })
     }
 
@@ -307,6 +314,18 @@ struct AnnouncerTests {
         #expect(first.sender.stanzas.count == 4)
         #expect(second.sender.stanzas == ["<message to='m5@example.test' id='n-4' type='chat'><body>hi</body></message>"])
         #expect(second.events.all.first?.fields["sent"] == "5")
+    }
+
+    @Test("A stop right after a channel's last page completes the job instead of saving a cursor that would start over")
+    func channelStopAfterLastPage() async throws {
+        let store = MemoryStore()
+        let members = PagedMembers(members: ["m1", "m2"])  // one page
+        let first = Fixture(store: store, recipients: members)
+        // The worker is cancelled (a SIGTERM) by the send of the last member: that send went out.
+        first.sender.cancelAfter.withLock { $0 = 2 }
+        _ = try await first.announcer.submit(Announcement(audience: .channel(7), template: try StanzaTemplate(Self.template)))
+        try await first.run { first.events.all.count == 1 }
+        #expect(try await store.values(prefix: "announcer/outbox/").isEmpty)
     }
 
     @Test("A channel is read page by page; the index runs across pages")
