@@ -495,19 +495,7 @@ public final class Announcer: Service, Sendable {
             for state in states {
                 if case .written(let stream) = state, !streams.contains(stream) { streams.append(stream) }
             }
-            var broken: Set<StanzaStream> = []
-            for stream in streams {
-                let sender = self.sender
-                do {
-                    try await withCancellationShield { try await sender.confirm(stream) }
-                } catch {
-                    broken.insert(stream)
-                    logger.warning(
-                        "XMPP stream broke before it confirmed the batch; sending its part again",
-                        metadata: ["xmpp.connection": "\(stream.connection)", "error": "\(error)"]
-                    )
-                }
-            }
+            let broken = await confirm(streams)
             resend = []
             for offset in states.indices {
                 guard case .written(let stream) = states[offset] else { continue }
@@ -544,6 +532,34 @@ public final class Announcer: Service, Sendable {
             outcome.done += 1
         }
         return outcome
+    }
+
+    /// Confirms streams at once (a stop waits for the slowest, not for their sum), each shielded
+    /// from cancellation; returns the ones that broke or did not answer.
+    private func confirm(_ streams: [StanzaStream]) async -> Set<StanzaStream> {
+        let sender = self.sender
+        return await withTaskGroup(of: (StanzaStream, String?).self) { group in
+            for stream in streams {
+                group.addTask {
+                    do {
+                        try await withCancellationShield { try await sender.confirm(stream) }
+                        return (stream, nil)
+                    } catch {
+                        return (stream, "\(error)")
+                    }
+                }
+            }
+            var broken: Set<StanzaStream> = []
+            for await (stream, problem) in group {
+                guard let problem else { continue }
+                broken.insert(stream)
+                logger.warning(
+                    "XMPP stream broke before it confirmed the batch; sending its part again",
+                    metadata: ["xmpp.connection": "\(stream.connection)", "error": "\(problem)"]
+                )
+            }
+            return broken
+        }
     }
 
     private enum Delivery {

@@ -85,7 +85,7 @@ struct AnnouncerDeliveryIntegrationTests {
         let duplicates = counts.reduce(0) { $0 + max(0, $1 - 1) }
         let resent = metricValue(metrics, result: "resent")
         print(
-            "ANNOUNCER-DELIVERY server=\(kind) interruption=\(interruption) users=\(Self.userCount) missing=\(missing) duplicates=\(duplicates) resent-after-restart=\(resent)"
+            "ANNOUNCER-DELIVERY server=\(kind) interruption=\(interruption) users=\(Self.userCount) missing=\(missing) duplicates=\(duplicates) resent-by-the-last-process=\(resent)"
         )
         #expect(missing == 0, "users who received nothing: \(counts.indices.filter { counts[$0] == 0 }.prefix(20))")
         switch interruption {
