@@ -355,6 +355,7 @@ let package = Package(
                 "VigilApp",
                 "VigilWeb",
                 "VigilCore",
+                "VigilStorage",
                 "VigilXMPP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -20,19 +20,33 @@ public import VigilCore
 ///   `announcer/outbox/<id>`) and queues it; when ``Settings/inputBuffer`` announcements already
 ///   wait, it refuses with ``SubmitError/busy`` (HTTP 503) rather than grow without bound.
 /// - **Expansion.** ``Settings/workers`` announcements are worked on at once. A user list is sent
-///   in order; a channel is read page by page from the ``RecipientSource``. Progress is saved every
-///   ``Settings/progressInterval`` recipients, so after a crash or restart an announcement
-///   continues where it stopped (a recipient may get a message twice, none is skipped).
+///   in order; a channel is read page by page from the ``RecipientSource``. A channel whose source
+///   keeps failing for ``Settings/recipientSourceGiveUp`` gives up with an `announcement_failed`
+///   event and stays in the outbox until ``retry(id:)`` (`POST /api/v1/announcements/{id}/retry`).
 /// - **Sending.** One ``SendPacer`` for all workers holds the rate; each stanza goes to the next
 ///   connected connection (``ConnectionRotation``); a failed send is retried on the next one
 ///   after the pauses of ``Settings/retry``. A stanza that still fails is counted, not dropped
 ///   silently: `vigil_announcer_messages_total{result="failed"}`, and the announcement's
 ///   completion event says how many.
+/// - **Confirmation and progress.** Recipients go in batches of ``Settings/progressInterval``. After
+///   each batch, every stream it was written into must confirm it (``StanzaSender/confirm(_:)``:
+///   a XEP-0198 acknowledgement where the server offers stream management, otherwise a XEP-0199
+///   ping round trip) before the batch's progress is saved. Recipients written into a stream that
+///   broke or did not answer are sent again on another one. On a graceful stop no new stanza goes
+///   out, what was written is confirmed and saved (shielded from the cancellation), so the next
+///   start repeats nobody.
 ///
-/// Metrics: `vigil_announcer_messages_total{result="sent"|"failed"|"retried"}`,
-/// `vigil_announcer_announcements_total{result="accepted"|"completed"|"refused"}`,
+/// **Guarantee: at least once.** No recipient is skipped: after a crash (`kill -9`), a lost
+/// connection or a server that stops answering, every recipient not confirmed is sent again.
+/// Duplicates are bounded by the batch size: only a crash between a batch's first send and its
+/// saved progress repeats that batch's recipients.
+///
+/// Metrics: `vigil_announcer_messages_total{result="sent"|"confirmed"|"resent"|"failed"|"retried"}`
+/// (`sent`: written to a stream; `confirmed`: taken by the server; `resent`: sent again after a
+/// broken stream; `retried`: a send attempt repeated after it failed),
+/// `vigil_announcer_announcements_total{result="accepted"|"completed"|"refused"|"failed"}`,
 /// `vigil_announcer_queued` (gauge). Events: `announcement_completed` (info, or warning when
-/// some stanzas failed).
+/// some stanzas failed), `announcement_failed` (critical).
 public final class Announcer: Service, Sendable {
     /// How the Announcer works.
     public struct Settings: Sendable, Hashable {
@@ -48,8 +62,14 @@ public final class Announcer: Service, Sendable {
         public var domain: String
         /// Channel members fetched per page.
         public var pageLength = 100
-        /// Recipients between two saves of an announcement's progress.
+        /// Recipients between two saves of an announcement's progress: the batch that is confirmed
+        /// by the XMPP server before its progress is saved, and so the most recipients a crash
+        /// can repeat.
         public var progressInterval = 50
+        /// How long a channel announcement waits for a failing recipient source (MySQL, Redis)
+        /// before it gives up with an `announcement_failed` event; the job stays in the outbox for
+        /// ``Announcer/retry(id:)``.
+        public var recipientSourceGiveUp: Duration = .seconds(300)
         /// When sending as an XMPP component: its domain, into which every stanza's `from` is
         /// moved (see ``StanzaTemplate/sendingFrom(domain:)``).
         public var componentDomain: String?
@@ -103,6 +123,10 @@ public final class Announcer: Service, Sendable {
         var cursor: String?
         var sent = 0
         var failed = 0
+        /// Channels: recipients of the page at `cursor` already done (after a stop part-way).
+        var pageOffset: Int?
+        /// Why the job gave up; it then waits in the outbox for ``Announcer/retry(id:)``.
+        var held: String?
     }
 
     static let outboxPrefix = "announcer/outbox/"
@@ -126,6 +150,9 @@ public final class Announcer: Service, Sendable {
     private let sentCounter = Counter(label: "vigil_announcer_messages_total", dimensions: [("result", "sent")])
     private let failedCounter = Counter(label: "vigil_announcer_messages_total", dimensions: [("result", "failed")])
     private let retriedCounter = Counter(label: "vigil_announcer_messages_total", dimensions: [("result", "retried")])
+    private let confirmedCounter = Counter(label: "vigil_announcer_messages_total", dimensions: [("result", "confirmed")])
+    private let resentCounter = Counter(label: "vigil_announcer_messages_total", dimensions: [("result", "resent")])
+    private let heldCounter = Counter(label: "vigil_announcer_announcements_total", dimensions: [("result", "failed")])
     private let acceptedCounter = Counter(label: "vigil_announcer_announcements_total", dimensions: [("result", "accepted")])
     private let completedCounter = Counter(label: "vigil_announcer_announcements_total", dimensions: [("result", "completed")])
     private let refusedCounter = Counter(label: "vigil_announcer_announcements_total", dimensions: [("result", "refused")])
@@ -201,12 +228,60 @@ public final class Announcer: Service, Sendable {
         return Receipt(id: job.id, recipients: job.usernames?.count)
     }
 
+    /// Why ``retry(id:)`` refused.
+    public enum RetryError: Error, Hashable, CustomStringConvertible {
+        /// No announcement with this id is in the outbox.
+        case notFound
+        /// The announcement has not failed: it is queued or being sent.
+        case notFailed
+        /// The outbox could not be read or written.
+        case storeFailed(String)
+
+        public var description: String {
+            switch self {
+            case .notFound: "no announcement with this id is in the outbox"
+            case .notFailed: "the announcement has not failed; it is queued or being sent"
+            case .storeFailed(let reason): "the outbox could not be updated: \(reason)"
+            }
+        }
+    }
+
+    /// Queues again an announcement that gave up (`announcement_failed`, for example after its
+    /// recipient source kept failing); it continues where it stopped.
+    public func retry(id: String) async throws(RetryError) -> Receipt {
+        // Ids are `a<millis>-<serial>`; anything else cannot name an outbox entry.
+        guard !id.isEmpty, id.count <= 64, id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
+            throw .notFound
+        }
+        var job: Job
+        let stored: [UInt8]?
+        do {
+            stored = try await store.value(forKey: Self.outboxPrefix + id)
+        } catch {
+            throw .storeFailed("\(error)")
+        }
+        guard let stored, let decoded = try? JSONDecoder().decode(Job.self, from: Data(stored)) else { throw .notFound }
+        job = decoded
+        guard job.held != nil, queue.withLock({ !$0.known.contains(id) }) else { throw .notFailed }
+        job.held = nil
+        do {
+            try await save(job)
+        } catch {
+            throw .storeFailed("\(error)")
+        }
+        enqueue([job])
+        logger.info("Announcement queued again", metadata: ["announcement.id": "\(id)"])
+        return Receipt(id: id, recipients: job.usernames.map { $0.count - job.next })
+    }
+
     /// Resumes the outbox, then works until graceful shutdown. Announcements in progress keep
     /// their saved progress and continue at the next start.
     public func run() async throws {
         do {
             let stored = try await store.values(prefix: Self.outboxPrefix)
-            let jobs = stored.compactMap { try? JSONDecoder().decode(Job.self, from: Data($0.value)) }.sorted { $0.accepted < $1.accepted }
+            let jobs = stored.compactMap { try? JSONDecoder().decode(Job.self, from: Data($0.value)) }
+                .filter { $0.held == nil }
+                .sorted { $0.accepted < $1.accepted }
             if !jobs.isEmpty {
                 logger.info("Resuming announcements from the outbox", metadata: ["announcer.outbox": "\(jobs.count)"])
                 enqueue(jobs)
@@ -274,57 +349,70 @@ public final class Announcer: Service, Sendable {
             template = try StanzaTemplate(job.template)
         } catch {
             logger.error("Dropping an unreadable announcement from the outbox", metadata: ["announcement.id": "\(job.id)", "error": "\(error)"])
-            try? await store.removeValue(forKey: Self.outboxPrefix + job.id)
+            await remove(job)
             return
         }
-        var sinceSave = 0
         if let usernames = job.usernames {
-            while job.next < usernames.count {
-                if Task.isCancelled { break }
-                switch await deliver(to: usernames[job.next], template: template, index: job.next) {
-                case .sent: job.sent += 1
-                case .failed: job.failed += 1
-                case .cancelled: break
-                }
-                if Task.isCancelled { break }
-                job.next += 1
-                sinceSave += 1
-                if sinceSave >= settings.progressInterval {
-                    sinceSave = 0
-                    try? await save(job)
-                }
+            while job.next < usernames.count, !Task.isCancelled {
+                let start = job.next
+                let end = min(usernames.count, start + max(1, settings.progressInterval))
+                let batch = await sendBatch(Array(usernames[start..<end]), firstIndex: start, template: template)
+                job.next += batch.done
+                job.sent += batch.sent
+                job.failed += batch.failed
+                await saveShielded(job)
+                if batch.done < end - start { return }  // stopped part-way; the rest goes after the restart
             }
-            if job.next < usernames.count {
-                try? await save(job)
-                return
-            }
+            if job.next < usernames.count { return }
         } else if let channel = job.channel, let recipients {
-            var index = job.sent + job.failed
+            var failingSince: Double?
+            // A cursor of nil means the first page, so a job whose last page is done must finish
+            // now, even when a stop is under way: saved as is, it would start over.
+            var finished = false
             while !Task.isCancelled {
                 let page: RecipientPage
                 do {
                     page = try await recipients.onlineMembers(ofChannel: channel, after: job.cursor, limit: settings.pageLength)
+                    failingSince = nil
                 } catch {
+                    if Task.isCancelled { return }
+                    let now = clock.now.seconds
+                    let since = failingSince ?? now
+                    failingSince = since
+                    if now - since >= settings.recipientSourceGiveUp.secondsDouble {
+                        await hold(job, reason: "channel members could not be read for \(settings.recipientSourceGiveUp): \(error)")
+                        return
+                    }
                     logger.warning("Could not read channel members; retrying", metadata: ["announcement.id": "\(job.id)", "error": "\(error)"])
                     try? await clock.sleep(for: .seconds(1))
                     continue
                 }
-                for username in page.usernames {
-                    switch await deliver(to: username, template: template, index: index) {
-                    case .sent: job.sent += 1
-                    case .failed: job.failed += 1
-                    case .cancelled: return  // the page is sent again after the restart
-                    }
-                    index += 1
+                // A page goes in batches like a user list; `pageOffset` keeps the recipients of this
+                // page already done, since after a stop the page is read again.
+                var offset = min(job.pageOffset ?? 0, page.usernames.count)
+                while offset < page.usernames.count {
+                    let end = min(page.usernames.count, offset + max(1, settings.progressInterval))
+                    let batch = await sendBatch(Array(page.usernames[offset..<end]), firstIndex: job.sent + job.failed, template: template)
+                    job.sent += batch.sent
+                    job.failed += batch.failed
+                    let stopped = batch.done < end - offset
+                    offset += batch.done
+                    guard offset < page.usernames.count else { break }
+                    job.pageOffset = offset
+                    await saveShielded(job)
+                    if stopped { return }
                 }
                 job.cursor = page.next
-                try? await save(job)
-                if page.next == nil { break }
+                job.pageOffset = nil
+                await saveShielded(job)
+                if page.next == nil {
+                    finished = true
+                    break
+                }
             }
-            if Task.isCancelled { return }
+            guard finished else { return }
         }
-        try? await store.removeValue(forKey: Self.outboxPrefix + job.id)
-        _ = queue.withLock { $0.known.remove(job.id) }
+        await remove(job)
         completedCounter.increment()
         let event = Event(
             time: clock.wallClockSeconds,
@@ -336,8 +424,146 @@ public final class Announcer: Service, Sendable {
         await record(event)
     }
 
+    /// Removes a finished or unreadable job from the outbox.
+    private func remove(_ job: Job) async {
+        let store = self.store
+        let key = Self.outboxPrefix + job.id
+        do {
+            try await withCancellationShield { try await store.removeValue(forKey: key) }
+        } catch {
+            logger.error("Could not remove a finished announcement from the outbox", metadata: ["announcement.id": "\(job.id)", "error": "\(error)"])
+        }
+        _ = queue.withLock { $0.known.remove(job.id) }
+    }
+
+    /// Gives up on a job for now: it stays in the outbox, marked, until ``retry(id:)``.
+    private func hold(_ original: Job, reason: String) async {
+        var job = original
+        job.held = reason
+        await saveShielded(job)
+        _ = queue.withLock { $0.known.remove(job.id) }
+        heldCounter.increment()
+        logger.error("Announcement failed; kept for a retry through the API", metadata: ["announcement.id": "\(job.id)", "error": "\(reason)"])
+        await record(
+            Event(
+                time: clock.wallClockSeconds,
+                type: "announcement_failed",
+                severity: .critical,
+                message: "Announcement \(job.id) stopped after \(job.sent) recipient(s): \(reason); "
+                    + "POST /api/v1/announcements/\(job.id)/retry sends the rest",
+                fields: ["announcement": job.id, "sent": "\(job.sent)", "failed": "\(job.failed)", "reason": reason]
+            )
+        )
+    }
+
+    /// What became of a batch.
+    private struct BatchOutcome {
+        /// Recipients from the start of the batch whose delivery is settled (confirmed or failed);
+        /// fewer than the batch when stopped.
+        var done = 0
+        var sent = 0
+        var failed = 0
+    }
+
+    private enum RecipientState {
+        case pending
+        case written(StanzaStream)
+        case confirmed
+        case failed
+    }
+
+    /// Sends a batch, then confirms every stream it was written into before its progress may be
+    /// saved. Recipients written into a stream that broke, or did not confirm in time, are sent
+    /// again on another one, and confirmed again. When stopping, no new stanza goes out; what was
+    /// written is still confirmed (shielded from the cancellation), so the saved progress holds
+    /// exactly the confirmed recipients and a graceful stop repeats nobody.
+    private func sendBatch(_ usernames: [String], firstIndex: Int, template: StanzaTemplate) async -> BatchOutcome {
+        var states = [RecipientState](repeating: .pending, count: usernames.count)
+        var resend: [Int] = Array(usernames.indices)
+        var round = 0
+        while !resend.isEmpty {
+            for offset in resend {
+                if Task.isCancelled { break }
+                if round > 0 { resentCounter.increment() }
+                switch await deliver(to: usernames[offset], template: template, index: firstIndex + offset) {
+                case .sent(let stream): states[offset] = .written(stream)
+                case .failed: states[offset] = .failed
+                case .cancelled: break
+                }
+            }
+            var streams: [StanzaStream] = []
+            for state in states {
+                if case .written(let stream) = state, !streams.contains(stream) { streams.append(stream) }
+            }
+            let broken = await confirm(streams)
+            resend = []
+            for offset in states.indices {
+                guard case .written(let stream) = states[offset] else { continue }
+                if broken.contains(stream) {
+                    states[offset] = .pending
+                    resend.append(offset)
+                } else {
+                    states[offset] = .confirmed
+                    confirmedCounter.increment()
+                }
+            }
+            if Task.isCancelled { break }
+            round += 1
+            // Streams that keep breaking before they confirm: after as many rounds as a send has
+            // retries, the rest is counted as failed (named in the completion event), as a send
+            // that keeps failing is.
+            if round > settings.retry.retries, !resend.isEmpty {
+                logger.warning(
+                    "Announcement stanzas unconfirmed after \(round) rounds; counted as failed",
+                    metadata: ["announcer.unconfirmed": "\(resend.count)"]
+                )
+                for offset in resend { states[offset] = .failed }
+                failedCounter.increment(by: resend.count)
+                resend = []
+            }
+        }
+        var outcome = BatchOutcome()
+        for state in states {
+            switch state {
+            case .confirmed: outcome.sent += 1
+            case .failed: outcome.failed += 1
+            case .pending, .written: return outcome
+            }
+            outcome.done += 1
+        }
+        return outcome
+    }
+
+    /// Confirms streams at once (a stop waits for the slowest, not for their sum), each shielded
+    /// from cancellation; returns the ones that broke or did not answer.
+    private func confirm(_ streams: [StanzaStream]) async -> Set<StanzaStream> {
+        let sender = self.sender
+        return await withTaskGroup(of: (StanzaStream, String?).self) { group in
+            for stream in streams {
+                group.addTask {
+                    do {
+                        try await withCancellationShield { try await sender.confirm(stream) }
+                        return (stream, nil)
+                    } catch {
+                        return (stream, "\(error)")
+                    }
+                }
+            }
+            var broken: Set<StanzaStream> = []
+            for await (stream, problem) in group {
+                guard let problem else { continue }
+                broken.insert(stream)
+                logger.warning(
+                    "XMPP stream broke before it confirmed the batch; sending its part again",
+                    metadata: ["xmpp.connection": "\(stream.connection)", "error": "\(problem)"]
+                )
+            }
+            return broken
+        }
+    }
+
     private enum Delivery {
-        case sent
+        case sent(StanzaStream)
         case failed
         /// Shutting down: the stanza was not sent and counts as neither.
         case cancelled
@@ -369,9 +595,9 @@ public final class Announcer: Service, Sendable {
             var problem = "no XMPP connection is up"
             if let index {
                 do {
-                    try await sender.send(stanza, on: index)
+                    let stream = try await sender.send(stanza, on: index)
                     sentCounter.increment()
-                    return .sent
+                    return .sent(stream)
                 } catch {
                     problem = "\(error)"
                 }
@@ -384,6 +610,16 @@ public final class Announcer: Service, Sendable {
             retriedCounter.increment()
             attempt += 1
             do { try await clock.sleep(for: pause) } catch { return .cancelled }
+        }
+    }
+
+    /// Saves a job's progress, also while shutting down (the worker's task is cancelled then, and
+    /// a store that honours cancellation would refuse the write).
+    private func saveShielded(_ job: Job) async {
+        do {
+            try await withCancellationShield { try await self.save(job) }
+        } catch {
+            logger.error("Could not save an announcement's progress", metadata: ["announcement.id": "\(job.id)", "error": "\(error)"])
         }
     }
 

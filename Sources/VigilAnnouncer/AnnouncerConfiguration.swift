@@ -25,6 +25,10 @@ public struct AnnouncerConfiguration: Sendable, Hashable {
     public var logicProcessNumber = 2
     /// `user_activity_ask_buffer`: usernames per online-status query.
     public var userActivityAskBuffer = 1_000
+    /// `recipient_source_give_up` (Vigil's own): how long a channel announcement waits for a failing
+    /// recipient source (MySQL, Redis) before it fails with `announcement_failed`, kept in the outbox
+    /// for `POST /api/v1/announcements/{id}/retry`.
+    public var recipientSourceGiveUp: Duration = .seconds(300)
     /// `[monitoring] buffer_report_duration` (seconds): how often buffer fill levels are reported.
     public var bufferReportInterval: Duration = .seconds(1)
 

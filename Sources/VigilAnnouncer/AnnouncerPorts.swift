@@ -14,8 +14,28 @@ public protocol StanzaSender: Sendable {
     var connectionCount: Int { get }
     /// Whether connection `index` is up and logged in.
     func isConnected(_ index: Int) -> Bool
-    /// Sends one stanza on connection `index`; throws when it could not be written.
-    func send(_ stanza: String, on index: Int) async throws
+    /// Sends one stanza on connection `index` and returns the stream it was written into; throws
+    /// when it could not be written.
+    func send(_ stanza: String, on index: Int) async throws -> StanzaStream
+    /// Returns once the server has taken every stanza written into `stream` so far (XEP-0198
+    /// acknowledgement, or a XEP-0199 ping round trip); throws when that cannot be known: the
+    /// stream broke, was replaced by a reconnection, or did not answer in time.
+    func confirm(_ stream: StanzaStream) async throws
+}
+
+/// One stream of one connection: stanzas are confirmed per stream, since a reconnection starts a
+/// new one and leaves the fate of what was written into the old one unknown.
+public struct StanzaStream: Sendable, Hashable {
+    /// The connection's number.
+    public var connection: Int
+    /// Tells this stream from the connection's other streams (before and after reconnections).
+    public var serial: UInt64
+
+    /// Creates a stream identity.
+    public init(connection: Int, serial: UInt64) {
+        self.connection = connection
+        self.serial = serial
+    }
 }
 
 /// Finds the online members of a channel, page by page (seed 001: MySQL membership, filtered by

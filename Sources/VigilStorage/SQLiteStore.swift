@@ -75,6 +75,15 @@ public final class SQLiteStore: LatestStore, HistoryStore, StateStore, EventLog 
         try pool.read { db in try Self.migrator.appliedIdentifiers(db).sorted() }
     }
 
+    /// Writes in a transaction that runs to completion even when the calling task is cancelled:
+    /// shutdown cancels the tasks whose last act is to save their state, and GRDB's async writes
+    /// would refuse with `CancellationError` then (see ``withCancellationShield(_:)``). Reads stay
+    /// cancellable.
+    private func write<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        let pool = self.pool
+        return try await withCancellationShield { try await pool.write(updates) }
+    }
+
     // MARK: - LatestStore
 
     public func upsert(_ states: [TargetState]) async throws {
@@ -82,7 +91,7 @@ public final class SQLiteStore: LatestStore, HistoryStore, StateStore, EventLog 
         let rows = try states.map { state in
             (state, try encoder.encode(state.attributes), try encoder.encode(state.values))
         }
-        try await pool.write { db in
+        try await write { db in
             let statement = try db.cachedStatement(
                 sql: "INSERT OR REPLACE INTO latest_state (kind, name, status, since, updated_at, attributes, vals) VALUES (?, ?, ?, ?, ?, ?, ?)"
             )
@@ -124,7 +133,7 @@ public final class SQLiteStore: LatestStore, HistoryStore, StateStore, EventLog 
     }
 
     public func remove(_ target: TargetID) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "DELETE FROM latest_state WHERE kind = ? AND name = ?", arguments: [target.kind.rawValue, target.name])
         }
     }
@@ -133,7 +142,7 @@ public final class SQLiteStore: LatestStore, HistoryStore, StateStore, EventLog 
 
     public func append(_ points: [HistoryPoint]) async throws {
         guard !points.isEmpty else { return }
-        try await pool.write { db in
+        try await write { db in
             var ids: [String: Int64] = [:]
             let findSeries = try db.cachedStatement(sql: "SELECT id FROM history_series WHERE key = ?")
             let insertSeries = try db.cachedStatement(sql: "INSERT INTO history_series (key) VALUES (?)")
@@ -194,7 +203,7 @@ public final class SQLiteStore: LatestStore, HistoryStore, StateStore, EventLog 
     }
 
     public func prune(before time: Double) async throws -> Int {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "DELETE FROM history_point WHERE time < ?", arguments: [time])
             var removed = db.changesCount
             try db.execute(sql: "DELETE FROM event WHERE time < ?", arguments: [time])
@@ -213,13 +222,13 @@ public final class SQLiteStore: LatestStore, HistoryStore, StateStore, EventLog 
     }
 
     public func setValue(_ value: [UInt8], forKey key: String) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", arguments: [key, Data(value)])
         }
     }
 
     public func removeValue(forKey key: String) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "DELETE FROM kv WHERE key = ?", arguments: [key])
         }
     }
@@ -242,7 +251,7 @@ public final class SQLiteStore: LatestStore, HistoryStore, StateStore, EventLog 
 
     public func append(_ event: Event) async throws -> Event {
         let fields = try encoder.encode(event.fields)
-        return try await pool.write { db in
+        return try await write { db in
             try db.execute(
                 sql: "INSERT INTO event (time, kind, name, type, severity, message, fields) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 arguments: [

@@ -77,6 +77,10 @@ public struct XMPPConnectionConfiguration: Sendable {
     /// Whether a client connection sends an initial `<presence/>` after binding, which makes the
     /// server route messages for the bare JID to it. Ignored for components.
     public var sendInitialPresence: Bool
+    /// Whether to enable XEP-0198 stream management when a client stream's server offers it
+    /// (default true): ``XMPPConnection/confirmDelivery()`` then waits for the server's
+    /// acknowledgement instead of a ping round trip.
+    public var streamManagement = true
     /// Parser limits for stanzas from the server.
     public var limits: XMPPStreamParser.Limits
 

@@ -48,12 +48,41 @@ struct AnnouncerIntegrationTests {
     }
 
     func post(_ vigil: VigilProcess, _ path: String, _ body: String) async throws -> (status: Int, body: String) {
-        var request = HTTPClientRequest(url: "http://127.0.0.1:\(vigil.port)\(path)")
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.body = .bytes(ByteBuffer(string: body))
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
-        return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
+        try await vigil.post(path, json: body)
+    }
+
+    /// Runs `body` against a started `vigil`, then stops it; on a failure it kills it, records its
+    /// log and disconnects the receivers. The receivers are disconnected either way.
+    func running(_ vigil: VigilProcess, receivers: [XMPPConnection], _ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+            _ = try await vigil.stop()
+        } catch {
+            _ = try? await vigil.stop(signal: SIGKILL)
+            Issue.record("vigil log:\n\(vigil.log)")
+            for receiver in receivers { await receiver.disconnect() }
+            throw error
+        }
+        for receiver in receivers { await receiver.disconnect() }
+    }
+
+    /// Waits for the first message with this body on a connection.
+    func message(withBody body: String, on connection: XMPPConnection) async throws -> XMLElement {
+        try await withTimeout(.seconds(15)) {
+            for await stanza in connection.stanzas where stanza.name == "message" {
+                if stanza.firstChild(named: "body")?.text == body { return stanza }
+            }
+            throw VigilProcess.Failure("the receiver's stream ended")
+        }
+    }
+
+    /// Waits until the event log holds `text`.
+    func waitForEvents(_ vigil: VigilProcess, containing text: String, timeout: Duration = .seconds(15)) async throws {
+        try await withTimeout(timeout) {
+            while !(try await vigil.get("/api/v1/events?limit=20").body.contains(text)) {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
     }
 
     /// A body like seed 001's sample: `from` in another domain, the client namespace declared.
@@ -68,34 +97,21 @@ struct AnnouncerIntegrationTests {
         let (prefix, name, connections) = Self.servers[serverIndex]
         let server = try IntegrationEnvironment.xmppServer(prefix, name: name)
         let user = server.users[0]
-        let domain = server.domain
         let componentDomain = server.componentDomain
         let directory = IntegrationEnvironment.scratchDirectory.appendingPathComponent("announcer-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let path = directory.appendingPathComponent("announcer.toml")
         try configuration(server, connections: connections).write(to: path, atomically: true, encoding: .utf8)
 
-        let client = XMPPConnectionConfiguration(
-            host: server.host,
-            port: server.c2sPort,
-            role: .client(domain: domain, username: user.name, password: user.password, resource: "announcer-test"),
-            connectTimeout: .seconds(5),
-            pingInterval: nil
-        )
-        let receiver = try await XMPPConnection.connect(configuration: client, logger: Self.logger)
+        let receiver = try await server.login(user, resource: "announcer-test", logger: Self.logger)
         let vigil = try VigilProcess(arguments: ["serve", "--config", path.path], directory: directory)
-        do {
+        try await running(vigil, receivers: [receiver]) {
             try await vigil.waitUntilHealthy()
             let accepted = try await post(vigil, "/v1/announce/users", Self.body(usernames: [user.name], text: "Hello from Vigil"))
             #expect(accepted.status == 202, "\(accepted.body)")
             #expect(accepted.body.contains(#""recipients":1"#))
 
-            let message = try await withTimeout(.seconds(15)) {
-                for await stanza in receiver.stanzas where stanza.name == "message" {
-                    if stanza.firstChild(named: "body")?.text == "Hello from Vigil" { return stanza }
-                }
-                throw VigilProcess.Failure("the receiver's stream ended")
-            }
+            let message = try await message(withBody: "Hello from Vigil", on: receiver)
             // Sent from the component's own domain (the seed's sample "from" was moved into it).
             #expect(message[attribute: "from"] == "news@\(componentDomain)/announcer")
             #expect(message[attribute: "id"] == "vigil-0")
@@ -118,14 +134,7 @@ struct AnnouncerIntegrationTests {
             // Bad input is refused before anything is queued.
             let bad = try await post(vigil, "/v1/announce/users", #"{"usernames": ["a"], "message": "!!!"}"#)
             #expect(bad.status == 400 && bad.body.contains("base64"))
-            _ = try await vigil.stop()
-        } catch {
-            _ = try? await vigil.stop(signal: SIGKILL)
-            Issue.record("vigil log:\n\(vigil.log)")
-            await receiver.disconnect()
-            throw error
         }
-        await receiver.disconnect()
     }
 
     @Test("A channel announcement reaches the channel's online members (MySQL membership, Redis activity), page by page")
@@ -171,40 +180,19 @@ struct AnnouncerIntegrationTests {
                 cluster_nodes = "\(redisHost):\(redisPort)"
                 """).write(to: path, atomically: true, encoding: .utf8)
 
-        func login(_ user: (name: String, password: String)) async throws -> XMPPConnection {
-            try await XMPPConnection.connect(
-                configuration: XMPPConnectionConfiguration(
-                    host: server.host,
-                    port: server.c2sPort,
-                    role: .client(domain: server.domain, username: user.name, password: user.password, resource: "channel-test"),
-                    connectTimeout: .seconds(5),
-                    pingInterval: nil
-                ),
-                logger: Self.logger
-            )
-        }
-        let aliceConnection = try await login(alice)
-        let bobConnection = try await login(bob)
+        let aliceConnection = try await server.login(alice, resource: "announcer-test", logger: Self.logger)
+        let bobConnection = try await server.login(bob, resource: "announcer-test", logger: Self.logger)
         let vigil = try VigilProcess(arguments: ["serve", "--config", path.path], directory: directory)
-        do {
+        try await running(vigil, receivers: [aliceConnection, bobConnection]) {
             try await vigil.waitUntilHealthy()
             let stanza = "<message to='%s' type='chat' id='c-[inc_id]'><body>channel news</body></message>"
             let body = #"{"channel_id": "22", "message": "\#(Data(stanza.utf8).base64EncodedString())"}"#
             let accepted = try await post(vigil, "/v1/announce/channel", body)
             #expect(accepted.status == 202, "\(accepted.body)")
-            let received = try await withTimeout(.seconds(15)) {
-                for await stanza in aliceConnection.stanzas where stanza.name == "message" {
-                    if stanza.firstChild(named: "body")?.text == "channel news" { return stanza }
-                }
-                throw VigilProcess.Failure("alice's stream ended")
-            }
+            let received = try await message(withBody: "channel news", on: aliceConnection)
             #expect(received[attribute: "id"] == "c-0")
             // alice and carol were online (carol bounces: no account); bob, offline in Redis, gets nothing.
-            try await withTimeout(.seconds(15)) {
-                while !(try await vigil.get("/api/v1/events?limit=20").body.contains(#""sent":"2""#)) {
-                    try await Task.sleep(for: .milliseconds(100))
-                }
-            }
+            try await waitForEvents(vigil, containing: #""sent":"2""#)
             let bobGotIt = try? await withTimeout(.seconds(1)) {
                 for await stanza in bobConnection.stanzas where stanza.name == "message" && stanza.firstChild(named: "body") != nil { return true }
                 return false
@@ -215,21 +203,73 @@ struct AnnouncerIntegrationTests {
             let everyone =
                 #"{"channel_id": -1, "message": "\#(Data(stanza.replacingOccurrences(of: "channel news", with: "to everyone").utf8).base64EncodedString())"}"#
             #expect(try await post(vigil, "/v1/announce/channel", everyone).status == 202)
-            _ = try await withTimeout(.seconds(15)) {
-                for await stanza in aliceConnection.stanzas where stanza.name == "message" {
-                    if stanza.firstChild(named: "body")?.text == "to everyone" { return stanza }
-                }
-                throw VigilProcess.Failure("alice's stream ended")
-            }
-            _ = try await vigil.stop()
-        } catch {
-            _ = try? await vigil.stop(signal: SIGKILL)
-            Issue.record("vigil log:\n\(vigil.log)")
-            await aliceConnection.disconnect()
-            await bobConnection.disconnect()
-            throw error
+            _ = try await message(withBody: "to everyone", on: aliceConnection)
         }
-        await aliceConnection.disconnect()
-        await bobConnection.disconnect()
+    }
+
+    @Test("A channel whose MySQL source keeps failing gives up with announcement_failed; a retry through the API sends it once MySQL is back")
+    func failingSourceGivesUp() async throws {
+        let server = try IntegrationEnvironment.xmppServer("PROSODY", name: "Prosody")
+        let alice = server.users[0]
+        let schema = [
+            "CREATE TABLE ws_channel_data (channel_id BIGINT PRIMARY KEY, channel_channelid BIGINT, channel_state VARCHAR(16))",
+            "CREATE TABLE ws_channel_members (member_id BIGINT PRIMARY KEY, member_username VARCHAR(64), member_channelid BIGINT)",
+            "INSERT INTO ws_channel_data VALUES (22, 220, 'ACCEPTED')",
+            "INSERT INTO ws_channel_members VALUES (1, '\(alice.name)', 220)",
+        ]
+        // The source fails for real: the tables are missing, so every query is an error.
+        func mysql(_ statements: [String]) async throws {
+            try await MySQLConnection.withConnection(configuration: MySQLTestSupport.configuration(), logger: MySQLTestSupport.logger) { db in
+                for statement in ["DROP TABLE IF EXISTS ws_channel_members", "DROP TABLE IF EXISTS ws_channel_data"] + statements {
+                    try await db.execute(statement)
+                }
+            }
+        }
+        try await mysql([])
+        let redisHost = try IntegrationEnvironment.redisHost
+        let redisPort = try IntegrationEnvironment.redisPort
+        try await RedisConnection.withConnection(configuration: RedisConfiguration(host: redisHost, port: redisPort), logger: Self.logger) { redis in
+            _ = try await redis.execute(["FLUSHDB"])
+            _ = try await redis.execute(["MSET", alice.name, "127.0.0.1"])
+        }
+        let directory = IntegrationEnvironment.scratchDirectory.appendingPathComponent("announcer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("announcer.toml")
+        try
+            ("recipient_source_give_up = \"2s\"\n" + configuration(server, connections: 1) + """
+
+                [mysql]
+                address = "\(IntegrationEnvironment.mariadbHost):\(try IntegrationEnvironment.mariadbPort)"
+                username = "\(try IntegrationEnvironment.mariadbUser)"
+                password = "\(try IntegrationEnvironment.mariadbPassword)"
+                db = "\(try IntegrationEnvironment.mariadbDatabase)"
+
+                [user-activity-redis]
+                cluster_nodes = "\(redisHost):\(redisPort)"
+                """).write(to: path, atomically: true, encoding: .utf8)
+        let receiver = try await server.login(alice, resource: "announcer-test", logger: Self.logger)
+        let vigil = try VigilProcess(arguments: ["serve", "--config", path.path], directory: directory)
+        try await running(vigil, receivers: [receiver]) {
+            try await vigil.waitUntilHealthy()
+            let stanza = "<message to='%s' type='chat' id='g-[inc_id]'><body>after the outage</body></message>"
+            let accepted = try await post(
+                vigil,
+                "/v1/announce/channel",
+                #"{"channel_id": 22, "message": "\#(Data(stanza.utf8).base64EncodedString())"}"#
+            )
+            #expect(accepted.status == 202, "\(accepted.body)")
+            let id = try #require(accepted.body.split(separator: "\"").dropFirst(3).first.map(String.init))
+            try await waitForEvents(vigil, containing: "announcement_failed", timeout: .seconds(30))
+            #expect(try await vigil.get("/metrics").body.contains(#"vigil_announcer_announcements_total{result="failed"} 1"#))
+            #expect(try await post(vigil, "/api/v1/announcements/nope-1/retry", "{}").status == 404)
+
+            try await mysql(schema)
+            let retried = try await post(vigil, "/api/v1/announcements/\(id)/retry", "{}")
+            #expect(retried.status == 202, "\(retried.body)")
+            let received = try await message(withBody: "after the outage", on: receiver)
+            #expect(received[attribute: "id"] == "g-0")
+            try await waitForEvents(vigil, containing: "announcement_completed")
+            #expect(try await post(vigil, "/api/v1/announcements/\(id)/retry", "{}").status == 404)
+        }
     }
 }

@@ -151,3 +151,19 @@ final class PrivateProsody: @unchecked Sendable {
         self.process = nil
     }
 }
+
+extension IntegrationEnvironment.XMPPServer {
+    /// Logs a user in with a plain client connection (no keep-alive pings).
+    func login(_ user: (name: String, password: String), resource: String, logger: Logger) async throws -> XMPPConnection {
+        try await XMPPConnection.connect(
+            configuration: XMPPConnectionConfiguration(
+                host: host,
+                port: c2sPort,
+                role: .client(domain: domain, username: user.name, password: user.password, resource: resource),
+                connectTimeout: .seconds(5),
+                pingInterval: nil
+            ),
+            logger: logger
+        )
+    }
+}

@@ -14,6 +14,7 @@ import Testing
 import VigilAnnouncer
 import VigilApp
 import VigilCore
+import VigilStorage
 import VigilWeb
 
 /// Connections that record what they were given; some can be down or fail a number of sends.
@@ -26,6 +27,14 @@ final class RecordingSender: StanzaSender {
     let attempts = Atomic<Int>(0)
     /// After this many sent stanzas, sends hang until cancelled (a process stopped mid-way).
     let hangAfter = Mutex<Int?>(nil)
+    /// Confirmations that fail (the stream broke): each one also starts a new stream on that
+    /// connection, as a reconnection does.
+    let brokenConfirmations = Mutex(0)
+    let streamSerials = Mutex<[Int: UInt64]>([:])
+    /// After this many sent stanzas, the sending task is cancelled (a stop that comes as the
+    /// stanza goes out).
+    let cancelAfter = Mutex<Int?>(nil)
+    let confirmations = Atomic<Int>(0)
 
     init(connections: Int) {
         connectionCount = connections
@@ -35,7 +44,7 @@ final class RecordingSender: StanzaSender {
 
     struct Refused: Error {}
 
-    func send(_ stanza: String, on index: Int) async throws {
+    func send(_ stanza: String, on index: Int) async throws -> StanzaStream {
         attempts.add(1, ordering: .relaxed)
         if let limit = hangAfter.withLock({ $0 }), sent.withLock({ $0.count }) >= limit {
             try await Task.sleep(for: .seconds(3_600))
@@ -46,7 +55,24 @@ final class RecordingSender: StanzaSender {
             return true
         }
         if fail { throw Refused() }
-        sent.withLock { $0.append((stanza, index)) }
+        let count = sent.withLock { sent in
+            sent.append((stanza, index))
+            return sent.count
+        }
+        if let limit = cancelAfter.withLock({ $0 }), count >= limit { withUnsafeCurrentTask { $0?.cancel() } }
+        return StanzaStream(connection: index, serial: streamSerials.withLock { $0[index, default: 0] })
+    }
+
+    func confirm(_ stream: StanzaStream) async throws {
+        confirmations.add(1, ordering: .relaxed)
+        let broken = brokenConfirmations.withLock { count -> Bool in
+            guard count > 0 else { return false }
+            count -= 1
+            return true
+        }
+        guard broken else { return }
+        streamSerials.withLock { $0[stream.connection, default: 0] += 1 }
+        throw Refused()
     }
 
     var stanzas: [String] { sent.withLock { $0.map(\.stanza) } }
@@ -69,6 +95,21 @@ struct PagedMembers: RecipientSource {
     }
 }
 
+/// Pages of channel members that fail while `failing` is set.
+final class FlakyMembers: RecipientSource {
+    let members: [String]
+    let failing = Mutex(false)
+
+    init(members: [String]) { self.members = members }
+
+    struct Unavailable: Error {}
+
+    func onlineMembers(ofChannel channel: Int64, after cursor: String?, limit: Int) async throws -> RecipientPage {
+        if failing.withLock({ $0 }) { throw Unavailable() }
+        return try await PagedMembers(members: members).onlineMembers(ofChannel: channel, after: cursor, limit: limit)
+    }
+}
+
 @Suite("Announcer delivery")
 struct AnnouncerTests {
     static let template = "<message to='%s' id='n-[inc_id]' type='chat'><body>hi</body></message>"
@@ -77,13 +118,13 @@ struct AnnouncerTests {
         let sender: RecordingSender
         let clock = ManualClock(wallClockSeconds: 1_000, advancesWhenSleeping: true)
         let events = EventSink()
-        let store: MemoryStore
+        let store: any StateStore
         let announcer: Announcer
 
         init(
             connections: Int = 2,
             settings: (inout Announcer.Settings) -> Void = { _ in },
-            store: MemoryStore = MemoryStore(),
+            store: any StateStore = MemoryStore(),
             recipients: (any RecipientSource)? = nil
         ) {
             sender = RecordingSender(connections: connections)
@@ -188,9 +229,13 @@ struct AnnouncerTests {
         #expect(try await store.values(prefix: "announcer/outbox/").isEmpty)
     }
 
-    @Test("Progress is saved: stopping midway and restarting skips nobody and repeats nobody")
+    @Test("Progress is saved: stopping midway and restarting skips nobody and repeats nobody (real SQLite store)")
     func progress() async throws {
-        let store = MemoryStore()
+        // The SQLite store, not the in-memory one: the saves on stopping run in the cancelled worker,
+        // where a store that honours cancellation used to refuse them silently.
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-announcer-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let store = try SQLiteStore(path: folder.appendingPathComponent("vigil.sqlite").path)
         let names = (0..<10).map { "u\($0)" }
         let first = Fixture(settings: { $0.progressInterval = 3 }, store: store)
         first.sender.hangAfter.withLock { $0 = 7 }
@@ -205,6 +250,82 @@ struct AnnouncerTests {
         #expect(Set(all.compactMap { $0.split(separator: "'").dropFirst().first.map(String.init) }) == Set(names.map { "\($0)@example.test" }))
         #expect(sentFirst == 7)
         #expect(second.sender.stanzas.count == 3)
+    }
+
+    @Test("A stream that breaks before it confirms a batch has its part sent again; the rest is not repeated")
+    func brokenStreamResends() async throws {
+        let names = (0..<10).map { "u\($0)" }
+        let fixture = Fixture(connections: 2, settings: { $0.progressInterval = 4 })
+        fixture.sender.brokenConfirmations.withLock { $0 = 1 }
+        _ = try await fixture.announcer.submit(try fixture.users(names))
+        try await fixture.run { fixture.events.all.count == 1 }
+        let recipients = fixture.sender.stanzas.compactMap { $0.split(separator: "'").dropFirst().first.map(String.init) }
+        #expect(Set(recipients) == Set(names.map { "\($0)@example.test" }))
+        // The first batch (u0-u3) went out over connections 0 and 1; connection 0's stream broke, so
+        // its two recipients went again: 12 stanzas, 2 repeated, none lost.
+        #expect(recipients.count == 12)
+        #expect(Dictionary(grouping: recipients, by: { $0 }).values.filter { $0.count > 1 }.count == 2)
+        #expect(fixture.events.all.first?.fields["sent"] == "10")
+    }
+
+    @Test("Streams that never confirm: after send_retry rounds the unconfirmed recipients are counted as failed, not retried forever")
+    func neverConfirmed() async throws {
+        let fixture = Fixture(connections: 1, settings: { $0.progressInterval = 2 })
+        fixture.sender.brokenConfirmations.withLock { $0 = 1_000 }
+        _ = try await fixture.announcer.submit(try fixture.users(["a", "b"]))
+        try await fixture.run { fixture.events.all.count == 1 }
+        // retries 2: the first send and two resends, each written and never confirmed.
+        #expect(fixture.sender.stanzas.count == 6)
+        #expect(fixture.events.all.first?.fields["failed"] == "2")
+    }
+
+    @Test("A recipient source that keeps failing gives up with announcement_failed; a retry through the API finishes the job")
+    func failingSourceGivesUp() async throws {
+        let source = FlakyMembers(members: ["m1", "m2", "m3", "m4"])
+        source.failing.withLock { $0 = true }
+        let fixture = Fixture(settings: { $0.recipientSourceGiveUp = .seconds(5) }, recipients: source)
+        let receipt = try await fixture.announcer.submit(Announcement(audience: .channel(7), template: try StanzaTemplate(Self.template)))
+        try await fixture.run { fixture.events.all.count == 1 }
+        let failed = try #require(fixture.events.all.first)
+        #expect(failed.type == "announcement_failed" && failed.fields["announcement"] == receipt.id)
+        #expect(try await fixture.store.values(prefix: "announcer/outbox/").count == 1)
+        await #expect(throws: Announcer.RetryError.notFound) { try await fixture.announcer.retry(id: "a1-x") }
+        source.failing.withLock { $0 = false }
+        _ = try await fixture.announcer.retry(id: receipt.id)
+        await #expect(throws: Announcer.RetryError.notFailed) { try await fixture.announcer.retry(id: receipt.id) }
+        try await fixture.run { fixture.events.all.count == 2 }
+        #expect(fixture.events.all.last?.type == "announcement_completed")
+        #expect(fixture.sender.stanzas.count == 4)
+        #expect(try await fixture.store.values(prefix: "announcer/outbox/").isEmpty)
+    }
+
+    @Test("A channel page goes in batches; a stop part-way through a page resumes inside it, repeating nobody (SQLite store)")
+    func channelStopInsidePage() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-announcer-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let store = try SQLiteStore(path: folder.appendingPathComponent("vigil.sqlite").path)
+        let members = PagedMembers(members: ["m1", "m2", "m3", "m4", "m5"])  // pages of three
+        let first = Fixture(settings: { $0.progressInterval = 2 }, store: store, recipients: members)
+        first.sender.hangAfter.withLock { $0 = 4 }  // m1-m3 (page 1), m4; m5 hangs
+        _ = try await first.announcer.submit(Announcement(audience: .channel(7), template: try StanzaTemplate(Self.template)))
+        try await first.run { first.sender.stanzas.count >= 4 }
+        let second = Fixture(settings: { $0.progressInterval = 2 }, store: store, recipients: members)
+        try await second.run { second.events.all.count == 1 }
+        #expect(first.sender.stanzas.count == 4)
+        #expect(second.sender.stanzas == ["<message to='m5@example.test' id='n-4' type='chat'><body>hi</body></message>"])
+        #expect(second.events.all.first?.fields["sent"] == "5")
+    }
+
+    @Test("A stop right after a channel's last page completes the job instead of saving a cursor that would start over")
+    func channelStopAfterLastPage() async throws {
+        let store = MemoryStore()
+        let members = PagedMembers(members: ["m1", "m2"])  // one page
+        let first = Fixture(store: store, recipients: members)
+        // The worker is cancelled (a SIGTERM) by the send of the last member: that send went out.
+        first.sender.cancelAfter.withLock { $0 = 2 }
+        _ = try await first.announcer.submit(Announcement(audience: .channel(7), template: try StanzaTemplate(Self.template)))
+        try await first.run { first.events.all.count == 1 }
+        #expect(try await store.values(prefix: "announcer/outbox/").isEmpty)
     }
 
     @Test("A channel is read page by page; the index runs across pages")
@@ -244,6 +365,26 @@ struct AnnouncerRoutesTests {
                 #expect(receipt.id.hasPrefix("a"))
             }
             #expect(try await fixture.store.values(prefix: "announcer/outbox/").count == 1)
+        }
+    }
+
+    @Test("POST /api/v1/announcements/{id}/retry: 404 for an unknown id, 409 for one that has not failed")
+    func retryRoute() async throws {
+        try await withRouter { client, _ in
+            try await client.execute(uri: "/api/v1/announcements/a1-1/retry", method: .post, headers: Self.json) { response in
+                #expect(response.status == .notFound)
+            }
+            let receipt = try await client.execute(uri: "/v1/announce/users", method: .post, headers: Self.json, body: ByteBuffer(string: Self.body))
+            {
+                response in
+                try JSONDecoder().decode(Announcer.Receipt.self, from: Data(response.body.readableBytesView))
+            }
+            try await client.execute(uri: "/api/v1/announcements/\(receipt.id)/retry", method: .post, headers: Self.json) { response in
+                #expect(response.status == .conflict)
+            }
+            try await client.execute(uri: "/api/v1/announcements/\(receipt.id)/retry", method: .post) { response in
+                #expect(response.status == .unsupportedMediaType)
+            }
         }
     }
 

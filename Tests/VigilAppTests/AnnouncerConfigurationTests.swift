@@ -111,9 +111,13 @@ struct AnnouncerConfigurationTests {
         let configuration = try VigilConfiguration.parse(
             try Self.seedExampleText,
             file: "announcer.toml",
-            environment: ["VIGIL_COMPONENT_SECRET": "from-env", "VIGIL_REST_API_PORT": "127.0.0.1:9090", "VIGIL_EJABBERD_RATE_LIMIT": "50"]
+            environment: [
+                "VIGIL_COMPONENT_SECRET": "from-env", "VIGIL_REST_API_PORT": "127.0.0.1:9090", "VIGIL_EJABBERD_RATE_LIMIT": "50",
+                "VIGIL_RECIPIENT_SOURCE_GIVE_UP": "90s",
+            ]
         )
         let announcer = try #require(configuration.announcer)
+        #expect(announcer.recipientSourceGiveUp == .seconds(90))
         guard case .component(let component) = announcer.login else { throw AnnouncementError("no component") }
         #expect(component.secret == "from-env")
         #expect(announcer.restAPIListen == "127.0.0.1:9090")
@@ -139,6 +143,10 @@ struct AnnouncerConfigurationTests {
                 "a.toml: ejabberd.cluster_nodes: 'nohost' is not host:port"
             ),
             ("rest_api_port = \"x\"\n[component]\nname = \"a\"\nsecret = \"s\"\ndomain = \"d\"", "a.toml: rest_api_port: 'x' is not host:port"),
+            (
+                "recipient_source_give_up = \"0s\"\n[component]\nname = \"a\"\nsecret = \"s\"\ndomain = \"d\"",
+                "a.toml: recipient_source_give_up: must be from 1s to 7d"
+            ),
         ]
     )
     func errors(text: String, message: String) {

@@ -30,6 +30,26 @@ struct SQLiteStoreTests {
         }
     }
 
+    @Test("Writes asked for by a cancelled task still commit (shutdown saves)")
+    func writesOutliveCancellation() async throws {
+        try await withDatabase { path in
+            let store = try SQLiteStore(path: path)
+            let task = Task {
+                // Cancelled before the writes start, as a worker's last saves are on SIGTERM.
+                while !Task.isCancelled { await Task.yield() }
+                try await store.setValue([1, 2], forKey: "job/1")
+                try await store.upsert([TargetState(target: TargetID(.device, "d1"), status: .up, since: 1, updatedAt: 1)])
+                _ = try await store.append(Event(time: 1, type: "announcement_completed", severity: .info, message: "m"))
+                try await store.removeValue(forKey: "job/0")
+            }
+            task.cancel()
+            try await task.value
+            #expect(try await store.value(forKey: "job/1") == [1, 2])
+            #expect(try await store.states(kind: .device).map(\.target.name) == ["d1"])
+            #expect(try await store.events(afterID: nil, since: nil, limit: 10).count == 1)
+        }
+    }
+
     @Test("Latest states, key/value state and events survive a restart")
     func restartKeepsData() async throws {
         try await withDatabase { path in

@@ -88,6 +88,9 @@ prosody_start() {
         cat "$dir/prosody.log" >&2
         return 1
     fi
+    # PROSODY_DATA_DIR: the internal storage (accounts, offline messages), for tests that add many
+    # users at once or count what reached them.
+    export PROSODY_DATA_DIR="$dir/data"
     export PROSODY_HOST=127.0.0.1 PROSODY_C2S_PORT PROSODY_COMPONENT_PORT PROSODY_USERS PROSODY_PID PROSODY_BIN PROSODYCTL_BIN
 }
 

@@ -37,6 +37,22 @@ public struct AnnouncerIntake: AnnouncementIntake {
         } catch {
             return .busy(error.description)
         }
+        return accepted(receipt)
+    }
+
+    public func retry(id: String) async -> AnnouncementIntakeResult {
+        do throws(Announcer.RetryError) {
+            return accepted(try await announcer.retry(id: id))
+        } catch .notFound {
+            return .notFound(Announcer.RetryError.notFound.description)
+        } catch .notFailed {
+            return .conflict(Announcer.RetryError.notFailed.description)
+        } catch {
+            return .busy(error.description)
+        }
+    }
+
+    private func accepted(_ receipt: Announcer.Receipt) -> AnnouncementIntakeResult {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return .accepted(receipt: Array((try? encoder.encode(receipt)) ?? Data("{}".utf8)))

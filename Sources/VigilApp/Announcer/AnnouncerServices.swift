@@ -34,6 +34,7 @@ struct AnnouncerServices {
         settings.retry = RetrySchedule(retries: configuration.xmpp.sendRetry)
         if case .component(let component) = configuration.login { settings.componentDomain = component.componentDomain }
         settings.pageLength = configuration.mysql?.pageLength ?? settings.pageLength
+        settings.recipientSourceGiveUp = configuration.recipientSourceGiveUp
         var helpers: [any Service] = []
         var recipients: (any RecipientSource)?
         if let mysql = configuration.mysql, case .redis(let redisSettings) = configuration.userActivity {
@@ -139,8 +140,16 @@ struct XMPPStanzaSender: StanzaSender {
 
     func isConnected(_ index: Int) -> Bool { clients[index].connection != nil }
 
-    func send(_ stanza: String, on index: Int) async throws {
-        try await clients[index].send(rawStanza: stanza)
+    func send(_ stanza: String, on index: Int) async throws -> StanzaStream {
+        let connection = try await clients[index].send(rawStanza: stanza)
+        return StanzaStream(connection: index, serial: connection.serial)
+    }
+
+    func confirm(_ stream: StanzaStream) async throws {
+        guard let connection = clients[stream.connection].connection, connection.serial == stream.serial else {
+            throw XMPPClientError(.connectionClosed, message: "the stream broke before it confirmed what was written into it")
+        }
+        try await connection.confirmDelivery()
     }
 }
 

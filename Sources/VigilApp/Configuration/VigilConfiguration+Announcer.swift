@@ -17,6 +17,7 @@ extension VigilConfiguration {
     /// The top-level keys of the seed-001 format.
     static let announcerTopLevelKeys: Set<String> = [
         "rest_api_port", "debug_port", "input_buffer", "output_buffer", "logic_process_number", "user_activity_ask_buffer",
+        "recipient_source_give_up",
     ]
 
     /// Reads the seed-001 keys and sections into ``announcer``. The Announcer is configured when
@@ -95,6 +96,12 @@ extension VigilConfiguration {
         if let size = try top.integer("output_buffer", in: 1...1_000_000) { announcer.outputBuffer = size }
         if let count = try top.integer("logic_process_number", in: 1...1_024) { announcer.logicProcessNumber = count }
         if let size = try top.integer("user_activity_ask_buffer", in: 1...1_000_000) { announcer.userActivityAskBuffer = size }
+        if let giveUp = try top.duration("recipient_source_give_up") {
+            guard giveUp >= .seconds(1), giveUp <= .seconds(7 * 86_400) else {
+                throw top.error("recipient_source_give_up", "must be from 1s to 7d")
+            }
+            announcer.recipientSourceGiveUp = giveUp
+        }
         if root["monitoring"] != nil {
             let monitoring = try section("monitoring")
             if let interval = try monitoring.duration("buffer_report_duration") {

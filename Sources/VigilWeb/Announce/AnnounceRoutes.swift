@@ -14,6 +14,8 @@ public import Metrics
 public protocol AnnouncementIntake: Sendable {
     /// Decodes one request body of `POST /v1/announce/<kind>` and queues the announcement.
     func submit(_ kind: AnnouncementKind, body: [UInt8]) async -> AnnouncementIntakeResult
+    /// Queues again an announcement that failed (`POST /api/v1/announcements/{id}/retry`).
+    func retry(id: String) async -> AnnouncementIntakeResult
 }
 
 /// The two announce routes.
@@ -34,9 +36,15 @@ public enum AnnouncementIntakeResult: Sendable, Hashable {
     case invalid(String)
     /// Too many announcements wait, or channel announcements are not configured: `503`.
     case busy(String)
+    /// No such announcement in the outbox: `404`.
+    case notFound(String)
+    /// The announcement is not in a state that allows this (a retry of one that has not failed): `409`.
+    case conflict(String)
 }
 
-/// The seed-001 REST input: `POST /v1/announce/channel` and `POST /v1/announce/users`.
+/// The seed-001 REST input, `POST /v1/announce/channel` and `POST /v1/announce/users`, and
+/// `POST /api/v1/announcements/{id}/retry` for an announcement that failed (`404` when the outbox
+/// has no such id, `409` when it has not failed).
 ///
 /// Answers `202 Accepted` with the intake's receipt once the announcement is in the outbox
 /// (delivery continues in the background), `400` with `{"error": "..."}` for a bad body or a stanza
@@ -48,7 +56,7 @@ public enum AnnouncementIntakeResult: Sendable, Hashable {
 ///
 /// Every refusal is counted in `vigil_announcer_requests_refused_total{reason}`: `origin`, `host`,
 /// `media_type`, `body` (unreadable, too large or not an announcement), `invalid` (a stanza that
-/// cannot be sent), `busy` (503).
+/// cannot be sent), `busy` (503), `not_found` and `conflict` (retries).
 public enum AnnounceRoutes {
     /// The largest request body accepted.
     public static let maxBodySize = 1 << 20
@@ -79,24 +87,39 @@ public enum AnnounceRoutes {
                     refusals.body.increment()
                     throw error
                 }
-                switch await intake.submit(kind, body: Array(body.readableBytesView)) {
-                case .accepted(let receipt):
-                    return Response(
-                        status: .accepted,
-                        headers: [.contentType: "application/json; charset=utf-8"],
-                        body: .init(byteBuffer: ByteBuffer(bytes: receipt))
-                    )
-                case .badBody(let reason):
-                    refusals.body.increment()
-                    throw APIError(.badRequest, reason)
-                case .invalid(let reason):
-                    refusals.invalid.increment()
-                    throw APIError(.badRequest, reason)
-                case .busy(let reason):
-                    refusals.busy.increment()
-                    throw APIError(.serviceUnavailable, reason)
-                }
+                return try answer(await intake.submit(kind, body: Array(body.readableBytesView)), refusals: refusals)
             }
+        }
+        guarded.post("api/v1/announcements/:id/retry") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            return try answer(await intake.retry(id: id), refusals: refusals)
+        }
+    }
+
+    /// The response for an intake result; refusals are counted by reason.
+    private static func answer(_ result: AnnouncementIntakeResult, refusals: Refusals) throws -> Response {
+        switch result {
+        case .accepted(let receipt):
+            return Response(
+                status: .accepted,
+                headers: [.contentType: "application/json; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: receipt))
+            )
+        case .badBody(let reason):
+            refusals.body.increment()
+            throw APIError(.badRequest, reason)
+        case .invalid(let reason):
+            refusals.invalid.increment()
+            throw APIError(.badRequest, reason)
+        case .busy(let reason):
+            refusals.busy.increment()
+            throw APIError(.serviceUnavailable, reason)
+        case .notFound(let reason):
+            refusals.notFound.increment()
+            throw APIError(.notFound, reason)
+        case .conflict(let reason):
+            refusals.conflict.increment()
+            throw APIError(.conflict, reason)
         }
     }
 
@@ -108,6 +131,8 @@ public enum AnnounceRoutes {
         let body: Counter
         let invalid: Counter
         let busy: Counter
+        let notFound: Counter
+        let conflict: Counter
 
         init(factory: any MetricsFactory) {
             func counter(_ reason: String) -> Counter {
@@ -119,6 +144,8 @@ public enum AnnounceRoutes {
             body = counter("body")
             invalid = counter("invalid")
             busy = counter("busy")
+            notFound = counter("not_found")
+            conflict = counter("conflict")
         }
     }
 }

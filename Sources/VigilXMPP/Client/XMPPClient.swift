@@ -171,11 +171,16 @@ public final class XMPPClient: Service, Sendable {
         return connection
     }
 
-    /// Sends a pre-rendered stanza on the current connection.
+    /// Sends a pre-rendered stanza on the current connection and returns that connection, on which
+    /// ``XMPPConnection/confirmDelivery()`` confirms it later (a reconnection in between means the
+    /// stanza's fate is unknown).
     ///
     /// - Throws: ``XMPPClientError/Code/notConnected`` while no connection is established.
-    public func send(rawStanza: String) async throws {
-        try await current().send(rawStanza: rawStanza)
+    @discardableResult
+    public func send(rawStanza: String) async throws -> XMPPConnection {
+        let connection = try current()
+        try await connection.send(rawStanza: rawStanza)
+        return connection
     }
 
     /// Sends a pre-rendered stanza on the current connection.

@@ -27,6 +27,8 @@ extension XMPPChannelHandler {
             case authenticatingSCRAM(SCRAMSHA1)
             case binding(id: String, sessionRequired: Bool)
             case establishingSession(id: String, jid: String)
+            /// `<enable/>` sent (XEP-0198); waiting for `<enabled/>` or `<failed/>`.
+            case enablingStreamManagement(jid: String)
             case established
             case closed
         }
@@ -43,6 +45,12 @@ extension XMPPChannelHandler {
             case established(jid: String, streamID: String)
             /// A stanza for the connection's user (only once established).
             case deliver(XMLElement)
+            /// XEP-0198 is on: from now on outbound stanzas are counted and acknowledged.
+            case streamManagementEnabled
+            /// The server asked (`<r/>`) how many stanzas the client has handled.
+            case answerAckRequest
+            /// The server has handled this many of the client's stanzas (`<a h='…'/>`, modulo 2^32).
+            case acknowledged(UInt32)
             /// Closes the connection with this error.
             case fail(ErrorBox)
         }
@@ -57,15 +65,26 @@ extension XMPPChannelHandler {
 
         let role: XMPPConnectionConfiguration.Role
         let sendInitialPresence: Bool
+        /// Whether to enable XEP-0198 when the server offers it (client streams only).
+        let streamManagement: Bool
+        /// Whether the server offered XEP-0198 in its features after authentication.
+        private(set) var streamManagementOffered = false
         let clientNonce: String
         let tlsPolicy: TLSPolicy
         private(set) var state = State.idle
         private(set) var streamID = ""
 
         /// Creates a state machine; `clientNonce` is the SCRAM nonce (tests pass a fixed one).
-        init(role: XMPPConnectionConfiguration.Role, sendInitialPresence: Bool, clientNonce: String, tlsPolicy: TLSPolicy = .disabled) {
+        init(
+            role: XMPPConnectionConfiguration.Role,
+            sendInitialPresence: Bool,
+            clientNonce: String,
+            tlsPolicy: TLSPolicy = .disabled,
+            streamManagement: Bool = true
+        ) {
             self.role = role
             self.sendInitialPresence = sendInitialPresence
+            self.streamManagement = streamManagement
             self.clientNonce = clientNonce
             self.tlsPolicy = tlsPolicy
         }
@@ -120,7 +139,17 @@ extension XMPPChannelHandler {
             }
             switch state {
             case .established:
-                return [.deliver(element)]
+                guard element.namespace == XMPPNamespace.streamManagement else { return [.deliver(element)] }
+                return streamManagementElement(element)
+            case .enablingStreamManagement(let jid):
+                guard element.namespace == XMPPNamespace.streamManagement else { return [.deliver(element)] }
+                state = .established
+                switch element.name {
+                case "enabled": return [.streamManagementEnabled, .established(jid: jid, streamID: streamID)]
+                // Refused: the stream works without it, and delivery is confirmed by pings instead.
+                case "failed": return [.established(jid: jid, streamID: streamID)]
+                default: return fail(XMPPClientError(.protocolError, message: "unexpected <\(element.name)> while enabling stream management"))
+                }
             case .awaitingHandshakeReply:
                 guard element.name == "handshake" else { return unexpected(element) }
                 state = .established
@@ -241,6 +270,7 @@ extension XMPPChannelHandler {
             guard case .client(_, _, _, let resource) = role, features.firstChild(named: "bind", namespace: XMPPNamespace.bind) != nil else {
                 return fail(XMPPClientError(.bindFailed, message: "the server offers no resource binding"))
             }
+            streamManagementOffered = features.firstChild(named: "sm", namespace: XMPPNamespace.streamManagement) != nil
             let session = features.firstChild(named: "session", namespace: XMPPNamespace.session)
             let sessionRequired = session != nil && session?.firstChild(named: "optional") == nil
             state = .binding(id: "bind-1", sessionRequired: sessionRequired)
@@ -251,11 +281,31 @@ extension XMPPChannelHandler {
         }
 
         private mutating func establishClient(jid: String) -> [Action] {
-            state = .established
             var actions: [Action] = []
             if sendInitialPresence { actions.append(.send("<presence/>")) }
+            if streamManagement && streamManagementOffered {
+                state = .enablingStreamManagement(jid: jid)
+                actions.append(.send("<enable xmlns='\(XMPPNamespace.streamManagement)'/>"))
+                return actions
+            }
+            state = .established
             actions.append(.established(jid: jid, streamID: streamID))
             return actions
+        }
+
+        /// `<r/>` and `<a h='…'/>` on an established stream (XEP-0198 §4).
+        private mutating func streamManagementElement(_ element: XMLElement) -> [Action] {
+            switch element.name {
+            case "r":
+                return [.answerAckRequest]
+            case "a":
+                guard let text = element[attribute: "h"], let handled = UInt32(text) else {
+                    return fail(XMPPClientError(.protocolError, message: "stream management <a/> without a valid h"))
+                }
+                return [.acknowledged(handled)]
+            default:
+                return fail(XMPPClientError(.protocolError, message: "unexpected stream management <\(element.name)>"))
+            }
         }
 
         private mutating func streamError(_ element: XMLElement) -> [Action] {

@@ -22,10 +22,19 @@ final class XMPPChannelHandler: ChannelInboundHandler {
     struct Established: Sendable {
         var jid: String
         var streamID: String
+        /// Whether XEP-0198 stream management was enabled.
+        var streamManagement = false
     }
 
     private struct PendingIQ {
         var promise: EventLoopPromise<XMLElement>
+        var timeout: Scheduled<Void>
+    }
+
+    /// A ``confirmDelivery(promise:)`` waiting for the server to acknowledge stanza `target`.
+    private struct PendingAck {
+        var target: UInt32
+        var promise: EventLoopPromise<Void>
         var timeout: Scheduled<Void>
     }
 
@@ -49,6 +58,13 @@ final class XMPPChannelHandler: ChannelInboundHandler {
     private var closingReason: XMPPClientError?
     private var closeTimer: Scheduled<Void>?
     private var isEstablished = false
+    /// XEP-0198 counters (modulo 2^32, as the protocol counts): stanzas written since `<enable/>`,
+    /// stanzas the server has acknowledged, and stanzas received and handled.
+    private var streamManagementOn = false
+    private var outboundCount: UInt32 = 0
+    private var acknowledgedCount: UInt32 = 0
+    private var inboundHandled: UInt32 = 0
+    private var pendingAcks: [PendingAck] = []
 
     init(
         configuration: XMPPConnectionConfiguration,
@@ -73,7 +89,8 @@ final class XMPPChannelHandler: ChannelInboundHandler {
             role: configuration.role,
             sendInitialPresence: configuration.sendInitialPresence,
             clientNonce: clientNonce,
-            tlsPolicy: tlsPolicy
+            tlsPolicy: tlsPolicy,
+            streamManagement: configuration.streamManagement
         )
     }
 
@@ -140,6 +157,11 @@ final class XMPPChannelHandler: ChannelInboundHandler {
             iq.promise.fail(reason)
         }
         pending.removeAll()
+        for ack in pendingAcks {
+            ack.timeout.cancel()
+            ack.promise.fail(reason)
+        }
+        pendingAcks.removeAll()
         established.fail(reason)
         incoming.finish()
         closed.succeed(reason)
@@ -167,9 +189,16 @@ final class XMPPChannelHandler: ChannelInboundHandler {
                 isEstablished = true
                 logger.debug("stream established", metadata: ["xmpp.jid": "\(jid)", "xmpp.stream_id": "\(streamID)"])
                 startPinging()
-                established.succeed(Established(jid: jid, streamID: streamID))
+                established.succeed(Established(jid: jid, streamID: streamID, streamManagement: streamManagementOn))
             case .deliver(let element):
                 deliver(element)
+            case .streamManagementEnabled:
+                streamManagementOn = true
+                logger.debug("stream management enabled")
+            case .answerAckRequest:
+                write("<a xmlns='\(XMPPNamespace.streamManagement)' h='\(inboundHandled)'/>")
+            case .acknowledged(let handled):
+                acknowledged(handled)
             case .fail(let box):
                 fail(box.error)
             }
@@ -198,6 +227,7 @@ final class XMPPChannelHandler: ChannelInboundHandler {
     }
 
     private func deliver(_ element: XMLElement) {
+        if streamManagementOn, Self.stanzaNames.contains(element.name) { inboundHandled &+= 1 }
         if element.name == "iq", element.namespace == stateMachine.namespace {
             let type = element[attribute: "type"]
             if type == "result" || type == "error", let id = element[attribute: "id"], let iq = pending.removeValue(forKey: id) {
@@ -216,6 +246,7 @@ final class XMPPChannelHandler: ChannelInboundHandler {
                 reply[attribute: "id"] = element[attribute: "id"]
                 reply[attribute: "to"] = element[attribute: "from"]
                 reply[attribute: "from"] = element[attribute: "to"]
+                countOutbound()
                 write(XMLSerializer.string(reply, defaultNamespace: stateMachine.namespace))
                 return
             }
@@ -245,6 +276,7 @@ final class XMPPChannelHandler: ChannelInboundHandler {
             promise?.fail(closeReason ?? closingReason ?? XMPPClientError(.notConnected))
             return
         }
+        countOutbound()
         context.writeAndFlush(wrapOutboundOut(raw), promise: promise)
     }
 
@@ -269,6 +301,7 @@ final class XMPPChannelHandler: ChannelInboundHandler {
             }
         }
         pending[id] = PendingIQ(promise: promise, timeout: scheduled)
+        countOutbound()
         context.writeAndFlush(
             wrapOutboundOut(context.channel.allocator.buffer(string: XMLSerializer.string(iq, defaultNamespace: stateMachine.namespace))),
             promise: nil
@@ -285,6 +318,61 @@ final class XMPPChannelHandler: ChannelInboundHandler {
         pingTimer?.cancel()
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: "</stream:stream>")), promise: nil)
         closeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) { [self] in fail(reason) }
+    }
+
+    // MARK: - Delivery confirmation
+
+    /// The names of stanzas, which XEP-0198 counts (nonzas such as `<r/>` are not counted).
+    private static let stanzaNames: Set<String> = ["message", "iq", "presence"]
+
+    private func countOutbound() {
+        if streamManagementOn { outboundCount &+= 1 }
+    }
+
+    /// Whether `target` is within the `handled` count, comparing modulo 2^32 as XEP-0198 counts.
+    static func isAcknowledged(_ target: UInt32, handled: UInt32) -> Bool {
+        Int32(bitPattern: handled &- target) >= 0
+    }
+
+    /// Completes `promise` once the server has taken every stanza written so far: by a XEP-0198
+    /// acknowledgement when stream management is on (`<r/>`, then `<a h='…'/>` covering the last
+    /// stanza), otherwise by a XEP-0199 ping round trip (a server handles a stream's stanzas in
+    /// order, so its reply comes after it has taken everything written before the ping). No answer
+    /// within ``XMPPConnectionConfiguration/pingTimeout`` closes the connection as dead and fails
+    /// the promise.
+    func confirmDelivery(promise: EventLoopPromise<Void>) {
+        guard let context, closeReason == nil, closingReason == nil, isEstablished else {
+            promise.fail(closeReason ?? closingReason ?? XMPPClientError(.notConnected))
+            return
+        }
+        guard streamManagementOn else { return ping(promise: promise) }
+        let target = outboundCount
+        if Self.isAcknowledged(target, handled: acknowledgedCount) { return promise.succeed() }
+        let timeout = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(configuration.pingTimeout)) { [self] in
+            logger.warning("stream management acknowledgement missing")
+            fail(XMPPClientError(.keepAliveTimeout, message: "no stream management acknowledgement within \(configuration.pingTimeout)"))
+        }
+        pendingAcks.append(PendingAck(target: target, promise: promise, timeout: timeout))
+        write("<r xmlns='\(XMPPNamespace.streamManagement)'/>")
+    }
+
+    private func acknowledged(_ handled: UInt32) {
+        // An `h` beyond what was written would acknowledge stanzas never sent: a broken server.
+        guard Self.isAcknowledged(handled, handled: outboundCount) else {
+            return fail(XMPPClientError(.protocolError, message: "stream management acknowledged \(handled) of \(outboundCount) stanzas"))
+        }
+        // An older count (acknowledgements may cross) changes nothing.
+        if Self.isAcknowledged(acknowledgedCount, handled: handled) { acknowledgedCount = handled }
+        var waiting: [PendingAck] = []
+        for ack in pendingAcks {
+            if Self.isAcknowledged(ack.target, handled: acknowledgedCount) {
+                ack.timeout.cancel()
+                ack.promise.succeed()
+            } else {
+                waiting.append(ack)
+            }
+        }
+        pendingAcks = waiting
     }
 
     // MARK: - Keep-alive

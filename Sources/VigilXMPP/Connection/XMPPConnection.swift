@@ -8,6 +8,7 @@
 public import Logging
 public import NIOCore
 public import NIOPosix
+import Synchronization
 
 /// One negotiated XMPP stream: a component (XEP-0114) or client (RFC 6120) connection.
 ///
@@ -34,6 +35,9 @@ public final actor XMPPConnection {
     public nonisolated let jid: String
     /// The stream id the server assigned.
     public nonisolated let streamID: String
+    /// Whether XEP-0198 stream management is on, so ``confirmDelivery()`` waits for
+    /// acknowledgements rather than a ping round trip.
+    public nonisolated let streamManagement: Bool
     /// Incoming stanzas in arrival order; the sequence ends when the connection closes.
     public nonisolated let stanzas: AsyncStream<XMLElement>
     /// The executor of the channel's event loop, on which the actor runs.
@@ -53,6 +57,7 @@ public final actor XMPPConnection {
         self.configuration = configuration
         self.jid = established.jid
         self.streamID = established.streamID
+        self.streamManagement = established.streamManagement
         self.stanzas = stanzas
         self.unownedExecutor = channel.eventLoop.executor.asUnownedSerialExecutor()
         self.channel = channel
@@ -100,7 +105,7 @@ public final actor XMPPConnection {
         }.get()
         do {
             let result = try await established.get()
-            logger.info("XMPP stream established", metadata: ["xmpp.jid": "\(result.jid)"])
+            logger.info("XMPP stream established", metadata: ["xmpp.jid": "\(result.jid)", "xmpp.stream_management": "\(result.streamManagement)"])
             return XMPPConnection(
                 configuration: configuration,
                 established: result,
@@ -160,6 +165,25 @@ public final actor XMPPConnection {
         handler.value.ping(promise: promise)
         try await promise.futureResult.get()
     }
+
+    /// Returns once the server has taken every stanza written so far on this stream: a XEP-0198
+    /// acknowledgement when stream management is on, otherwise a XEP-0199 ping round trip.
+    ///
+    /// - Throws: ``XMPPClientError`` when the stream closes first, or with
+    ///   ``XMPPClientError/Code/keepAliveTimeout`` (and the connection closed) when no answer comes
+    ///   within ``XMPPConnectionConfiguration/pingTimeout``. Stanzas written into this stream are
+    ///   then of unknown fate: send them again on another one.
+    public func confirmDelivery() async throws {
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        handler.value.confirmDelivery(promise: promise)
+        try await promise.futureResult.get()
+    }
+
+    /// A number that tells this stream from every other one of the process (a reconnection gets a
+    /// new one), so that a confirmation can be asked of the stream a stanza was written into.
+    public nonisolated let serial: UInt64 = XMPPConnection.serials.add(1, ordering: .relaxed).newValue
+
+    private static let serials = Atomic<UInt64>(0)
 
     /// Ends the stream (`</stream:stream>`) and waits until the connection is closed.
     public func disconnect() async {

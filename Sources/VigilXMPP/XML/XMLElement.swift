@@ -138,6 +138,8 @@ public enum XMPPNamespace {
     public static let session = "urn:ietf:params:xml:ns:xmpp-session"
     /// XEP-0199 ping.
     public static let ping = "urn:xmpp:ping"
+    /// XEP-0198 stream management (version 3).
+    public static let streamManagement = "urn:xmpp:sm:3"
     /// The namespace bound to the `xml` prefix.
     public static let xml = "http://www.w3.org/XML/1998/namespace"
 }

@@ -25,10 +25,15 @@ final class VigilProcess: @unchecked Sendable {
         return bundle.appendingPathComponent("vigil").path
     }
 
-    /// Runs `vigil` with arguments to completion and returns its exit status and output.
-    static func runToCompletion(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+    /// Runs `vigil` (or another executable) with arguments to completion and returns its exit
+    /// status and output.
+    static func runToCompletion(
+        _ arguments: [String],
+        environment: [String: String] = [:],
+        executable: String = binaryPath
+    ) throws -> (status: Int32, output: String) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binaryPath)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let pipe = Pipe()
@@ -68,6 +73,16 @@ final class VigilProcess: @unchecked Sendable {
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
         let body = try await response.body.collect(upTo: 16 * 1024 * 1024)
         return (Int(response.status.code), String(buffer: body))
+    }
+
+    /// POSTs a JSON body to a path; returns status and body.
+    func post(_ path: String, json body: String) async throws -> (status: Int, body: String) {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
     }
 
     /// Waits until `/healthz` answers, or throws after a deadline.
