@@ -28,7 +28,10 @@ public final class ConfigSection {
         self.file = file
         self.name = name
         self.table = table
-        self.environment = environment
+        // Only variables that can override this section are kept. Without any, no key's variable
+        // name is ever built: a fleet file has 100,000 device sections of several keys each.
+        let prefix = name.isEmpty ? "VIGIL_" : "VIGIL_" + String(name.uppercased().map { $0 == "-" || $0 == "." ? "_" : $0 }) + "_"
+        self.environment = environment.filter { $0.key.hasPrefix(prefix) }
     }
 
     /// Keys present in the file that no reader asked for, sorted.
@@ -45,9 +48,9 @@ public final class ConfigSection {
 
     /// Whether the file or environment sets a key.
     public func contains(_ key: String) -> Bool {
-        if table[key] != nil || environment[environmentName(key)] != nil { return true }
+        if table[key] != nil || !environment.isEmpty && environment[environmentName(key)] != nil { return true }
         guard let former = Self.formerSpellings[key] else { return false }
-        return table[former] != nil || environment[environmentName(former)] != nil
+        return table[former] != nil || !environment.isEmpty && environment[environmentName(former)] != nil
     }
 
     func error(_ key: String, _ message: String) -> ConfigurationError {
@@ -70,7 +73,7 @@ public final class ConfigSection {
         readKeys.insert(key)
         let former = Self.formerSpellings[key]
         if let former { readKeys.insert(former) }
-        if let text = environment[environmentName(key)] { return (.string(text), true) }
+        if !environment.isEmpty, let text = environment[environmentName(key)] { return (.string(text), true) }
         if let value = table[key] {
             if let former, table[former] != nil {
                 deprecations.append("\(file): '\(path(former))' is ignored: '\(path(key))' is set too")
@@ -78,7 +81,7 @@ public final class ConfigSection {
             return (value, false)
         }
         guard let former else { return nil }
-        if let text = environment[environmentName(former)] {
+        if !environment.isEmpty, let text = environment[environmentName(former)] {
             deprecations.append("<environment>: \(environmentName(former)) is deprecated; set \(environmentName(key)) instead")
             return (.string(text), true)
         }

@@ -88,6 +88,8 @@ public struct VigilConfiguration: Sendable {
         var configuration = VigilConfiguration()
         configuration.source = file
         var sections: [ConfigSection] = []
+        // The section readers see only Vigil's override variables (the seeds' own are read below).
+        let overrides = environment.filter { $0.key.hasPrefix("VIGIL_") }
         func section(_ name: String) throws -> ConfigSection {
             let table: [String: ConfigValue]
             switch root[name] {
@@ -96,7 +98,7 @@ public struct VigilConfiguration: Sendable {
             case .some(let value):
                 throw ConfigurationError(file: file, key: name, message: "expected a table ([\(name)]), got \(value.typeName)")
             }
-            let reader = ConfigSection(file: file, name: name, table: table, environment: environment)
+            let reader = ConfigSection(file: file, name: name, table: table, environment: overrides)
             sections.append(reader)
             return reader
         }
