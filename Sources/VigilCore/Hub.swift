@@ -193,52 +193,61 @@ public actor Hub: Service {
     }
 }
 
-/// swift-metrics instruments for samples, created once per series and cached.
+/// swift-metrics instruments for samples, created once per series and kept per target.
+///
+/// A target has a handful of samples, so its instruments are a small array searched by name and
+/// labels: no series-key string is built per sample, and removing a target drops one entry.
 struct SampleMetrics {
     let factory: any MetricsFactory
+    private var instruments: [TargetID: [Instrument]] = [:]
+
+    private struct Instrument {
+        var name: String
+        var labels: [Label]
+        var handle: Handle
+    }
+
+    private enum Handle {
+        case gauge(Gauge)
+        /// A running total's counter and the total it last saw.
+        case counter(FloatingPointCounter, last: Double)
+    }
 
     init(factory: any MetricsFactory) { self.factory = factory }
-    private var gauges: [String: Gauge] = [:]
-    private var counters: [String: (counter: FloatingPointCounter, last: Double)] = [:]
-    private var keysByTarget: [TargetID: Set<String>] = [:]
 
     /// Destroys every instrument of a target, so its series leave the exposition.
     mutating func destroy(_ target: TargetID) {
-        for key in keysByTarget.removeValue(forKey: target) ?? [] {
-            gauges.removeValue(forKey: key)?.destroy()
-            counters.removeValue(forKey: key)?.counter.destroy()
+        for instrument in instruments.removeValue(forKey: target) ?? [] {
+            switch instrument.handle {
+            case .gauge(let gauge): gauge.destroy()
+            case .counter(let counter, _): counter.destroy()
+            }
         }
     }
 
     mutating func record(_ sample: Sample, for target: TargetID) {
-        let key = sample.seriesKey(for: target)
+        if let index = instruments[target]?.firstIndex(where: { $0.name == sample.name && $0.labels == sample.labels }) {
+            switch instruments[target]![index].handle {
+            case .gauge(let gauge):
+                gauge.record(sample.value)
+            case .counter(let counter, let last):
+                let delta = counterIncrease(from: last, to: sample.value)
+                if delta > 0 { counter.increment(by: delta) }
+                instruments[target]![index].handle = .counter(counter, last: sample.value)
+            }
+            return
+        }
+        let handle: Handle
         switch sample.kind {
         case .gauge:
-            if let gauge = gauges[key] {
-                gauge.record(sample.value)
-            } else {
-                let gauge = Gauge(label: sample.metricName(for: target), dimensions: sample.metricLabels(for: target), factory: factory)
-                gauges[key] = gauge
-                keysByTarget[target, default: []].insert(key)
-                gauge.record(sample.value)
-            }
+            let gauge = Gauge(label: sample.metricName(for: target), dimensions: sample.metricLabels(for: target), factory: factory)
+            gauge.record(sample.value)
+            handle = .gauge(gauge)
         case .counter:
-            if var entry = counters[key] {
-                let delta = counterIncrease(from: entry.last, to: sample.value)
-                if delta > 0 { entry.counter.increment(by: delta) }
-                entry.last = sample.value
-                counters[key] = entry
-            } else {
-                let counter = FloatingPointCounter(
-                    label: sample.metricName(for: target),
-                    dimensions: sample.metricLabels(for: target),
-                    factory: factory
-                )
-                keysByTarget[target, default: []].insert(key)
-                if sample.value > 0 { counter.increment(by: sample.value) }
-                counters[key] = (counter, sample.value)
-            }
+            let counter = FloatingPointCounter(label: sample.metricName(for: target), dimensions: sample.metricLabels(for: target), factory: factory)
+            if sample.value > 0 { counter.increment(by: sample.value) }
+            handle = .counter(counter, last: sample.value)
         }
+        instruments[target, default: []].append(Instrument(name: sample.name, labels: sample.labels, handle: handle))
     }
-
 }
