@@ -19,7 +19,9 @@ import Darwin
 public struct HubConfiguration: Sendable {
     /// How often buffered history points and state changes are written to the stores. Default 1 s.
     public var flushInterval: Duration
-    /// How many buffered history points force an early write. Default 5,000.
+    /// How many buffered history points force an early write: the observation that reaches it
+    /// waits for the write, so a source faster than the store is slowed down rather than the
+    /// buffer growing. Default 5,000.
     public var maxBufferedPoints: Int
 
     /// Creates a configuration with the defaults above.
@@ -84,8 +86,14 @@ public actor Hub: Service {
     }
 
     /// Applies an observation: updates the target's state, metrics and history, and publishes the
-    /// change.
-    public func apply(_ observation: Observation) {
+    /// change. When ``HubConfiguration/maxBufferedPoints`` history points are waiting, it writes them
+    /// before returning.
+    public func apply(_ observation: Observation) async {
+        record(observation)
+        if pendingPoints.count >= configuration.maxBufferedPoints { await flush() }
+    }
+
+    private func record(_ observation: Observation) {
         var state = latest[observation.target] ?? TargetState(target: observation.target, since: observation.time, updatedAt: observation.time)
         state.apply(observation)
         latest[observation.target] = state
@@ -100,8 +108,11 @@ public actor Hub: Service {
     }
 
     /// Applies several observations.
-    public func apply(_ observations: [Observation]) {
-        for observation in observations { apply(observation) }
+    public func apply(_ observations: [Observation]) async {
+        for observation in observations {
+            record(observation)
+            if pendingPoints.count >= configuration.maxBufferedPoints { await flush() }
+        }
     }
 
     /// Forgets a target (for example a stream that no longer exists).

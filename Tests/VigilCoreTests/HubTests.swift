@@ -53,6 +53,22 @@ struct HubTests {
         #expect(try await store.states(kind: .host).count == 1)
     }
 
+    @Test("A full history buffer is written before the observation that filled it returns")
+    func bufferBound() async throws {
+        let store = MemoryStore()
+        let hub = Hub(stores: store.stores, configuration: HubConfiguration(flushInterval: .seconds(3_600), maxBufferedPoints: 10))
+        for second in 0..<9 {
+            await hub.apply(Observation(target: host, time: Double(second), samples: [Sample("load1", Double(second))]))
+        }
+        #expect(try await store.query(series: "host/alpha/load1", from: 0, to: 100, step: 0).isEmpty)
+        await hub.apply(Observation(target: host, time: 9, samples: [Sample("load1", 9)]))
+        #expect(try await store.query(series: "host/alpha/load1", from: 0, to: 100, step: 0).count == 10)
+        // A batch never holds more than the bound between writes either.
+        let batch = (10..<35).map { Observation(target: host, time: Double($0), samples: [Sample("load1", Double($0))]) }
+        await hub.apply(batch)
+        #expect(try await store.query(series: "host/alpha/load1", from: 0, to: 100, step: 0).count == 30)
+    }
+
     @Test("Samples become vigil_<kind>_<name> metrics; removing a target removes its series")
     func metrics() async throws {
         let metrics = TestMetrics()
