@@ -38,6 +38,10 @@ extension MQTTClient {
         var trie = MQTTTopicTrie<Int>()
         var sequence: UInt64 = 0
         var offlineQueue: [QueuedPublish] = []
+        /// QoS 1/2 messages of a persistent session that no subscription matched yet.
+        var held: [MQTTMessage] = []
+        /// Until when unmatched messages are held; `nil` acknowledges them at once.
+        var holdUnroutedUntil: ContinuousClock.Instant?
         var connectedWaiters: [Int: CheckedContinuation<Void, any Error>] = [:]
         var eventContinuations: [Int: AsyncStream<MQTTConnectionEvent>.Continuation] = [:]
         var nextID = 0

@@ -111,6 +111,9 @@ public final class MQTTClient: Service, Sendable {
                 do { try await Task.sleep(for: delay) } catch { break }
             }
             attempt += 1
+            if session != nil {
+                state.withLock { $0.holdUnroutedUntil = .now + configuration.unroutedHold }
+            }
             let connection: MQTTConnection
             do {
                 connection = try await MQTTConnection.connect(
@@ -118,6 +121,7 @@ public final class MQTTClient: Service, Sendable {
                     eventLoopGroup: eventLoopGroup,
                     logger: logger,
                     session: session,
+                    metrics: metrics,
                     deliver: { [weak self] batch in self?.deliver(batch) }
                 )
             } catch {
@@ -134,13 +138,24 @@ public final class MQTTClient: Service, Sendable {
             }
             attempt = 1
             failures = 0
+            // Held messages not claimed within the hold are acknowledged without a consumer.
+            let holdTimer: Scheduled<Void>? =
+                session == nil
+                ? nil
+                : connection.channel.eventLoop.scheduleTask(in: TimeAmount(configuration.unroutedHold)) { [weak self] in
+                    self?.releaseHeld()
+                }
             let reason = await withTaskCancellationHandler {
                 await self.connected(connection)
             } onCancel: {
                 connection.close()
             }
+            holdTimer?.cancel()
             state.withLock { state in
                 if state.connection === connection { state.connection = nil }
+                // Their connection is gone: the broker sends them again on the next one.
+                state.held.removeAll()
+                state.holdUnroutedUntil = nil
             }
             metrics.connected.record(0)
             logger.info("MQTT disconnected", metadata: ["mqtt.reason": "\(reason)"])

@@ -90,6 +90,7 @@ public final actor MQTTConnection {
         eventLoopGroup: any EventLoopGroup,
         logger: Logger,
         session: MQTTSession? = nil,
+        metrics: MQTTMetrics? = nil,
         deliver: @escaping MQTTChannelHandler.Deliver
     ) async throws -> MQTTConnection {
         let address = configuration.address
@@ -107,6 +108,8 @@ public final actor MQTTConnection {
             connectTimeout: TimeAmount(configuration.connectTimeout),
             maxPacketSize: configuration.maxPacketSize,
             maxInflight: configuration.maxInflight,
+            receiveMaximum: configuration.clampedReceiveMaximum,
+            metrics: metrics,
             session: session
         )
         let bootstrap = ClientBootstrap(group: eventLoopGroup)
@@ -166,7 +169,7 @@ public final actor MQTTConnection {
             if let expiry = configuration.sessionExpiry {
                 properties.append(.sessionExpiryInterval(UInt32(clamping: expiry.components.seconds)))
             }
-            properties.append(.receiveMaximum(UInt16(clamping: max(1, configuration.maxInflight))))
+            properties.append(.receiveMaximum(UInt16(configuration.clampedReceiveMaximum)))
             properties.append(.maximumPacketSize(UInt32(clamping: configuration.maxPacketSize)))
             properties.append(.topicAliasMaximum(64))
         }
@@ -266,6 +269,13 @@ public final actor MQTTConnection {
             throw MQTTClientError(.protocolError, message: "SUBACK has \(ack.reasonCodes.count) codes for \(subscriptions.count) filters")
         }
         return ack.reasonCodes
+    }
+
+    /// Sends SUBSCRIBE without waiting; the future completes with the reason codes.
+    func subscribeNoWait(_ subscriptions: [MQTTSubscribeInfo]) -> EventLoopFuture<[UInt8]> {
+        let promise = channel.eventLoop.makePromise(of: MQTTSubAckPacket.self)
+        handler.value.subscribe(subscriptions, properties: [], promise: promise)
+        return promise.futureResult.map(\.reasonCodes)
     }
 
     /// Unsubscribes and returns the broker's reason codes (empty under MQTT 3.1.1).
