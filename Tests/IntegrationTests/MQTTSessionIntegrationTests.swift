@@ -16,9 +16,18 @@ import Testing
 /// of dropping, against a real broker (issue 13).
 @Suite("MQTT persistent sessions and acknowledgement after processing", .enabled(if: IntegrationEnvironment.enabled), .serialized)
 struct MQTTSessionIntegrationTests {
+    /// Every broker with both protocol versions.
+    static let cases: [(MQTTTestBroker, MQTTProtocolVersion)] = MQTTTestBroker.allCases.flatMap { broker in
+        [(broker, MQTTProtocolVersion.v3_1_1), (broker, .v5)]
+    }
+
     /// A unique topic and a persistent-session configuration with a client id of its own.
-    static func persistent(_ name: String, _ version: MQTTProtocolVersion) throws -> (topic: String, configuration: MQTTClientConfiguration) {
-        var configuration = try MQTTTestSupport.configuration(version, clientID: "vigil-\(name)-\(UUID().uuidString.prefix(8))")
+    static func persistent(
+        _ name: String,
+        _ version: MQTTProtocolVersion,
+        _ broker: MQTTTestBroker
+    ) throws -> (topic: String, configuration: MQTTClientConfiguration) {
+        var configuration = try MQTTTestSupport.configuration(version, clientID: "vigil-\(name)-\(UUID().uuidString.prefix(8))", broker: broker)
         configuration.cleanSession = false
         configuration.sessionExpiry = .seconds(60)
         return (MQTTTestSupport.uniqueTopic("\(name)-\(version)"), configuration)
@@ -26,15 +35,15 @@ struct MQTTSessionIntegrationTests {
 
     @Test(
         "A message taken but not processed when the client stops is redelivered (DUP) to the next session, once processed it is not",
-        arguments: [MQTTProtocolVersion.v3_1_1, .v5]
+        arguments: cases
     )
-    func redeliveryAfterRestart(version: MQTTProtocolVersion) async throws {
-        let (topic, configuration) = try Self.persistent("redelivery", version)
+    func redeliveryAfterRestart(broker: MQTTTestBroker, version: MQTTProtocolVersion) async throws {
+        let (topic, configuration) = try Self.persistent("redelivery", version, broker)
         let subscribe = [MQTTSubscribeInfo(filter: topic, qos: .atLeastOnce)]
         // First life: take the message and stop before asking for the next one.
         try await withMQTTClient(configuration) { client in
             try await client.subscribe(to: subscribe) { subscription in
-                try await withMQTTClient(try MQTTTestSupport.configuration(version)) { publisher in
+                try await withMQTTClient(try MQTTTestSupport.configuration(version, broker: broker)) { publisher in
                     try await publisher.publish(to: topic, payload: ByteBuffer(string: "m1"), qos: .atLeastOnce)
                 }
                 var iterator = subscription.makeAsyncIterator()
@@ -50,7 +59,7 @@ struct MQTTSessionIntegrationTests {
                 let again = try await iterator.next()
                 #expect(again.map { String(buffer: $0.payload) } == "m1")
                 #expect(again?.isRedelivery == true)
-                try await withMQTTClient(try MQTTTestSupport.configuration(version)) { publisher in
+                try await withMQTTClient(try MQTTTestSupport.configuration(version, broker: broker)) { publisher in
                     try await publisher.publish(to: topic, payload: ByteBuffer(string: "m2"), qos: .atLeastOnce)
                 }
                 // Asking for m2 processes m1.
@@ -75,10 +84,10 @@ struct MQTTSessionIntegrationTests {
 
     @Test(
         "QoS 1 and 2 messages published while a persistent session is away are delivered when it is back",
-        arguments: [MQTTProtocolVersion.v3_1_1, .v5]
+        arguments: cases
     )
-    func queuedWhileAway(version: MQTTProtocolVersion) async throws {
-        let (topic, configuration) = try Self.persistent("away", version)
+    func queuedWhileAway(broker: MQTTTestBroker, version: MQTTProtocolVersion) async throws {
+        let (topic, configuration) = try Self.persistent("away", version, broker)
         let subscribe = [MQTTSubscribeInfo(filter: "\(topic)/#", qos: .exactlyOnce)]
         try await withMQTTClient(configuration) { client in
             try await client.subscribe(to: subscribe) { _ in }
@@ -87,7 +96,7 @@ struct MQTTSessionIntegrationTests {
         try await withMQTTClient(configuration) { client in
             _ = try await client.state.withLock { $0.connection }?.subscribe(subscribe)
         }
-        try await withMQTTClient(try MQTTTestSupport.configuration(version)) { publisher in
+        try await withMQTTClient(try MQTTTestSupport.configuration(version, broker: broker)) { publisher in
             for index in 0..<20 {
                 try await publisher.publish(
                     to: "\(topic)/\(index)",
@@ -106,18 +115,18 @@ struct MQTTSessionIntegrationTests {
 
     @Test(
         "A slow consumer with a small buffer gets every QoS 1 message in order: reading pauses instead of dropping",
-        arguments: [MQTTProtocolVersion.v3_1_1, .v5]
+        arguments: cases
     )
-    func noDropForSlowConsumer(version: MQTTProtocolVersion) async throws {
+    func noDropForSlowConsumer(broker: MQTTTestBroker, version: MQTTProtocolVersion) async throws {
         let topic = MQTTTestSupport.uniqueTopic("slow-\(version)")
-        var configuration = try MQTTTestSupport.configuration(version)
+        var configuration = try MQTTTestSupport.configuration(version, broker: broker)
         configuration.receiveMaximum = 8
         let count = 2_000
         try await withMQTTClient(configuration) { client in
             try await client.subscribe(to: [MQTTSubscribeInfo(filter: topic, qos: .atLeastOnce)], bufferSize: 4) { subscription in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        try await withMQTTClient(try MQTTTestSupport.configuration(version)) { publisher in
+                        try await withMQTTClient(try MQTTTestSupport.configuration(version, broker: broker)) { publisher in
                             for index in 0..<count {
                                 try await publisher.publish(to: topic, payload: ByteBuffer(string: "\(index)"), qos: .atLeastOnce)
                             }

@@ -20,6 +20,9 @@ extension MQTTClient {
         var infos: [MQTTSubscribeInfo]
         let buffer: MQTTSubscriptionBuffer
         var subscribedGeneration: UInt64?
+        /// The broker refused the subscription (a shared one it closed the connection on): it is
+        /// not sent again.
+        var rejected = false
         var pending: [MQTTMessage] = []
         var lastSequence: UInt64 = 0
 

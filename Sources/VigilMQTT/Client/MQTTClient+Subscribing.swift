@@ -87,6 +87,10 @@ extension MQTTClient {
                 do {
                     codes = try await connection.subscribe(subscriptions)
                 } catch  where Self.isRetryable(error) {
+                    if let failure = Self.sharedSubscriptionFailure(subscriptions, error) {
+                        logger.error("\(failure.message ?? "shared subscriptions not supported")", metadata: ["mqtt.error": "\(error)"])
+                        throw failure
+                    }
                     // The connection dropped; the next connection subscribes again.
                     codes = []
                 }
