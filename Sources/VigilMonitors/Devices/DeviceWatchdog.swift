@@ -94,14 +94,19 @@ public final class DeviceWatchdog: Service, Sendable {
     }
 
     /// Restores stored states, then watches until graceful shutdown.
+    ///
+    /// The subscription is registered before the stored states are read, so that what a
+    /// persistent session's broker sends at once waits in it (unacknowledged) for the restore.
     public func run() async throws {
-        await restore()
-        await reportAll(initial: true)
+        let (restored, restoreDone) = AsyncStream.makeStream(of: Void.self)
         try? await cancelWhenGracefulShutdown {
             try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { try await self.receiveLoop(after: restored) }
+                await self.restore()
+                await self.reportAll(initial: true)
+                restoreDone.finish()
                 group.addTask { try await self.tickLoop() }
                 group.addTask { await self.republishOnConnection() }
-                try await self.receiveLoop()
             }
         }
     }
@@ -169,19 +174,25 @@ public final class DeviceWatchdog: Service, Sendable {
 
     // MARK: - Messages
 
-    private func receiveLoop() async throws {
+    /// Receives until cancelled; messages are handled only once `restored` has finished.
+    private func receiveLoop(after restored: AsyncStream<Void>) async throws {
         let filters = table.withLock { $0.subscriptionFilters }
         guard !filters.isEmpty else {
             // Nothing to watch over MQTT (agents without topics): wait for shutdown.
             try await gracefulShutdown()
             return
         }
+        var waitForRestore = true
         let infos = filters.map { MQTTSubscribeInfo(filter: $0, qos: .atLeastOnce, noLocal: true) }
         var actions: [DeviceTableAction] = []
         actions.reserveCapacity(16)
         while !Task.isCancelled {
             do {
                 try await client.subscribe(to: infos, bufferSize: 100_000) { subscription in
+                    if waitForRestore {
+                        for await _ in restored {}
+                        waitForRestore = false
+                    }
                     logger.info("Device watchdog subscribed", metadata: ["devices.filters": "\(filters.count)"])
                     for try await message in subscription {
                         let now = clock.now
