@@ -61,7 +61,8 @@ public final actor MQTTConnection {
     ///   - eventLoopGroup: Where the channel runs.
     ///   - logger: Logger for connection events.
     ///   - deliver: Receives the messages of each socket read as one batch, on the event loop; it
-    ///     must return quickly.
+    ///     must return quickly. QoS 1/2 messages count as processed (and are acknowledged) when it
+    ///     returns; use ``MQTTClient`` for acknowledgement after processing.
     ///   - operation: Work to do while connected.
     /// - Returns: The result of `operation`.
     /// - Throws: ``MQTTClientError`` when the connection cannot be made or is refused, or what
@@ -73,7 +74,10 @@ public final actor MQTTConnection {
         deliver: @escaping @Sendable ([MQTTMessage]) -> Void,
         operation: (MQTTConnection) async throws -> Result
     ) async throws -> Result {
-        let connection = try await connect(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger, deliver: deliver)
+        let connection = try await connect(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger) { batch in
+            deliver(batch)
+            for message in batch { message.delivery?.expect(0) }
+        }
         do {
             let result = try await operation(connection)
             await connection.disconnect()
