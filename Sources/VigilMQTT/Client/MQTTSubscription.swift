@@ -28,7 +28,9 @@ import Synchronization
 /// **Slow consumers.** QoS 1 and 2 messages are never dropped: while
 /// ``MQTTClientConfiguration/receiveMaximum`` of them await processing, the client stops reading
 /// from the socket (`vigil_mqtt_read_pauses_total`), which stalls every subscription of the client
-/// until the consumer catches up. QoS 0 messages are buffered up to the `bufferSize` given to
+/// until the consumer catches up (including SUBACKs and PUBACKs it would read: under MQTT 3.1.1 a
+/// consumer must not wait for the broker's answer to its own request while it holds
+/// `receiveMaximum` unprocessed messages). QoS 0 messages are buffered up to the `bufferSize` given to
 /// `subscribe`; when the buffer is full, the *oldest* QoS 0 messages are dropped to make room, the
 /// drop is counted in `vigil_mqtt_messages_dropped_total` and logged at warning level.
 ///
