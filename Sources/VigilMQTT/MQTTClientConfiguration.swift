@@ -24,6 +24,8 @@ public import VigilClientSupport
 /// | ``sessionExpiry`` | `Duration?` | `nil` (MQTT 5 only: session ends with the connection) |
 /// | ``maxPacketSize`` | `Int` | 1 MiB: larger incoming packets are a protocol error |
 /// | ``maxInflight`` | `Int` | 64 outgoing QoS 1/2 messages awaiting acknowledgement |
+/// | ``receiveMaximum`` | `Int` | 64 incoming QoS 1/2 messages awaiting processing (1 to 65,535) |
+/// | ``unroutedHold`` | `Duration` | 10 s: how long a persistent session holds messages no subscription wants yet |
 /// | ``offlineQueueLimit`` | `Int` | 1,000 QoS 1/2 messages queued while disconnected |
 /// | ``reconnect`` | ``MQTTReconnectPolicy`` | 0.5 s doubling to 30 s, up to 20 % shorter (jitter), no attempt limit |
 /// | ``connectTimeout`` | `Duration` | 10 s for TCP, TLS and CONNACK together |
@@ -62,6 +64,19 @@ public struct MQTTClientConfiguration: Sendable {
     public var maxInflight: Int
     /// The maximum number of QoS 1/2 publications held while disconnected.
     public var offlineQueueLimit: Int
+    /// The maximum number of incoming QoS 1/2 messages received but not yet processed by their
+    /// consumers (and so not yet acknowledged). It is announced to the broker as MQTT 5 Receive
+    /// Maximum, which an MQTT 5 broker keeps to. Under MQTT 3.1.1, at this number, the client stops
+    /// reading from the socket until consumers catch up (under MQTT 5 at twice it, for brokers that
+    /// exceed it). Clamped to 1...65,535.
+    public var receiveMaximum: Int
+    /// With a persistent session (``cleanSession`` `false`), the broker may send QoS 1/2 messages
+    /// as soon as the connection is up, before the application has registered the subscriptions
+    /// they belong to. For this long after each connection, such messages are held unacknowledged
+    /// and handed to a matching subscription when it is registered; later, and in clean
+    /// sessions, a message no subscription wants is acknowledged at once
+    /// (`vigil_mqtt_messages_unrouted_total`).
+    public var unroutedHold: Duration
     /// How reconnection attempts are spaced, and after how many failures ``MQTTClient/run()`` gives up.
     public var reconnect: MQTTReconnectPolicy
     /// The time allowed for TCP connect, TLS handshake and CONNACK together.
@@ -84,6 +99,8 @@ public struct MQTTClientConfiguration: Sendable {
     ///   - maxPacketSize: The largest packet accepted.
     ///   - maxInflight: The in-flight limit for QoS 1/2 publications.
     ///   - offlineQueueLimit: The offline queue limit.
+    ///   - receiveMaximum: The limit of incoming QoS 1/2 messages awaiting processing.
+    ///   - unroutedHold: How long a persistent session holds messages no subscription wants yet.
     ///   - reconnect: The reconnect policy.
     ///   - connectTimeout: The connect timeout.
     public init(
@@ -101,6 +118,8 @@ public struct MQTTClientConfiguration: Sendable {
         maxPacketSize: Int = 1 << 20,
         maxInflight: Int = 64,
         offlineQueueLimit: Int = 1000,
+        receiveMaximum: Int = 64,
+        unroutedHold: Duration = .seconds(10),
         reconnect: MQTTReconnectPolicy = .init(),
         connectTimeout: Duration = .seconds(10)
     ) {
@@ -118,6 +137,8 @@ public struct MQTTClientConfiguration: Sendable {
         self.maxPacketSize = maxPacketSize
         self.maxInflight = maxInflight
         self.offlineQueueLimit = offlineQueueLimit
+        self.receiveMaximum = receiveMaximum
+        self.unroutedHold = unroutedHold
         self.reconnect = reconnect
         self.connectTimeout = connectTimeout
     }
@@ -131,6 +152,11 @@ public struct MQTTClientConfiguration: Sendable {
     public init(url: String, clientID: String) throws {
         self.init(address: try MQTTAddress(url: url), clientID: clientID)
     }
+}
+
+extension MQTTClientConfiguration {
+    /// ``receiveMaximum`` within MQTT 5's range, 1...65,535.
+    var clampedReceiveMaximum: Int { min(max(receiveMaximum, 1), Int(UInt16.max)) }
 }
 
 /// TLS settings for `mqtts://` and `ssl://` connections.

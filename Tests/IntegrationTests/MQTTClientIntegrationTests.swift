@@ -13,16 +13,18 @@ import Testing
 
 @Suite("MQTT client against Mosquitto", .enabled(if: IntegrationEnvironment.enabled))
 struct MQTTClientIntegrationTests {
-    static let cases: [(MQTTProtocolVersion, MQTTQoS)] = [
-        (.v3_1_1, .atMostOnce), (.v3_1_1, .atLeastOnce), (.v3_1_1, .exactlyOnce),
-        (.v5, .atMostOnce), (.v5, .atLeastOnce), (.v5, .exactlyOnce),
-    ]
+    static let cases: [(MQTTTestBroker, MQTTProtocolVersion, MQTTQoS)] = MQTTTestBroker.allCases.flatMap { broker in
+        [
+            (broker, .v3_1_1, .atMostOnce), (broker, .v3_1_1, .atLeastOnce), (broker, .v3_1_1, .exactlyOnce),
+            (broker, .v5, .atMostOnce), (broker, .v5, .atLeastOnce), (broker, .v5, .exactlyOnce),
+        ]
+    }
 
-    @Test("Publish and subscribe at every QoS", arguments: cases)
-    func publishSubscribe(version: MQTTProtocolVersion, qos: MQTTQoS) async throws {
+    @Test("Publish and subscribe at every QoS (Mosquitto and ejabberd)", arguments: cases)
+    func publishSubscribe(broker: MQTTTestBroker, version: MQTTProtocolVersion, qos: MQTTQoS) async throws {
         let topic = MQTTTestSupport.uniqueTopic("pubsub")
-        try await withMQTTClient(try MQTTTestSupport.configuration(version)) { subscriber in
-            try await withMQTTClient(try MQTTTestSupport.configuration(version)) { publisher in
+        try await withMQTTClient(try MQTTTestSupport.configuration(version, broker: broker)) { subscriber in
+            try await withMQTTClient(try MQTTTestSupport.configuration(version, broker: broker)) { publisher in
                 try await subscriber.subscribe(to: [MQTTSubscribeInfo(filter: "\(topic)/+", qos: qos)]) { subscription in
                     for index in 0..<20 {
                         try await publisher.publish(to: "\(topic)/m", payload: ByteBuffer(string: "message \(index)"), qos: qos)
@@ -50,13 +52,16 @@ struct MQTTClientIntegrationTests {
         }
     }
 
-    @Test("The Last Will is published when a client's connection drops", arguments: [MQTTProtocolVersion.v3_1_1, .v5])
-    func lastWill(version: MQTTProtocolVersion) async throws {
+    @Test(
+        "The Last Will is published when a client's connection drops (Mosquitto and ejabberd)",
+        arguments: MQTTTestBroker.allCases.flatMap { broker in [(broker, MQTTProtocolVersion.v3_1_1), (broker, .v5)] }
+    )
+    func lastWill(broker: MQTTTestBroker, version: MQTTProtocolVersion) async throws {
         let topic = MQTTTestSupport.uniqueTopic("will")
-        var configuration = try MQTTTestSupport.configuration(version)
+        var configuration = try MQTTTestSupport.configuration(version, broker: broker)
         configuration.will = MQTTWill(topic: topic, payload: ByteBuffer(string: "offline"), qos: .atLeastOnce, retain: false)
         let willConfiguration = configuration
-        try await withMQTTClient(try MQTTTestSupport.configuration(version)) { observer in
+        try await withMQTTClient(try MQTTTestSupport.configuration(version, broker: broker)) { observer in
             try await observer.subscribe(to: [MQTTSubscribeInfo(filter: topic, qos: .atLeastOnce)]) { subscription in
                 try await withMQTTClient(willConfiguration) { dying in
                     await dying.dropConnectionForTesting()

@@ -26,18 +26,39 @@ enum MQTTTestSupport {
         "vigil-test/\(name)/\(UUID().uuidString)"
     }
 
-    /// A configuration for the shared broker's plain listener.
+    /// A configuration for a shared broker's plain listener: Mosquitto by default, or ejabberd's
+    /// `mod_mqtt` (the second broker implementation, with its user `name@domain` and password).
     static func configuration(
         _ version: MQTTProtocolVersion = .v5,
-        clientID: String = "vigil-test-\(UUID().uuidString.prefix(8))"
+        clientID: String = "vigil-test-\(UUID().uuidString.prefix(8))",
+        broker: MQTTTestBroker = .mosquitto
     ) throws -> MQTTClientConfiguration {
-        let port = try IntegrationEnvironment.mosquittoPort
-        var configuration = try MQTTClientConfiguration(url: "mqtt://\(IntegrationEnvironment.mosquittoHost):\(port)", clientID: clientID)
+        var configuration: MQTTClientConfiguration
+        switch broker {
+        case .mosquitto:
+            let port = try IntegrationEnvironment.mosquittoPort
+            configuration = try MQTTClientConfiguration(url: "mqtt://\(IntegrationEnvironment.mosquittoHost):\(port)", clientID: clientID)
+        case .ejabberd:
+            let port = try IntegrationEnvironment.port("EJABBERD_MQTT_PORT")
+            configuration = try MQTTClientConfiguration(
+                url: "mqtt://\(try IntegrationEnvironment.require("EJABBERD_HOST")):\(port)",
+                clientID: clientID
+            )
+            configuration.username = try IntegrationEnvironment.require("EJABBERD_MQTT_USER")
+            configuration.password = try IntegrationEnvironment.require("EJABBERD_MQTT_PASSWORD")
+        }
         configuration.version = version
         configuration.reconnect = MQTTReconnectPolicy(initialDelay: .milliseconds(100), maximumDelay: .milliseconds(500), jitter: 0.1)
         configuration.connectTimeout = .seconds(3)
         return configuration
     }
+}
+
+/// The brokers the MQTT suites run against: Mosquitto, and ejabberd's `mod_mqtt` as a second
+/// implementation (both started by `scripts/test`).
+enum MQTTTestBroker: String, Sendable, CaseIterable {
+    case mosquitto
+    case ejabberd
 }
 
 /// Runs `body` with a connected client whose `run()` runs in a child task, then stops the client.

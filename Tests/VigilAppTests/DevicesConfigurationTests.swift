@@ -72,6 +72,8 @@ struct DevicesConfigurationTests {
             clientid = "site-a"
             version = "3.1.1"
             keep_alive = "15s"
+            session_expiry = "2h"
+            receive_maximum = 200
 
             [watchdog]
             expire_subtopic = "expired"
@@ -103,6 +105,15 @@ struct DevicesConfigurationTests {
         #expect(mqtt.password == "secret")
         #expect(mqtt.version == .v3_1_1)
         #expect(mqtt.keepAlive == .seconds(15))
+        #expect(!mqtt.cleanSession, "a persistent session by default")
+        #expect(mqtt.sessionExpiry == .seconds(7200))
+        #expect(mqtt.receiveMaximum == 200)
+        let clean = try #require(try VigilConfiguration.parse("[mqtt]\nclean_start = true\n", file: "vigil.toml").mqtt)
+        #expect(clean.cleanSession)
+        #expect(clean.sessionExpiry == nil)
+        #expect(clean.receiveMaximum == 64)
+        let defaults = try #require(try VigilConfiguration.parse("[mqtt]\nclientid = \"x\"\n", file: "vigil.toml").mqtt)
+        #expect(defaults.sessionExpiry == .seconds(86_400))
         let watchdog = configuration.devices.watchdog
         #expect(watchdog.expireTopic("multi") == "home/monitoring/expired/multi")
         #expect(!watchdog.expireRetain)

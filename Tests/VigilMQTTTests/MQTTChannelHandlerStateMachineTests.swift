@@ -90,16 +90,17 @@ struct MQTTChannelHandlerStateMachineTests {
         #expect(machine.inflight == 0)
     }
 
-    @Test("Incoming QoS 2 identifiers are remembered until PUBREL")
+    @Test("Incoming QoS 2 identifiers are remembered from PUBREC until PUBREL")
     func incomingQoS2() {
         var machine = MQTTChannelHandler.StateMachine(inflightLimit: 1)
-        let first = machine.receivedQoS2Publish(packetID: 5)
-        let retransmission = machine.receivedQoS2Publish(packetID: 5)
+        let before = machine.isAwaitingPubRel(packetID: 5)
+        machine.sentPubRec(packetID: 5)
+        let retransmission = machine.isAwaitingPubRel(packetID: 5)
         machine.receivedPubRel(packetID: 5)
-        let afterRelease = machine.receivedQoS2Publish(packetID: 5)
-        #expect(first)
-        #expect(!retransmission)
-        #expect(afterRelease)
+        let afterRelease = machine.isAwaitingPubRel(packetID: 5)
+        #expect(!before)
+        #expect(retransmission)
+        #expect(!afterRelease)
     }
 
     @Test("SUBACK and UNSUBACK match only their own request kind; close returns every waiting promise")

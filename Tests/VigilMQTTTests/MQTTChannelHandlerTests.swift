@@ -20,10 +20,22 @@ final class DeliveredMessages: Sendable {
     var batchCount: Int { batches.withLock { $0.count } }
 }
 
+/// Counts the `read()` calls that reach the head of the pipeline.
+final class ReadCounter: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    var reads = 0
+
+    func read(context: ChannelHandlerContext) {
+        reads += 1
+        context.read()
+    }
+}
+
 /// A handler on an EmbeddedChannel, acting as the broker side in tests.
 struct HandlerHarness {
     let channel: EmbeddedChannel
     let handler: MQTTChannelHandler
+    let reads = ReadCounter()
     let delivered = DeliveredMessages()
     let version: MQTTProtocolVersion
 
@@ -32,6 +44,8 @@ struct HandlerHarness {
         keepAlive: TimeAmount = .seconds(10),
         maxInflight: Int = 4,
         maxPacketSize: Int = 1 << 20,
+        receiveMaximum: Int = 64,
+        metrics: MQTTMetrics? = nil,
         session: MQTTSession? = nil
     ) throws {
         self.version = version
@@ -45,13 +59,23 @@ struct HandlerHarness {
                 connectTimeout: .seconds(5),
                 maxPacketSize: maxPacketSize,
                 maxInflight: maxInflight,
+                receiveMaximum: receiveMaximum,
+                metrics: metrics,
                 session: session
             ),
             eventLoop: channel.eventLoop,
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
             deliver: { batch in delivered.batches.withLock { $0.append(batch) } }
         )
+        try channel.pipeline.syncOperations.addHandler(reads)
         try channel.pipeline.syncOperations.addHandler(handler)
+    }
+
+    /// Marks delivered messages processed (by their one consumer) and runs the event loop, so the
+    /// acknowledgements they release are written.
+    func process(_ messages: [MQTTMessage]) {
+        for message in messages { message.delivery?.release() }
+        channel.embeddedEventLoop.run()
     }
 
     /// Runs CONNECT/CONNACK.
@@ -139,7 +163,7 @@ struct MQTTChannelHandlerTests {
         #expect(try harness.handler.closed.futureResult.wait().errorCode == .keepAliveTimeout)
     }
 
-    @Test("Incoming PUBLISH at each QoS is delivered in one batch per read and acknowledged")
+    @Test("Incoming PUBLISH at each QoS is delivered in one batch per read and acknowledged once processed")
     func inbound() throws {
         let harness = try HandlerHarness()
         _ = try harness.connect()
@@ -163,11 +187,15 @@ struct MQTTChannelHandlerTests {
         #expect(harness.delivered.batchCount == 1)
         #expect(harness.delivered.messages.map(\.topic) == ["t/0", "t/1", "t/2"])
         #expect(harness.delivered.messages[1].retain)
-        #expect(
-            try harness.readAllPackets() == [
-                .ack(.init(type: .puback, packetID: 1)), .ack(.init(type: .pubrec, packetID: 2)), .ack(.init(type: .pubrec, packetID: 2)),
-            ]
-        )
+        // Nothing is acknowledged before the consumer has processed the messages.
+        #expect(try harness.readAllPackets() == [])
+        harness.process(harness.delivered.messages)
+        #expect(try harness.readAllPackets() == [.ack(.init(type: .puback, packetID: 1)), .ack(.init(type: .pubrec, packetID: 2))])
+        // After PUBREC, a repetition is answered at once and not delivered again.
+        try harness.send(.publish(.init(topic: "t/2", payload: .init(string: "c"), qos: .exactlyOnce, retain: false, dup: true, packetID: 2)))
+        harness.channel.pipeline.fireChannelReadComplete()
+        #expect(harness.delivered.messages.count == 3)
+        #expect(try harness.readAllPackets() == [.ack(.init(type: .pubrec, packetID: 2))])
         try harness.send(.ack(.init(type: .pubrel, packetID: 2)))
         harness.channel.pipeline.fireChannelReadComplete()
         #expect(try harness.readAllPackets() == [.ack(.init(type: .pubcomp, packetID: 2))])
@@ -293,16 +321,41 @@ struct MQTTSubscriptionBufferTests {
         #expect(received == ["0", "1", "2", "3", "4"])
     }
 
-    @Test("A full buffer drops the oldest messages and reports how many")
+    @Test("A full buffer drops the oldest QoS 0 messages and reports how many")
     func dropOldest() async throws {
         let buffer = MQTTSubscriptionBuffer(capacity: 3)
-        #expect(buffer.append((0..<2).map(message)) == 0)
-        #expect(buffer.append((2..<5).map(message)) == 2)
-        #expect(buffer.append((5..<10).map(message)) == 5)
+        #expect(buffer.append((0..<2).map(message)).dropped == 0)
+        #expect(buffer.append((2..<5).map(message)).dropped == 2)
+        #expect(buffer.append((5..<10).map(message)).dropped == 5)
         buffer.finish()
         var received: [String] = []
         for try await message in MQTTSubscription(buffer: buffer) { received.append(String(buffer: message.payload)) }
         #expect(received == ["7", "8", "9"])
+    }
+
+    @Test("QoS 1/2 messages are never dropped; a message is released when the next one is asked for; finish hands back the rest")
+    func acknowledged() async throws {
+        let released = Mutex<[UInt64]>([])
+        func tracked(_ index: Int) -> MQTTMessage {
+            var message = MQTTMessage(topic: "t", payload: ByteBuffer(string: "q\(index)"), qos: .atLeastOnce)
+            message.delivery = MQTTDelivery(sequence: UInt64(index), isRedelivery: false) { sequence in released.withLock { $0.append(sequence) } }
+            return message
+        }
+        let buffer = MQTTSubscriptionBuffer(capacity: 2)
+        let first = buffer.append([tracked(0), message(1), tracked(2), message(3), tracked(4)])
+        #expect(first.dropped == 2, "only the two QoS 0 messages are dropped")
+        var iterator = MQTTSubscription(buffer: buffer).makeAsyncIterator()
+        #expect(try await iterator.next().map { String(buffer: $0.payload) } == "q0")
+        #expect(released.withLock { $0 } == [])
+        #expect(try await iterator.next().map { String(buffer: $0.payload) } == "q2")
+        #expect(released.withLock { $0 } == [0])
+        // q2 is being processed and q4 buffered: both are handed back, and processing later releases nothing.
+        let unprocessed = buffer.finish()
+        #expect(unprocessed.map(\.sequence) == [2, 4])
+        #expect(try await iterator.next().map { String(buffer: $0.payload) } == "q4")
+        #expect(try await iterator.next() == nil)
+        #expect(released.withLock { $0 } == [0])
+        #expect(buffer.append([tracked(5)]).refused.map(\.sequence) == [5])
     }
 
     @Test("A waiting consumer is woken by a batch, and finishing with an error throws")
@@ -386,5 +439,131 @@ struct MQTTClientOfflineTests {
             await #expect { try await client.run() } throws: { ($0 as? MQTTClientError)?.errorCode == .alreadyRunning }
             group.cancelAll()
         }
+    }
+}
+
+@Suite("MQTT acknowledgement after processing and flow control")
+struct MQTTInboundFlowTests {
+    static func publish(_ id: UInt16, qos: MQTTQoS = .atLeastOnce, dup: Bool = false) -> MQTTPacket {
+        .publish(.init(topic: "t/\(id)", payload: .init(string: "\(id)"), qos: qos, retain: false, dup: dup, packetID: qos == .atMostOnce ? 0 : id))
+    }
+
+    @Test("Acknowledgements go out in arrival order even when consumers finish out of order")
+    func ordered() throws {
+        let harness = try HandlerHarness()
+        _ = try harness.connect()
+        for id: UInt16 in 1...3 { try harness.send(Self.publish(id, qos: id == 2 ? .exactlyOnce : .atLeastOnce)) }
+        harness.channel.pipeline.fireChannelReadComplete()
+        let messages = harness.delivered.messages
+        #expect(messages.count == 3)
+        harness.process([messages[2]])
+        #expect(try harness.readAllPackets() == [])
+        harness.process([messages[0]])
+        #expect(try harness.readAllPackets() == [.ack(.init(type: .puback, packetID: 1))])
+        harness.process([messages[1]])
+        #expect(try harness.readAllPackets() == [.ack(.init(type: .pubrec, packetID: 2)), .ack(.init(type: .puback, packetID: 3))])
+        // Releasing again changes nothing.
+        harness.process(messages)
+        #expect(try harness.readAllPackets() == [])
+    }
+
+    @Test("A message delivered to two consumers is acknowledged when both processed it")
+    func twoConsumers() throws {
+        let harness = try HandlerHarness()
+        _ = try harness.connect()
+        try harness.send(Self.publish(7))
+        harness.channel.pipeline.fireChannelReadComplete()
+        let message = try #require(harness.delivered.messages.first)
+        message.delivery?.expect(2)
+        harness.process([message])
+        #expect(try harness.readAllPackets() == [])
+        harness.process([message])
+        #expect(try harness.readAllPackets() == [.ack(.init(type: .puback, packetID: 7))])
+    }
+
+    @Test("Reading pauses while receiveMaximum messages await processing and resumes when one is acknowledged")
+    func backpressure() throws {
+        // MQTT 3.1.1 has no Receive Maximum: the client's pause is the only bound (under MQTT 5 it
+        // pauses at twice the maximum, for brokers that exceed it).
+        let harness = try HandlerHarness(version: .v3_1_1, receiveMaximum: 2)
+        _ = try harness.connect()
+        try harness.send(Self.publish(1))
+        harness.channel.pipeline.fireChannelReadComplete()
+        let before = harness.reads.reads
+        harness.channel.read()
+        #expect(harness.reads.reads == before + 1)
+        // QoS 0 does not count against the window.
+        try harness.send(Self.publish(0, qos: .atMostOnce))
+        try harness.send(Self.publish(2))
+        harness.channel.pipeline.fireChannelReadComplete()
+        harness.channel.read()
+        harness.channel.read()
+        #expect(harness.reads.reads == before + 1, "reads are withheld while the window is full")
+        let messages = harness.delivered.messages.filter { $0.qos == .atLeastOnce }
+        harness.process([messages[1]])
+        #expect(harness.reads.reads == before + 1, "the front is not processed: still full")
+        harness.process([messages[0]])
+        #expect(harness.reads.reads == before + 2, "one withheld read is passed on")
+        #expect(try harness.readAllPackets() == [.ack(.init(type: .puback, packetID: 1)), .ack(.init(type: .puback, packetID: 2))])
+    }
+
+    @Test("While reading is paused a missing PINGRESP does not close the connection")
+    func keepAliveWhilePaused() throws {
+        let harness = try HandlerHarness(version: .v3_1_1, keepAlive: .seconds(10), receiveMaximum: 1)
+        _ = try harness.connect()
+        try harness.send(Self.publish(1))
+        harness.channel.pipeline.fireChannelReadComplete()
+        harness.channel.embeddedEventLoop.advanceTime(by: .seconds(10))
+        #expect(try harness.readPacket() == .pingreq)
+        harness.channel.embeddedEventLoop.advanceTime(by: .seconds(5))
+        #expect(harness.handler.closeReason == nil)
+        // Once reading resumes, the keep-alive check is armed again.
+        harness.process(harness.delivered.messages)
+        harness.channel.embeddedEventLoop.advanceTime(by: .seconds(5))
+        #expect(try harness.readAllPackets().contains(.pingreq))
+        harness.channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(harness.handler.closeReason?.errorCode == .keepAliveTimeout)
+    }
+
+    @Test("Redelivered (DUP) messages are marked and counted; acknowledgements are counted")
+    func redeliveryCounted() throws {
+        let factory = RecordingMetricsFactory()
+        let harness = try HandlerHarness(receiveMaximum: 1, metrics: MQTTMetrics(factory: factory))
+        _ = try harness.connect(connack: .init(sessionPresent: true, reasonCode: 0))
+        try harness.send(Self.publish(3, dup: true))
+        harness.channel.pipeline.fireChannelReadComplete()
+        let delivered = harness.delivered
+        let message = try #require(delivered.messages.first)
+        #expect(message.isRedelivery)
+        #expect(factory.value("vigil_mqtt_messages_redelivered_total") == 1)
+        // Under MQTT 5 reading pauses only at twice the Receive Maximum.
+        #expect(factory.value("vigil_mqtt_read_pauses_total") == 0)
+        harness.process([message])
+        #expect(factory.value("vigil_mqtt_messages_acknowledged_total") == 1)
+        #expect(try harness.readAllPackets() == [.ack(.init(type: .puback, packetID: 3))])
+    }
+}
+
+@Suite("MQTT inbound window")
+struct MQTTInboundWindowTests {
+    @Test("Sequence numbers follow arrival; completion releases only the processed front, in order")
+    func window() {
+        var window = MQTTChannelHandler.InboundWindow(limit: 3)
+        let a = window.receive(.puback(1))
+        let b = window.receive(.pubrec(2))
+        #expect((a, b) == (0, 1))
+        #expect(window.complete(b) == [])
+        #expect(!window.isFull)
+        let c = window.receive(.puback(3))
+        #expect(window.isFull)
+        #expect(window.complete(a) == [.puback(1), .pubrec(2)])
+        #expect(window.count == 1)
+        // Unknown, repeated and stale sequence numbers are ignored.
+        #expect(window.complete(a) == [])
+        #expect(window.complete(99) == [])
+        #expect(window.receiveProcessed(.pubrec(4)) == [])
+        #expect(window.contains(.pubrec(4)))
+        #expect(window.complete(c) == [.puback(3), .pubrec(4)])
+        #expect(window.count == 0)
     }
 }

@@ -74,3 +74,60 @@ struct MQTTMetricsTests {
         #expect(factory.value("vigil_mqtt_messages_received_total") == 3)
     }
 }
+
+@Suite("MQTT client routing of acknowledgements")
+struct MQTTClientAcknowledgementTests {
+    static func client(cleanSession: Bool, factory: RecordingMetricsFactory) throws -> MQTTClient {
+        var configuration = try MQTTClientConfiguration(url: "mqtt://127.0.0.1:1", clientID: "ack")
+        configuration.cleanSession = cleanSession
+        return MQTTClient(
+            configuration: configuration,
+            eventLoopGroup: EmbeddedEventLoop(),
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+            metrics: MQTTMetrics(factory: factory)
+        )
+    }
+
+    /// A QoS 1 message whose delivery records its completion.
+    static func tracked(_ topic: String, completed: Completions, sequence: UInt64) -> MQTTMessage {
+        var message = MQTTMessage(topic: topic, payload: ByteBuffer(string: topic), qos: .atLeastOnce)
+        message.delivery = MQTTDelivery(sequence: sequence, isRedelivery: false) { sequence in completed.list.withLock { $0.append(sequence) } }
+        return message
+    }
+
+    /// The sequence numbers whose acknowledgement was released.
+    final class Completions: Sendable {
+        let list = Mutex<[UInt64]>([])
+        var all: [UInt64] { list.withLock { $0 } }
+    }
+
+    @Test("In a clean session a QoS 1 message no subscription wants is acknowledged at once and counted")
+    func unroutedClean() throws {
+        let factory = RecordingMetricsFactory()
+        let client = try Self.client(cleanSession: true, factory: factory)
+        let completed = Completions()
+        client.deliver([Self.tracked("nobody/listens", completed: completed, sequence: 4)])
+        #expect(completed.all == [4])
+        #expect(factory.value("vigil_mqtt_messages_unrouted_total") == 1)
+    }
+
+    @Test("A persistent session holds unmatched messages for the next matching subscription, and acknowledges the rest when the hold ends")
+    func heldForLaterSubscription() async throws {
+        let factory = RecordingMetricsFactory()
+        let client = try Self.client(cleanSession: false, factory: factory)
+        let completed = Completions()
+        client.state.withLock { $0.holdUnroutedUntil = .now + .seconds(3600) }
+        client.deliver([Self.tracked("state/a", completed: completed, sequence: 1), Self.tracked("other/b", completed: completed, sequence: 2)])
+        #expect(completed.all == [])
+        let received = try await client.subscribe(to: [MQTTSubscribeInfo(filter: "state/#", qos: .atLeastOnce)]) { subscription in
+            var iterator = subscription.makeAsyncIterator()
+            return try await iterator.next()?.topic
+        }
+        #expect(received == "state/a")
+        // Taken but not processed when the subscription ended: a persistent session leaves it to the broker.
+        #expect(completed.all == [])
+        client.releaseHeld()
+        #expect(completed.all == [2])
+        #expect(factory.value("vigil_mqtt_messages_unrouted_total") == 1)
+    }
+}

@@ -96,6 +96,7 @@ struct MQTTSessionTests {
         let message = MQTTPublishPacket(topic: "in", payload: ByteBuffer(string: "once"), qos: .exactlyOnce, retain: false, packetID: 7)
         try first.send(.publish(message))
         first.channel.pipeline.fireChannelReadComplete()
+        first.process(first.delivered.messages)
         #expect(try first.readAllPackets() == [.ack(.init(type: .pubrec, packetID: 7))])
         try first.channel.close().wait()
 

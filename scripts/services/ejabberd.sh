@@ -5,7 +5,9 @@
 #                        # component (XEP-0114) listener on free loopback ports, registers the test
 #                        # users, and exports EJABBERD_HOST, EJABBERD_C2S_PORT,
 #                        # EJABBERD_COMPONENT_PORT, EJABBERD_DOMAIN, EJABBERD_COMPONENT_DOMAIN,
-#                        # EJABBERD_COMPONENT_SECRET, EJABBERD_USERS ("user:password" pairs)
+#                        # EJABBERD_COMPONENT_SECRET, EJABBERD_USERS ("user:password" pairs);
+#                        # also an MQTT broker (mod_mqtt, MQTT 3.1.1 and 5) on EJABBERD_MQTT_PORT,
+#                        # for the user EJABBERD_MQTT_USER (name@domain) / EJABBERD_MQTT_PASSWORD
 #   ejabberd_stop        # stops it
 #
 # The Erlang VM runs as user ejabberd even when started by root, so DIR is handed to that user and
@@ -17,7 +19,7 @@ EJABBERDCTL_BIN="${EJABBERDCTL_BIN:-$(command -v ejabberdctl || echo /usr/sbin/e
 _ejabberd_free_ports() {
     python3 -c '
 import socket
-sockets = [socket.socket() for _ in range(3)]
+sockets = [socket.socket() for _ in range(4)]
 for s in sockets: s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in sockets))
 for s in sockets: s.close()'
@@ -34,7 +36,7 @@ ejabberd_start() {
     chmod o+x "$(dirname "$dir")"
     EJABBERD_DIR=$dir
     export EJABBERD_DOMAIN=example.test EJABBERD_COMPONENT_DOMAIN=announcer.example.test EJABBERD_COMPONENT_SECRET=s3cret
-    read -r EJABBERD_C2S_PORT EJABBERD_COMPONENT_PORT dist_port < <(_ejabberd_free_ports)
+    read -r EJABBERD_C2S_PORT EJABBERD_COMPONENT_PORT dist_port EJABBERD_MQTT_PORT < <(_ejabberd_free_ports)
     EJABBERD_NODE=vigilejab$dist_port@localhost
     cat >"$dir/ctl.cfg" <<CONF
 ERLANG_NODE=vigilejab$dist_port@localhost
@@ -56,19 +58,20 @@ listen:
     hosts:
       $EJABBERD_COMPONENT_DOMAIN:
         password: $EJABBERD_COMPONENT_SECRET
+  - {port: $EJABBERD_MQTT_PORT, ip: "127.0.0.1", module: mod_mqtt}
 acl: {admin: {user: admin@$EJABBERD_DOMAIN}}
 access_rules: {local: {allow: all}, c2s: {allow: all}, announce: {allow: admin}, configure: {allow: admin}}
 shaper: {normal: {rate: 3000, burst_size: 20000}, fast: 100000}
 shaper_rules: {c2s_shaper: fast, max_user_sessions: 10, max_user_offline_messages: 5000}
 auth_method: internal
 auth_password_format: plain
-modules: {mod_disco: {}, mod_offline: {}, mod_ping: {}, mod_roster: {}, mod_stream_mgmt: {}}
+modules: {mod_disco: {}, mod_offline: {}, mod_ping: {}, mod_roster: {}, mod_stream_mgmt: {}, mod_mqtt: {}}
 CONF
     chown -R ejabberd: "$dir"
     _ejabberd_ctl foreground >"$dir/fg.out" 2>&1 &
     EJABBERD_PID=$!
     local deadline=$((SECONDS + 30)) port
-    for port in "$EJABBERD_C2S_PORT" "$EJABBERD_COMPONENT_PORT"; do
+    for port in "$EJABBERD_C2S_PORT" "$EJABBERD_COMPONENT_PORT" "$EJABBERD_MQTT_PORT"; do
         until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
             if [ $SECONDS -ge $deadline ] || ! kill -0 "$EJABBERD_PID" 2>/dev/null; then
                 echo "ejabberd.sh: ejabberd did not start; log:" >&2
@@ -84,7 +87,11 @@ CONF
         _ejabberd_ctl register "${pair%%:*}" "$EJABBERD_DOMAIN" "${pair#*:}" >>"$dir/register.log" 2>&1 \
             || { echo "ejabberd.sh: registering ${pair%%:*} failed" >&2; cat "$dir/register.log" >&2; return 1; }
     done
-    export EJABBERD_HOST=127.0.0.1 EJABBERD_C2S_PORT EJABBERD_COMPONENT_PORT EJABBERD_USERS EJABBERD_PID EJABBERD_DIR
+    # The MQTT tests' user, kept out of EJABBERD_USERS (the XMPP tests' recipients).
+    _ejabberd_ctl register mqtt "$EJABBERD_DOMAIN" mqttpw >>"$dir/register.log" 2>&1 \
+        || { echo "ejabberd.sh: registering mqtt failed" >&2; cat "$dir/register.log" >&2; return 1; }
+    export EJABBERD_MQTT_USER=mqtt@$EJABBERD_DOMAIN EJABBERD_MQTT_PASSWORD=mqttpw
+    export EJABBERD_HOST=127.0.0.1 EJABBERD_C2S_PORT EJABBERD_COMPONENT_PORT EJABBERD_MQTT_PORT EJABBERD_USERS EJABBERD_PID EJABBERD_DIR
 }
 
 ejabberd_stop() {

@@ -134,6 +134,9 @@ extension MQTTClientConfiguration {
     /// | `version` | string | `"5"` | `"5"` or `"3.1.1"` |
     /// | `keepAlive` | duration | `"30s"` | keep-alive interval |
     /// | `caFile` | string | system roots | PEM CA file for `ssl://` brokers |
+    /// | `clean_start` | bool | `false` | start a clean session (clean session under 3.1.1); `false` keeps a persistent session |
+    /// | `session_expiry` | duration | `"1d"` | MQTT 5 session expiry interval of a persistent session, `0s` to `36500d` |
+    /// | `receive_maximum` | int | `64` | incoming QoS 1/2 messages awaiting processing, 1 to 65535 |
     ///
     /// - Parameters:
     ///   - section: The section reader (usually `[mqtt]`).
@@ -166,6 +169,14 @@ extension MQTTClientConfiguration {
         if let caFile = try section.nonEmptyString("ca_file") {
             tls = MQTTTLSConfiguration(caFile: caFile)
         }
+        // A persistent session by default: QoS 1 state messages sent while Vigil is down or not yet
+        // acknowledged when it stops are delivered (again) when it is back.
+        cleanSession = try section.bool("clean_start") ?? false
+        if !cleanSession {
+            // At most 36500d (the parser's limit), which fits MQTT 5's 32-bit number of seconds.
+            sessionExpiry = try section.duration("session_expiry") ?? .seconds(86_400)
+        }
+        if let maximum = try section.integer("receive_maximum", in: 1...65_535) { receiveMaximum = maximum }
     }
 }
 

@@ -20,6 +20,9 @@ extension MQTTClient {
         var infos: [MQTTSubscribeInfo]
         let buffer: MQTTSubscriptionBuffer
         var subscribedGeneration: UInt64?
+        /// The broker refused the subscription (a shared one it closed the connection on): it is
+        /// not sent again.
+        var rejected = false
         var pending: [MQTTMessage] = []
         var lastSequence: UInt64 = 0
 
@@ -38,6 +41,10 @@ extension MQTTClient {
         var trie = MQTTTopicTrie<Int>()
         var sequence: UInt64 = 0
         var offlineQueue: [QueuedPublish] = []
+        /// QoS 1/2 messages of a persistent session that no subscription matched yet.
+        var held: [MQTTMessage] = []
+        /// Until when unmatched messages are held; `nil` acknowledges them at once.
+        var holdUnroutedUntil: ContinuousClock.Instant?
         var connectedWaiters: [Int: CheckedContinuation<Void, any Error>] = [:]
         var eventContinuations: [Int: AsyncStream<MQTTConnectionEvent>.Continuation] = [:]
         var nextID = 0

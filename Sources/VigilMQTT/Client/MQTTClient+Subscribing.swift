@@ -28,8 +28,8 @@ extension MQTTClient {
     ///
     /// - Parameters:
     ///   - subscriptions: The filters and their options.
-    ///   - bufferSize: How many undelivered messages the subscription buffers before it drops the
-    ///     oldest (see ``MQTTSubscription``).
+    ///   - bufferSize: How many undelivered QoS 0 messages the subscription buffers before it drops
+    ///     the oldest (see ``MQTTSubscription``; QoS 1/2 messages are never dropped).
     ///   - body: Receives the messages as an ``MQTTSubscription``.
     /// - Returns: The result of `body`.
     /// - Throws: ``MQTTClientError`` with code ``MQTTClientError/Code/invalidTopicFilter`` or
@@ -39,12 +39,12 @@ extension MQTTClient {
         bufferSize: Int = 10_000,
         _ body: (MQTTSubscription) async throws -> Result
     ) async throws -> Result {
-        for info in subscriptions { _ = try MQTTTopicFilter(info.filter) }
+        let filters = try subscriptions.map { try MQTTTopicFilter($0.filter) }
         guard !subscriptions.isEmpty else {
             throw MQTTClientError(.invalidTopicFilter, message: "no topic filters given")
         }
         let buffer = MQTTSubscriptionBuffer(capacity: bufferSize)
-        let (index, connection) = state.withLock { state in
+        let (index, connection, claimedHeld) = state.withLock { state in
             let slot = SubscriptionSlot(infos: subscriptions, buffer: buffer)
             let index: Int
             if let free = state.freeSlots.popLast() {
@@ -55,16 +55,42 @@ extension MQTTClient {
                 state.slots.append(slot)
             }
             for info in subscriptions { state.trie.insert(filter: info.filter, value: index) }
-            guard let connection = state.connection else { return (index, nil as MQTTConnection?) }
+            // Messages of a persistent session that arrived before their subscription was
+            // registered go to the first subscription that matches them.
+            var claimed: [MQTTMessage] = []
+            if !state.held.isEmpty {
+                state.held.removeAll { message in
+                    guard filters.contains(where: { $0.matches(topic: message.topic) }) else { return false }
+                    claimed.append(message)
+                    return true
+                }
+                if !claimed.isEmpty { _ = buffer.append(claimed) }
+            }
+            guard let connection = state.connection else { return (index, nil as MQTTConnection?, !claimed.isEmpty) }
             state.slots[index]!.subscribedGeneration = state.generation
-            return (index, connection)
+            return (index, connection, !claimed.isEmpty)
         }
         do {
-            if let connection {
+            if let connection, claimedHeld {
+                // Held messages wait for this consumer and may have filled the inbound window, so
+                // that the SUBACK cannot be read before they are processed: do not wait for it. A
+                // rejection ends the subscription with the error.
+                let future = await connection.subscribeNoWait(subscriptions)
+                let logger = self.logger
+                future.whenSuccess { codes in
+                    guard let (info, code) = zip(subscriptions, codes).first(where: { $0.1.isMQTTFailure }) else { return }
+                    logger.error("MQTT broker rejected subscription to '\(info.filter)'", metadata: ["mqtt.reason_code": "\(code)"])
+                    buffer.finish(throwing: MQTTClientError(.subscriptionRejected, message: "broker rejected '\(info.filter)'", reasonCode: code))
+                }
+            } else if let connection {
                 let codes: [UInt8]
                 do {
                     codes = try await connection.subscribe(subscriptions)
                 } catch  where Self.isRetryable(error) {
+                    if let failure = Self.sharedSubscriptionFailure(subscriptions, error) {
+                        logger.error("\(failure.message ?? "shared subscriptions not supported")", metadata: ["error": "\(error)"])
+                        throw failure
+                    }
                     // The connection dropped; the next connection subscribes again.
                     codes = []
                 }
@@ -89,13 +115,25 @@ extension MQTTClient {
             state.freeSlots.append(index)
             for info in slot.infos { state.trie.remove(filter: info.filter, value: index) }
             let stillUsed = Set(state.slots.lazy.compactMap { $0 }.flatMap { $0.infos.map(\.filter) })
+            // A set for the duplicates check: one subscription may hold 100,000 filters.
             var unused: [String] = []
-            for info in slot.infos where !stillUsed.contains(info.filter) && !unused.contains(info.filter) {
+            var seen: Set<String> = []
+            for info in slot.infos where !stillUsed.contains(info.filter) && seen.insert(info.filter).inserted {
                 unused.append(info.filter)
             }
             return (slot.buffer, unused, state.connection)
         }
-        buffer.finish()
+        let unprocessed = buffer.finish()
+        if !unprocessed.isEmpty {
+            if session == nil {
+                for delivery in unprocessed { delivery.release() }
+            } else {
+                logger.debug(
+                    "MQTT subscription ended with unprocessed messages; the broker redelivers them after a reconnect",
+                    metadata: ["mqtt.unprocessed": "\(unprocessed.count)"]
+                )
+            }
+        }
         guard let connection, !unused.isEmpty else { return }
         do {
             let codes = try await connection.unsubscribe(unused)
@@ -108,19 +146,35 @@ extension MQTTClient {
     }
 
     /// Routes a batch of received messages to the matching subscriptions (on the event loop).
+    ///
+    /// Each QoS 1/2 message learns how many subscriptions must process it before it is
+    /// acknowledged. One that no subscription wants is held (persistent session, within
+    /// ``MQTTClientConfiguration/unroutedHold`` of the connection) or acknowledged at once.
     func deliver(_ batch: [MQTTMessage]) {
         metrics.received.increment(by: Int64(batch.count))
+        let now = ContinuousClock.now
+        var unrouted: [MQTTDelivery] = []
         let targets: [(MQTTSubscriptionBuffer, [MQTTMessage])] = state.withLock { state in
             let trie = state.trie
             var touched: [Int] = []
             for message in batch {
                 state.sequence &+= 1
                 let sequence = state.sequence
+                var consumers = 0
                 trie.forEachMatch(topic: message.topic) { index in
                     guard state.slots[index]!.lastSequence != sequence else { return }
                     state.slots[index]!.lastSequence = sequence
+                    consumers += 1
                     if state.slots[index]!.pending.isEmpty { touched.append(index) }
                     state.slots[index]!.pending.append(message)
+                }
+                guard let delivery = message.delivery else { continue }
+                if consumers > 0 {
+                    delivery.expect(consumers)
+                } else if let until = state.holdUnroutedUntil, now < until {
+                    state.held.append(message)
+                } else {
+                    unrouted.append(delivery)
                 }
             }
             return touched.map { index in
@@ -128,12 +182,34 @@ extension MQTTClient {
                 return (state.slots[index]!.buffer, state.slots[index]!.pending)
             }
         }
+        if !unrouted.isEmpty {
+            metrics.unrouted.increment(by: Int64(unrouted.count))
+            for delivery in unrouted { delivery.expect(0) }
+        }
         for (buffer, messages) in targets {
-            let dropped = buffer.append(messages)
+            let (dropped, refused) = buffer.append(messages)
+            // A subscription that ended meanwhile: the message counts as processed for it.
+            for delivery in refused { delivery.release() }
             if dropped > 0 {
                 metrics.dropped.increment(by: Int64(dropped))
-                logger.warning("MQTT subscriber too slow: dropped oldest messages", metadata: ["mqtt.dropped": "\(dropped)"])
+                logger.warning("MQTT subscriber too slow: dropped oldest QoS 0 messages", metadata: ["mqtt.dropped": "\(dropped)"])
             }
         }
+    }
+
+    /// Acknowledges the held messages nobody subscribed to in time.
+    func releaseHeld() {
+        let held = state.withLock { state in
+            state.holdUnroutedUntil = nil
+            defer { state.held.removeAll() }
+            return state.held
+        }
+        guard !held.isEmpty else { return }
+        metrics.unrouted.increment(by: Int64(held.count))
+        logger.warning(
+            "MQTT messages of the persistent session match no subscription; acknowledged without a consumer",
+            metadata: ["mqtt.unrouted": "\(held.count)", "mqtt.topic": "\(held[0].topic)"]
+        )
+        for message in held { message.delivery?.expect(0) }
     }
 }

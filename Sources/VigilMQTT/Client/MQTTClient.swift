@@ -114,6 +114,9 @@ public final class MQTTClient: Service, Sendable {
                 do { try await Task.sleep(for: delay) } catch { break }
             }
             attempt += 1
+            if session != nil {
+                state.withLock { $0.holdUnroutedUntil = .now + configuration.unroutedHold }
+            }
             let connection: MQTTConnection
             do {
                 connection = try await MQTTConnection.connect(
@@ -121,6 +124,7 @@ public final class MQTTClient: Service, Sendable {
                     eventLoopGroup: eventLoopGroup,
                     logger: logger,
                     session: session,
+                    metrics: metrics,
                     deliver: { [weak self] batch in self?.deliver(batch) }
                 )
             } catch {
@@ -137,13 +141,24 @@ public final class MQTTClient: Service, Sendable {
             }
             attempt = 1
             failures = 0
+            // Held messages not claimed within the hold are acknowledged without a consumer.
+            let holdTimer: Scheduled<Void>? =
+                session == nil
+                ? nil
+                : connection.channel.eventLoop.scheduleTask(in: TimeAmount(configuration.unroutedHold)) { [weak self] in
+                    self?.releaseHeld()
+                }
             let reason = await withTaskCancellationHandler {
                 await self.connected(connection)
             } onCancel: {
                 connection.close()
             }
+            holdTimer?.cancel()
             state.withLock { state in
                 if state.connection === connection { state.connection = nil }
+                // Their connection is gone: the broker sends them again on the next one.
+                state.held.removeAll()
+                state.holdUnroutedUntil = nil
             }
             metrics.connected.record(0)
             logger.info("MQTT disconnected", metadata: ["mqtt.reason": "\(reason)"])
@@ -170,7 +185,7 @@ public final class MQTTClient: Service, Sendable {
             let step: Step = state.withLock { state in
                 var resubscribe: [MQTTSubscribeInfo] = []
                 for index in state.slots.indices {
-                    guard let slot = state.slots[index], slot.subscribedGeneration != generation else { continue }
+                    guard let slot = state.slots[index], slot.subscribedGeneration != generation, !slot.rejected else { continue }
                     state.slots[index]!.subscribedGeneration = generation
                     for info in slot.infos where !resubscribe.contains(where: { $0.filter == info.filter }) {
                         resubscribe.append(info)
@@ -230,8 +245,34 @@ public final class MQTTClient: Service, Sendable {
             }
             logger.debug("MQTT subscribed after connecting", metadata: ["mqtt.filters": "\(subscriptions.count)"])
         } catch {
-            logger.warning("MQTT subscription after connecting failed", metadata: ["error": "\(error)"])
+            guard let failure = Self.sharedSubscriptionFailure(subscriptions, error) else {
+                logger.warning("MQTT subscription after connecting failed", metadata: ["error": "\(error)"])
+                return
+            }
+            // Subscribing again would close the next connection too: end the subscriptions that
+            // ask for a shared filter instead of reconnecting in a loop.
+            logger.error("\(failure.message ?? "shared subscriptions not supported")", metadata: ["error": "\(error)"])
+            let buffers = state.withLock { state in
+                state.slots.indices.compactMap { index -> MQTTSubscriptionBuffer? in
+                    guard let slot = state.slots[index], slot.infos.contains(where: { $0.filter.hasPrefix("$share/") }) else { return nil }
+                    state.slots[index]!.rejected = true
+                    return slot.buffer
+                }
+            }
+            for buffer in buffers { buffer.finish(throwing: failure) }
         }
+    }
+
+    /// The error for a broker that closed the connection while a subscription to a shared filter
+    /// (`$share/GROUP/…`) awaited its SUBACK, as brokers without shared subscriptions do (ejabberd
+    /// 23.01: "Shared Subscriptions not supported"); `nil` when no shared filter was involved.
+    static func sharedSubscriptionFailure(_ subscriptions: [MQTTSubscribeInfo], _ error: any Error) -> MQTTClientError? {
+        guard let shared = subscriptions.first(where: { $0.filter.hasPrefix("$share/") }), isRetryable(error) else { return nil }
+        return MQTTClientError(
+            .subscriptionRejected,
+            message: "the broker closed the connection on the shared subscription '\(shared.filter)': it does not support shared subscriptions",
+            underlyingError: error
+        )
     }
 
     func stopped() {

@@ -19,6 +19,13 @@ public struct MQTTMessage: Sendable, Hashable {
     public var retain: Bool
     /// MQTT 5 properties of the message; empty under MQTT 3.1.1.
     public var properties: MQTTPublishProperties
+    /// The acknowledgement a received QoS 1/2 message still owes the broker; `nil` for messages
+    /// created locally and for QoS 0. Not part of the message's value (equality, hashing).
+    var delivery: MQTTDelivery?
+
+    /// Whether the broker marked this received message as a redelivery (the DUP flag): it may
+    /// have been delivered before, on an earlier connection of the same session.
+    public var isRedelivery: Bool { delivery?.isRedelivery ?? false }
 
     /// Creates a message.
     ///
@@ -40,6 +47,21 @@ public struct MQTTMessage: Sendable, Hashable {
         self.qos = qos
         self.retain = retain
         self.properties = properties
+    }
+
+    /// Compares the message's value: topic, payload, QoS, retain flag and properties.
+    public static func == (lhs: MQTTMessage, rhs: MQTTMessage) -> Bool {
+        lhs.topic == rhs.topic && lhs.payload == rhs.payload && lhs.qos == rhs.qos && lhs.retain == rhs.retain
+            && lhs.properties == rhs.properties
+    }
+
+    /// Hashes the message's value: topic, payload, QoS, retain flag and properties.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(topic)
+        hasher.combine(payload)
+        hasher.combine(qos)
+        hasher.combine(retain)
+        hasher.combine(properties)
     }
 }
 

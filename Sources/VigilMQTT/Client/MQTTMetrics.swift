@@ -23,8 +23,20 @@ struct MQTTMetrics: Sendable {
     let sent: Counter
     /// `vigil_mqtt_reconnects_total`: reconnection attempts.
     let reconnects: Counter
-    /// `vigil_mqtt_messages_dropped_total`: messages dropped because a subscriber was slow.
+    /// `vigil_mqtt_messages_dropped_total`: QoS 0 messages dropped because a subscriber was slow.
     let dropped: Counter
+    /// `vigil_mqtt_messages_acknowledged_total`: received QoS 1/2 messages acknowledged (PUBACK or
+    /// PUBREC sent) after their consumers processed them.
+    let acknowledged: Counter
+    /// `vigil_mqtt_messages_redelivered_total`: received PUBLISH packets the broker marked as
+    /// redeliveries (DUP), which may repeat a message seen before.
+    let redelivered: Counter
+    /// `vigil_mqtt_read_pauses_total`: times reading from the broker paused because
+    /// `receive_maximum` received messages awaited processing.
+    let readPauses: Counter
+    /// `vigil_mqtt_messages_unrouted_total`: received QoS 1/2 messages no subscription wanted,
+    /// acknowledged without a consumer.
+    let unrouted: Counter
 
     /// Creates the metric objects.
     ///
@@ -38,5 +50,9 @@ struct MQTTMetrics: Sendable {
         self.sent = Counter(label: "vigil_mqtt_messages_sent_total", dimensions: dimensions, factory: factory)
         self.reconnects = Counter(label: "vigil_mqtt_reconnects_total", dimensions: dimensions, factory: factory)
         self.dropped = Counter(label: "vigil_mqtt_messages_dropped_total", dimensions: dimensions, factory: factory)
+        self.acknowledged = Counter(label: "vigil_mqtt_messages_acknowledged_total", dimensions: dimensions, factory: factory)
+        self.redelivered = Counter(label: "vigil_mqtt_messages_redelivered_total", dimensions: dimensions, factory: factory)
+        self.readPauses = Counter(label: "vigil_mqtt_read_pauses_total", dimensions: dimensions, factory: factory)
+        self.unrouted = Counter(label: "vigil_mqtt_messages_unrouted_total", dimensions: dimensions, factory: factory)
     }
 }

@@ -133,10 +133,15 @@ extension MQTTChannelHandler {
             }
         }
 
-        /// Records an incoming QoS 2 publication (method B); returns whether it is new and must be
-        /// delivered, `false` for a retransmission before PUBREL.
-        mutating func receivedQoS2Publish(packetID: UInt16) -> Bool {
-            receivedQoS2.insert(packetID).inserted
+        /// Whether PUBREC was sent for an incoming QoS 2 identifier that awaits PUBREL (method B):
+        /// a PUBLISH with that identifier is a retransmission and is not delivered again.
+        func isAwaitingPubRel(packetID: UInt16) -> Bool {
+            receivedQoS2.contains(packetID)
+        }
+
+        /// Records that PUBREC was sent for an incoming QoS 2 publication.
+        mutating func sentPubRec(packetID: UInt16) {
+            receivedQoS2.insert(packetID)
         }
 
         /// Records PUBREL for an incoming QoS 2 publication.

@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import CoreMetrics
 import Logging
 import NIOCore
 
@@ -14,11 +15,15 @@ import NIOCore
 /// in-flight window, QoS 2 receive state, topic aliases) and the keep-alive timer. The
 /// ``MQTTConnection`` actor runs on the same event loop and calls the request methods directly.
 ///
-/// Received PUBLISH packets are acknowledged, turned into ``MQTTMessage`` values and collected
-/// during one read burst; the whole batch is handed to ``deliver`` on `channelReadComplete`, together
-/// with one flush of all acknowledgements.
-final class MQTTChannelHandler: ChannelInboundHandler {
+/// Received PUBLISH packets are turned into ``MQTTMessage`` values and collected during one read
+/// burst; the whole batch is handed to ``deliver`` on `channelReadComplete`. A QoS 1/2 message
+/// carries an ``MQTTDelivery``: its PUBACK (QoS 1) or PUBREC (QoS 2) is sent only once its
+/// consumers released it, in arrival order (``InboundWindow``). While `receiveMaximum` messages
+/// await their acknowledgement the handler withholds `read()` from the channel, so the socket is
+/// not read (and TCP pushes back on the broker) until consumers catch up.
+final class MQTTChannelHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     struct Configuration {
@@ -28,6 +33,11 @@ final class MQTTChannelHandler: ChannelInboundHandler {
         var connectTimeout: TimeAmount
         var maxPacketSize: Int
         var maxInflight: Int
+        /// How many incoming QoS 1/2 messages may await their acknowledgement before reading
+        /// pauses (announced to the broker as Receive Maximum under MQTT 5).
+        var receiveMaximum: Int = 64
+        /// Counters for acknowledgements, redeliveries and read pauses; `nil` counts nothing.
+        var metrics: MQTTMetrics?
         /// The topic alias maximum announced to the broker (MQTT 5).
         var topicAliasMaximum: UInt16 = 64
         /// Where unfinished publications wait for the next connection (sessions that are not
@@ -60,6 +70,13 @@ final class MQTTChannelHandler: ChannelInboundHandler {
     private var isShutDown = false
     private var pingTimer: Scheduled<Void>?
     private var pingDeadline: Scheduled<Void>?
+    private var inbound: InboundWindow
+    /// Whether `read()` is withheld because the inbound window is full.
+    private var readPaused = false
+    /// Whether a `read()` arrived while paused and must be passed on when reading resumes.
+    private var readPending = false
+    /// This handler, bound to its event loop, for the deliveries' completions (set while added).
+    private var loopBound: NIOLoopBound<MQTTChannelHandler>?
     /// Why the connection closed; set once.
     private(set) var closeReason: MQTTClientError?
     /// Completed with the close reason when the channel becomes inactive.
@@ -73,6 +90,11 @@ final class MQTTChannelHandler: ChannelInboundHandler {
             MQTTPacketDecoder(version: configuration.version, maxPacketSize: configuration.maxPacketSize)
         )
         self.stateMachine = StateMachine(inflightLimit: configuration.maxInflight)
+        // Under MQTT 5 the broker itself keeps to Receive Maximum, so reading (and with it
+        // SUBACKs, PINGRESPs) never pauses with a broker that does; the pause is the bound for
+        // MQTT 3.1.1 brokers and for MQTT 5 brokers that exceed the maximum (at twice it).
+        let pauseAt = configuration.version == .v5 ? configuration.receiveMaximum * 2 : configuration.receiveMaximum
+        self.inbound = InboundWindow(limit: pauseAt)
         self.topicAliases = Array(repeating: nil, count: Int(configuration.topicAliasMaximum) + 1)
         self.closed = eventLoop.makePromise()
     }
@@ -83,11 +105,22 @@ final class MQTTChannelHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        self.loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.shutDown(reason: closeReason ?? MQTTClientError(.connectionClosed, message: "handler removed"))
         self.context = nil
+        self.loopBound = nil
+    }
+
+    /// Passes `read()` on unless the inbound window is full (backpressure towards the broker).
+    func read(context: ChannelHandlerContext) {
+        if readPaused {
+            readPending = true
+        } else {
+            context.read()
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -340,17 +373,72 @@ final class MQTTChannelHandler: ChannelInboundHandler {
         case .atMostOnce:
             batch.append(message)
         case .atLeastOnce:
-            batch.append(message)
-            self.write(.ack(MQTTAckPacket(type: .puback, packetID: publish.packetID)), context: context, flush: false)
-            needsFlush = true
+            batch.append(self.tracked(message, ack: .puback(publish.packetID), dup: publish.dup))
         case .exactlyOnce:
-            // Method B of the specification: deliver on PUBLISH, remember the identifier until PUBREL.
-            if stateMachine.receivedQoS2Publish(packetID: publish.packetID) {
-                batch.append(message)
+            // Method B of the specification: deliver on PUBLISH, send PUBREC once processed and
+            // remember the identifier until PUBREL; a repetition after PUBREC is not delivered again.
+            if publish.dup && inbound.contains(.pubrec(publish.packetID)) {
+                // Repeated before its PUBREC went out: that PUBREC answers both.
+                configuration.metrics?.redelivered.increment()
+            } else if stateMachine.isAwaitingPubRel(packetID: publish.packetID) {
+                configuration.metrics?.redelivered.increment()
+                self.send(inbound.receiveProcessed(.pubrec(publish.packetID)), processed: false, context: context)
+            } else {
+                batch.append(self.tracked(message, ack: .pubrec(publish.packetID), dup: publish.dup))
             }
-            self.write(.ack(MQTTAckPacket(type: .pubrec, packetID: publish.packetID)), context: context, flush: false)
-            needsFlush = true
         }
+    }
+
+    /// Registers a QoS 1/2 message in the inbound window and attaches its delivery.
+    private func tracked(_ message: MQTTMessage, ack: InboundWindow.Ack, dup: Bool) -> MQTTMessage {
+        if dup { configuration.metrics?.redelivered.increment() }
+        let sequence = inbound.receive(ack)
+        var message = message
+        if let bound = loopBound {
+            let eventLoop = bound.eventLoop
+            message.delivery = MQTTDelivery(sequence: sequence, isRedelivery: dup) { sequence in
+                eventLoop.execute { bound.value.acknowledge(sequence) }
+            }
+        }
+        if inbound.isFull && !readPaused {
+            readPaused = true
+            configuration.metrics?.readPauses.increment()
+            logger.debug("MQTT reading paused: consumers are behind", metadata: ["mqtt.unacknowledged": "\(inbound.count)"])
+        }
+        return message
+    }
+
+    /// Called when the consumers of message `sequence` processed it: sends the acknowledgements
+    /// that are now due, in order, and resumes reading when the window has room again.
+    func acknowledge(_ sequence: UInt64) {
+        guard let context, case .connected = state else { return }
+        let ready = inbound.complete(sequence)
+        guard !ready.isEmpty else { return }
+        self.send(ready, processed: true, context: context)
+        context.flush()
+        if readPaused && !inbound.isFull {
+            readPaused = false
+            logger.debug("MQTT reading resumed")
+            if readPending {
+                readPending = false
+                context.read()
+            }
+        }
+    }
+
+    private func send(_ acks: [InboundWindow.Ack], processed: Bool, context: ChannelHandlerContext) {
+        guard !acks.isEmpty else { return }
+        for ack in acks {
+            switch ack {
+            case .puback(let packetID):
+                self.write(.ack(MQTTAckPacket(type: .puback, packetID: packetID)), context: context, flush: false)
+            case .pubrec(let packetID):
+                stateMachine.sentPubRec(packetID: packetID)
+                self.write(.ack(MQTTAckPacket(type: .pubrec, packetID: packetID)), context: context, flush: false)
+            }
+        }
+        if processed { configuration.metrics?.acknowledged.increment(by: Int64(acks.count)) }
+        needsFlush = true
     }
 
     private func receivedAck(_ ack: MQTTAckPacket, context: ChannelHandlerContext) {
@@ -390,7 +478,14 @@ final class MQTTChannelHandler: ChannelInboundHandler {
         guard case .connected = state else { return }
         if pingDeadline == nil {
             self.write(.pingreq, context: context, flush: true)
+            // While reading is paused the PINGRESP cannot be read: the broker is evidently
+            // sending, so only the PINGREQ (which keeps the broker's side alive) goes out.
+            guard !readPaused else { return self.schedulePing(context: context) }
             pingDeadline = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.pingTimeout) {
+                if self.readPaused {
+                    self.pingDeadline = nil
+                    return
+                }
                 self.logger.warning("MQTT broker did not answer PINGREQ; closing the connection")
                 self.fail(MQTTClientError(.keepAliveTimeout, message: "no PINGRESP within the ping timeout"), context: context)
             }

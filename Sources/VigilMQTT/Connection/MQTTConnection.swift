@@ -61,7 +61,8 @@ public final actor MQTTConnection {
     ///   - eventLoopGroup: Where the channel runs.
     ///   - logger: Logger for connection events.
     ///   - deliver: Receives the messages of each socket read as one batch, on the event loop; it
-    ///     must return quickly.
+    ///     must return quickly. QoS 1/2 messages count as processed (and are acknowledged) when it
+    ///     returns; use ``MQTTClient`` for acknowledgement after processing.
     ///   - operation: Work to do while connected.
     /// - Returns: The result of `operation`.
     /// - Throws: ``MQTTClientError`` when the connection cannot be made or is refused, or what
@@ -73,7 +74,10 @@ public final actor MQTTConnection {
         deliver: @escaping @Sendable ([MQTTMessage]) -> Void,
         operation: (MQTTConnection) async throws -> Result
     ) async throws -> Result {
-        let connection = try await connect(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger, deliver: deliver)
+        let connection = try await connect(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger) { batch in
+            deliver(batch)
+            for message in batch { message.delivery?.expect(0) }
+        }
         do {
             let result = try await operation(connection)
             await connection.disconnect()
@@ -90,6 +94,7 @@ public final actor MQTTConnection {
         eventLoopGroup: any EventLoopGroup,
         logger: Logger,
         session: MQTTSession? = nil,
+        metrics: MQTTMetrics? = nil,
         deliver: @escaping MQTTChannelHandler.Deliver
     ) async throws -> MQTTConnection {
         let address = configuration.address
@@ -107,6 +112,8 @@ public final actor MQTTConnection {
             connectTimeout: TimeAmount(configuration.connectTimeout),
             maxPacketSize: configuration.maxPacketSize,
             maxInflight: configuration.maxInflight,
+            receiveMaximum: configuration.clampedReceiveMaximum,
+            metrics: metrics,
             session: session
         )
         let bootstrap = ClientBootstrap(group: eventLoopGroup)
@@ -166,7 +173,7 @@ public final actor MQTTConnection {
             if let expiry = configuration.sessionExpiry {
                 properties.append(.sessionExpiryInterval(UInt32(clamping: expiry.components.seconds)))
             }
-            properties.append(.receiveMaximum(UInt16(clamping: max(1, configuration.maxInflight))))
+            properties.append(.receiveMaximum(UInt16(configuration.clampedReceiveMaximum)))
             properties.append(.maximumPacketSize(UInt32(clamping: configuration.maxPacketSize)))
             properties.append(.topicAliasMaximum(64))
         }
@@ -266,6 +273,13 @@ public final actor MQTTConnection {
             throw MQTTClientError(.protocolError, message: "SUBACK has \(ack.reasonCodes.count) codes for \(subscriptions.count) filters")
         }
         return ack.reasonCodes
+    }
+
+    /// Sends SUBSCRIBE without waiting; the future completes with the reason codes.
+    func subscribeNoWait(_ subscriptions: [MQTTSubscribeInfo]) -> EventLoopFuture<[UInt8]> {
+        let promise = channel.eventLoop.makePromise(of: MQTTSubAckPacket.self)
+        handler.value.subscribe(subscriptions, properties: [], promise: promise)
+        return promise.futureResult.map(\.reasonCodes)
     }
 
     /// Unsubscribes and returns the broker's reason codes (empty under MQTT 3.1.1).

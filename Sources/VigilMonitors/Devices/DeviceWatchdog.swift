@@ -30,7 +30,11 @@ public import VigilMQTT
 /// Subscriptions cover only the devices' watch, hello and state filters (minus filters another one
 /// covers), with MQTT 5 *no local*, so Vigil's own republications never look like device traffic.
 ///
-/// State payloads are written through to the ``StateStore`` before the next message is handled.
+/// State payloads are written through to the ``StateStore`` before the next message is handled,
+/// and a QoS 1 state message is acknowledged to the broker only once that write has committed
+/// (``MQTTSubscription`` acknowledges a message when the next one is asked for). A failed write is
+/// retried with backoff, never skipped; a message whose write did not complete when Vigil stops
+/// (or is killed) stays unacknowledged and the broker redelivers it to the persistent session.
 /// Each device keeps at most ``DeviceMonitorConfiguration/stateLimits``: evicted and refused states
 /// leave memory and the store, counted by `vigil_device_states_evicted_total{device}` and
 /// `vigil_device_states_refused_total{device}`; `vigil_device_states{device}` and
@@ -90,14 +94,19 @@ public final class DeviceWatchdog: Service, Sendable {
     }
 
     /// Restores stored states, then watches until graceful shutdown.
+    ///
+    /// The subscription is registered before the stored states are read, so that what a
+    /// persistent session's broker sends at once waits in it (unacknowledged) for the restore.
     public func run() async throws {
-        await restore()
-        await reportAll(initial: true)
+        let (restored, restoreDone) = AsyncStream.makeStream(of: Void.self)
         try? await cancelWhenGracefulShutdown {
             try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { try await self.receiveLoop(after: restored) }
+                await self.restore()
+                await self.reportAll(initial: true)
+                restoreDone.finish()
                 group.addTask { try await self.tickLoop() }
                 group.addTask { await self.republishOnConnection() }
-                try await self.receiveLoop()
             }
         }
     }
@@ -165,19 +174,25 @@ public final class DeviceWatchdog: Service, Sendable {
 
     // MARK: - Messages
 
-    private func receiveLoop() async throws {
+    /// Receives until cancelled; messages are handled only once `restored` has finished.
+    private func receiveLoop(after restored: AsyncStream<Void>) async throws {
         let filters = table.withLock { $0.subscriptionFilters }
         guard !filters.isEmpty else {
             // Nothing to watch over MQTT (agents without topics): wait for shutdown.
             try await gracefulShutdown()
             return
         }
+        var waitForRestore = true
         let infos = filters.map { MQTTSubscribeInfo(filter: $0, qos: .atLeastOnce, noLocal: true) }
         var actions: [DeviceTableAction] = []
         actions.reserveCapacity(16)
         while !Task.isCancelled {
             do {
                 try await client.subscribe(to: infos, bufferSize: 100_000) { subscription in
+                    if waitForRestore {
+                        for await _ in restored {}
+                        waitForRestore = false
+                    }
                     logger.info("Device watchdog subscribed", metadata: ["devices.filters": "\(filters.count)"])
                     for try await message in subscription {
                         let now = clock.now
@@ -193,7 +208,12 @@ public final class DeviceWatchdog: Service, Sendable {
                         }
                         // The wall clock is read only for the few messages that change something,
                         // at the same monotonic instant the table used.
-                        if !actions.isEmpty { await perform(actions, at: ClockReading(instant: now, wallClockSeconds: clock.wallClockSeconds)) }
+                        if !actions.isEmpty {
+                            let done = await perform(actions, at: ClockReading(instant: now, wallClockSeconds: clock.wallClockSeconds))
+                            // Asking for the next message would acknowledge this one: stop first
+                            // when its state write could not complete.
+                            if !done { throw CancellationError() }
+                        }
                     }
                 }
                 // The subscription ends when the client stops.
@@ -208,7 +228,13 @@ public final class DeviceWatchdog: Service, Sendable {
         }
     }
 
-    private func perform(_ actions: [DeviceTableAction], at time: ClockReading) async {
+    /// Carries out the table's actions.
+    ///
+    /// - Returns: `false` when a state write could not be completed because the task was cancelled
+    ///   (the message must then not be acknowledged).
+    @discardableResult
+    private func perform(_ actions: [DeviceTableAction], at time: ClockReading) async -> Bool {
+        var complete = true
         for action in actions {
             switch action {
             case .recovered(let device):
@@ -248,16 +274,42 @@ public final class DeviceWatchdog: Service, Sendable {
                     ]
                 )
             case .stateChanged(let topic, let payload):
-                // Write-through: the next message is read only once this one is on disk.
-                do {
-                    if let payload {
-                        try await store.setValue(payload, forKey: Self.statePrefix + topic)
-                    } else {
-                        try await store.removeValue(forKey: Self.statePrefix + topic)
-                    }
-                } catch {
-                    logger.error("Could not store a device state", metadata: ["mqtt.topic": "\(topic)", "error": "\(error)"])
+                // Write-through: the next message is read (and this one acknowledged) only once
+                // this one is on disk.
+                if complete { complete = await storeState(topic: topic, payload: payload) }
+            }
+        }
+        return complete
+    }
+
+    /// Writes (or removes) one state, retrying a failed write with backoff (0.1 s doubling to 5 s)
+    /// until it succeeds.
+    ///
+    /// - Returns: `false` when the task was cancelled before the write succeeded.
+    private func storeState(topic: String, payload: [UInt8]?) async -> Bool {
+        var failures = 0
+        while true {
+            do {
+                if let payload {
+                    try await store.setValue(payload, forKey: Self.statePrefix + topic)
+                } else {
+                    try await store.removeValue(forKey: Self.statePrefix + topic)
                 }
+                if failures > 0 {
+                    logger.info("Device state stored after retrying", metadata: ["mqtt.topic": "\(topic)", "devices.failures": "\(failures)"])
+                }
+                return true
+            } catch {
+                if Task.isCancelled { return false }
+                failures += 1
+                if failures == 1 || failures.isMultiple(of: 20) {
+                    logger.error(
+                        "Could not store a device state; retrying (the message stays unacknowledged)",
+                        metadata: ["mqtt.topic": "\(topic)", "error": "\(error)", "devices.failures": "\(failures)"]
+                    )
+                }
+                let delay = min(0.1 * Double(1 << min(failures - 1, 10)), 5)
+                do { try await clock.sleep(for: .milliseconds(Int64(delay * 1000))) } catch { return false }
             }
         }
     }
