@@ -28,18 +28,51 @@ extension RedisChannelHandler {
             }
 
             var kind: Kind
-            /// `nil` when the caller does not wait (or gave up waiting).
-            var promise: EventLoopPromise<RESPValue>?
+            /// Who receives the reply; ``Waiter/none`` when nobody waits (or gave up waiting).
+            var waiter: Waiter
             /// When the reply is late; `nil` for no limit.
             var deadline: NIODeadline?
+        }
+
+        /// Who receives the reply of one request.
+        enum Waiter {
+            /// Nobody: the reply is discarded.
+            case none
+            /// A promise (the handshake and tests).
+            case promise(EventLoopPromise<RESPValue>)
+            /// A task suspended in ``RedisConnection/execute(_:)``; `id` lets its cancellation
+            /// find it.
+            case continuation(CheckedContinuation<RESPValue, any Error>, id: UInt64)
+            /// One command of a pipeline, whose task is resumed once with every result.
+            case pipeline(RedisPipelineCollector)
+
+            /// The promise, for a ``promise(_:)`` waiter.
+            var promise: EventLoopPromise<RESPValue>? {
+                if case .promise(let promise) = self { return promise }
+                return nil
+            }
+
+            /// Completes the request with a result; called once per request, on the event loop.
+            func complete(_ result: Result<RESPValue, RedisClientError>) {
+                switch self {
+                case .none:
+                    break
+                case .promise(let promise):
+                    promise.completeWith(result.mapError { $0 })
+                case .continuation(let continuation, _):
+                    continuation.resume(with: result.mapError { $0 })
+                case .pipeline(let collector):
+                    collector.add(result)
+                }
+            }
         }
 
         /// What to do with a received value.
         enum ReceiveAction {
             /// Complete this request with the reply.
-            case succeed(EventLoopPromise<RESPValue>?, RESPValue)
+            case succeed(Waiter, RESPValue)
             /// Fail this request with the server's error reply.
-            case fail(EventLoopPromise<RESPValue>?, RedisClientError)
+            case fail(Waiter, RedisClientError)
             /// Hand this Pub/Sub message to the subscriptions.
             case deliver(RedisPubSubMessage)
             /// A push frame that is neither a message nor an awaited confirmation.
@@ -59,23 +92,52 @@ extension RedisChannelHandler {
         var headDeadline: NIODeadline? { pending.first?.deadline }
 
         /// Records a request that was just written.
+        mutating func sent(_ kind: Pending.Kind, waiter: Waiter, deadline: NIODeadline?) {
+            pending.append(Pending(kind: kind, waiter: waiter, deadline: deadline))
+        }
+
+        /// Records a request that was just written, answered through a promise.
         mutating func sent(_ kind: Pending.Kind, promise: EventLoopPromise<RESPValue>?, deadline: NIODeadline?) {
-            pending.append(Pending(kind: kind, promise: promise, deadline: deadline))
+            self.sent(kind, waiter: promise.map { .promise($0) } ?? .none, deadline: deadline)
+        }
+
+        /// Detaches the waiter of a cancelled request and returns it; the request stays queued
+        /// because its reply still arrives, and is then discarded.
+        ///
+        /// - Parameter id: The request's identifier.
+        /// - Returns: The waiter to resume with a cancellation, or `nil` when the request has
+        ///   already been answered.
+        mutating func cancel(id: UInt64) -> Waiter? {
+            var index = pending.startIndex
+            while index != pending.endIndex {
+                if case .continuation(_, let candidate) = pending[index].waiter, candidate == id {
+                    let waiter = pending[index].waiter
+                    pending[index].waiter = .none
+                    return waiter
+                }
+                index = pending.index(after: index)
+            }
+            return nil
         }
 
         /// Handles a value read from the server.
         mutating func received(_ value: RESPValue) -> ReceiveAction {
-            let value = value.withoutAttributes
-            if case .push(let values) = value {
+            switch value {
+            case .attribute:
+                return self.received(value.withoutAttributes)
+            case .push(let values):
                 return self.receivedPush(value, values)
+            case .simpleError(let message), .bulkError(let message):
+                guard let head = pending.popFirst() else {
+                    return .protocolError("reply \(value) with no request waiting")
+                }
+                return .fail(head.waiter, RedisClientError(.serverError, message: message))
+            default:
+                guard let head = pending.popFirst() else {
+                    return .protocolError("reply \(value) with no request waiting")
+                }
+                return .succeed(head.waiter, value)
             }
-            guard let head = pending.popFirst() else {
-                return .protocolError("reply \(value) with no request waiting")
-            }
-            if let message = value.errorMessage {
-                return .fail(head.promise, RedisClientError(.serverError, message: message))
-            }
-            return .succeed(head.promise, value)
         }
 
         private mutating func receivedPush(_ value: RESPValue, _ values: [RESPValue]) -> ReceiveAction {
@@ -93,7 +155,7 @@ extension RedisChannelHandler {
                     return .none
                 }
                 pending.removeFirst()
-                return .succeed(head.promise, value)
+                return .succeed(head.waiter, value)
             default:
                 return .otherPush(value)
             }
@@ -105,10 +167,10 @@ extension RedisChannelHandler {
             return deadline <= now
         }
 
-        /// Empties the queue when the connection closes and returns every promise still waiting.
-        mutating func close() -> [EventLoopPromise<RESPValue>] {
+        /// Empties the queue when the connection closes and returns every waiter, in order.
+        mutating func close() -> [Waiter] {
             defer { pending.removeAll() }
-            return pending.compactMap(\.promise)
+            return pending.map(\.waiter)
         }
     }
 }

@@ -26,9 +26,12 @@ public struct RedisCommand: Hashable, Sendable, ExpressibleByArrayLiteral {
     private(set) var arguments: ByteBuffer
     /// The number of arguments, the name included.
     public private(set) var count: Int
+    /// The command name as given.
+    private let givenName: String
+
     /// The command name in upper case (the first argument), for logs and for recognising Pub/Sub
     /// commands.
-    public let name: String
+    public var name: String { givenName.uppercased() }
 
     /// Creates a command from its name.
     ///
@@ -37,7 +40,8 @@ public struct RedisCommand: Hashable, Sendable, ExpressibleByArrayLiteral {
         self.arguments = ByteBuffer()
         self.arguments.reserveCapacity(64)
         self.count = 0
-        self.name = name.uppercased()
+        // Upper-cased on demand: building a command must not pay for a log's convenience.
+        self.givenName = name
         self.append(name)
     }
 
