@@ -180,3 +180,48 @@ extension RedisChannelHandlerStateMachineTests {
         promise.fail(CancellationError())
     }
 }
+
+extension RedisChannelHandlerStateMachineTests {
+    @Test("A pipeline is one queue entry that takes one reply per command, then leaves the queue")
+    func pipelineEntry() async {
+        let after = loop.makePromise(of: RESPValue.self)
+        let results = await withCheckedContinuation { continuation in
+            var machine = StateMachine()
+            let collector = RedisPipelineCollector(expected: 3, continuation: continuation)
+            machine.sent(.pipeline(count: 3), waiter: .pipeline(collector), deadline: nil)
+            machine.sent(.reply, promise: after, deadline: nil)
+            #expect(machine.count == 2)
+            // A plain reply takes the fast path.
+            #expect(machine.pipelineReply() === collector)
+            collector.add(.success(.integer(1)))
+            // A push between replies leaves the pipeline where it is.
+            if case .otherPush = machine.received(.push([.bulkString("invalidate"), .array([])])) {
+            } else {
+                Issue.record("expected other push")
+            }
+            // Replies through `received` reach the same pipeline.
+            for reply in [RESPValue.simpleError("ERR x"), .integer(3)] {
+                switch machine.received(reply) {
+                case .succeed(let waiter, let value): waiter.complete(.success(value))
+                case .fail(let waiter, let error): waiter.complete(.failure(error))
+                default: Issue.record("expected the pipeline's waiter")
+                }
+            }
+            #expect(machine.count == 1)
+            #expect(machine.pipelineReply() == nil)
+            if case .succeed(let target, _) = machine.received(.simpleString("OK")) {
+                #expect(target.promise == after)
+            } else {
+                Issue.record("expected succeed")
+            }
+            #expect(machine.count == 0)
+            // Resumes the test if a reply above went astray (a no-op otherwise).
+            collector.finish(failing: RedisClientError(.connectionClosed))
+        }
+        #expect(results.count == 3)
+        #expect((try? results[0].get()) == .integer(1))
+        #expect((try? results[1].get()) == nil)
+        #expect((try? results[2].get()) == .integer(3))
+        after.fail(CancellationError())
+    }
+}

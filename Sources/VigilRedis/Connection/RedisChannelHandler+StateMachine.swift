@@ -25,6 +25,9 @@ extension RedisChannelHandler {
                 case reply
                 /// A `SUBSCRIBE`-family command, answered by this many push confirmations.
                 case subscription(remaining: Int)
+                /// A pipeline of this many commands: one entry and one waiter for the whole
+                /// pipeline, at the head of the queue until its last reply.
+                case pipeline(count: Int)
             }
 
             var kind: Kind
@@ -52,7 +55,16 @@ extension RedisChannelHandler {
                 return nil
             }
 
-            /// Completes the request with a result; called once per request, on the event loop.
+            /// Fails the request; a pipeline's remaining commands all fail with `error`.
+            func fail(all error: RedisClientError) {
+                if case .pipeline(let collector) = self {
+                    collector.finish(failing: error)
+                } else {
+                    self.complete(.failure(error))
+                }
+            }
+
+            /// Completes the request, or one command of a pipeline, with a result; on the event loop.
             func complete(_ result: Result<RESPValue, RedisClientError>) {
                 switch self {
                 case .none:
@@ -84,6 +96,9 @@ extension RedisChannelHandler {
         }
 
         private(set) var pending = CircularBuffer<Pending>(initialCapacity: 16)
+        /// The head request when it is a pipeline: its collector and the replies it still
+        /// expects. Kept apart so that a reply to a pipeline touches no queue entry.
+        private var headPipeline: (collector: RedisPipelineCollector, remaining: Int)?
 
         /// The number of requests awaiting replies.
         var count: Int { pending.count }
@@ -94,6 +109,30 @@ extension RedisChannelHandler {
         /// Records a request that was just written.
         mutating func sent(_ kind: Pending.Kind, waiter: Waiter, deadline: NIODeadline?) {
             pending.append(Pending(kind: kind, waiter: waiter, deadline: deadline))
+            if pending.count == 1 { self.headChanged() }
+        }
+
+        /// Takes one reply for the pipeline at the head of the queue.
+        ///
+        /// - Returns: The pipeline's collector, or `nil` when the head is not a pipeline.
+        mutating func pipelineReply() -> RedisPipelineCollector? {
+            guard var head = headPipeline else { return nil }
+            head.remaining -= 1
+            if head.remaining == 0 {
+                pending.removeFirst()
+                self.headChanged()
+            } else {
+                headPipeline = head
+            }
+            return head.collector
+        }
+
+        private mutating func headChanged() {
+            if let head = pending.first, case .pipeline(let count) = head.kind, case .pipeline(let collector) = head.waiter {
+                headPipeline = (collector, count)
+            } else {
+                headPipeline = nil
+            }
         }
 
         /// Records a request that was just written, answered through a promise.
@@ -128,16 +167,26 @@ extension RedisChannelHandler {
             case .push(let values):
                 return self.receivedPush(value, values)
             case .simpleError(let message), .bulkError(let message):
-                guard let head = pending.popFirst() else {
+                guard let waiter = self.popReply() else {
                     return .protocolError("reply \(value) with no request waiting")
                 }
-                return .fail(head.waiter, RedisClientError(.serverError, message: message))
+                return .fail(waiter, RedisClientError(.serverError, message: message))
             default:
-                guard let head = pending.popFirst() else {
+                guard let waiter = self.popReply() else {
                     return .protocolError("reply \(value) with no request waiting")
                 }
-                return .succeed(head.waiter, value)
+                return .succeed(waiter, value)
             }
+        }
+
+        /// Takes the waiter of the oldest request for one reply; a pipeline stays at the head
+        /// until its last reply.
+        private mutating func popReply() -> Waiter? {
+            if let collector = self.pipelineReply() { return .pipeline(collector) }
+            guard !pending.isEmpty else { return nil }
+            let waiter = pending.removeFirst().waiter
+            self.headChanged()
+            return waiter
         }
 
         private mutating func receivedPush(_ value: RESPValue, _ values: [RESPValue]) -> ReceiveAction {
@@ -155,6 +204,7 @@ extension RedisChannelHandler {
                     return .none
                 }
                 pending.removeFirst()
+                self.headChanged()
                 return .succeed(head.waiter, value)
             default:
                 return .otherPush(value)
@@ -169,7 +219,10 @@ extension RedisChannelHandler {
 
         /// Empties the queue when the connection closes and returns every waiter, in order.
         mutating func close() -> [Waiter] {
-            defer { pending.removeAll() }
+            defer {
+                pending.removeAll()
+                headPipeline = nil
+            }
             return pending.map(\.waiter)
         }
     }

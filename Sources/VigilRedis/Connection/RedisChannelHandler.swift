@@ -35,6 +35,8 @@ final class RedisChannelHandler: ChannelInboundHandler {
     private(set) var stateMachine = StateMachine()
     private var timer: Scheduled<Void>?
     private var timerDeadline: NIODeadline?
+    /// Whether requests behind the head may have deadlines earlier than the timer's.
+    private var uncoveredDeadlines = false
     private var isShutDown = false
     /// Why the connection closed; set once.
     private(set) var closeReason: RedisClientError?
@@ -104,10 +106,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
             waiter.complete(.failure(closeReason ?? RedisClientError(.connectionClosed)))
             return
         }
-        let deadline = timeout.map { context.eventLoop.now + $0 }
-        // Recorded before the write: a write error closes the connection and must find it.
-        stateMachine.sent(kind, waiter: waiter, deadline: deadline)
-        if let deadline { self.armTimer(for: deadline, context: context) }
+        self.record(kind, waiter: waiter, timeout: timeout, context: context)
         var buffer = context.channel.allocator.buffer(capacity: command.encodedSize)
         command.write(to: &buffer)
         context.writeAndFlush(Self.wrapOutboundOut(buffer), promise: nil)
@@ -126,17 +125,25 @@ final class RedisChannelHandler: ChannelInboundHandler {
 
     /// Writes several commands in one buffer and resumes `continuation` once with every result.
     ///
+    /// The pipeline is one request awaiting several replies, so its commands cost no queue entry
+    /// of their own.
+    ///
     /// - Parameters:
     ///   - commands: The commands, answered by one reply each; not empty.
     ///   - continuation: Resumed with one result per command, in order.
-    ///   - timeout: The limit for each reply.
+    ///   - timeout: The limit for the replies.
     func send(
         batch commands: [RedisCommand],
         continuation: CheckedContinuation<[Result<RESPValue, RedisClientError>], Never>,
         timeout: TimeAmount?
     ) {
         let collector = RedisPipelineCollector(expected: commands.count, continuation: continuation)
-        self.send(batch: commands, timeout: timeout) { _ in .pipeline(collector) }
+        guard let context, !isShutDown, closeReason == nil else {
+            collector.finish(failing: closeReason ?? RedisClientError(.connectionClosed))
+            return
+        }
+        self.record(.pipeline(count: commands.count), waiter: .pipeline(collector), timeout: timeout, context: context)
+        self.write(commands, context: context)
     }
 
     /// Writes several commands in one buffer and records a request for each.
@@ -146,22 +153,24 @@ final class RedisChannelHandler: ChannelInboundHandler {
     ///   - promises: One promise per command.
     ///   - timeout: The limit for each reply.
     func send(batch commands: [RedisCommand], promises: [EventLoopPromise<RESPValue>], timeout: TimeAmount?) {
-        self.send(batch: commands, timeout: timeout) { .promise(promises[$0]) }
-    }
-
-    private func send(batch commands: [RedisCommand], timeout: TimeAmount?, waiter: (Int) -> StateMachine.Waiter) {
         guard let context, !isShutDown, closeReason == nil else {
-            let error = closeReason ?? RedisClientError(.connectionClosed)
-            for index in commands.indices { waiter(index).complete(.failure(error)) }
+            for promise in promises { promise.fail(closeReason ?? RedisClientError(.connectionClosed)) }
             return
         }
+        for promise in promises { self.record(.reply, waiter: .promise(promise), timeout: timeout, context: context) }
+        self.write(commands, context: context)
+    }
+
+    /// Records a request before its write: a write error closes the connection and must find it.
+    private func record(_ kind: StateMachine.Pending.Kind, waiter: StateMachine.Waiter, timeout: TimeAmount?, context: ChannelHandlerContext) {
         let deadline = timeout.map { context.eventLoop.now + $0 }
-        var size = 0
-        for (index, command) in commands.enumerated() {
-            stateMachine.sent(.reply, waiter: waiter(index), deadline: deadline)
-            size += command.encodedSize
-        }
+        stateMachine.sent(kind, waiter: waiter, deadline: deadline)
         if let deadline { self.armTimer(for: deadline, context: context) }
+    }
+
+    private func write(_ commands: [RedisCommand], context: ChannelHandlerContext) {
+        var size = 0
+        for command in commands { size += command.encodedSize }
         var buffer = context.channel.allocator.buffer(capacity: size)
         for command in commands { command.write(to: &buffer) }
         context.writeAndFlush(Self.wrapOutboundOut(buffer), promise: nil)
@@ -186,6 +195,17 @@ final class RedisChannelHandler: ChannelInboundHandler {
     // MARK: - Replies
 
     private func handle(_ value: RESPValue, context: ChannelHandlerContext) {
+        switch value {
+        case .simpleError, .bulkError, .push, .attribute:
+            break
+        default:
+            // The common case in a pipeline: a plain reply to the pipeline at the head.
+            if let collector = stateMachine.pipelineReply() {
+                collector.add(.success(value))
+                if uncoveredDeadlines { self.checkHeadDeadline(context: context) }
+                return
+            }
+        }
         switch stateMachine.received(value) {
         case .succeed(let waiter, let value):
             waiter.complete(.success(value))
@@ -203,9 +223,16 @@ final class RedisChannelHandler: ChannelInboundHandler {
             self.fail(RedisClientError(.decodeError, message: detail), context: context)
         }
         // The timer stays armed when the queue drains: it finds nothing overdue and lapses.
-        // A new head may have an earlier deadline than the timer (after a blocking command).
+        // Requests queued behind a head the timer was re-armed for (a blocking command) may have
+        // earlier deadlines: check each new head until the queue drains.
+        if uncoveredDeadlines { self.checkHeadDeadline(context: context) }
+    }
+
+    private func checkHeadDeadline(context: ChannelHandlerContext) {
         if let deadline = stateMachine.headDeadline {
             self.armTimer(for: deadline, context: context)
+        } else {
+            uncoveredDeadlines = false
         }
     }
 
@@ -238,6 +265,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
         // request's deadline is checked once it becomes the oldest.
         if let next = stateMachine.headDeadline {
             self.armTimer(for: next, context: context)
+            uncoveredDeadlines = uncoveredDeadlines || stateMachine.count > 1
         }
     }
 
@@ -258,7 +286,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
         timer?.cancel()
         timer = nil
         let reason = closeReason ?? reason
-        for waiter in stateMachine.close() { waiter.complete(.failure(reason)) }
+        for waiter in stateMachine.close() { waiter.fail(all: reason) }
         closed.succeed(reason)
     }
 }

@@ -38,6 +38,13 @@ final class RedisPipelineCollector {
             results = []
         }
     }
+
+    /// Fails every command still waiting, for example when the connection closes.
+    ///
+    /// - Parameter error: The error for each remaining command.
+    func finish(failing error: RedisClientError) {
+        while continuation != nil { self.add(.failure(error)) }
+    }
 }
 
 @available(*, unavailable)
