@@ -120,9 +120,14 @@ public struct RedisCommand: Hashable, Sendable, ExpressibleByArrayLiteral {
     ///
     /// - Parameter buffer: The destination.
     func write(to buffer: inout ByteBuffer) {
-        buffer.writeStaticString("*")
-        buffer.writeString(String(count))
-        buffer.writeStaticString("\r\n")
+        if count < 10 {
+            // `*N\r\n` in one write: most commands have fewer than ten arguments.
+            buffer.writeInteger(UInt32(0x2A00_0D0A) | UInt32(0x30 + count) << 16)
+        } else {
+            buffer.writeStaticString("*")
+            buffer.writeString(String(count))
+            buffer.writeStaticString("\r\n")
+        }
         buffer.writeImmutableBuffer(arguments)
     }
 
