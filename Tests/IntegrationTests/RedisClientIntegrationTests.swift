@@ -195,4 +195,37 @@ struct RedisClientIntegrationTests {
             #expect(receivers == 0)
         }
     }
+
+    @Test("A connection driven from its own event loop: execute, pipeline, and a cancelled blocking command")
+    func eventLoopExecutor() async throws {
+        let key = RedisTest.uniqueKey("loop")
+        let queue = RedisTest.uniqueKey("queue")
+        let configuration = try RedisTest.configuration()
+        try await RedisConnection.withConnection(configuration: configuration, logger: RedisTest.logger) { connection in
+            try await withTaskExecutorPreference(connection.taskExecutor) { () async throws -> Void in
+                for index in 0..<100 {
+                    #expect(try await connection.execute(["SET", key, "\(index)"]) == .simpleString("OK"))
+                    #expect(try await connection.execute(["GET", key]).string == "\(index)")
+                }
+                let results = await connection.pipeline((0..<64).map { _ in RedisCommand("INCR", key) } + [RedisCommand("HGET", key, "f")])
+                #expect(results.prefix(64).compactMap { try? $0.get().int } == Array(100..<164))
+                #expect {
+                    try results[64].get()
+                } throws: { ($0 as? RedisClientError)?.serverErrorPrefix == "WRONGTYPE" }
+                #expect(await connection.pipeline([]).isEmpty)
+            }
+
+            // A cancelled BLPOP resumes at once; its late reply is discarded and the next
+            // command still gets its own reply.
+            let blocked = Task { try await connection.executeBlocking(["BLPOP", queue, "5"], block: .seconds(5)) }
+            try await Task.sleep(for: .milliseconds(100))
+            blocked.cancel()
+            await #expect(throws: CancellationError.self) { try await blocked.value }
+            try await RedisConnection.withConnection(configuration: configuration, logger: RedisTest.logger) { other in
+                _ = try await other.execute(["RPUSH", queue, "item"])
+            }
+            #expect(try await connection.execute(["GET", key]).string == "163")
+            _ = try await connection.execute(["DEL", key, queue])
+        }
+    }
 }

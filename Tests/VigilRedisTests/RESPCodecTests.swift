@@ -250,6 +250,16 @@ struct RESPCodecTests {
         let value = try #require(try buffer.readRESPValue())
         #expect(value.array?.compactMap(\.string) == ["XADD", "s", "MAXLEN", "~", "100", "*", "f", "1.5"])
     }
+
+    @Test("The array header is right below and above ten arguments", arguments: [1, 9, 10, 11, 123])
+    func commandHeader(count: Int) throws {
+        let command = RedisCommand((0..<count).map { "a\($0)" })
+        var buffer = ByteBuffer()
+        command.write(to: &buffer)
+        #expect(String(buffer: buffer).hasPrefix("*\(count)\r\n$2\r\na0\r\n"))
+        let value = try #require(try buffer.readRESPValue())
+        #expect(value.array?.compactMap(\.string) == (0..<count).map { "a\($0)" })
+    }
 }
 
 /// Xorshift64*: a deterministic generator, so a failing random input can be reproduced.

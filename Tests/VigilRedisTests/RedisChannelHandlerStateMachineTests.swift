@@ -27,7 +27,7 @@ struct RedisChannelHandlerStateMachineTests {
                 Issue.record("expected succeed")
                 return
             }
-            #expect(target == promise)
+            #expect(target.promise == promise)
             #expect(value == .integer(Int64(index)))
         }
         #expect(machine.count == 0)
@@ -45,7 +45,7 @@ struct RedisChannelHandlerStateMachineTests {
             Issue.record("expected fail")
             return
         }
-        #expect(target == first)
+        #expect(target.promise == first)
         #expect(error.errorCode == .serverError)
         #expect(error.serverErrorPrefix == "WRONGTYPE")
         guard case .succeed(let next, _) = machine.received(.bulkError("ERR x")) else {
@@ -84,7 +84,7 @@ struct RedisChannelHandlerStateMachineTests {
             Issue.record("expected succeed")
             return
         }
-        #expect(target == promise)
+        #expect(target.promise == promise)
         promise.fail(CancellationError())
     }
 
@@ -105,7 +105,7 @@ struct RedisChannelHandlerStateMachineTests {
             Issue.record("expected succeed")
             return
         }
-        #expect(target == subscribe)
+        #expect(target.promise == subscribe)
         #expect(machine.count == 1)
         // A confirmation nobody waits for is not mistaken for a reply.
         guard case .otherPush = machine.received(second) else {
@@ -146,7 +146,8 @@ struct RedisChannelHandlerStateMachineTests {
         for promise in promises { machine.sent(.reply, promise: promise, deadline: nil) }
         machine.sent(.reply, promise: nil, deadline: nil)
         let returned = machine.close()
-        #expect(returned == promises)
+        #expect(returned.count == 5)
+        #expect(returned.compactMap(\.promise) == promises)
         #expect(machine.count == 0)
         for promise in promises { promise.fail(CancellationError()) }
     }
@@ -160,5 +161,67 @@ struct RedisChannelHandlerStateMachineTests {
         #expect(!machine.isHeadOverdue(now: now))
         _ = machine.received(.simpleString("OK"))
         #expect(machine.isHeadOverdue(now: now))
+    }
+}
+
+extension RedisChannelHandlerStateMachineTests {
+    @Test("Cancelling detaches only the matching waiter and keeps the request queued for its reply")
+    func cancelDetaches() {
+        var machine = StateMachine()
+        let promise = loop.makePromise(of: RESPValue.self)
+        machine.sent(.reply, promise: promise, deadline: nil)
+        #expect(machine.cancel(id: 1) == nil)
+        #expect(machine.count == 1)
+        guard case .succeed(let target, _) = machine.received(.simpleString("OK")) else {
+            Issue.record("expected succeed")
+            return
+        }
+        #expect(target.promise == promise)
+        promise.fail(CancellationError())
+    }
+}
+
+extension RedisChannelHandlerStateMachineTests {
+    @Test("A pipeline is one queue entry that takes one reply per command, then leaves the queue")
+    func pipelineEntry() async {
+        let after = loop.makePromise(of: RESPValue.self)
+        let results = await withCheckedContinuation { continuation in
+            var machine = StateMachine()
+            let collector = RedisPipelineCollector(expected: 3, continuation: continuation)
+            machine.sent(.pipeline(count: 3), waiter: .pipeline(collector), deadline: nil)
+            machine.sent(.reply, promise: after, deadline: nil)
+            #expect(machine.count == 2)
+            // A plain reply takes the fast path.
+            #expect(machine.pipelineReply() === collector)
+            collector.add(.success(.integer(1)))
+            // A push between replies leaves the pipeline where it is.
+            if case .otherPush = machine.received(.push([.bulkString("invalidate"), .array([])])) {
+            } else {
+                Issue.record("expected other push")
+            }
+            // Replies through `received` reach the same pipeline.
+            for reply in [RESPValue.simpleError("ERR x"), .integer(3)] {
+                switch machine.received(reply) {
+                case .succeed(let waiter, let value): waiter.complete(.success(value))
+                case .fail(let waiter, let error): waiter.complete(.failure(error))
+                default: Issue.record("expected the pipeline's waiter")
+                }
+            }
+            #expect(machine.count == 1)
+            #expect(machine.pipelineReply() == nil)
+            if case .succeed(let target, _) = machine.received(.simpleString("OK")) {
+                #expect(target.promise == after)
+            } else {
+                Issue.record("expected succeed")
+            }
+            #expect(machine.count == 0)
+            // Resumes the test if a reply above went astray (a no-op otherwise).
+            collector.finish(failing: RedisClientError(.connectionClosed))
+        }
+        #expect(results.count == 3)
+        #expect((try? results[0].get()) == .integer(1))
+        #expect((try? results[1].get()) == nil)
+        #expect((try? results[2].get()) == .integer(3))
+        after.fail(CancellationError())
     }
 }

@@ -61,7 +61,7 @@ struct RedisChannelHandlerTests {
         return text
     }
 
-    @Test("Writes made in one tick are flushed together, and replies complete them in order")
+    @Test("Each request is flushed at once, and replies complete them in order")
     func pipelining() throws {
         let received = Received()
         let (channel, handler) = try makeChannel(received)
@@ -69,8 +69,7 @@ struct RedisChannelHandlerTests {
         for (index, promise) in promises.enumerated() {
             handler.send(RedisCommand("GET", "k\(index)"), kind: .reply, promise: promise, timeout: nil)
         }
-        #expect(try channel.readOutbound(as: ByteBuffer.self) == nil)
-        channel.embeddedEventLoop.run()
+        // Flushed without waiting for the event loop to run.
         #expect(try readAllOutbound(channel) == (0..<3).map { "*2\r\n$3\r\nGET\r\n$2\r\nk\($0)\r\n" }.joined())
         // Replies arrive in one read, split across value boundaries.
         try channel.writeInbound(ByteBuffer(string: "$1\r\na\r\n_\r\n-ERR"))

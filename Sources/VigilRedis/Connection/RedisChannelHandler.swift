@@ -11,9 +11,9 @@ import NIOCore
 /// The one channel handler of a Redis connection.
 ///
 /// It owns the RESP3 decoder, the FIFO of requests awaiting replies (``StateMachine``) and the
-/// reply timer. ``RedisConnection`` runs on the same event loop and calls ``send(_:kind:promise:timeout:)``
-/// directly. Writes made during one event-loop tick are flushed together, so concurrent callers
-/// pipeline without asking for it.
+/// reply timer. ``RedisConnection`` calls ``send(_:kind:waiter:timeout:)`` on the event loop.
+/// Each request is flushed at once; requests already in flight are pipelined, since replies are
+/// matched in order.
 ///
 /// Push frames are not replies: Pub/Sub messages go to ``onMessage``, other pushes to
 /// ``onPush``. When the connection closes, every request still waiting fails with
@@ -33,9 +33,10 @@ final class RedisChannelHandler: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     private var processor: NIOSingleStepByteToMessageProcessor<RESPDecoder>
     private(set) var stateMachine = StateMachine()
-    private var flushScheduled = false
     private var timer: Scheduled<Void>?
     private var timerDeadline: NIODeadline?
+    /// Whether requests behind the head may have deadlines earlier than the timer's.
+    private var uncoveredDeadlines = false
     private var isShutDown = false
     /// Why the connection closed; set once.
     private(set) var closeReason: RedisClientError?
@@ -93,7 +94,25 @@ final class RedisChannelHandler: ChannelInboundHandler {
 
     // MARK: - Requests (on the event loop)
 
-    /// Writes a command and records the request; the write is flushed at the end of this tick.
+    /// Records a request, then writes and flushes the command at once.
+    ///
+    /// - Parameters:
+    ///   - command: The command.
+    ///   - kind: How the server answers it.
+    ///   - waiter: Receives the reply or the error.
+    ///   - timeout: The limit for the reply; `nil` for none.
+    func send(_ command: RedisCommand, kind: StateMachine.Pending.Kind, waiter: StateMachine.Waiter, timeout: TimeAmount?) {
+        guard let context, !isShutDown, closeReason == nil else {
+            waiter.complete(.failure(closeReason ?? RedisClientError(.connectionClosed)))
+            return
+        }
+        self.record(kind, waiter: waiter, timeout: timeout, context: context)
+        var buffer = context.channel.allocator.buffer(capacity: command.encodedSize)
+        command.write(to: &buffer)
+        context.writeAndFlush(Self.wrapOutboundOut(buffer), promise: nil)
+    }
+
+    /// Records a request answered through a promise, then writes and flushes the command.
     ///
     /// - Parameters:
     ///   - command: The command.
@@ -101,18 +120,30 @@ final class RedisChannelHandler: ChannelInboundHandler {
     ///   - promise: Completed with the reply, or failed; `nil` to ignore the reply.
     ///   - timeout: The limit for the reply; `nil` for none.
     func send(_ command: RedisCommand, kind: StateMachine.Pending.Kind, promise: EventLoopPromise<RESPValue>?, timeout: TimeAmount?) {
+        self.send(command, kind: kind, waiter: promise.map { .promise($0) } ?? .none, timeout: timeout)
+    }
+
+    /// Writes several commands in one buffer and resumes `continuation` once with every result.
+    ///
+    /// The pipeline is one request awaiting several replies, so its commands cost no queue entry
+    /// of their own.
+    ///
+    /// - Parameters:
+    ///   - commands: The commands, answered by one reply each; not empty.
+    ///   - continuation: Resumed with one result per command, in order.
+    ///   - timeout: The limit for the replies.
+    func send(
+        batch commands: [RedisCommand],
+        continuation: CheckedContinuation<[Result<RESPValue, RedisClientError>], Never>,
+        timeout: TimeAmount?
+    ) {
+        let collector = RedisPipelineCollector(expected: commands.count, continuation: continuation)
         guard let context, !isShutDown, closeReason == nil else {
-            promise?.fail(closeReason ?? RedisClientError(.connectionClosed))
+            collector.finish(failing: closeReason ?? RedisClientError(.connectionClosed))
             return
         }
-        var buffer = context.channel.allocator.buffer(capacity: command.encodedSize)
-        command.write(to: &buffer)
-        context.write(Self.wrapOutboundOut(buffer), promise: nil)
-        let now = context.eventLoop.now
-        let deadline = timeout.map { now + $0 }
-        stateMachine.sent(kind, promise: promise, deadline: deadline)
-        if let deadline { self.armTimer(for: deadline, context: context) }
-        self.scheduleFlush(context: context)
+        self.record(.pipeline(count: commands.count), waiter: .pipeline(collector), timeout: timeout, context: context)
+        self.write(commands, context: context)
     }
 
     /// Writes several commands in one buffer and records a request for each.
@@ -126,14 +157,33 @@ final class RedisChannelHandler: ChannelInboundHandler {
             for promise in promises { promise.fail(closeReason ?? RedisClientError(.connectionClosed)) }
             return
         }
-        var buffer = context.channel.allocator.buffer(capacity: commands.reduce(0) { $0 + $1.encodedSize })
-        for command in commands { command.write(to: &buffer) }
-        context.write(Self.wrapOutboundOut(buffer), promise: nil)
-        let now = context.eventLoop.now
-        let deadline = timeout.map { now + $0 }
-        for promise in promises { stateMachine.sent(.reply, promise: promise, deadline: deadline) }
+        for promise in promises { self.record(.reply, waiter: .promise(promise), timeout: timeout, context: context) }
+        self.write(commands, context: context)
+    }
+
+    /// Records a request before its write: a write error closes the connection and must find it.
+    private func record(_ kind: StateMachine.Pending.Kind, waiter: StateMachine.Waiter, timeout: TimeAmount?, context: ChannelHandlerContext) {
+        let deadline = timeout.map { context.eventLoop.now + $0 }
+        stateMachine.sent(kind, waiter: waiter, deadline: deadline)
         if let deadline { self.armTimer(for: deadline, context: context) }
-        self.scheduleFlush(context: context)
+    }
+
+    private func write(_ commands: [RedisCommand], context: ChannelHandlerContext) {
+        var size = 0
+        for command in commands { size += command.encodedSize }
+        var buffer = context.channel.allocator.buffer(capacity: size)
+        for command in commands { command.write(to: &buffer) }
+        context.writeAndFlush(Self.wrapOutboundOut(buffer), promise: nil)
+    }
+
+    /// Stops waiting for a request whose task was cancelled: its task resumes with
+    /// `CancellationError` and its reply, when it comes, is discarded.
+    ///
+    /// - Parameter id: The identifier the request was sent with.
+    func cancel(id: UInt64) {
+        if case .continuation(let continuation, _) = stateMachine.cancel(id: id) {
+            continuation.resume(throwing: CancellationError())
+        }
     }
 
     /// Closes the connection; waiting requests fail with `reason`.
@@ -145,11 +195,22 @@ final class RedisChannelHandler: ChannelInboundHandler {
     // MARK: - Replies
 
     private func handle(_ value: RESPValue, context: ChannelHandlerContext) {
+        switch value {
+        case .simpleError, .bulkError, .push, .attribute:
+            break
+        default:
+            // The common case in a pipeline: a plain reply to the pipeline at the head.
+            if let collector = stateMachine.pipelineReply() {
+                collector.add(.success(value))
+                if uncoveredDeadlines { self.checkHeadDeadline(context: context) }
+                return
+            }
+        }
         switch stateMachine.received(value) {
-        case .succeed(let promise, let value):
-            promise?.succeed(value)
-        case .fail(let promise, let error):
-            promise?.fail(error)
+        case .succeed(let waiter, let value):
+            waiter.complete(.success(value))
+        case .fail(let waiter, let error):
+            waiter.complete(.failure(error))
         case .deliver(let message):
             onMessage(message)
         case .otherPush(let value):
@@ -161,18 +222,27 @@ final class RedisChannelHandler: ChannelInboundHandler {
             logger.error("Redis protocol error; closing the connection", metadata: ["error": "\(detail)"])
             self.fail(RedisClientError(.decodeError, message: detail), context: context)
         }
-        if stateMachine.count == 0 {
-            timer?.cancel()
-            timer = nil
-            timerDeadline = nil
-        } else if timer == nil, let deadline = stateMachine.headDeadline {
+        // The timer stays armed when the queue drains: it finds nothing overdue and lapses.
+        // Requests queued behind a head the timer was re-armed for (a blocking command) may have
+        // earlier deadlines: check each new head until the queue drains.
+        if uncoveredDeadlines { self.checkHeadDeadline(context: context) }
+    }
+
+    private func checkHeadDeadline(context: ChannelHandlerContext) {
+        if let deadline = stateMachine.headDeadline {
             self.armTimer(for: deadline, context: context)
+        } else {
+            uncoveredDeadlines = false
         }
     }
 
     // MARK: - Timeouts
 
     /// Makes sure a timer fires no later than `deadline`.
+    ///
+    /// There is one timer per connection. Requests with the same timeout have increasing
+    /// deadlines, so the timer armed for the first one covers them all: it is not re-armed per
+    /// request, nor cancelled when the queue drains.
     private func armTimer(for deadline: NIODeadline, context: ChannelHandlerContext) {
         if let timerDeadline, timerDeadline <= deadline { return }
         timer?.cancel()
@@ -195,20 +265,11 @@ final class RedisChannelHandler: ChannelInboundHandler {
         // request's deadline is checked once it becomes the oldest.
         if let next = stateMachine.headDeadline {
             self.armTimer(for: next, context: context)
+            uncoveredDeadlines = uncoveredDeadlines || stateMachine.count > 1
         }
     }
 
     // MARK: - Helpers
-
-    /// Flushes once after the current burst of writes.
-    private func scheduleFlush(context: ChannelHandlerContext) {
-        guard !flushScheduled else { return }
-        flushScheduled = true
-        context.eventLoop.assumeIsolated().execute {
-            self.flushScheduled = false
-            context.flush()
-        }
-    }
 
     /// Records the reason and closes the channel; `channelInactive` fails outstanding requests.
     private func fail(_ error: RedisClientError, context: ChannelHandlerContext) {
@@ -225,7 +286,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
         timer?.cancel()
         timer = nil
         let reason = closeReason ?? reason
-        for promise in stateMachine.close() { promise.fail(reason) }
+        for waiter in stateMachine.close() { waiter.fail(all: reason) }
         closed.succeed(reason)
     }
 }

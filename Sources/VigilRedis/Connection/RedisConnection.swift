@@ -9,6 +9,7 @@ public import Logging
 public import NIOCore
 public import NIOPosix
 import NIOSSL
+import Synchronization
 
 /// One network connection to a Redis server: an actor that runs on the channel's event loop, so it
 /// reaches its channel handler without a thread hop.
@@ -35,6 +36,17 @@ public final actor RedisConnection: RedisCommandExecutor {
     public nonisolated let serverInfo: [String: RESPValue]
     private let handler: NIOLoopBound<RedisChannelHandler>
     private let commandTimeout: TimeAmount
+    private let executor: RedisEventLoopTaskExecutor
+    /// The source of request identifiers, which let a cancelled request be found.
+    private let requestIDs = Atomic<UInt64>(0)
+
+    /// A task executor on the connection's event loop.
+    ///
+    /// A loop that sends many commands is fastest inside
+    /// `withTaskExecutorPreference(connection.taskExecutor) { … }`: its code then runs on the
+    /// connection's thread, and neither sending a command nor resuming with the reply switches
+    /// threads. Without it, a command costs a hop onto the event loop and one back.
+    public nonisolated var taskExecutor: any TaskExecutor { executor }
 
     private init(
         channel: any Channel,
@@ -47,6 +59,7 @@ public final actor RedisConnection: RedisCommandExecutor {
         self.handler = handler
         self.serverInfo = serverInfo
         self.commandTimeout = commandTimeout
+        self.executor = RedisEventLoopTaskExecutor(eventLoop: channel.eventLoop)
     }
 
     /// Connects, runs `operation` with the connection, then closes it, even when `operation`
@@ -199,12 +212,14 @@ public final actor RedisConnection: RedisCommandExecutor {
 
     /// Sends a command and waits for its reply.
     ///
+    /// It runs on the caller's executor and reaches the event loop without entering the actor.
+    ///
     /// - Parameter command: The command.
     /// - Returns: The reply.
     /// - Throws: ``RedisClientError``: ``RedisClientError/Code/serverError`` for an error reply,
     ///   ``RedisClientError/Code/timeout`` or ``RedisClientError/Code/connectionClosed``; or
     ///   `CancellationError` when the task is cancelled (the reply is then discarded).
-    public func execute(_ command: RedisCommand) async throws -> RESPValue {
+    nonisolated(nonsending) public func execute(_ command: RedisCommand) async throws -> RESPValue {
         try await self.send(command, kind: .reply, timeout: commandTimeout)
     }
 
@@ -216,26 +231,28 @@ public final actor RedisConnection: RedisCommandExecutor {
     ///   - block: How long the server may block; `nil` for no limit (`BLOCK 0`).
     /// - Returns: The reply.
     /// - Throws: As ``execute(_:)``.
-    public func executeBlocking(_ command: RedisCommand, block: Duration?) async throws -> RESPValue {
+    nonisolated(nonsending) public func executeBlocking(_ command: RedisCommand, block: Duration?) async throws -> RESPValue {
         try await self.send(command, kind: .reply, timeout: block.map { commandTimeout + TimeAmount($0) })
     }
 
     /// Sends several commands in one write and returns each reply, in order.
     ///
+    /// The task waits once for the whole pipeline.
+    ///
     /// - Parameter commands: The commands.
     /// - Returns: One result per command: the reply or the error for that command.
-    public func pipeline(_ commands: [RedisCommand]) async -> [Result<RESPValue, RedisClientError>] {
-        let promises = commands.map { _ in channel.eventLoop.makePromise(of: RESPValue.self) }
-        handler.value.send(batch: commands, promises: promises, timeout: commandTimeout)
-        let futures = promises.map(\.futureResult)
-        // One wait for the whole batch: one hop back to the caller instead of one per reply.
-        let outcomes = (try? await EventLoopFuture.whenAllComplete(futures, on: channel.eventLoop).get()) ?? []
-        let results = outcomes.map { outcome in
-            outcome.mapError { error in
-                (error as? RedisClientError) ?? RedisClientError(.connectionClosed, underlyingError: error)
+    nonisolated(nonsending) public func pipeline(_ commands: [RedisCommand]) async -> [Result<RESPValue, RedisClientError>] {
+        guard !commands.isEmpty else { return [] }
+        let handler = self.handler
+        let eventLoop = channel.eventLoop
+        let timeout = commandTimeout
+        return await withCheckedContinuation { continuation in
+            if eventLoop.inEventLoop {
+                handler.value.send(batch: commands, continuation: continuation, timeout: timeout)
+            } else {
+                eventLoop.execute { handler.value.send(batch: commands, continuation: continuation, timeout: timeout) }
             }
         }
-        return results
     }
 
     /// Subscribes to channels (`SUBSCRIBE`) or patterns (`PSUBSCRIBE`), or unsubscribes, and waits
@@ -254,14 +271,33 @@ public final actor RedisConnection: RedisCommandExecutor {
         _ = try await self.send(full, kind: .subscription(remaining: names.count), timeout: commandTimeout)
     }
 
-    private func send(_ command: RedisCommand, kind: RedisChannelHandler.StateMachine.Pending.Kind, timeout: TimeAmount?) async throws -> RESPValue {
-        let promise = channel.eventLoop.makePromise(of: RESPValue.self)
-        handler.value.send(command, kind: kind, promise: promise, timeout: timeout)
+    /// Sends a command from the caller's executor and waits for its reply with one continuation.
+    nonisolated(nonsending) private func send(
+        _ command: RedisCommand,
+        kind: RedisChannelHandler.StateMachine.Pending.Kind,
+        timeout: TimeAmount?
+    ) async throws -> RESPValue {
+        let id = requestIDs.wrappingAdd(1, ordering: .relaxed).newValue
+        let handler = self.handler
+        let eventLoop = channel.eventLoop
         return try await withTaskCancellationHandler {
-            try await promise.futureResult.get()
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<RESPValue, any Error>) in
+                guard !Task.isCancelled else {
+                    continuation.resume(throwing: CancellationError())
+                    return
+                }
+                if eventLoop.inEventLoop {
+                    handler.value.send(command, kind: kind, waiter: .continuation(continuation, id: id), timeout: timeout)
+                } else {
+                    eventLoop.execute {
+                        handler.value.send(command, kind: kind, waiter: .continuation(continuation, id: id), timeout: timeout)
+                    }
+                }
+            }
         } onCancel: {
-            // The reply still arrives and is matched in order; it is then discarded.
-            promise.fail(CancellationError())
+            // Runs after the send, which is already done or queued on the loop. The reply still
+            // arrives and is matched in order; it is then discarded.
+            eventLoop.execute { handler.value.cancel(id: id) }
         }
     }
 

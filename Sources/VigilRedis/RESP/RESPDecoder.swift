@@ -66,14 +66,29 @@ extension ByteBuffer {
     ///   then unchanged).
     /// - Throws: ``RESPDecodeError`` for malformed input or input beyond the limits.
     mutating func readRESPValue(limits: RESPDecoderLimits = RESPDecoderLimits()) throws(RESPDecodeError) -> RESPValue? {
-        // A large reply arrives in many reads and is tried after each one. Checking completeness
-        // first walks only the headers and allocates nothing; values are built once, when whole.
-        var probe = self
-        guard try probe.skipRESP(limits: limits, depth: 0) else { return nil }
+        // A large reply arrives in many reads and is tried after each one. For an aggregate beyond
+        // a few kilobytes, checking completeness first walks only the headers and allocates
+        // nothing, so its values are built once, when whole. Anything else is parsed in one pass:
+        // a scalar is cheap to retry, and most replies are scalars.
+        guard let marker = self.getInteger(at: self.readerIndex, as: UInt8.self) else { return nil }
+        if Self.isAggregate(marker), self.readableBytes > Self.singlePassLimit {
+            var probe = self
+            guard try probe.skipRESP(limits: limits, depth: 0) else { return nil }
+        }
         var copy = self
         guard let value = try copy.parseRESP(limits: limits, depth: 0) else { return nil }
         self = copy
         return value
+    }
+
+    /// The buffered size up to which an aggregate is parsed without checking completeness first.
+    static let singlePassLimit = 4096
+
+    private static func isAggregate(_ marker: UInt8) -> Bool {
+        switch marker {
+        case UInt8(ascii: "*"), UInt8(ascii: "%"), UInt8(ascii: "~"), UInt8(ascii: "|"), UInt8(ascii: ">"): true
+        default: false
+        }
     }
 
     /// Moves past one complete value without building it; returns `false` when it is incomplete.

@@ -26,9 +26,12 @@ public struct RedisCommand: Hashable, Sendable, ExpressibleByArrayLiteral {
     private(set) var arguments: ByteBuffer
     /// The number of arguments, the name included.
     public private(set) var count: Int
+    /// The command name as given.
+    private let givenName: String
+
     /// The command name in upper case (the first argument), for logs and for recognising Pub/Sub
     /// commands.
-    public let name: String
+    public var name: String { givenName.uppercased() }
 
     /// Creates a command from its name.
     ///
@@ -37,7 +40,8 @@ public struct RedisCommand: Hashable, Sendable, ExpressibleByArrayLiteral {
         self.arguments = ByteBuffer()
         self.arguments.reserveCapacity(64)
         self.count = 0
-        self.name = name.uppercased()
+        // Upper-cased on demand: building a command must not pay for a log's convenience.
+        self.givenName = name
         self.append(name)
     }
 
@@ -116,9 +120,14 @@ public struct RedisCommand: Hashable, Sendable, ExpressibleByArrayLiteral {
     ///
     /// - Parameter buffer: The destination.
     func write(to buffer: inout ByteBuffer) {
-        buffer.writeStaticString("*")
-        buffer.writeString(String(count))
-        buffer.writeStaticString("\r\n")
+        if count < 10 {
+            // `*N\r\n` in one write: most commands have fewer than ten arguments.
+            buffer.writeInteger(UInt32(0x2A00_0D0A) | UInt32(0x30 + count) << 16)
+        } else {
+            buffer.writeStaticString("*")
+            buffer.writeString(String(count))
+            buffer.writeStaticString("\r\n")
+        }
         buffer.writeImmutableBuffer(arguments)
     }
 
