@@ -186,24 +186,7 @@ public final class SeriesRegistry: MetricsFactory, Sendable {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(name.utf8.count + 32)
         bytes.append(contentsOf: name.utf8)
-        if !dimensions.isEmpty {
-            bytes.append(UInt8(ascii: "{"))
-            for (index, (label, value)) in dimensions.enumerated() {
-                if index > 0 { bytes.append(UInt8(ascii: ",")) }
-                bytes.append(contentsOf: label.utf8)
-                bytes.append(contentsOf: "=\"".utf8)
-                for byte in value.utf8 {
-                    switch byte {
-                    case UInt8(ascii: "\\"): bytes.append(contentsOf: "\\\\".utf8)
-                    case UInt8(ascii: "\""): bytes.append(contentsOf: "\\\"".utf8)
-                    case UInt8(ascii: "\n"): bytes.append(contentsOf: "\\n".utf8)
-                    default: bytes.append(byte)
-                    }
-                }
-                bytes.append(UInt8(ascii: "\""))
-            }
-            bytes.append(UInt8(ascii: "}"))
-        }
+        PrometheusEscaping.appendLabels(dimensions, to: &bytes)
         bytes.append(UInt8(ascii: " "))
         return bytes
     }

@@ -5,6 +5,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+import VigilCore
+
 /// One metric family of Prometheus text exposition (format 0.0.4): a name, its help text, its type
 /// and its samples.
 ///
@@ -76,22 +78,12 @@ public enum PrometheusText {
     public static func render(_ families: [MetricFamily], into buffer: inout [UInt8]) {
         for family in families where !family.samples.isEmpty {
             buffer.append(contentsOf: "# HELP \(family.name) ".utf8)
-            appendEscaped(family.help, into: &buffer, quotes: false)
+            PrometheusEscaping.append(family.help, to: &buffer, quotes: false)
             buffer.append(UInt8(ascii: "\n"))
             buffer.append(contentsOf: "# TYPE \(family.name) \(family.kind.rawValue)\n".utf8)
             for sample in family.samples {
                 buffer.append(contentsOf: family.name.utf8)
-                if !sample.labels.isEmpty {
-                    buffer.append(UInt8(ascii: "{"))
-                    for (index, label) in sample.labels.enumerated() {
-                        if index > 0 { buffer.append(UInt8(ascii: ",")) }
-                        buffer.append(contentsOf: label.name.utf8)
-                        buffer.append(contentsOf: "=\"".utf8)
-                        appendEscaped(label.value, into: &buffer, quotes: true)
-                        buffer.append(UInt8(ascii: "\""))
-                    }
-                    buffer.append(UInt8(ascii: "}"))
-                }
+                PrometheusEscaping.appendLabels(sample.labels.lazy.map { ($0.name, $0.value) }, to: &buffer)
                 buffer.append(UInt8(ascii: " "))
                 buffer.append(contentsOf: format(sample.value).utf8)
                 buffer.append(UInt8(ascii: "\n"))
@@ -113,17 +105,5 @@ public enum PrometheusText {
         if value == -.infinity { return "-Inf" }
         if value == value.rounded(), abs(value) < 1e15 { return "\(Int64(value)).0" }
         return "\(value)"
-    }
-
-    /// Escapes `\` and newlines (and `"` inside label values), as the format requires.
-    private static func appendEscaped(_ text: String, into buffer: inout [UInt8], quotes: Bool) {
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\\"): buffer.append(contentsOf: "\\\\".utf8)
-            case UInt8(ascii: "\n"): buffer.append(contentsOf: "\\n".utf8)
-            case UInt8(ascii: "\"") where quotes: buffer.append(contentsOf: "\\\"".utf8)
-            default: buffer.append(byte)
-            }
-        }
     }
 }
