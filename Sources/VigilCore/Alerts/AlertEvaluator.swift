@@ -1,0 +1,166 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+/// A rule's condition found to hold for one target (and, for sample rules, one series).
+public struct AlertMatch: Sendable, Hashable {
+    /// The rule's position in the evaluator's rule list.
+    public var rule: Int
+    /// The target.
+    public var target: TargetID
+    /// The series (the sample's value key) for sample rules, empty otherwise.
+    public var series: String
+    /// The value that made it hold, when it is a number.
+    public var value: Double?
+    /// The target's status word, for summaries.
+    public var status: TargetStatus
+    /// Labels taken from the target's attributes (`instance`, `host`).
+    public var targetLabels: [String: String]
+}
+
+/// Finds which rules hold for which targets, in one pass over the latest states.
+///
+/// Rules are indexed by kind and by sample name, so a pass costs about one dictionary lookup per
+/// sample value plus the rules of each target's kind, not rules × series. Rate rules keep the
+/// previous value of each series they watch, and only for series seen in the last pass.
+public struct AlertEvaluator: Sendable {
+    /// The rules, in order.
+    public let rules: [AlertRule]
+    /// Per kind (and for rules without a kind, under nil): rules that read no sample.
+    private var targetRules: [TargetKind?: [Int]] = [:]
+    /// Per sample name: rules that read that sample.
+    private var sampleRules: [String: [Int]] = [:]
+    /// Rules about absent samples (checked per target of their kind).
+    private var absentRules: [Int] = []
+    private var previous: [SeriesRef: (time: Double, value: Double)] = [:]
+
+    private struct SeriesRef: Hashable {
+        var rule: Int
+        var target: TargetID
+        var series: String
+    }
+
+    /// Creates an evaluator over rules.
+    public init(rules: [AlertRule]) {
+        self.rules = rules
+        for (index, rule) in rules.enumerated() {
+            switch rule.condition {
+            case .status, .attribute, .stale: targetRules[rule.kind, default: []].append(index)
+            case .threshold(let sample, _, _), .rate(let sample, _, _): sampleRules[sample, default: []].append(index)
+            case .absent: absentRules.append(index)
+            }
+        }
+    }
+
+    /// Every rule that holds at `now`, over the given states.
+    public mutating func evaluate(_ states: some Sequence<TargetState>, now: Double) -> [AlertMatch] {
+        var matches: [AlertMatch] = []
+        var nextPrevious: [SeriesRef: (time: Double, value: Double)] = [:]
+        nextPrevious.reserveCapacity(previous.count)
+        let anyKind = targetRules[nil] ?? []
+        for state in states {
+            var labels: [String: String]?
+            func targetLabels() -> [String: String] {
+                if let labels { return labels }
+                var made: [String: String] = [:]
+                for key in ["instance", "host"] { if let value = state.attributes[key]?.string { made[key] = value } }
+                labels = made
+                return made
+            }
+            for index in (targetRules[state.target.kind] ?? []) + anyKind {
+                let rule = rules[index]
+                guard rule.watches(state) else { continue }
+                var value: Double?
+                switch rule.condition {
+                case .status(let statuses):
+                    guard statuses.contains(state.status) else { continue }
+                case .attribute(let path, let values):
+                    guard let text = Self.attribute(path, in: state)?.string, values.contains(text) else { continue }
+                case .stale(let seconds):
+                    let age = now - state.updatedAt
+                    guard age > seconds else { continue }
+                    value = age
+                default:
+                    continue
+                }
+                matches.append(
+                    AlertMatch(rule: index, target: state.target, series: "", value: value, status: state.status, targetLabels: targetLabels())
+                )
+            }
+            if !sampleRules.isEmpty {
+                for (key, sampleValue) in state.values {
+                    let name = key.firstIndex(of: "{").map { String(key[..<$0]) } ?? key
+                    guard let indices = sampleRules[name] else { continue }
+                    for index in indices {
+                        let rule = rules[index]
+                        guard rule.watches(state) else { continue }
+                        switch rule.condition {
+                        case .threshold(_, let comparison, let bound):
+                            guard comparison.holds(sampleValue, bound) else { continue }
+                            matches.append(
+                                AlertMatch(
+                                    rule: index,
+                                    target: state.target,
+                                    series: key,
+                                    value: sampleValue,
+                                    status: state.status,
+                                    targetLabels: targetLabels()
+                                )
+                            )
+                        case .rate(_, let comparison, let bound):
+                            let ref = SeriesRef(rule: index, target: state.target, series: key)
+                            let last = previous[ref]
+                            // Keep the older reading while the target has not reported again, so a
+                            // slow reporter still yields a rate over its own interval.
+                            if let last, state.updatedAt <= last.time {
+                                nextPrevious[ref] = last
+                                continue
+                            }
+                            nextPrevious[ref] = (state.updatedAt, sampleValue)
+                            guard let last, state.updatedAt > last.time else { continue }
+                            let rate = (sampleValue - last.value) / (state.updatedAt - last.time)
+                            guard rate.isFinite, comparison.holds(rate, bound) else { continue }
+                            matches.append(
+                                AlertMatch(
+                                    rule: index,
+                                    target: state.target,
+                                    series: key,
+                                    value: rate,
+                                    status: state.status,
+                                    targetLabels: targetLabels()
+                                )
+                            )
+                        default:
+                            continue
+                        }
+                    }
+                }
+            }
+            for index in absentRules {
+                let rule = rules[index]
+                guard case .absent(let sample) = rule.condition, rule.watches(state) else { continue }
+                let present = state.values.keys.contains { $0 == sample || $0.hasPrefix(sample + "{") }
+                if !present {
+                    matches.append(
+                        AlertMatch(rule: index, target: state.target, series: sample, value: nil, status: state.status, targetLabels: targetLabels())
+                    )
+                }
+            }
+        }
+        previous = nextPrevious
+        return matches
+    }
+
+    /// The value at a path of attribute names (the first is the attribute, the rest object fields).
+    static func attribute(_ path: [String], in state: TargetState) -> JSONValue? {
+        guard let first = path.first, var value = state.attributes[first] else { return nil }
+        for field in path.dropFirst() {
+            guard case .object(let object) = value, let next = object[field] else { return nil }
+            value = next
+        }
+        return value
+    }
+}
