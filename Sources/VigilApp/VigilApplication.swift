@@ -82,6 +82,19 @@ public struct VigilApplication: Sendable {
             configuration: configuration.http
         )
         web.extraRoutes = announcer?.mainRoutes ?? []
+        // One MQTT client for every MQTT consumer, created when [mqtt] is present.
+        let mqttClient = configuration.mqtt.map { MQTTClient(configuration: $0, logger: Self.logger(logger, "vigil.mqtt"), name: "mqtt") }
+        let alerting =
+            configuration.alerting.enabled
+            ? AlertingService(
+                configuration: configuration.alerting,
+                hub: hub,
+                store: stores.state,
+                receivers: try Self.alertReceivers(configuration, mqtt: mqttClient, announcer: announcer?.announcer),
+                logger: Self.logger(logger, "vigil.alerting"),
+                clock: clock
+            ) : nil
+        web.alerts = alerting
         self.web = web
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
@@ -101,8 +114,6 @@ public struct VigilApplication: Sendable {
         if configuration.host.enabled {
             services.append(.init(service: HostMonitor(configuration: configuration.host, hub: hub, logger: Self.logger(logger, "vigil.host"))))
         }
-        // One MQTT client for every MQTT consumer, created when [mqtt] is present.
-        let mqttClient = configuration.mqtt.map { MQTTClient(configuration: $0, logger: Self.logger(logger, "vigil.mqtt"), name: "mqtt") }
         if let mqttClient { services.append(.init(service: mqttClient)) }
         services += Self.deviceServices(configuration.devices, client: mqttClient, hub: hub, store: stores.state, logger: logger)
         // The gateway monitor has an MQTT client of its own (its broker may differ from [mqtt]), run
@@ -133,6 +144,8 @@ public struct VigilApplication: Sendable {
         services += streams.services
         // The Announcer's XMPP connections, then the Announcer (and its own listener, if any).
         services += (announcer?.services ?? []).map { .init(service: $0) }
+        // Alerting after every source and the Announcer, so it stops before them.
+        if let alerting { services.append(.init(service: alerting)) }
         // The web application brings its own live-feed service (WebSocket /api/v1/live).
         let application = buildWebApplication(web, logger: Self.logger(logger, "vigil.web")) { port in
             readiness.set(true)

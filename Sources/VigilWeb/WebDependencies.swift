@@ -28,6 +28,8 @@ public struct WebDependencies: Sendable {
     public var clock: any VigilClock
     /// Routes other modules add to the main listener, behind the bearer token when one is set.
     public var extraRoutes: [RouteRegistration] = []
+    /// The alerting service behind `/api/v1/alerts` and `/api/v1/silences`, when alerting runs.
+    public var alerts: (any AlertDesk)?
 
     /// Bundles the dependencies.
     public init(

@@ -55,6 +55,9 @@ public func buildRouter(_ dependencies: WebDependencies) -> Router<BasicRequestC
         api.add(middleware: BearerTokenMiddleware(token: token))
     }
     APIRoutes(dependencies: dependencies).register(on: api)
+    if let alerts = dependencies.alerts {
+        AlertRoutes.register(on: api, desk: alerts, loopbackHostOnly: dependencies.configuration.token == nil)
+    }
     let openAPI = ByteBuffer(string: OpenAPIDocument.yaml)
     api.get("openapi.yaml") { _, _ in
         Response(status: .ok, headers: [.contentType: OpenAPIDocument.contentType], body: .init(byteBuffer: openAPI))

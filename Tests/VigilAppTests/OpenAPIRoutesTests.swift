@@ -37,6 +37,14 @@ struct OpenAPIRoutesTests {
         #expect(announcer.mainRoutes.count == 1)
         var dependencies = WebDependencies(hub: hub, exporters: [], readiness: Readiness(), version: "1", configuration: WebConfiguration())
         dependencies.extraRoutes = announcer.mainRoutes
+        dependencies.alerts = AlertingService(
+            configuration: AlertingConfiguration(),
+            hub: hub,
+            store: MemoryStore(),
+            receivers: [],
+            logger: Logger(label: "test"),
+            clock: ManualClock(wallClockSeconds: 0)
+        )
         let registered = Set(buildRouter(dependencies).routes.map { "\($0.method) \(OpenAPIDocument.templatedPath($0.path.description))" })
         #expect(registered.contains("POST /v1/announce/users") && registered.contains("POST /v1/announce/channel"))
         #expect(registered.subtracting(OpenAPIDocument.operations).isEmpty, "not described: \(registered.subtracting(OpenAPIDocument.operations))")

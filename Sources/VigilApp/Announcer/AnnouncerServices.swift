@@ -22,6 +22,8 @@ struct AnnouncerServices {
     var services: [any Service] = []
     /// Routes for the main listener (empty when the Announcer has its own port).
     var mainRoutes: [RouteRegistration] = []
+    /// The Announcer (alerting sends its XMPP messages through it).
+    var announcer: Announcer?
 
     init(configuration: AnnouncerConfiguration, http: WebConfiguration, hub: Hub, store: any StateStore, logger: (String) -> Logger) throws {
         let connections = Self.connectionConfigurations(configuration)
@@ -75,6 +77,7 @@ struct AnnouncerServices {
             logger: logger("vigil.announcer"),
             clock: hub.clock
         )
+        self.announcer = announcer
         services = helpers + clients.map { $0 as any Service }
         services.append(BounceWatcher(clients: clients, logger: logger("vigil.announcer")))
         services.append(announcer)

@@ -40,6 +40,8 @@ public struct VigilConfiguration: Sendable {
     /// The Announcer (seed 001: top-level keys, `[component]`/`[client]`, `[ejabberd]`, …), when
     /// configured (see VigilConfiguration+Announcer.swift).
     public var announcer: AnnouncerConfiguration?
+    /// `[alerting]` and the `[[alert]]` rules (see VigilConfiguration+Alerting.swift).
+    public var alerting = AlertingConfiguration()
     /// Where the configuration came from (`<defaults>` or a path).
     public var source = "<defaults>"
     /// Things worth telling the operator that do not stop Vigil: unknown sections and keys.
@@ -49,7 +51,7 @@ public struct VigilConfiguration: Sendable {
     public init() {}
 
     /// Sections Vigil reads (or recognises from the seeds' formats).
-    static let knownSections: Set<String> = ["mqtt", "watchdog", "log", "http", "store", "host", "janus", "visionaire", "mediamtx"]
+    static let knownSections: Set<String> = ["mqtt", "watchdog", "log", "http", "store", "host", "janus", "visionaire", "mediamtx", "alerting"]
     /// Sections from the seeds' formats that later versions implement; accepted with a warning.
     static let plannedSections: Set<String> = ["alerts", "redis"]
 
@@ -112,6 +114,7 @@ public struct VigilConfiguration: Sendable {
         configuration.visionaire = try VisionaireConfiguration(section("visionaire"))
         configuration.mediamtx = try MediaMTXConfiguration(section("mediamtx"))
         try configuration.parseAnnouncer(root: root, file: file, environment: environment, section: section)
+        try configuration.parseAlerting(root: root, file: file, section: section)
         try configuration.resolveListeners(file: file)
 
         for reader in sections {
@@ -128,7 +131,7 @@ public struct VigilConfiguration: Sendable {
                 } else {
                     configuration.warnings.append("\(file): unknown section [\(key)] (ignored)")
                 }
-            } else if announcerTopLevelKeys.contains(key) {
+            } else if announcerTopLevelKeys.contains(key) || key == "alert" {
                 continue
             } else {
                 configuration.warnings.append("\(file): unknown top-level key '\(key)' (ignored)")
