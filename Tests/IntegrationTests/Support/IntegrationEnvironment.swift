@@ -129,6 +129,9 @@ enum IntegrationEnvironment {
     static var redisBinary: String { environment["REDIS_BIN"] ?? "/usr/bin/redis-server" }
 
     /// A directory the test run may write into (`VIGIL_TEST_TMP`, default the system temp dir).
+    /// Alertmanager's base URL (scripts/services/alertmanager.sh).
+    static var alertmanagerURL: String { get throws { try require("ALERTMANAGER_URL") } }
+
     static var scratchDirectory: URL {
         URL(fileURLWithPath: environment["VIGIL_TEST_TMP"] ?? NSTemporaryDirectory())
     }
