@@ -50,19 +50,7 @@ struct AlertsProcessTests {
         severity = "critical"
         summary = "Janus gateway {{target}} is {{status}}"
         """.write(to: config, atomically: true, encoding: .utf8)
-        let environment = [
-            "MQTT_BROKER_URL": broker,
-            "MQTT_CLIENT_ID": "vigil-alerts-gw-\(UUID().uuidString.prefix(8))",
-            "GATEWAY_PLUGIN_ADMIN_KEY": JanusGateway.adminSecret,
-            "AVAILABLE_JANUS_SERVERS": "gxy1",
-            "VIGIL_JANUS_POLL_INTERVAL": "1s",
-            "VIGIL_JANUS_STALE_THRESHOLD": "5s",
-            "VIGIL_JANUS_STATUS_TOPIC": "\(bed.prefix)/{server}/status",
-            "VIGIL_JANUS_ADMIN_REQUEST_TOPIC": "\(bed.prefix)/{server}/to-janus-admin",
-            "VIGIL_JANUS_ADMIN_RESPONSE_TOPIC": "\(bed.prefix)/{server}/from-janus-admin",
-            "VIGIL_JANUS_FAILOVER_TOPIC": "\(bed.prefix)-failover/{failed}",
-            "VIGIL_HOST_ENABLED": "false",
-        ]
+        let environment = try bed.processEnvironment(available: "gxy1")
         let first = try VigilProcess(arguments: ["serve", "--config", config.path], environment: environment, directory: directory)
         var running = first
         do {
@@ -83,9 +71,9 @@ struct AlertsProcessTests {
                 try await Self.active(alertmanager, "GatewayDown", label: "gateway", "gxy1") != nil
             }
             let firing = try #require(try await Self.active(alertmanager, "GatewayDown", label: "gateway", "gxy1"))
-            #expect(Self.path(firing, "labels", "severity") == "critical")
-            #expect(Self.path(firing, "annotations", "summary") == "Janus gateway gxy1 is down")
-            #expect(Self.path(firing, "generatorURL") == "http://vigil.test/")
+            #expect(GatewaysProcessTests.path(firing, "labels", "severity") == "critical")
+            #expect(GatewaysProcessTests.path(firing, "annotations", "summary") == "Janus gateway gxy1 is down")
+            #expect(GatewaysProcessTests.path(firing, "generatorURL") == "http://vigil.test/")
             let api = try await vigil.get("/api/v1/alerts").body
             #expect(api.contains(#""id":"GatewayDown|gateway\/gxy1""#) || api.contains(#""id":"GatewayDown|gateway/gxy1""#))
             let metrics = try await vigil.get("/metrics").body
@@ -126,17 +114,9 @@ struct AlertsProcessTests {
         let (data, _) = try await URLSession.shared.data(from: URL(string: base + "/api/v2/alerts?active=true&silenced=false&inhibited=false")!)
         guard case .array(let alerts) = try JSONDecoder().decode(JSONValue.self, from: data) else { return nil }
         return alerts.first { alert in
-            path(alert, "labels", "alertname") == .string(name) && path(alert, "labels", label) == .string(value)
-                && path(alert, "status", "state") == "active"
+            GatewaysProcessTests.path(alert, "labels", "alertname") == .string(name)
+                && GatewaysProcessTests.path(alert, "labels", label) == .string(value)
+                && GatewaysProcessTests.path(alert, "status", "state") == "active"
         }
-    }
-
-    static func path(_ value: JSONValue?, _ keys: String...) -> JSONValue? {
-        var current = value
-        for key in keys {
-            guard case .object(let object)? = current else { return nil }
-            current = object[key]
-        }
-        return current
     }
 }

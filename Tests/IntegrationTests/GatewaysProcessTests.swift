@@ -16,24 +16,9 @@ struct GatewaysProcessTests {
     @Test("Seed environment variables, API state and metrics across a failover")
     func seedEnvironmentEndToEnd() async throws {
         let bed = GatewayTestBed()
-        let port = try IntegrationEnvironment.mosquittoPort
         let directory = IntegrationEnvironment.scratchDirectory.appendingPathComponent("gateways-process-\(UUID().uuidString.prefix(8))")
         let vigil = try VigilProcess(
-            environment: [
-                "MQTT_BROKER_URL": "tcp://\(IntegrationEnvironment.mosquittoHost):\(port)",
-                "MQTT_CLIENT_ID": "vigil-e2e-\(UUID().uuidString.prefix(8))",
-                "GATEWAY_PLUGIN_ADMIN_KEY": JanusGateway.adminSecret,
-                "AVAILABLE_JANUS_SERVERS": "gxy1,gxy2",
-                "FAILOVER_JANUS_SERVERS": "gxy12",
-                "FAILOVER_WAIT_TIME": "500ms",
-                "VIGIL_JANUS_POLL_INTERVAL": "1s",
-                "VIGIL_JANUS_STALE_THRESHOLD": "5s",
-                "VIGIL_JANUS_STATUS_TOPIC": "\(bed.prefix)/{server}/status",
-                "VIGIL_JANUS_ADMIN_REQUEST_TOPIC": "\(bed.prefix)/{server}/to-janus-admin",
-                "VIGIL_JANUS_ADMIN_RESPONSE_TOPIC": "\(bed.prefix)/{server}/from-janus-admin",
-                "VIGIL_JANUS_FAILOVER_TOPIC": "\(bed.prefix)-failover/{failed}",
-                "VIGIL_HOST_ENABLED": "false",
-            ],
+            environment: try bed.processEnvironment(available: "gxy1,gxy2", failover: "gxy12"),
             directory: directory
         )
         do {

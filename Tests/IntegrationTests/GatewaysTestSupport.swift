@@ -195,6 +195,29 @@ final class GatewayTestBed: Sendable {
         return configuration
     }
 
+    /// The environment of a `vigil` process watching this bed's gateways through the seed's
+    /// variables (gxydb-api's names) and Vigil's topic overrides, with short test intervals.
+    func processEnvironment(available: String, failover: String? = nil) throws -> [String: String] {
+        var environment = [
+            "MQTT_BROKER_URL": "tcp://\(IntegrationEnvironment.mosquittoHost):\(try IntegrationEnvironment.mosquittoPort)",
+            "MQTT_CLIENT_ID": "vigil-e2e-\(UUID().uuidString.prefix(8))",
+            "GATEWAY_PLUGIN_ADMIN_KEY": JanusGateway.adminSecret,
+            "AVAILABLE_JANUS_SERVERS": available,
+            "VIGIL_JANUS_POLL_INTERVAL": "1s",
+            "VIGIL_JANUS_STALE_THRESHOLD": "5s",
+            "VIGIL_JANUS_STATUS_TOPIC": "\(prefix)/{server}/status",
+            "VIGIL_JANUS_ADMIN_REQUEST_TOPIC": "\(prefix)/{server}/to-janus-admin",
+            "VIGIL_JANUS_ADMIN_RESPONSE_TOPIC": "\(prefix)/{server}/from-janus-admin",
+            "VIGIL_JANUS_FAILOVER_TOPIC": "\(prefix)-failover/{failed}",
+            "VIGIL_HOST_ENABLED": "false",
+        ]
+        if let failover {
+            environment["FAILOVER_JANUS_SERVERS"] = failover
+            environment["FAILOVER_WAIT_TIME"] = "500ms"
+        }
+        return environment
+    }
+
     /// Renders (once) and returns the gateway `name`.
     func gateway(_ name: String, httpAdminPort: Int? = nil) throws -> JanusGateway {
         if let existing = gatewaysBox.withLock({ $0[name] }) { return existing }
