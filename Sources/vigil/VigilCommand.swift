@@ -19,7 +19,7 @@ struct VigilCommand: AsyncParsableCommand {
         commandName: "vigil",
         abstract: "Watch Janus gateways, MQTT devices and agents, media streams and hosts; announce over XMPP.",
         version: vigilVersion,
-        subcommands: [Serve.self, Config.self, Version.self],
+        subcommands: [Serve.self, Config.self, Alerts.self, Version.self],
         defaultSubcommand: Serve.self
     )
 
@@ -54,11 +54,7 @@ struct Serve: AsyncParsableCommand {
     var config: String?
 
     func run() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        let path = config ?? environment["VIGIL_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
-        let configuration =
-            try path.map { try VigilConfiguration.load(path: $0, environment: environment) }
-            ?? VigilConfiguration.defaults(environment: environment)
+        let configuration = try Self.load(config)
         try VigilLogHandler.bootstrap(configuration.log)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
@@ -71,6 +67,14 @@ struct Serve: AsyncParsableCommand {
             logger.error("Vigil stopped after a failure", metadata: ["error": "\(error)"])
             throw ExitCode(1)
         }
+    }
+
+    /// The configuration from `--config`, else `$VIGIL_CONFIG`, else the built-in defaults.
+    static func load(_ config: String?) throws -> VigilConfiguration {
+        let environment = ProcessInfo.processInfo.environment
+        let path = config ?? environment["VIGIL_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
+        return try path.map { try VigilConfiguration.load(path: $0, environment: environment) }
+            ?? VigilConfiguration.defaults(environment: environment)
     }
 }
 
@@ -91,6 +95,29 @@ struct Config: AsyncParsableCommand {
             let configuration = try VigilConfiguration.load(path: file)
             for warning in configuration.warnings { print("warning: \(warning)") }
             print("\(file): OK")
+        }
+    }
+}
+
+/// `vigil alerts export-prometheus`.
+struct Alerts: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Work with alert rules.",
+        subcommands: [ExportPrometheus.self]
+    )
+
+    struct ExportPrometheus: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "export-prometheus",
+            abstract: "Print Prometheus alerting rules equivalent to the configured alert rules."
+        )
+
+        @Option(name: .shortAndLong, help: "The configuration file (default: $VIGIL_CONFIG, else built-in defaults).")
+        var config: String?
+
+        func run() async throws {
+            let configuration = try Serve.load(config)
+            print(PrometheusRuleExport.yaml(configuration.alerting.rules), terminator: "")
         }
     }
 }
