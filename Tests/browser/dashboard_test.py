@@ -85,6 +85,10 @@ watchTopics = "{prefix}/esp2/#"
 
 [agent_ticker]
 exec = "sleep 30"
+
+[alerting]
+interval = "1s"
+startup_delay = "0s"
 """)
         binary = os.environ.get("VIGIL_BINARY", os.path.join(ROOT, ".build", "debug", "vigil"))
         if not os.access(binary, os.X_OK):
@@ -218,6 +222,13 @@ def main():
         def event_logged():
             wait_until(lambda: "device/esp1" in driver.find_element("id", "events-table").text, 10, "an event about esp1 in the log")
 
+        def alert_shown():
+            # DeviceExpired fires as soon as esp1 expires; the panel polls /api/v1/alerts every 10 s.
+            row = '#alerts-table tr[data-alert="DeviceExpired|device/esp1"]'
+            wait_until(lambda: driver.find_elements("css selector", row), 25, "esp1's DeviceExpired alert in the alerts panel")
+            badge = driver.find_element("css selector", row + " .badge").text
+            assert badge == "firing", f"alert badge says {badge!r}"
+
         def chart_renders():
             assert js("return typeof window.Chart") == "function", "Chart.js did not load from /assets/chart.js"
 
@@ -261,6 +272,7 @@ def main():
         check("tables fill from the snapshot", snapshot_fills_tables)
         check("a device expiring appears without a reload", change_without_reload)
         check("the expiry is in the event log", event_logged)
+        check("the expiry's alert is in the alerts panel", alert_shown)
         check("a history chart renders with Chart.js", chart_renders)
         check("the page fits a phone's width", phone_width)
         check("screenshot saved", save_screenshot)

@@ -549,6 +549,25 @@
     }
   }
 
+  // MARK: alerts
+  function renderAlerts(answer) {
+    const alerts = (answer && answer.alerts) || [];
+    const firing = alerts.filter((a) => a.state === 'firing').length;
+    $('alerts-summary').textContent = alerts.length ? firing + ' firing, ' + (alerts.length - firing) + ' pending or resolved' : '';
+    const body = document.querySelector('#alerts-table tbody');
+    body.innerHTML = alerts.length ? alerts.map((a) => '<tr data-alert="' + esc(a.id) + '" data-target="' + esc(keyOf(a.target)) + '"><td>' +
+      badge(a.state) + '</td><td class="sev-' + esc(a.severity) + '">' + esc(a.severity) + '</td><td>' + esc(a.rule) + '</td><td>' +
+      esc(keyOf(a.target)) + '</td><td>' + esc(a.summary) + '</td><td>' + time(a.startsAt || a.activeSince) + '</td><td>' +
+      esc(a.silencedBy || a.inhibitedBy || '') + '</td></tr>').join('')
+      : '<tr><td class="empty" colspan="7">no alerts</td></tr>';
+  }
+  function loadAlerts() {
+    if (document.visibilityState !== 'visible' && vigil.alertsLoaded) return;
+    api('/api/v1/alerts').then((answer) => { vigil.alertsLoaded = true; renderAlerts(answer); })
+      .catch((error) => { console.warn('vigil alerts:', error); });
+  }
+  setInterval(loadAlerts, 10000);
+
   $('chart-target').addEventListener('change', loadCharts);
   $('chart-range').addEventListener('change', loadCharts);
   $('chart-refresh').addEventListener('click', loadCharts);
@@ -556,4 +575,5 @@
 
   renderAll();
   connect();
+  loadAlerts();
 })();
