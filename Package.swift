@@ -155,6 +155,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Alert evaluation benchmark: bench/alerts/run.sh.
+        .executableTarget(
+            name: "vigil-alerts-bench",
+            dependencies: ["VigilCore"],
+            path: "bench/alerts/Sources",
+            swiftSettings: swiftSettings
+        ),
+
         // WebSocket live-feed benchmark: bench/live/run.sh.
         .executableTarget(
             name: "vigil-live-bench",

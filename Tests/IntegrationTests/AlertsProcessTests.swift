@@ -6,8 +6,10 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
+import NIOCore
 import Testing
 import VigilCore
+import VigilMQTT
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -107,6 +109,54 @@ struct AlertsProcessTests {
             throw error
         }
         await bed.stopAll()
+    }
+
+    @Test("A device's alert on MQTT: retained JSON while it fires, cleared when the device talks again; Alertmanager resolves it too")
+    func mqttReceiverAndDeviceResolution() async throws {
+        let alertmanager = try IntegrationEnvironment.alertmanagerURL
+        let prefix = MQTTTestSupport.uniqueTopic("alerts-mqtt")
+        let device = "mqttalert\(UUID().uuidString.prefix(6).lowercased())"
+        let config = try DevicesIntegrationTests.config(
+            prefix: prefix,
+            """
+            [device_\(device)]
+            watchTimeOut = 2
+            watchTopics = "\(prefix)/\(device)/#"
+
+            [alerting]
+            interval = "1s"
+            startup_delay = "3s"
+            alertmanager = ["\(alertmanager)"]
+            alertmanager_resend = "2s"
+            mqtt_topic = "\(prefix)/alerts"
+            """
+        )
+        let topic = "\(prefix)/alerts/DeviceExpired/device/\(device)"
+        try await DevicesIntegrationTests.withVigil(config) { _ in
+            try await DevicesIntegrationTests.withObserver(["\(prefix)/alerts/#"]) { client, log in
+                let firing = try await log.next(timeout: .seconds(15)) { $0.topic == topic && $0.payload.readableBytes > 0 }
+                let json = try JSONDecoder().decode(JSONValue.self, from: Data(firing.payload.readableBytesView))
+                #expect(GatewaysProcessTests.path(json, "status") == "firing")
+                #expect(GatewaysProcessTests.path(json, "labels", "device") == .string(device))
+                try await DevicesIntegrationTests.withObserver([topic]) { _, late in
+                    // A subscriber that comes later gets the alert as a retained message.
+                    let retained = try await late.next(timeout: .seconds(5)) { $0.topic == topic }
+                    #expect(retained.retain)
+                }
+                #expect(try await Self.active(alertmanager, "DeviceExpired", label: "device", device) != nil)
+
+                try await client.publish(to: "\(prefix)/\(device)/hello", payload: ByteBuffer(string: "1"), qos: .atLeastOnce)
+                let resolved = try await log.next(timeout: .seconds(10)) {
+                    $0.topic == topic && String(buffer: $0.payload).contains(#""status":"resolved""#)
+                }
+                #expect(!resolved.retain)
+                let cleared = try await log.next(timeout: .seconds(5)) { $0.topic == topic && $0.payload.readableBytes == 0 }
+                #expect(cleared.retain)
+                try await GatewayTestBed().eventually("DeviceExpired resolved in Alertmanager", timeout: .seconds(15)) {
+                    try await Self.active(alertmanager, "DeviceExpired", label: "device", device) == nil
+                }
+            }
+        }
     }
 
     /// The active alert in Alertmanager with this name and label, if any.

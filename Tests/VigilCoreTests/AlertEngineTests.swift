@@ -96,6 +96,53 @@ struct AlertEngineTests {
         #expect(third.map { rules[$0.rule].name } == ["LowBitrate"])
     }
 
+    @Test("Indexed threshold rules match exactly what checking every rule against every value matches")
+    func thresholdIndexAgreesWithBruteForce() {
+        var generator = SplitMix64(seed: 42)
+        var rules: [AlertRule] = []
+        for index in 0..<300 {
+            let sample = "s\(generator.next() % 4)"
+            let bound = Double(generator.next() % 1000)
+            let comparison: AlertComparison = generator.next() % 2 == 0 ? .below : .above
+            let kind: TargetKind? = generator.next() % 3 == 0 ? nil : .stream
+            let targets = generator.next() % 5 == 0 ? ["t1*"] : []
+            rules.append(
+                AlertRule(
+                    name: "R\(index)",
+                    kind: kind,
+                    targets: targets,
+                    condition: .threshold(sample: sample, comparison: comparison, bound: bound)
+                )
+            )
+        }
+        var states: [TargetState] = []
+        for target in 0..<60 {
+            var values: [String: Double] = [:]
+            for sample in 0..<4 where generator.next() % 4 != 0 {
+                // Whole numbers, so that values often equal a bound (which must not match).
+                values["s\(sample)" + (sample == 3 ? "{side=a}" : "")] = Double(generator.next() % 1000)
+            }
+            let kind: TargetKind = target % 7 == 0 ? .host : .stream
+            states.append(TargetState(target: TargetID(kind, "t\(target)"), status: .up, since: 0, updatedAt: 0, values: values))
+        }
+        var evaluator = AlertEvaluator(rules: rules)
+        let indexed = Set(evaluator.evaluate(states, now: 0).map { "\($0.rule) \($0.target) \($0.series)" })
+        var expected = Set<String>()
+        for state in states {
+            for (key, value) in state.values {
+                let name = String(key.prefix { $0 != "{" })
+                for (index, rule) in rules.enumerated() where rule.watches(state) {
+                    guard case .threshold(let sample, let comparison, let bound) = rule.condition, sample == name,
+                        comparison.holds(value, bound)
+                    else { continue }
+                    expected.insert("\(index) \(state.target) \(key)")
+                }
+            }
+        }
+        #expect(!expected.isEmpty)
+        #expect(indexed == expected)
+    }
+
     @Test("Attribute filters separate MediaMTX instances from their paths")
     func attributeFilters() {
         var evaluator = AlertEvaluator(rules: AlertRule.builtIn)

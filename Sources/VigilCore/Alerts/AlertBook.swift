@@ -83,8 +83,11 @@ public struct AlertBook: Sendable {
             let id = Self.id(rule: rule.name, target: match.target, series: match.series)
             guard seen.insert(id).inserted else { continue }
             var alert: Alert
+            var render = true
             if let existing = alerts[id], existing.state != .resolved {
                 alert = existing
+                // Most alerts stay as they were round after round: render only what can change.
+                render = existing.value != match.value || rule.summary.contains("{{status}}")
                 alert.value = match.value
             } else {
                 guard alerts[id] != nil || alerts.count < capacity else {
@@ -102,7 +105,7 @@ public struct AlertBook: Sendable {
                 )
                 changes.changed = true
             }
-            alert.summary = Self.render(rule.summary, rule: rule, match: match)
+            if render { alert.summary = Self.render(rule.summary, rule: rule, match: match) }
             if alert.state == .pending, now - alert.activeSince >= rule.forSeconds {
                 alert.state = .firing
                 alert.startsAt = now

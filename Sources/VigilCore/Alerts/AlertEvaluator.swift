@@ -31,11 +31,32 @@ public struct AlertEvaluator: Sendable {
     public let rules: [AlertRule]
     /// Per kind (and for rules without a kind, under nil): rules that read no sample.
     private var targetRules: [TargetKind?: [Int]] = [:]
-    /// Per sample name: rules that read that sample.
-    private var sampleRules: [String: [Int]] = [:]
+    /// Per sample name: the rules that read that sample.
+    private var sampleRules: [String: SampleRules] = [:]
     /// Rules about absent samples (checked per target of their kind).
     private var absentRules: [Int] = []
     private var previous: [SeriesRef: (time: Double, value: Double)] = [:]
+
+    /// A threshold rule reduced to what the hot loop reads (no reference-counted fields).
+    private struct Threshold {
+        var rule: Int
+        var bound: Double
+        var kind: TargetKind?
+        /// Whether the rule has target patterns or attribute filters (checked only on a match).
+        var filtered: Bool
+    }
+
+    /// The rules of one sample name. Threshold rules are sorted by bound, so the ones a value
+    /// crosses are a contiguous run found by binary search: a value costs a lookup plus its matches,
+    /// not one comparison per rule.
+    private struct SampleRules {
+        /// `below` rules, by ascending bound: a value matches every rule from the first bound above it.
+        var below: [Threshold] = []
+        /// `above` rules, by descending bound: a value matches every rule up to the last bound under it.
+        var above: [Threshold] = []
+        /// Rate rules.
+        var rate: [Int] = []
+    }
 
     private struct SeriesRef: Hashable {
         var rule: Int
@@ -47,11 +68,22 @@ public struct AlertEvaluator: Sendable {
     public init(rules: [AlertRule]) {
         self.rules = rules
         for (index, rule) in rules.enumerated() {
+            let filtered = !rule.targets.isEmpty || !rule.matchAttributes.isEmpty || !rule.excludeAttributes.isEmpty
             switch rule.condition {
             case .status, .attribute, .stale: targetRules[rule.kind, default: []].append(index)
-            case .threshold(let sample, _, _), .rate(let sample, _, _): sampleRules[sample, default: []].append(index)
+            case .threshold(let sample, let comparison, let bound):
+                let threshold = Threshold(rule: index, bound: bound, kind: rule.kind, filtered: filtered)
+                switch comparison {
+                case .below: sampleRules[sample, default: SampleRules()].below.append(threshold)
+                case .above: sampleRules[sample, default: SampleRules()].above.append(threshold)
+                }
+            case .rate(let sample, _, _): sampleRules[sample, default: SampleRules()].rate.append(index)
             case .absent: absentRules.append(index)
             }
+        }
+        for key in sampleRules.keys {
+            sampleRules[key]!.below.sort { ($0.bound, $0.rule) < ($1.bound, $1.rule) }
+            sampleRules[key]!.above.sort { ($0.bound, $1.rule) > ($1.bound, $0.rule) }
         }
     }
 
@@ -70,72 +102,89 @@ public struct AlertEvaluator: Sendable {
                 labels = made
                 return made
             }
-            for index in (targetRules[state.target.kind] ?? []) + anyKind {
-                let rule = rules[index]
-                guard rule.watches(state) else { continue }
+            func checkTarget(_ index: Int) {
+                guard rules[index].watches(state) else { return }
                 var value: Double?
-                switch rule.condition {
+                switch rules[index].condition {
                 case .status(let statuses):
-                    guard statuses.contains(state.status) else { continue }
+                    guard statuses.contains(state.status) else { return }
                 case .attribute(let path, let values):
-                    guard let text = Self.attribute(path, in: state)?.string, values.contains(text) else { continue }
+                    guard let text = Self.attribute(path, in: state)?.string, values.contains(text) else { return }
                 case .stale(let seconds):
                     let age = now - state.updatedAt
-                    guard age > seconds else { continue }
+                    guard age > seconds else { return }
                     value = age
                 default:
-                    continue
+                    return
                 }
                 matches.append(
                     AlertMatch(rule: index, target: state.target, series: "", value: value, status: state.status, targetLabels: targetLabels())
                 )
             }
+            for index in targetRules[state.target.kind] ?? [] { checkTarget(index) }
+            for index in anyKind { checkTarget(index) }
             if !sampleRules.isEmpty {
                 for (key, sampleValue) in state.values {
-                    let name = key.firstIndex(of: "{").map { String(key[..<$0]) } ?? key
-                    guard let indices = sampleRules[name] else { continue }
-                    for index in indices {
-                        let rule = rules[index]
-                        guard rule.watches(state) else { continue }
-                        switch rule.condition {
-                        case .threshold(_, let comparison, let bound):
-                            guard comparison.holds(sampleValue, bound) else { continue }
-                            matches.append(
-                                AlertMatch(
-                                    rule: index,
-                                    target: state.target,
-                                    series: key,
-                                    value: sampleValue,
-                                    status: state.status,
-                                    targetLabels: targetLabels()
-                                )
+                    // Only a labelled series (`name{…}`) needs its name cut out.
+                    let entry = key.utf8.contains(UInt8(ascii: "{")) ? sampleRules[String(key[..<key.firstIndex(of: "{")!])] : sampleRules[key]
+                    guard let entry else { continue }
+                    func matched(_ threshold: Threshold) {
+                        if let kind = threshold.kind, kind != state.target.kind { return }
+                        if threshold.filtered, !rules[threshold.rule].watches(state) { return }
+                        matches.append(
+                            AlertMatch(
+                                rule: threshold.rule,
+                                target: state.target,
+                                series: key,
+                                value: sampleValue,
+                                status: state.status,
+                                targetLabels: targetLabels()
                             )
-                        case .rate(_, let comparison, let bound):
-                            let ref = SeriesRef(rule: index, target: state.target, series: key)
-                            let last = previous[ref]
-                            // Keep the older reading while the target has not reported again, so a
-                            // slow reporter still yields a rate over its own interval.
-                            if let last, state.updatedAt <= last.time {
-                                nextPrevious[ref] = last
-                                continue
-                            }
-                            nextPrevious[ref] = (state.updatedAt, sampleValue)
-                            guard let last, state.updatedAt > last.time else { continue }
-                            let rate = (sampleValue - last.value) / (state.updatedAt - last.time)
-                            guard rate.isFinite, comparison.holds(rate, bound) else { continue }
-                            matches.append(
-                                AlertMatch(
-                                    rule: index,
-                                    target: state.target,
-                                    series: key,
-                                    value: rate,
-                                    status: state.status,
-                                    targetLabels: targetLabels()
-                                )
-                            )
-                        default:
+                        )
+                    }
+                    if !entry.below.isEmpty, !sampleValue.isNaN {
+                        // The first rule whose bound is above the value; it and every later one match.
+                        var low = 0
+                        var high = entry.below.count
+                        while low < high {
+                            let middle = (low + high) / 2
+                            if entry.below[middle].bound > sampleValue { high = middle } else { low = middle + 1 }
+                        }
+                        for position in low..<entry.below.count { matched(entry.below[position]) }
+                    }
+                    if !entry.above.isEmpty, !sampleValue.isNaN {
+                        var low = 0
+                        var high = entry.above.count
+                        while low < high {
+                            let middle = (low + high) / 2
+                            if entry.above[middle].bound < sampleValue { high = middle } else { low = middle + 1 }
+                        }
+                        for position in low..<entry.above.count { matched(entry.above[position]) }
+                    }
+                    for index in entry.rate {
+                        guard rules[index].watches(state), case .rate(_, let comparison, let bound) = rules[index].condition else { continue }
+                        let ref = SeriesRef(rule: index, target: state.target, series: key)
+                        let last = previous[ref]
+                        // Keep the older reading while the target has not reported again, so a
+                        // slow reporter still yields a rate over its own interval.
+                        if let last, state.updatedAt <= last.time {
+                            nextPrevious[ref] = last
                             continue
                         }
+                        nextPrevious[ref] = (state.updatedAt, sampleValue)
+                        guard let last, state.updatedAt > last.time else { continue }
+                        let rate = (sampleValue - last.value) / (state.updatedAt - last.time)
+                        guard rate.isFinite, comparison.holds(rate, bound) else { continue }
+                        matches.append(
+                            AlertMatch(
+                                rule: index,
+                                target: state.target,
+                                series: key,
+                                value: rate,
+                                status: state.status,
+                                targetLabels: targetLabels()
+                            )
+                        )
                     }
                 }
             }
