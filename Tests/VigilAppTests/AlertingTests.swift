@@ -10,6 +10,7 @@ import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdTesting
 import Logging
 import Synchronization
 import Testing
@@ -258,6 +259,52 @@ struct AlertingTests {
         #expect(groups.map(\.groupKey) == ["alertname=A", "alertname=B"])
         #expect(groups.map { $0.firing.count } == [2, 1])
         #expect(groups.map { $0.resolved.count } == [0, 1])
+    }
+
+    @Test("The silence routes refuse cross-site writes, non-JSON and oversized bodies, and a wrong token")
+    func silenceRouteAbuse() async throws {
+        let clock = ManualClock(wallClockSeconds: 1000)
+        let store = MemoryStore()
+        let hub = Hub(stores: store.stores, clock: clock)
+        var configuration = WebConfiguration()
+        configuration.token = "t0ken"
+        var dependencies = WebDependencies(hub: hub, exporters: [], readiness: Readiness(), version: "1", configuration: configuration)
+        let alerting = service(hub: hub, store: store, receiver: Recorder(), clock: clock)
+        dependencies.alerts = alerting
+        let app = Application(router: buildRouter(dependencies))
+        let body = ByteBuffer(string: #"{"matchers":{"device":"x"},"duration":"1h"}"#)
+        let json: HTTPFields = [.authorization: "Bearer t0ken", .contentType: "application/json"]
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/api/v1/silences", method: .post, headers: [.contentType: "application/json"], body: body) {
+                #expect($0.status == .unauthorized)
+            }
+            var foreign = json
+            foreign[.origin] = "https://evil.example"
+            try await client.execute(uri: "/api/v1/silences", method: .post, headers: foreign, body: body) { #expect($0.status == .forbidden) }
+            try await client.execute(
+                uri: "/api/v1/silences",
+                method: .post,
+                headers: [.authorization: "Bearer t0ken", .contentType: "text/plain"],
+                body: body
+            ) {
+                #expect($0.status == .unsupportedMediaType)
+            }
+            try await client.execute(
+                uri: "/api/v1/silences",
+                method: .post,
+                headers: json,
+                body: ByteBuffer(repeating: UInt8(ascii: " "), count: 64 * 1024)
+            ) {
+                #expect($0.status == .contentTooLarge)
+            }
+            try await client.execute(uri: "/api/v1/silences/cfg-1", method: .delete, headers: foreign) { #expect($0.status == .forbidden) }
+            try await client.execute(uri: "/api/v1/silences", method: .post, headers: json, body: body) { #expect($0.status == .created) }
+            try await client.execute(uri: "/api/v1/silences", method: .get, headers: json) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body).contains(#""device":"x""#))
+            }
+        }
+        #expect(await alerting.book.silences.count == 1)
     }
 
     // MARK: - Webhook
