@@ -170,9 +170,11 @@ redis_cluster_stop() {
     for port in $REDIS_CLUSTER_PORTS; do
         pid=$(_redis_cluster_pid "$port")
         [ -n "$pid" ] || continue
-        # Restarted nodes are not our children: wait for them by polling.
+        # Restarted nodes are not our children: wait for them by polling. A node restarted by a
+        # test process may have inherited a blocked SIGTERM: SIGKILL after 3 s.
         wait "$pid" 2>/dev/null
-        for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+        for i in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+        kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null
     done
     unset REDIS_CLUSTER_PORTS REDIS_CLUSTER_NODES
 }
