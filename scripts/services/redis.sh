@@ -12,7 +12,7 @@
 # Tests that must kill and restart a server, or need one with a password, start their own
 # from REDIS_BIN.
 
-SERVICE_PACKAGES+=(redis-server)
+SERVICE_PACKAGES+=(redis-server redis-tools)
 REDIS_BIN="${REDIS_BIN:-$(command -v redis-server || echo /usr/bin/redis-server)}"
 
 _redis_free_port() {
