@@ -92,6 +92,8 @@ let package = Package(
             name: "VigilStorage",
             dependencies: [
                 "VigilCore",
+                "VigilRedis",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -408,6 +410,7 @@ let package = Package(
                 "VigilMySQL",
                 "VigilApp",
                 "VigilCore",
+                "VigilStorage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

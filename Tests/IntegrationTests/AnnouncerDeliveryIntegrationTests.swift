@@ -180,16 +180,7 @@ struct AnnouncerDeliveryIntegrationTests {
         let names = (0..<Self.userCount).map { "u\($0)" }
         switch kind {
         case .prosody:
-            let accounts = URL(fileURLWithPath: try IntegrationEnvironment.require("PROSODY_DATA_DIR"))
-                .appendingPathComponent(Self.prosodyEncoded(domain)).appendingPathComponent("accounts")
-            try FileManager.default.createDirectory(at: accounts, withIntermediateDirectories: true)
-            for name in names {
-                try "return {\n\t[\"password\"] = \"pw\";\n};\n".write(
-                    to: accounts.appendingPathComponent("\(name).dat"),
-                    atomically: true,
-                    encoding: .utf8
-                )
-            }
+            try Self.writeProsodyAccounts(names, domain: domain)
         case .ejabberd:
             let directory = try IntegrationEnvironment.require("EJABBERD_DIR")
             let file = URL(fileURLWithPath: directory).appendingPathComponent("users-\(UUID().uuidString).txt")
@@ -203,6 +194,21 @@ struct AnnouncerDeliveryIntegrationTests {
             guard result.status == 0 else { throw VigilProcess.Failure("ejabberdctl load failed: \(result.output)") }
         }
         Self.registered.withLock { _ = $0.insert(kind.rawValue) }
+    }
+
+    /// Registers Prosody users (password `pw`) by writing their account files, which Prosody's
+    /// internal storage reads on demand.
+    static func writeProsodyAccounts(_ names: [String], domain: String) throws {
+        let accounts = URL(fileURLWithPath: try IntegrationEnvironment.require("PROSODY_DATA_DIR"))
+            .appendingPathComponent(prosodyEncoded(domain)).appendingPathComponent("accounts")
+        try FileManager.default.createDirectory(at: accounts, withIntermediateDirectories: true)
+        for name in names {
+            try "return {\n\t[\"password\"] = \"pw\";\n};\n".write(
+                to: accounts.appendingPathComponent("\(name).dat"),
+                atomically: true,
+                encoding: .utf8
+            )
+        }
     }
 
     /// How many messages of this run each of u0 … u499 has in the server's offline store.

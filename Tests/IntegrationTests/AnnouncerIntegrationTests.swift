@@ -26,6 +26,13 @@ struct AnnouncerIntegrationTests {
     /// accepts several connections per component.
     static let servers: [(prefix: String, name: String, connections: Int)] = [("PROSODY", "Prosody", 1), ("EJABBERD", "ejabberd", 2)]
 
+    /// Seed 001's channel tables, created empty (the suites using them run alone: .serialized).
+    static let channelTables = [
+        "DROP TABLE IF EXISTS ws_channel_members", "DROP TABLE IF EXISTS ws_channel_data",
+        "CREATE TABLE ws_channel_data (channel_id BIGINT PRIMARY KEY, channel_channelid BIGINT, channel_state VARCHAR(16))",
+        "CREATE TABLE ws_channel_members (member_id BIGINT PRIMARY KEY, member_username VARCHAR(64), member_channelid BIGINT)",
+    ]
+
     func configuration(_ server: IntegrationEnvironment.XMPPServer, connections: Int) -> String {
         """
         input_buffer = 10
@@ -143,10 +150,7 @@ struct AnnouncerIntegrationTests {
         let (alice, bob) = (server.users[0], server.users[1])
         // The seed's schema, in the test database (this suite runs alone: .serialized).
         try await MySQLConnection.withConnection(configuration: MySQLTestSupport.configuration(), logger: MySQLTestSupport.logger) { db in
-            for statement in [
-                "DROP TABLE IF EXISTS ws_channel_members", "DROP TABLE IF EXISTS ws_channel_data",
-                "CREATE TABLE ws_channel_data (channel_id BIGINT PRIMARY KEY, channel_channelid BIGINT, channel_state VARCHAR(16))",
-                "CREATE TABLE ws_channel_members (member_id BIGINT PRIMARY KEY, member_username VARCHAR(64), member_channelid BIGINT)",
+            for statement in Self.channelTables + [
                 "INSERT INTO ws_channel_data VALUES (22, 220, 'ACCEPTED'), (23, 230, 'PENDING')",
                 // Three members; pages of two. carol is "online" in Redis but has no XMPP account.
                 "INSERT INTO ws_channel_members VALUES (1, '\(alice.name)', 220), (2, '\(bob.name)', 220), (3, 'carol', 220), (4, 'dave', 230)",

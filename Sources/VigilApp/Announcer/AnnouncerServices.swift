@@ -53,18 +53,7 @@ struct AnnouncerServices {
                 ),
                 logger: logger("vigil.mysql")
             )
-            // The original talks to a Redis cluster; Vigil uses the first node.
-            let (host, port) = WebConfiguration.parseListen(redisSettings.nodes[0]) ?? ("127.0.0.1", 6379)
-            let redis = RedisClient(
-                configuration: RedisConfiguration(
-                    host: host,
-                    port: port,
-                    password: redisSettings.password.isEmpty ? nil : redisSettings.password,
-                    database: redisSettings.database,
-                    clientName: "vigil-announcer"
-                ),
-                logger: logger("vigil.redis")
-            )
+            let redis = Self.userActivityRedis(redisSettings, logger: logger("vigil.redis"))
             helpers = [mysqlClient, redis]
             recipients = ChannelRecipients(mysql: mysqlClient, online: RedisOnlineUsers(redis: redis, batch: configuration.userActivityAskBuffer))
         }
@@ -100,6 +89,24 @@ struct AnnouncerServices {
         } else {
             mainRoutes = [routes]
         }
+    }
+
+    /// The user-activity Redis of `[user-activity-redis]`: a cluster client seeded with every
+    /// `cluster_nodes` entry (a standalone server is recognised and used as one node), with
+    /// `read_timeout` as each command's timeout and `max_retries` as its retries.
+    static func userActivityRedis(_ settings: AnnouncerConfiguration.RedisSettings, logger: Logger) -> RedisClusterClient {
+        var node = RedisConfiguration(
+            password: settings.password.isEmpty ? nil : settings.password,
+            database: settings.database,
+            clientName: "vigil-announcer"
+        )
+        node.commandTimeout = settings.readTimeout
+        // A node that does not answer at all must not hold a lookup much longer than a slow reply.
+        node.connectTimeout = max(settings.readTimeout, .seconds(1))
+        let seeds = settings.nodes.compactMap { WebConfiguration.parseListen($0).map { RedisClusterNode(host: $0.0, port: $0.1) } }
+        var configuration = RedisClusterConfiguration(seeds: seeds.isEmpty ? [RedisClusterNode(host: "127.0.0.1", port: 6379)] : seeds, node: node)
+        configuration.maxRetries = settings.maxRetries
+        return RedisClusterClient(configuration: configuration, logger: logger, observer: RedisClusterMetrics.observer)
     }
 
     /// One connection configuration per node and connection number.

@@ -56,15 +56,16 @@ struct ChannelRecipients: RecipientSource {
 /// Online status from Redis (seed 001's data model): `<username>` holds the IP of the server the
 /// user is connected to (absent when offline), and each server's IP is a set of its online users.
 struct RedisOnlineUsers: OnlineUsers {
-    private let redis: RedisClient
+    private let redis: any RedisCommandExecutor
     private let batch: Int
 
     /// Creates the filter.
     ///
     /// - Parameters:
-    ///   - redis: The user-activity Redis.
+    ///   - redis: The user-activity Redis: a ``RedisClusterClient``, which splits each `MGET` per
+    ///     slot and runs `SCAN` over every master, or any other executor.
     ///   - batch: Usernames per `MGET` (seed 001: `user_activity_ask_buffer`).
-    init(redis: RedisClient, batch: Int = 1_000) {
+    init(redis: any RedisCommandExecutor, batch: Int = 1_000) {
         self.redis = redis
         self.batch = max(1, batch)
     }

@@ -133,6 +133,26 @@ public struct RedisCommand: Hashable, Sendable, ExpressibleByArrayLiteral {
 
     /// The encoded size in bytes.
     var encodedSize: Int { arguments.readableBytes + 16 }
+
+    /// The arguments as given, the name first: for the cluster client, which routes by key and
+    /// splits multi-key commands.
+    var argumentBuffers: [ByteBuffer] {
+        var reader = arguments
+        var result: [ByteBuffer] = []
+        result.reserveCapacity(count)
+        // The buffer is our own encoding (`$<length>\r\n<bytes>\r\n`), so a failed read is a bug.
+        while reader.readInteger(as: UInt8.self) == UInt8(ascii: "$") {
+            var length = 0
+            while let digit = reader.readInteger(as: UInt8.self), digit != UInt8(ascii: "\r") {
+                length = length * 10 + Int(digit &- UInt8(ascii: "0"))
+            }
+            reader.moveReaderIndex(forwardBy: 1)
+            guard let bytes = reader.readSlice(length: length) else { break }
+            result.append(bytes)
+            reader.moveReaderIndex(forwardBy: 2)
+        }
+        return result
+    }
 }
 
 extension RedisCommand: CustomStringConvertible {

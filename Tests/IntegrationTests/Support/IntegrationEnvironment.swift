@@ -125,6 +125,16 @@ enum IntegrationEnvironment {
     /// Port of that Redis server (`REDIS_PORT`).
     static var redisPort: Int { get throws { try port("REDIS_PORT") } }
 
+    /// Every node of the Redis Cluster started by `scripts/services/redis.sh`, as `host:port`
+    /// (`REDIS_CLUSTER_NODES`, comma-separated).
+    static var redisClusterNodes: [String] {
+        get throws { try require("REDIS_CLUSTER_NODES").split(separator: ",").map(String.init) }
+    }
+
+    /// That cluster's folder: one folder per node, named by its port, with `redis.conf` and
+    /// `redis.pid` (`REDIS_CLUSTER_DIR`).
+    static var redisClusterDirectory: String { get throws { try require("REDIS_CLUSTER_DIR") } }
+
     /// The redis-server binary, for tests that run a private server they may kill (`REDIS_BIN`).
     static var redisBinary: String { environment["REDIS_BIN"] ?? "/usr/bin/redis-server" }
 
