@@ -91,7 +91,7 @@ struct AlertsProcessTests {
             try await bed.eventually("the book restored", timeout: .seconds(5)) { second.log.contains("Restored alerts") }
 
             // The gateway comes back: Alertmanager no longer lists the alert as active.
-            try await bed.gateway("gxy1").start()
+            try bed.gateway("gxy1").start()
             try await bed.eventually("GatewayDown resolved in Alertmanager", timeout: .seconds(20)) {
                 try await Self.active(alertmanager, "GatewayDown", label: "gateway", "gxy1") == nil
             }
