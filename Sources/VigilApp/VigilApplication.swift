@@ -62,7 +62,14 @@ public struct VigilApplication: Sendable {
         let stores = try StoreFactory.open(configuration.store)
         // The hub's per-target series live in a registry built for many series of one name.
         let series = SeriesRegistry()
-        let hub = Hub(stores: stores, logger: Self.logger(logger, "vigil.hub"), clock: clock, metricsFactory: series)
+        let seriesLimit = configuration.devices.watchdog.maxSeriesTargets
+        let hub = Hub(
+            stores: stores,
+            configuration: HubConfiguration(seriesTargetLimits: [.device: seriesLimit, .agent: seriesLimit]),
+            logger: Self.logger(logger, "vigil.hub"),
+            clock: clock,
+            metricsFactory: series
+        )
         self.hub = hub
         let readiness = Readiness()
         let buildInfo = registry.makeGauge(

@@ -19,15 +19,24 @@ import Darwin
 public struct HubConfiguration: Sendable {
     /// How often buffered history points and state changes are written to the stores. Default 1 s.
     public var flushInterval: Duration
-    /// How many buffered history points force an early write: the observation that reaches it
-    /// waits for the write, so a source faster than the store is slowed down rather than the
-    /// buffer growing. Default 5,000.
+    /// The most history points buffered: the observation that reaches it waits for a write, so a
+    /// source faster than the store is slowed down rather than the buffer growing. Half of it
+    /// starts a write in the background (from ``Hub/run()``) while observations keep coming.
+    /// Default 200,000 (about 6 MB): at 150,000 samples/s the timer's writes stay the rule, and
+    /// each write is large, which is what keeps SQLite's cost per point low (a transaction
+    /// rewrites every index page it touches).
     public var maxBufferedPoints: Int
+    /// How many targets of a kind get their own metric series (`vigil_device_up{device=…}`);
+    /// later targets of that kind are only counted in `vigil_targets{kind,status}`, and each series
+    /// they would have had in `vigil_hub_series_refused_total{kind}`. Kinds not listed are unbounded.
+    /// Their state, history and API are not affected.
+    public var seriesTargetLimits: [TargetKind: Int]
 
     /// Creates a configuration with the defaults above.
-    public init(flushInterval: Duration = .seconds(1), maxBufferedPoints: Int = 5_000) {
+    public init(flushInterval: Duration = .seconds(1), maxBufferedPoints: Int = 200_000, seriesTargetLimits: [TargetKind: Int] = [:]) {
         self.flushInterval = flushInterval
         self.maxBufferedPoints = maxBufferedPoints
+        self.seriesTargetLimits = seriesTargetLimits
     }
 }
 
@@ -47,9 +56,14 @@ public actor Hub: Service {
     /// The clock of the sources feeding this hub (``SystemClock`` in production).
     public nonisolated let clock: any VigilClock
 
-    private var latest: [TargetID: TargetState] = [:]
+    /// Each target's state and metric instruments, in one entry so that a target costs one
+    /// dictionary slot.
+    private var latest: [TargetID: TargetEntry] = [:]
     private var dirty: Set<TargetID> = []
     private var pendingPoints: [HistoryPoint] = []
+    /// Asks ``run()`` for a history write once half the buffer is used; at most one request waits.
+    private nonisolated let historyWrites: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)
+    private var historyWriteRequested = false
     private var metrics: SampleMetrics
 
     /// Creates a hub.
@@ -69,18 +83,20 @@ public actor Hub: Service {
         clock: any VigilClock = SystemClock(),
         metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) {
-        self.metrics = SampleMetrics(factory: metricsFactory)
+        self.metrics = SampleMetrics(factory: metricsFactory, limits: configuration.seriesTargetLimits)
         self.stores = stores
         self.bus = bus
         self.configuration = configuration
         self.logger = logger
         self.clock = clock
+        self.historyWrites = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Loads the latest states saved by a previous run, so the API is complete from the start.
     public func restore() async throws {
         for state in try await stores.latest.states(kind: nil) where latest[state.target] == nil {
-            latest[state.target] = state
+            latest[state.target] = TargetEntry(state: state)
+            metrics.count(state.target.kind, from: nil, to: state.status)
         }
         logger.debug("Restored latest states", metadata: ["hub.targets": "\(latest.count)"])
     }
@@ -90,37 +106,60 @@ public actor Hub: Service {
     /// before returning.
     public func apply(_ observation: Observation) async {
         record(observation)
-        if pendingPoints.count >= configuration.maxBufferedPoints { await flush() }
+        if pendingPoints.count >= configuration.maxBufferedPoints { await writeHistory() }
     }
 
     private func record(_ observation: Observation) {
-        var state = latest[observation.target] ?? TargetState(target: observation.target, since: observation.time, updatedAt: observation.time)
-        state.apply(observation)
-        latest[observation.target] = state
-        dirty.insert(observation.target)
+        let target = observation.target
+        let index: Dictionary<TargetID, TargetEntry>.Index
+        let changes: TargetState.Changes
+        if let existing = latest.index(forKey: target) {
+            index = existing
+            let before = latest.values[index].state.status
+            // Changed in place: a copy of the state would copy its dictionaries on write.
+            changes = latest.values[index].state.update(with: observation)
+            if changes.contains(.status) { metrics.count(target.kind, from: before, to: latest.values[index].state.status) }
+        } else {
+            var state = TargetState(target: target, since: observation.time, updatedAt: observation.time)
+            _ = state.update(with: observation)
+            metrics.count(target.kind, from: nil, to: state.status)
+            latest[target] = TargetEntry(state: state)
+            index = latest.index(forKey: target)!
+            changes = [.status, .content]
+        }
         for sample in observation.samples {
-            metrics.record(sample, for: observation.target)
-            if sample.recordHistory {
-                pendingPoints.append(HistoryPoint(series: sample.seriesKey(for: observation.target), time: observation.time, value: sample.value))
+            let seriesKey = metrics.record(sample, for: target, instruments: &latest.values[index].instruments)
+            if let seriesKey {
+                pendingPoints.append(HistoryPoint(series: seriesKey, time: observation.time, value: sample.value))
             }
         }
-        bus.publish(.state(state))
+        if !historyWriteRequested, pendingPoints.count >= configuration.maxBufferedPoints / 2 {
+            historyWriteRequested = true
+            historyWrites.continuation.yield()
+        }
+        // A report that repeats what is known is neither written again nor sent to live clients.
+        guard !changes.isEmpty else { return }
+        dirty.insert(target)
+        bus.publish(.state(latest.values[index].state))
     }
 
     /// Applies several observations.
     public func apply(_ observations: [Observation]) async {
         for observation in observations {
             record(observation)
-            if pendingPoints.count >= configuration.maxBufferedPoints { await flush() }
+            if pendingPoints.count >= configuration.maxBufferedPoints { await writeHistory() }
         }
     }
 
     /// Forgets a target (for example a stream that no longer exists).
     public func remove(_ target: TargetID) async {
-        if latest.removeValue(forKey: target) != nil { bus.publish(.removed(target)) }
+        if let entry = latest.removeValue(forKey: target) {
+            // Its metric series must vanish too, or /metrics would report a stream that no longer exists.
+            metrics.destroy(entry.instruments, of: target)
+            metrics.count(target.kind, from: entry.state.status, to: nil)
+            bus.publish(.removed(target))
+        }
         dirty.remove(target)
-        // Its metric series must vanish too, or /metrics would report a stream that no longer exists.
-        metrics.destroy(target)
         do {
             try await stores.latest.remove(target)
         } catch {
@@ -144,11 +183,11 @@ public actor Hub: Service {
     }
 
     /// The latest state of one target.
-    public func state(of target: TargetID) -> TargetState? { latest[target] }
+    public func state(of target: TargetID) -> TargetState? { latest[target]?.state }
 
     /// The latest states, optionally of one kind, ordered by target.
     public func states(kind: TargetKind? = nil) -> [TargetState] {
-        latest.values.filter { kind == nil || $0.target.kind == kind }.sorted { $0.target < $1.target }
+        latest.values.lazy.map(\.state).filter { kind == nil || $0.target.kind == kind }.sorted { $0.target < $1.target }
     }
 
     /// Recent events from the event log.
@@ -171,17 +210,9 @@ public actor Hub: Service {
 
     /// Writes buffered history points and changed states to the stores.
     public func flush() async {
-        if !pendingPoints.isEmpty {
-            let points = pendingPoints
-            pendingPoints.removeAll(keepingCapacity: true)
-            do {
-                try await stores.history.append(points)
-            } catch {
-                logger.error("Could not write history", metadata: ["points": "\(points.count)", "error": "\(error)"])
-            }
-        }
+        await writeHistory()
         if !dirty.isEmpty {
-            let states = dirty.compactMap { latest[$0] }
+            let states = dirty.compactMap { latest[$0]?.state }
             dirty.removeAll(keepingCapacity: true)
             do {
                 try await stores.latest.upsert(states)
@@ -191,74 +222,182 @@ public actor Hub: Service {
         }
     }
 
-    /// Flushes periodically until graceful shutdown, then once more.
+    /// Writes the buffered history points. The hub keeps taking observations while the store
+    /// writes (the actor is free during the `await`); changed states wait for the timer, because
+    /// rewriting a large fleet's states several times a second would cost more than the points.
+    private func writeHistory() async {
+        historyWriteRequested = false
+        guard !pendingPoints.isEmpty else { return }
+        // Swapped, not copied: the buffer written is handed over whole and a new one started.
+        var points: [HistoryPoint] = []
+        points.reserveCapacity(pendingPoints.count)
+        swap(&points, &pendingPoints)
+        do {
+            try await stores.history.append(points)
+        } catch {
+            logger.error("Could not write history", metadata: ["points": "\(points.count)", "error": "\(error)"])
+        }
+    }
+
+    /// Flushes periodically, and writes history early when half the buffer is used, until graceful
+    /// shutdown; then flushes once more.
     public func run() async throws {
         let interval = configuration.flushInterval
         try? await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try await self.clock.sleep(for: interval)
-                await self.flush()
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask {
+                    for await _ in self.historyWrites.stream { await self.writeHistory() }
+                }
+                while !Task.isCancelled {
+                    try await self.clock.sleep(for: interval)
+                    await self.flush()
+                }
+                group.cancelAll()
             }
         }
         await flush()
     }
 }
 
-/// swift-metrics instruments for samples, created once per series and kept per target.
-///
-/// A target has a handful of samples, so its instruments are a small array searched by name and
-/// labels: no series-key string is built per sample, and removing a target drops one entry.
-struct SampleMetrics {
-    let factory: any MetricsFactory
-    private var instruments: [TargetID: [Instrument]] = [:]
+/// A target's latest state and its metric instruments.
+struct TargetEntry {
+    var state: TargetState
+    var instruments: [SampleInstrument] = []
+}
 
-    private struct Instrument {
-        var name: String
-        var labels: [Label]
-        var handle: Handle
-    }
+/// One metric series of a target (or the record that it was refused), and the history series key
+/// of its sample, built once.
+struct SampleInstrument {
+    var name: String
+    var labels: [Label]
+    var handle: Handle
+    /// `nil` for samples kept without history.
+    var seriesKey: String?
 
-    private enum Handle {
+    enum Handle {
         case gauge(Gauge)
         /// A running total's counter and the total it last saw.
         case counter(FloatingPointCounter, last: Double)
+        /// Beyond ``HubConfiguration/seriesTargetLimits``: no series.
+        case refused
     }
 
-    init(factory: any MetricsFactory) { self.factory = factory }
+    var isRefused: Bool {
+        if case .refused = handle { return true }
+        return false
+    }
+}
 
-    /// Destroys every instrument of a target, so its series leave the exposition.
-    mutating func destroy(_ target: TargetID) {
-        for instrument in instruments.removeValue(forKey: target) ?? [] {
+/// swift-metrics instruments for samples, created once per series and kept in each target's entry,
+/// plus the per-status target counts that remain when a kind's per-target series are capped.
+///
+/// A target has a handful of samples, so its instruments are a small array searched by name and
+/// labels: no series-key string is built per sample, and removing a target drops its entry.
+struct SampleMetrics {
+    let factory: any MetricsFactory
+    let limits: [TargetKind: Int]
+    /// Targets per kind that have series.
+    private var admitted: [TargetKind: Int] = [:]
+    private var refused: [TargetKind: Counter] = [:]
+    private var statusCounts: [StatusKey: (count: Int, gauge: Gauge)] = [:]
+
+    private struct StatusKey: Hashable {
+        var kind: TargetKind
+        var status: TargetStatus
+    }
+
+    init(factory: any MetricsFactory, limits: [TargetKind: Int]) {
+        self.factory = factory
+        self.limits = limits
+    }
+
+    /// Moves a target from one status to another in `vigil_targets{kind,status}` (`nil`: absent).
+    mutating func count(_ kind: TargetKind, from old: TargetStatus?, to new: TargetStatus?) {
+        guard old != new else { return }
+        if let old { adjust(StatusKey(kind: kind, status: old), by: -1) }
+        if let new { adjust(StatusKey(kind: kind, status: new), by: 1) }
+    }
+
+    private mutating func adjust(_ key: StatusKey, by delta: Int) {
+        if statusCounts[key] == nil {
+            let gauge = Gauge(label: "vigil_targets", dimensions: [("kind", key.kind.rawValue), ("status", key.status.rawValue)], factory: factory)
+            statusCounts[key] = (0, gauge)
+        }
+        statusCounts[key]!.count += delta
+        statusCounts[key]!.gauge.record(statusCounts[key]!.count)
+    }
+
+    /// Destroys a target's instruments, so its series leave the exposition.
+    mutating func destroy(_ instruments: [SampleInstrument], of target: TargetID) {
+        var hadSeries = false
+        for instrument in instruments {
             switch instrument.handle {
-            case .gauge(let gauge): gauge.destroy()
-            case .counter(let counter, _): counter.destroy()
+            case .gauge(let gauge):
+                gauge.destroy()
+                hadSeries = true
+            case .counter(let counter, _):
+                counter.destroy()
+                hadSeries = true
+            case .refused: break
             }
         }
+        if hadSeries, limits[target.kind] != nil { admitted[target.kind, default: 0] -= 1 }
     }
 
-    mutating func record(_ sample: Sample, for target: TargetID) {
-        if let index = instruments[target]?.firstIndex(where: { $0.name == sample.name && $0.labels == sample.labels }) {
-            switch instruments[target]![index].handle {
+    /// Records a sample in its instrument (created on first use) and returns its history series
+    /// key when it is kept as history.
+    mutating func record(_ sample: Sample, for target: TargetID, instruments: inout [SampleInstrument]) -> String? {
+        if let index = instruments.firstIndex(where: { $0.name == sample.name && $0.labels == sample.labels }) {
+            switch instruments[index].handle {
             case .gauge(let gauge):
                 gauge.record(sample.value)
             case .counter(let counter, let last):
                 let delta = counterIncrease(from: last, to: sample.value)
                 if delta > 0 { counter.increment(by: delta) }
-                instruments[target]![index].handle = .counter(counter, last: sample.value)
+                instruments[index].handle = .counter(counter, last: sample.value)
+            case .refused:
+                break
             }
-            return
+            return instruments[index].seriesKey
         }
-        let handle: Handle
-        switch sample.kind {
-        case .gauge:
-            let gauge = Gauge(label: sample.metricName(for: target), dimensions: sample.metricLabels(for: target), factory: factory)
-            gauge.record(sample.value)
-            handle = .gauge(gauge)
-        case .counter:
-            let counter = FloatingPointCounter(label: sample.metricName(for: target), dimensions: sample.metricLabels(for: target), factory: factory)
-            if sample.value > 0 { counter.increment(by: sample.value) }
-            handle = .counter(counter, last: sample.value)
+        let handle: SampleInstrument.Handle
+        if admits(target, instruments) {
+            switch sample.kind {
+            case .gauge:
+                let gauge = Gauge(label: sample.metricName(for: target), dimensions: sample.metricLabels(for: target), factory: factory)
+                gauge.record(sample.value)
+                handle = .gauge(gauge)
+            case .counter:
+                let counter = FloatingPointCounter(
+                    label: sample.metricName(for: target),
+                    dimensions: sample.metricLabels(for: target),
+                    factory: factory
+                )
+                if sample.value > 0 { counter.increment(by: sample.value) }
+                handle = .counter(counter, last: sample.value)
+            }
+        } else {
+            handle = .refused
+            if refused[target.kind] == nil {
+                refused[target.kind] = Counter(
+                    label: "vigil_hub_series_refused_total",
+                    dimensions: [("kind", target.kind.rawValue)],
+                    factory: factory
+                )
+            }
+            refused[target.kind]!.increment()
         }
-        instruments[target, default: []].append(Instrument(name: sample.name, labels: sample.labels, handle: handle))
+        let seriesKey = sample.recordHistory ? sample.seriesKey(for: target) : nil
+        instruments.append(SampleInstrument(name: sample.name, labels: sample.labels, handle: handle, seriesKey: seriesKey))
+        return seriesKey
+    }
+
+    /// Whether a target may have series: decided at its first instrument, against its kind's limit.
+    private mutating func admits(_ target: TargetID, _ instruments: [SampleInstrument]) -> Bool {
+        guard let limit = limits[target.kind] else { return true }
+        if let first = instruments.first { return !first.isRefused }
+        guard admitted[target.kind, default: 0] < limit else { return false }
+        admitted[target.kind, default: 0] += 1
+        return true
     }
 }

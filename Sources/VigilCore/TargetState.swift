@@ -40,20 +40,41 @@ public struct TargetState: Sendable, Hashable, Codable {
     /// Applies an observation and returns whether the status changed.
     @discardableResult
     public mutating func apply(_ observation: Observation) -> Bool {
-        var changed = false
+        update(with: observation).contains(.status)
+    }
+
+    /// What an observation changed in a state.
+    public struct Changes: OptionSet, Sendable {
+        public let rawValue: UInt8
+        public init(rawValue: UInt8) { self.rawValue = rawValue }
+        /// The status.
+        public static let status = Changes(rawValue: 1)
+        /// An attribute or a value. A newer ``TargetState/updatedAt`` alone is not a change.
+        public static let content = Changes(rawValue: 2)
+    }
+
+    /// Applies an observation and says what it changed, so that the hub persists and publishes
+    /// only states that differ from what was last seen (a fleet's periodic reports mostly repeat).
+    public mutating func update(with observation: Observation) -> Changes {
+        var changes: Changes = []
         if let status = observation.status, status != self.status {
             self.status = status
             self.since = observation.time
-            changed = true
+            changes.insert(.status)
         }
         updatedAt = max(updatedAt, observation.time)
-        for (key, value) in observation.attributes {
+        for (key, value) in observation.attributes where attributes[key] != value {
             attributes[key] = value
+            changes.insert(.content)
         }
         for sample in observation.samples where sample.seedMetric == nil {
-            values[sample.valueKey] = sample.value
+            let key = sample.valueKey
+            if values[key] != sample.value {
+                values[key] = sample.value
+                changes.insert(.content)
+            }
         }
-        return changed
+        return changes
     }
 }
 

@@ -7,6 +7,7 @@
 
 import Foundation
 import GRDB
+import Synchronization
 public import VigilCore
 
 /// The embedded store: one SQLite database in WAL mode, accessed through a GRDB `DatabasePool`.
@@ -24,6 +25,10 @@ public import VigilCore
 public final class SQLiteStore: LatestStore, HistoryStore, StateStore, EventLog {
     private let pool: DatabasePool
     private let encoder = JSONEncoder()
+    /// Series key → `history_series.id`, kept across flushes: a steady flush touches the same
+    /// series every time. Only written inside a write transaction (writes are serialised); cleared
+    /// when pruning deletes series rows or a write fails.
+    private let seriesIDs = Mutex<[String: Int64]>([:])
 
     /// Opens (creating if needed) the database at a path and runs the migrations.
     ///
@@ -36,6 +41,13 @@ public final class SQLiteStore: LatestStore, HistoryStore, StateStore, EventLog 
         configuration.label = "vigil"
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            if !db.configuration.readonly {
+                // A flush at full speed (100,000 points, tens of thousands of states) touches more
+                // pages than SQLite's default 2 MiB cache holds; it then spills pages to the WAL in
+                // mid-transaction and reads them back, which cost a third of the CPU of a flush
+                // (bench/hub). The cache fills only as far as it is used.
+                try db.execute(sql: "PRAGMA cache_size = -32768")
+            }
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(pool)
@@ -88,17 +100,29 @@ public final class SQLiteStore: LatestStore, HistoryStore, StateStore, EventLog 
 
     public func upsert(_ states: [TargetState]) async throws {
         guard !states.isEmpty else { return }
-        let rows = try states.map { state in
-            (state, try encoder.encode(state.attributes), try encoder.encode(state.values))
-        }
+        // The JSON columns are written on the database's writer thread, straight into one scratch
+        // buffer that SQLite copies from: no per-state `Data`, and the hub's actor is not held up.
         try await write { db in
-            let statement = try db.cachedStatement(
-                sql: "INSERT OR REPLACE INTO latest_state (kind, name, status, since, updated_at, attributes, vals) VALUES (?, ?, ?, ?, ?, ?, ?)"
-            )
-            for (state, attributes, values) in rows {
-                try statement.execute(arguments: [
-                    state.target.kind.rawValue, state.target.name, state.status.rawValue, state.since, state.updatedAt, attributes, values,
-                ])
+            var scratch: [UInt8] = []
+            scratch.reserveCapacity(512)
+            try SQLiteBatch.insert(
+                states,
+                into: db,
+                head: "INSERT OR REPLACE INTO latest_state (kind, name, status, since, updated_at, attributes, vals) VALUES ",
+                row: "(?, ?, ?, ?, ?, ?, ?)",
+                columns: 7
+            ) { binder, state in
+                binder.bind(state.target.kind.rawValue)
+                binder.bind(state.target.name)
+                binder.bind(state.status.rawValue)
+                binder.bind(state.since)
+                binder.bind(state.updatedAt)
+                scratch.removeAll(keepingCapacity: true)
+                JSONText.append(state.attributes, to: &scratch)
+                binder.bindBlob(scratch)
+                scratch.removeAll(keepingCapacity: true)
+                JSONText.append(state.values, to: &scratch)
+                binder.bindBlob(scratch)
             }
         }
     }
@@ -142,25 +166,60 @@ public final class SQLiteStore: LatestStore, HistoryStore, StateStore, EventLog 
 
     public func append(_ points: [HistoryPoint]) async throws {
         guard !points.isEmpty else { return }
-        try await write { db in
-            var ids: [String: Int64] = [:]
-            let findSeries = try db.cachedStatement(sql: "SELECT id FROM history_series WHERE key = ?")
-            let insertSeries = try db.cachedStatement(sql: "INSERT INTO history_series (key) VALUES (?)")
-            let insertPoint = try db.cachedStatement(sql: "INSERT INTO history_point (series_id, time, value) VALUES (?, ?, ?)")
-            for point in points {
-                let id: Int64
-                if let known = ids[point.series] {
-                    id = known
-                } else if let existing = try Int64.fetchOne(findSeries, arguments: [point.series]) {
-                    id = existing
-                    ids[point.series] = id
-                } else {
-                    try insertSeries.execute(arguments: [point.series])
-                    id = db.lastInsertedRowID
-                    ids[point.series] = id
+        do {
+            try await write { db in
+                try self.seriesIDs.withLock { ids in
+                    do {
+                        try Self.append(points, ids: &ids, db: db)
+                    } catch {
+                        // Series rows inserted by this transaction roll back with it.
+                        ids.removeAll()
+                        throw error
+                    }
                 }
-                try insertPoint.execute(arguments: [id, point.time, point.value])
             }
+        } catch {
+            // The commit itself may have failed after the cache learnt new ids.
+            seriesIDs.withLock { $0.removeAll() }
+            throw error
+        }
+    }
+
+    /// Resolves each point's series id (known ones from the cache, which lives as long as the
+    /// store; new ones inserted one by one, which happens once per series), then inserts the points
+    /// many rows per statement.
+    private static func append(_ points: [HistoryPoint], ids: inout [String: Int64], db: Database) throws {
+        var rows: [(id: Int64, time: Double, value: Double)] = []
+        rows.reserveCapacity(points.count)
+        var findSeries: Statement?
+        var insertSeries: Statement?
+        for point in points where !point.value.isNaN {
+            // SQLite stores NaN as NULL, which the NOT NULL column refuses: one such sample would
+            // fail the whole batch.
+            let id: Int64
+            if let known = ids[point.series] {
+                id = known
+            } else {
+                let find = try findSeries ?? db.cachedStatement(sql: "SELECT id FROM history_series WHERE key = ?")
+                findSeries = find
+                if let existing = try Int64.fetchOne(find, arguments: [point.series]) {
+                    id = existing
+                } else {
+                    let insert = try insertSeries ?? db.cachedStatement(sql: "INSERT INTO history_series (key) VALUES (?)")
+                    insertSeries = insert
+                    try insert.execute(arguments: [point.series])
+                    id = db.lastInsertedRowID
+                }
+                ids[point.series] = id
+            }
+            rows.append((id, point.time, point.value))
+        }
+        try SQLiteBatch.insert(rows, into: db, head: "INSERT INTO history_point (series_id, time, value) VALUES ", row: "(?, ?, ?)", columns: 3) {
+            binder,
+            row in
+            binder.bind(row.id)
+            binder.bind(row.time)
+            binder.bind(row.value)
         }
     }
 
@@ -209,6 +268,10 @@ public final class SQLiteStore: LatestStore, HistoryStore, StateStore, EventLog 
             try db.execute(sql: "DELETE FROM event WHERE time < ?", arguments: [time])
             removed += db.changesCount
             try db.execute(sql: "DELETE FROM history_series WHERE id NOT IN (SELECT DISTINCT series_id FROM history_point)")
+            if db.changesCount > 0 {
+                // A deleted series may come back under a new id: forget the cached ones.
+                self.seriesIDs.withLock { $0.removeAll() }
+            }
             return removed
         }
     }
@@ -291,5 +354,5 @@ public final class SQLiteStore: LatestStore, HistoryStore, StateStore, EventLog 
 }
 
 extension SQLiteStore: @unchecked Sendable {}
-// @unchecked: the only stored properties are a DatabasePool (Sendable) and a JSONEncoder used
-// solely through `encode`, which does not mutate shared state.
+// @unchecked: the stored properties are a DatabasePool and a Mutex (Sendable) and a JSONEncoder
+// used solely through `encode`, which does not mutate shared state.

@@ -128,6 +128,80 @@ struct HubTests {
         #expect(try await hub.events(afterID: 0).count == 1)
     }
 
+    @Test("A report that repeats the known state is neither published nor written again")
+    func unchangedReportsAreQuiet() async throws {
+        let store = MemoryStore()
+        let hub = Hub(stores: store.stores)
+        let updates = hub.bus.subscribe()
+        let device = TargetID(.device, "d1")
+        let report = { (time: Double, contact: Double) in
+            Observation(target: device, time: time, status: .up, attributes: ["last_contact": .number(contact)], samples: [Sample(.up, 1)])
+        }
+        var iterator = updates.makeAsyncIterator()
+        await hub.apply(report(1, 1))
+        await hub.flush()
+        guard case .state = await iterator.next() else {
+            Issue.record("expected the first state")
+            return
+        }
+        let written = try #require(try await store.states(kind: .device).first)
+        // Same status, attributes and values: only the observation time moves.
+        await hub.apply(report(2, 1))
+        await hub.flush()
+        await hub.record(Event(time: 2, type: "marker", message: "marker"))
+        guard case .event = await iterator.next() else {
+            Issue.record("an unchanged report was published")
+            return
+        }
+        #expect(try await store.states(kind: .device).first == written)
+        #expect(await hub.state(of: device)?.updatedAt == 2)
+        // A new contact time is a change.
+        await hub.apply(report(3, 3))
+        guard case .state(let state) = await iterator.next() else {
+            Issue.record("expected the changed state")
+            return
+        }
+        #expect(state.attributes["last_contact"] == .number(3))
+    }
+
+    @Test("Per-target series stop at the kind's limit; the rest are counted per status and refused series counted")
+    func seriesLimit() async throws {
+        let metrics = TestMetrics()
+        let hub = Hub(
+            stores: MemoryStore().stores,
+            configuration: HubConfiguration(seriesTargetLimits: [.device: 2]),
+            metricsFactory: metrics
+        )
+        for index in 1...3 {
+            await hub.apply(
+                Observation(
+                    target: TargetID(.device, "d\(index)"),
+                    time: 1,
+                    status: .up,
+                    samples: [Sample(.up, 1), Sample("hello_total", 2, kind: .counter)]
+                )
+            )
+        }
+        await hub.apply(Observation(target: TargetID(.device, "d3"), time: 2, status: .down, samples: [Sample(.up, 0)]))
+        await hub.apply(Observation(target: host, time: 1, status: .up, samples: [Sample("load1", 1)]))
+        #expect(try metrics.expectGauge("vigil_device_up", [("device", "d1")]).lastValue == 1)
+        #expect(try metrics.expectGauge("vigil_device_up", [("device", "d2")]).lastValue == 1)
+        #expect(throws: (any Error).self) { try metrics.expectGauge("vigil_device_up", [("device", "d3")]) }
+        // Counted once per series, however often the refused target reports.
+        #expect(try metrics.expectCounter("vigil_hub_series_refused_total", [("kind", "device")]).totalValue == 2)
+        #expect(try metrics.expectGauge("vigil_targets", [("kind", "device"), ("status", "up")]).lastValue == 2)
+        #expect(try metrics.expectGauge("vigil_targets", [("kind", "device"), ("status", "down")]).lastValue == 1)
+        #expect(try metrics.expectGauge("vigil_host_load1", [("host", "alpha")]).lastValue == 1)
+        // The refused device still has its state and values.
+        #expect(await hub.state(of: TargetID(.device, "d3"))?.values["up"] == 0)
+
+        // Removing a target with series frees its place.
+        await hub.remove(TargetID(.device, "d1"))
+        #expect(try metrics.expectGauge("vigil_targets", [("kind", "device"), ("status", "up")]).lastValue == 1)
+        await hub.apply(Observation(target: TargetID(.device, "d4"), time: 3, status: .up, samples: [Sample(.up, 1)]))
+        #expect(try metrics.expectGauge("vigil_device_up", [("device", "d4")]).lastValue == 1)
+    }
+
     @Test("Removing a known target publishes its removal once; an unknown one publishes nothing")
     func removalIsPublished() async throws {
         let hub = Hub(stores: MemoryStore().stores)

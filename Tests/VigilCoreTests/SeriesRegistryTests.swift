@@ -106,6 +106,8 @@ struct SeriesRegistryTests {
         #expect(text(registry).contains("galaxy_gateways_sessions{name=\"gxy1\",type=\"rooms\"} 3.0"))
         #expect(text(registry).contains("vigil_gateway_sessions{gateway=\"gxy1\"} 3.0"))
         await hub.remove(target)
-        #expect(registry.seriesCount == 0)
+        // Only the per-status count stays, at zero.
+        #expect(registry.seriesCount == 1)
+        #expect(text(registry).contains("vigil_targets{kind=\"gateway\",status=\"unknown\"} 0.0"))
     }
 }

@@ -119,6 +119,57 @@ struct SQLiteStoreTests {
         }
     }
 
+    @Test("Large batches go in multi-row statements; series ids survive flushes and pruning")
+    func batchesAndSeriesCache() async throws {
+        try await withDatabase { path in
+            let store = try SQLiteStore(path: path)
+            // 3 series × 300 points: every chunk size is used, and a NaN is skipped, not fatal.
+            let keys = ["device/d1/rssi_dbm", "device/d2/rssi_dbm", "host/a/load1"]
+            var points = (0..<900).map { HistoryPoint(series: keys[$0 % 3], time: Double($0 / 3), value: Double($0)) }
+            points.append(HistoryPoint(series: keys[0], time: 400, value: .nan))
+            try await store.append(points)
+            try await store.append([HistoryPoint(series: keys[1], time: 500, value: -1)])
+            #expect(try await store.query(series: keys[0], from: 0, to: 1_000, step: 0).count == 300)
+            #expect(try await store.query(series: keys[1], from: 0, to: 1_000, step: 0).last?.value == -1)
+            // Pruning deletes every series; the same keys must come back as fresh series, not as
+            // points of deleted ids.
+            #expect(try await store.prune(before: 10_000) == 901)
+            #expect(try await store.series(prefix: "") == [])
+            try await store.append([HistoryPoint(series: keys[2], time: 20_000, value: 7)])
+            #expect(try await store.query(series: keys[2], from: 0, to: 30_000, step: 0).map(\.value) == [7])
+        }
+    }
+
+    @Test("Latest states round-trip through the hand-written JSON columns")
+    func latestStateColumns() async throws {
+        try await withDatabase { path in
+            let store = try SQLiteStore(path: path)
+            let states = (0..<300).map { index in
+                TargetState(
+                    target: TargetID(.device, "d\(index)"),
+                    status: .up,
+                    since: 1.5,
+                    updatedAt: Double(index),
+                    attributes: [
+                        "name": .string("d\(index) \"quoted\" \\ tab\t é"), "count": .number(Double(index)), "ratio": .number(0.25),
+                        "flag": .bool(true), "none": .null, "list": .array([1, "x"]), "nested": .object(["k": .number(-3)]),
+                    ],
+                    values: ["up": 1, "last_seen_seconds": 1_800_000_000.125, "tiny": 1e-7]
+                )
+            }
+            try await store.upsert(states)
+            #expect(try await store.states(kind: .device).sorted { $0.updatedAt < $1.updatedAt } == states)
+            // Numbers JSON cannot carry do not fail the batch.
+            var odd = states[0]
+            odd.values["nan"] = .nan
+            odd.attributes["inf"] = .number(.infinity)
+            try await store.upsert([odd])
+            let read = try #require(try await store.states(kind: .device).first { $0.target == odd.target })
+            #expect(read.values["nan"] == nil)
+            #expect(read.attributes["inf"] == JSONValue.null)
+        }
+    }
+
     @Test("Event paging by id and time")
     func eventPaging() async throws {
         try await withDatabase { path in

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fleet start-up and idle cost: `vigil serve` with N configured iotmonitor devices (no traffic),
 # against a private Mosquitto. For each N prints the time from exec to "Device watchdog subscribed",
-# the RSS then, and the CPU share over 30 s of idling afterwards.
+# the RSS then, how long the process stays busy after that (until a second with under 5 % of a core)
+# and its RSS then, and the CPU share over 30 s of idling 10 s later.
 #
 #   bench/fleet/run.sh [N ...]            # default: 1000 10000 100000
 #
@@ -32,7 +33,7 @@ trap cleanup EXIT
 sleep 0.3
 hz=$(getconf CLK_TCK)
 
-printf '%10s %14s %12s %12s %12s\n' devices subscribed_s rss_MB KB_per_dev idle_cpu_%
+printf '%10s %14s %12s %12s %10s %14s %12s\n' devices subscribed_s rss_MB KB_per_dev busy_s settled_rss_MB idle_cpu_%
 for n in "${sizes[@]}"; do
   dir="$work/n$n"
   mkdir -p "$dir"
@@ -49,9 +50,21 @@ for n in "${sizes[@]}"; do
   done
   elapsed=$(echo "$(date +%s.%N) - $start" | bc)
   rss=$(awk '/VmRSS/{print $2}' "/proc/$vigil/status")
+  # The busy phase: seconds after "subscribed" until a whole second passes with under 5 % of a core
+  # used (at most 120 s), and the RSS then.
+  busy=0
+  prev=$(awk '{print $14+$15}' "/proc/$vigil/stat")
+  while [ "$busy" -lt 120 ]; do
+    sleep 1
+    now=$(awk '{print $14+$15}' "/proc/$vigil/stat")
+    [ $(( (now - prev) * 100 / hz )) -lt 5 ] && break
+    prev=$now
+    busy=$((busy + 1))
+  done
+  settled_rss=$(awk '/VmRSS/{print $2}' "/proc/$vigil/status")
   sleep 10
   t0=$(awk '{print $14+$15}' "/proc/$vigil/stat"); sleep 30; t1=$(awk '{print $14+$15}' "/proc/$vigil/stat")
-  printf '%10s %14.2f %12.1f %12.2f %12.2f\n' "$n" "$elapsed" "$(echo "$rss/1024" | bc -l)" "$(echo "$rss/$n" | bc -l)" \
-    "$(echo "($t1-$t0)*100/$hz/30" | bc -l)"
+  printf '%10s %14.2f %12.1f %12.2f %10s %14.1f %12.2f\n' "$n" "$elapsed" "$(echo "$rss/1024" | bc -l)" "$(echo "$rss/$n" | bc -l)" \
+    "$busy" "$(echo "$settled_rss/1024" | bc -l)" "$(echo "($t1-$t0)*100/$hz/30" | bc -l)"
   kill -9 "$vigil"; wait "$vigil" 2>/dev/null || true; vigil=""
 done

@@ -92,6 +92,7 @@ extension VigilConfiguration {
             throw extra.error("state_max_bytes", "must be greater than state_max_payload (\(payload))")
         }
         watchdog.stateLimits = DeviceStateLimits(maxTopics: topics, maxBytes: bytes, maxPayload: payload)
+        if let series = try extra.integer("max_series_devices", in: 0...10_000_000) { watchdog.maxSeriesTargets = series }
         var agents = AgentSupervisorConfiguration()
         if let interval = try extra.duration("agent_check_interval") {
             guard interval >= .milliseconds(100) else { throw extra.error("agent_check_interval", "must be at least 100ms") }

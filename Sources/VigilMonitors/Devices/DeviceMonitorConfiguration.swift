@@ -20,6 +20,7 @@
 /// | `state_max_topics` | integer | 256 | distinct state topics kept per device; the least recently written is evicted |
 /// | `state_max_bytes` | integer | 1048576 | bytes (topics + payloads) of states kept per device; oldest evicted |
 /// | `state_max_payload` | integer | 65536 | largest state payload stored; larger ones are refused |
+/// | `max_series_devices` | integer | 10000 | devices (and, separately, agents) with their own metric series; the rest are counted in `vigil_targets{kind,status}` |
 public struct DeviceMonitorConfiguration: Sendable, Hashable {
     /// The root of every publication (`home/monitoring`).
     public var baseTopic: String
@@ -37,6 +38,10 @@ public struct DeviceMonitorConfiguration: Sendable, Hashable {
     public var upInterval: Duration
     /// The caps on each device's stored states.
     public var stateLimits: DeviceStateLimits
+    /// How many devices, and how many agents, get per-target metric series (see
+    /// ``HubConfiguration/seriesTargetLimits``): a large fleet would otherwise put three series per
+    /// device into every scrape.
+    public var maxSeriesTargets: Int
 
     /// Creates a configuration with the defaults listed above.
     public init(
@@ -47,7 +52,8 @@ public struct DeviceMonitorConfiguration: Sendable, Hashable {
         expireRepeat: Duration = .zero,
         reportInterval: Duration = .seconds(2),
         upInterval: Duration = .seconds(1),
-        stateLimits: DeviceStateLimits = .init()
+        stateLimits: DeviceStateLimits = .init(),
+        maxSeriesTargets: Int = 10_000
     ) {
         self.baseTopic = baseTopic
         self.definitions = definitions
@@ -57,6 +63,7 @@ public struct DeviceMonitorConfiguration: Sendable, Hashable {
         self.reportInterval = reportInterval
         self.upInterval = upInterval
         self.stateLimits = stateLimits
+        self.maxSeriesTargets = maxSeriesTargets
     }
 
     /// `[baseTopic]/[expireSubtopic]/[name]`.

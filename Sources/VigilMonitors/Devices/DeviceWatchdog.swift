@@ -153,20 +153,16 @@ public final class DeviceWatchdog: Service, Sendable {
                     }
                 )
             }
-            for (topic, payload) in states {
-                await publish(topic, ByteBuffer(bytes: payload))
-            }
-            for (name, count) in counts {
-                await publish(configuration.helloCountTopic(name), ByteBuffer(string: "\(count)"), retain: true)
-            }
             let reading = clock.reading
-            for (name, lastContact) in expired {
-                await publish(
-                    configuration.expireTopic(name),
-                    Self.timestampPayload(reading.wallClockSeconds(atMonotonic: lastContact)),
-                    retain: configuration.expireRetain
+            var messages = states.map { (topic: $0.topic, payload: ByteBuffer(bytes: $0.payload), retain: false) }
+            messages += counts.map { (configuration.helloCountTopic($0.0), ByteBuffer(string: "\($0.1)"), true) }
+            messages += expired.map { name, lastContact in
+                (
+                    configuration.expireTopic(name), Self.timestampPayload(reading.wallClockSeconds(atMonotonic: lastContact)),
+                    configuration.expireRetain
                 )
             }
+            await publishAll(messages)
             if first { logger.info("Republished stored states", metadata: ["devices.states": "\(states.count)"]) }
             first = false
         }
@@ -434,6 +430,23 @@ public final class DeviceWatchdog: Service, Sendable {
     }
 
     // MARK: - Publishing
+
+    /// Publishes many messages to distinct topics (their order does not matter), a chunk at a time.
+    ///
+    /// Awaited one by one, each QoS 0 publication is its own trip to the connection's event loop and
+    /// its own socket flush: 100,000 devices' hello counts at every connection cost seconds of CPU.
+    /// Issued together, a chunk's publications queue on the event loop before the flush the first
+    /// of them schedules, and share it.
+    private func publishAll(_ messages: [(topic: String, payload: ByteBuffer, retain: Bool)]) async {
+        let chunk = 512
+        for start in stride(from: 0, to: messages.count, by: chunk) {
+            await withDiscardingTaskGroup { group in
+                for message in messages[start..<min(start + chunk, messages.count)] {
+                    group.addTask { await self.publish(message.topic, message.payload, retain: message.retain) }
+                }
+            }
+        }
+    }
 
     private func publish(_ topic: String, _ payload: ByteBuffer, retain: Bool = false) async {
         do {

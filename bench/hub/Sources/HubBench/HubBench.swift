@@ -1,0 +1,114 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import Foundation
+import VigilCore
+import VigilStorage
+
+// A fleet's reports through `Hub.apply` into the SQLite store, as `vigil serve` wires them: the
+// hub with its default batching and its service running (timer and early history writes), per-target series in a `SeriesRegistry` (devices capped at
+// 10,000 as by default), and the store's history and latest-state writes.
+//
+//   HubBench schema PATH                          creates an empty database (for the peer)
+//   HubBench run PATH DEVICES SAMPLES ROUNDS      prints one JSON line
+//
+// Each round every device reports once: status up, a `last_contact` attribute and SAMPLES samples
+// kept as history, whose values change from round to round (so every state is written again).
+// bench/hub/peer.py produces the same rows.
+
+@main
+struct HubBench {
+    static func main() async throws {
+        let arguments = CommandLine.arguments
+        guard arguments.count >= 3 else {
+            FileHandle.standardError.write(Data("usage: HubBench schema PATH | run PATH DEVICES SAMPLES ROUNDS\n".utf8))
+            exit(2)
+        }
+        switch arguments[1] {
+        case "schema":
+            _ = try SQLiteStore(path: arguments[2])
+        case "run" where arguments.count == 6:
+            guard let devices = Int(arguments[3]), let samples = Int(arguments[4]), let rounds = Int(arguments[5]) else { exit(2) }
+            try await run(path: arguments[2], devices: devices, samples: samples, rounds: rounds)
+        default:
+            exit(2)
+        }
+    }
+
+    static let sampleNames = ["rx_bytes_per_second", "temperature_celsius", "rssi_dbm", "battery_ratio", "uptime_seconds"]
+
+    /// The same formula as peer.py's `value`.
+    static func value(device: Int, round: Int, sample: Int) -> Double {
+        let step: Int = device * 7 + round * 13 + sample * 31
+        return Double(step % 1000) / 4
+    }
+
+    static func run(path: String, devices: Int, samples: Int, rounds: Int) async throws {
+        let store = try SQLiteStore(path: path)
+        let hub = Hub(
+            stores: store.stores,
+            configuration: HubConfiguration(
+                maxBufferedPoints: ProcessInfo.processInfo.environment["MAX_BUFFERED_POINTS"].flatMap(Int.init)
+                    ?? HubConfiguration().maxBufferedPoints,
+                seriesTargetLimits: [.device: 10_000]
+            ),
+            metricsFactory: SeriesRegistry()
+        )
+        let names = (0..<devices).map { "d\($0)" }
+        let batch = 1_000
+        let started = cpuSeconds()
+        let clock = ContinuousClock()
+        let start = clock.now
+        try await withThrowingDiscardingTaskGroup { group in
+            // The hub's own service: its timer and its early history writes, as in `vigil serve`.
+            group.addTask { try await hub.run() }
+            for round in 0..<rounds {
+                var observations: [Observation] = []
+                observations.reserveCapacity(batch)
+                for device in 0..<devices {
+                    observations.append(report(device: device, name: names[device], round: round, devices: devices, samples: samples))
+                    if observations.count == batch {
+                        await hub.apply(observations)
+                        observations.removeAll(keepingCapacity: true)
+                    }
+                }
+                if !observations.isEmpty { await hub.apply(observations) }
+            }
+            await hub.flush()
+            group.cancelAll()
+        }
+        let elapsed = clock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let cpu = cpuSeconds() - started
+        let total = devices * samples * rounds
+        print(
+            """
+            {"name":"vigil","samples":\(total),"seconds":\(seconds),"cpu_seconds":\(cpu),\
+            "samples_per_second":\(Double(total) / seconds),"cpu_us_per_sample":\(cpu * 1e6 / Double(total))}
+            """
+        )
+    }
+
+    static func report(device: Int, name: String, round: Int, devices: Int, samples: Int) -> Observation {
+        let offset: Double = Double(device) * 2 / Double(devices)
+        let time: Double = 1_800_000_000 + Double(round * 2) + offset
+        return Observation(
+            target: TargetID(.device, name),
+            time: time,
+            status: .up,
+            attributes: ["last_contact": .number(time)],
+            samples: (0..<samples).map { Sample(sampleNames[$0], value(device: device, round: round, sample: $0)) }
+        )
+    }
+
+    /// User plus system CPU of the whole process (the hub and SQLite's writer thread).
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+}
