@@ -69,26 +69,39 @@ struct KafkaProduceResult: Sendable, Hashable {
     var baseOffset: Int64
 }
 
-/// InitProducerId v0–1 without a transactional id: a producer id and epoch for idempotence.
+/// InitProducerId v0–4 without a transactional id: a producer id and epoch for idempotence.
+///
+/// v2 and later are flexible. Tansu 0.6 answers v0–2 with UNKNOWN_SERVER_ERROR (it expects the
+/// producer id and epoch fields that v3 added), so the negotiated v4 is what works there, while
+/// a 2.1 broker gets v1.
 struct KafkaInitProducerIDRequest: KafkaRequest {
     typealias Response = KafkaInitProducerIDResponse
     static var apiKey: KafkaAPIKey { .initProducerId }
-    static var supportedVersions: ClosedRange<Int16> { 0...1 }
+    static var supportedVersions: ClosedRange<Int16> { 0...4 }
+    static func isFlexible(_ version: Int16) -> Bool { version >= 2 }
 
     var transactionTimeoutMilliseconds: Int32 = 60_000
 
     func write(version: Int16, to buffer: inout ByteBuffer) {
-        buffer.kafkaWriteString(nil, flexible: false)
+        let flexible = Self.isFlexible(version)
+        buffer.kafkaWriteString(nil, flexible: flexible)
         buffer.writeInteger(transactionTimeoutMilliseconds)
+        if version >= 3 {
+            buffer.writeInteger(Int64(-1))  // producer_id: none yet
+            buffer.writeInteger(Int16(-1))  // producer_epoch
+        }
+        if flexible { buffer.kafkaWriteEmptyTaggedFields() }
     }
 
     static func readResponse(version: Int16, from buffer: inout ByteBuffer) throws(KafkaDecodeError) -> Response {
         _ = try buffer.kafkaReadInt32("InitProducerId.throttle_time_ms")
-        return Response(
+        let response = Response(
             errorCode: KafkaErrorCode(rawValue: try buffer.kafkaReadInt16("InitProducerId.error_code")),
             producerID: try buffer.kafkaReadInt64("InitProducerId.producer_id"),
             producerEpoch: try buffer.kafkaReadInt16("InitProducerId.producer_epoch")
         )
+        if isFlexible(version) { try buffer.kafkaSkipTaggedFields("InitProducerId.tagged_fields") }
+        return response
     }
 }
 
