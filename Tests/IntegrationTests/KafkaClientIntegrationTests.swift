@@ -87,7 +87,7 @@ struct KafkaClientIntegrationTests {
         #expect(await again.values.keys.allSatisfy { $0 >= Self.recordCount })
     }
 
-    @Test("when one member dies, the other owns every partition within the session timeout")
+    @Test("when one member dies, the other owns every partition once the broker expires it (session timeout + one rebalance)")
     func survivorTakesOver() async throws {
         let configuration = try KafkaTest.configuration()
         let topic = KafkaTest.uniqueTopic("failover")
