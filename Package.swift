@@ -77,10 +77,12 @@ let package = Package(
         ),
         // Kafka on SwiftNIO (issue 16): no Swift Kafka package exists here and Debian's librdkafka
         // fails against the test broker, so the protocol is implemented natively.
+        .systemLibrary(name: "CVigilZlib"),
         .target(
             name: "VigilKafka",
             dependencies: [
                 "VigilClientSupport",
+                "CVigilZlib",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

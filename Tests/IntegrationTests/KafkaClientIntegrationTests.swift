@@ -134,6 +134,34 @@ struct KafkaClientIntegrationTests {
         await survivorCluster.close()
     }
 
+    @Test("gzip batches go both ways between VigilKafka and confluent-kafka")
+    func gzipInterop() async throws {
+        let configuration = try KafkaTest.configuration()
+        let cluster = KafkaCluster(configuration: configuration, logger: KafkaTest.logger)
+        let outbound = KafkaTest.uniqueTopic("gzip-out")
+        let inbound = KafkaTest.uniqueTopic("gzip-in")
+        try await cluster.createTopics([outbound, inbound], partitions: 2)
+        let producer = KafkaProducer(cluster: cluster, configuration: KafkaProducerConfiguration(compression: .gzip), logger: KafkaTest.logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await producer.run() }
+            for number in 0..<5000 {
+                try await producer.send(KafkaProducerRecord(topic: outbound, value: ByteBuffer(string: "\(number)")))
+            }
+            try await producer.flush()
+            group.cancelAll()
+        }
+        await cluster.close()
+        let output = try await KafkaTest.python(KafkaTest.readTopicScript, [outbound, "5000"])
+        let result = try JSONDecoder().decode(ReadResult.self, from: Data(output.utf8))
+        #expect(result.count == 5000)
+        #expect(result.distinct == 5000)
+
+        _ = try await KafkaTest.python(KafkaTest.produceScript, [inbound, "0", "5000", "gzip"])
+        let receipts = KafkaReceipts()
+        _ = try await Self.consume(topic: inbound, groupID: "group-\(inbound)", into: receipts, until: 5000)
+        #expect(await receipts.distinct == 5000)
+    }
+
     /// Runs one member until `receipts` holds `count` distinct values; returns the partitions it
     /// owned last.
     static func consume(topic: String, groupID: String, into receipts: KafkaReceipts, until count: Int) async throws -> [KafkaTopicPartition] {

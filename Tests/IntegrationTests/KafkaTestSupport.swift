@@ -95,13 +95,15 @@ enum KafkaTest {
         print(json.dumps({"count": count, "distinct": len(seen), "ordered": ordered, "partitions": len(parts)}))
         """#
 
-    /// Produces records numbered FROM..<TO with confluent-kafka (value = the number, key = number % 97).
+    /// Produces records numbered FROM..<TO with confluent-kafka (value = the number, key = number % 97),
+    /// with an optional compression type as the fifth argument.
     static let produceScript = #"""
         import sys
         from confluent_kafka import Producer
         bootstrap, topic, start, end = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+        compression = sys.argv[5] if len(sys.argv) > 5 else "none"
         p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 5,
-                      "queue.buffering.max.messages": 200000})
+                      "queue.buffering.max.messages": 200000, "compression.type": compression})
         for n in range(start, end):
             while True:
                 try:

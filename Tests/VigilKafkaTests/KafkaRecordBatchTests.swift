@@ -103,3 +103,40 @@ struct KafkaRecordBatchTests {
         #expect(total == 200)
     }
 }
+
+@Suite("Kafka gzip batches")
+struct KafkaGzipTests {
+    @Test("a gzip batch round-trips and is smaller than the plain one")
+    func gzipRoundTrip() throws {
+        func encode(_ compression: KafkaCompression) -> ByteBuffer {
+            var buffer = ByteBuffer()
+            KafkaRecordBatch.write(
+                records: KafkaRecordBatchTests.records,
+                defaultTimestamp: 0,
+                producerID: 1,
+                producerEpoch: 0,
+                baseSequence: 0,
+                compression: compression,
+                to: &buffer
+            )
+            return buffer
+        }
+        let plain = encode(.none)
+        var packed = encode(.gzip)
+        #expect(packed.readableBytes < plain.readableBytes)
+        let batch = try KafkaRecordBatch.read(&packed)
+        #expect(batch.compression == 1)
+        #expect(batch.records.map(\.value) == KafkaRecordBatchTests.records.map(\.value))
+        #expect(batch.records.map(\.headers) == KafkaRecordBatchTests.records.map(\.headers))
+    }
+
+    @Test("inflating past the limit, or a truncated stream, is a decode error")
+    func gzipLimits() {
+        let bomb = KafkaGzip.compress(ByteBuffer(repeating: 0, count: 1 << 20))
+        #expect(bomb.readableBytes < 4096)
+        #expect(throws: KafkaDecodeError.self) { try KafkaGzip.decompress(bomb, limit: 1 << 16) }
+        #expect(throws: KafkaDecodeError.self) { try KafkaGzip.decompress(bomb.getSlice(at: 0, length: bomb.readableBytes / 2)!, limit: 1 << 22) }
+        #expect(throws: KafkaDecodeError.self) { try KafkaGzip.decompress(ByteBuffer(bytes: [1, 2, 3, 4]), limit: 1 << 22) }
+        #expect((try? KafkaGzip.decompress(bomb, limit: 1 << 22))?.readableBytes == 1 << 20)
+    }
+}

@@ -26,6 +26,7 @@ import Darwin
 /// | `maximumRetries` | Int | 10 | `MaxRetry` |
 /// | `bufferLimit` | Int | 100 000 records | |
 /// | `idempotent` | Bool | true | |
+/// | `compression` | ``KafkaCompression`` | none | |
 public struct KafkaProducerConfiguration: Sendable {
     /// How long a partition's first buffered record waits for more to share its batch.
     public var flushInterval: Duration
@@ -37,6 +38,8 @@ public struct KafkaProducerConfiguration: Sendable {
     public var bufferLimit: Int
     /// Whether to use a producer id and sequence numbers, so retries never duplicate.
     public var idempotent: Bool
+    /// How record batches are compressed.
+    public var compression: KafkaCompression
 
     /// Creates settings.
     public init(
@@ -44,13 +47,15 @@ public struct KafkaProducerConfiguration: Sendable {
         maximumBatchBytes: Int = 1 << 20,
         maximumRetries: Int = 10,
         bufferLimit: Int = 100_000,
-        idempotent: Bool = true
+        idempotent: Bool = true,
+        compression: KafkaCompression = .none
     ) {
         self.flushInterval = flushInterval
         self.maximumBatchBytes = maximumBatchBytes
         self.maximumRetries = maximumRetries
         self.bufferLimit = bufferLimit
         self.idempotent = idempotent
+        self.compression = compression
     }
 }
 
@@ -344,6 +349,7 @@ public actor KafkaProducer: Service {
                         producerID: configuration.idempotent ? identity.id : -1,
                         producerEpoch: configuration.idempotent ? identity.epoch : -1,
                         baseSequence: configuration.idempotent ? sequence : -1,
+                        compression: configuration.compression,
                         to: &batch
                     )
                     encodedFor = (generation, sequence)

@@ -21,7 +21,7 @@ package enum KafkaFuzzing {
     package static func decodeStream(_ bytes: some Sequence<UInt8>) -> Int {
         var buffer = ByteBuffer(bytes: bytes)
         var decoded = 0
-        _ = try? KafkaRecordBatch.readBatches(from: buffer, maxRecordsPerBatch: 1 << 12)
+        _ = try? KafkaRecordBatch.readBatches(from: buffer, maxRecordsPerBatch: 1 << 12, maxInflatedBytes: 1 << 20)
         var decoder = KafkaFrameDecoder(maximumFrameSize: 1 << 20)
         while let frame = try? decoder.decode(buffer: &buffer) {
             var body = frame
@@ -58,7 +58,9 @@ package enum KafkaFuzzing {
         attempt(KafkaSASLAuthenticateRequest.self)
         var fetch = body
         if let response = try? KafkaFetchRequest.readResponse(version: 10, from: &fetch) {
-            for partition in response.partitions { _ = try? KafkaRecordBatch.readBatches(from: partition.value.records, maxRecordsPerBatch: 1 << 12) }
+            for partition in response.partitions {
+                _ = try? KafkaRecordBatch.readBatches(from: partition.value.records, maxRecordsPerBatch: 1 << 12, maxInflatedBytes: 1 << 20)
+            }
         }
         return any
     }

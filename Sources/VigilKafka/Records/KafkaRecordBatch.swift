@@ -50,6 +50,7 @@ struct KafkaRecordBatch: Hashable, Sendable {
         producerID: Int64,
         producerEpoch: Int16,
         baseSequence: Int32,
+        compression: KafkaCompression = .none,
         to buffer: inout ByteBuffer
     ) {
         let start = buffer.writerIndex
@@ -61,7 +62,7 @@ struct KafkaRecordBatch: Hashable, Sendable {
         buffer.writeInteger(Int8(2))
         buffer.writeInteger(UInt32(0))  // crc, set below
         let crcStart = buffer.writerIndex
-        buffer.writeInteger(Int16(0))
+        buffer.writeInteger(compression.attribute)
         buffer.writeInteger(Int32(max(records.count - 1, 0)))
         buffer.writeInteger(firstTimestamp)
         let maxTimestampIndex = buffer.writerIndex
@@ -70,6 +71,7 @@ struct KafkaRecordBatch: Hashable, Sendable {
         buffer.writeInteger(producerEpoch)
         buffer.writeInteger(baseSequence)
         buffer.writeInteger(Int32(records.count))
+        var section = ByteBuffer()
         var body = ByteBuffer()
         for (index, record) in records.enumerated() {
             let timestamp = record.timestamp ?? defaultTimestamp
@@ -86,9 +88,10 @@ struct KafkaRecordBatch: Hashable, Sendable {
                 body.writeString(header.key)
                 writeVarintBytes(header.value, to: &body)
             }
-            buffer.kafkaWriteVarint(Int32(body.readableBytes))
-            buffer.writeImmutableBuffer(body)
+            section.kafkaWriteVarint(Int32(body.readableBytes))
+            section.writeImmutableBuffer(body)
         }
+        buffer.writeImmutableBuffer(compression == .gzip ? KafkaGzip.compress(section) : section)
         buffer.setInteger(maxTimestamp, at: maxTimestampIndex)
         buffer.setInteger(Int32(buffer.writerIndex - start - lengthPrefixSize), at: start + 8)
         let crc = buffer.withUnsafeReadableBytes { bytes in
@@ -112,7 +115,11 @@ struct KafkaRecordBatch: Hashable, Sendable {
     ///
     /// A broker may cut the last batch short at the fetch size limit; that partial batch is not an
     /// error and is left out (the next fetch starts at it). Anything else that does not parse is.
-    static func readBatches(from bytes: ByteBuffer, maxRecordsPerBatch: Int = 1 << 20) throws(KafkaDecodeError) -> [KafkaRecordBatch] {
+    static func readBatches(
+        from bytes: ByteBuffer,
+        maxRecordsPerBatch: Int = 1 << 20,
+        maxInflatedBytes: Int = 64 << 20
+    ) throws(KafkaDecodeError) -> [KafkaRecordBatch] {
         var buffer = bytes
         var batches: [KafkaRecordBatch] = []
         while buffer.readableBytes >= lengthPrefixSize + 5 {
@@ -121,13 +128,17 @@ struct KafkaRecordBatch: Hashable, Sendable {
             guard batchLength >= Int32(headerSize - lengthPrefixSize) else { throw KafkaDecodeError(.invalidLength, "RecordBatch.batchLength") }
             guard buffer.readableBytes >= lengthPrefixSize + Int(batchLength) else { break }
             var batchBytes = buffer.readSlice(length: lengthPrefixSize + Int(batchLength))!
-            batches.append(try read(&batchBytes, maxRecords: maxRecordsPerBatch))
+            batches.append(try read(&batchBytes, maxRecords: maxRecordsPerBatch, maxInflatedBytes: maxInflatedBytes))
         }
         return batches
     }
 
     /// Reads one whole batch (exactly `batchLength` bytes follow the length field).
-    static func read(_ buffer: inout ByteBuffer, maxRecords: Int = 1 << 20) throws(KafkaDecodeError) -> KafkaRecordBatch {
+    static func read(
+        _ buffer: inout ByteBuffer,
+        maxRecords: Int = 1 << 20,
+        maxInflatedBytes: Int = 64 << 20
+    ) throws(KafkaDecodeError) -> KafkaRecordBatch {
         var batch = KafkaRecordBatch()
         batch.baseOffset = try buffer.kafkaReadInt64("RecordBatch.baseOffset")
         let length = try buffer.kafkaReadInt32("RecordBatch.batchLength")
@@ -148,7 +159,8 @@ struct KafkaRecordBatch: Hashable, Sendable {
         let count = try buffer.kafkaReadInt32("RecordBatch.recordCount")
         var records = buffer
         switch batch.compression {
-        case 0: break
+        case KafkaCompression.none.attribute: break
+        case KafkaCompression.gzip.attribute: records = try KafkaGzip.decompress(records, limit: maxInflatedBytes)
         default: throw KafkaDecodeError(.unsupportedCompression, "RecordBatch.attributes \(batch.compression)")
         }
         // A record takes at least 7 bytes, which bounds the count before reserving space.
