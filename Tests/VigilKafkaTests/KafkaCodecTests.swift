@@ -169,7 +169,7 @@ struct KafkaCodecTests {
         var frames = 0
         for seed in corpus { frames += KafkaFuzzing.decodeStream(seed) }
         #expect(frames > 0)
-        for round in 0..<3000 {
+        for round in 0..<2000 {
             let seed = corpus[round % corpus.count]
             KafkaFuzzing.decodeStream(mutator.mutate(seed))
         }

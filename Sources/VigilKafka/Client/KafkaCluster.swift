@@ -109,7 +109,14 @@ public actor KafkaCluster {
     @discardableResult
     func refreshMetadata(topics: [String]) async throws -> KafkaMetadata {
         let connection = try await anyConnection()
-        let fresh = try await connection.send(KafkaMetadataRequest(topics: topics))
+        let fresh: KafkaMetadata
+        do {
+            fresh = try await connection.send(KafkaMetadataRequest(topics: topics))
+        } catch {
+            // The connection may still look open while its close is queued on the event loop.
+            discard(connection)
+            throw error
+        }
         metadata.brokers = fresh.brokers
         metadata.controllerID = fresh.controllerID
         for (name, topic) in fresh.topics { metadata.topics[name] = topic }
