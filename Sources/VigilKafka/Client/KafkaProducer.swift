@@ -407,7 +407,12 @@ public actor KafkaProducer: Service {
                 await completed(entries, baseOffset: offset, error: nil)
             case .failure(let error):
                 logger.error("Kafka records not delivered", metadata: ["kafka.partition": "\(partition)", "error": "\(error)"])
-                // The sequence stays: the broker did not take these, and the next batch follows on.
+                // The broker may have written the batch after all (a lost response). Reusing its
+                // sequence would make the broker drop the next batch as a duplicate of it, so the
+                // producer takes a new id and every partition's sequences restart.
+                if configuration.idempotent, await producerIdentity().generation == generation {
+                    try? await initProducerID()
+                }
                 await completed(entries, baseOffset: nil, error: error)
             }
         }
