@@ -100,6 +100,9 @@ public actor KafkaProducer: Service {
     private var flushing = 0
     private var deliveryError: KafkaClientError?
     private var roundRobin: [String: Int32] = [:]
+    /// Partition counts by topic, so that sending a record does not ask the cluster actor each
+    /// time; a topic's partition count only grows, and an operator who adds partitions restarts.
+    private var partitionCounts: [String: Int32] = [:]
     private var producerID: Int64 = -1
     private var producerEpoch: Int16 = -1
     /// Changes when the producer id does; partitions then restart their sequences at 0.
@@ -208,8 +211,13 @@ public actor KafkaProducer: Service {
     }
 
     private func choosePartition(for record: KafkaProducerRecord) async throws -> KafkaTopicPartition {
-        let partitions = try await cluster.partitions(of: record.topic)
-        let count = Int32(partitions.count)
+        let count: Int32
+        if let known = partitionCounts[record.topic] {
+            count = known
+        } else {
+            count = Int32(try await cluster.partitions(of: record.topic).count)
+            partitionCounts[record.topic] = count
+        }
         if let explicit = record.partition {
             guard (0..<count).contains(explicit) else { throw KafkaClientError(.unknownTopic, message: "\(record.topic)-\(explicit)") }
             return KafkaTopicPartition(topic: record.topic, partition: explicit)
