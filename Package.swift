@@ -424,6 +424,7 @@ let package = Package(
                 "VigilMQTT",
                 "VigilRedis",
                 "VigilKafka",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
                 "VigilXMPP",
                 "VigilMySQL",
                 "VigilApp",

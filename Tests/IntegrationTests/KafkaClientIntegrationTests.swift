@@ -7,6 +7,7 @@
 
 import Foundation
 import Logging
+import MetricsTestKit
 import NIOCore
 import Testing
 import VigilKafka
@@ -21,9 +22,11 @@ struct KafkaClientIntegrationTests {
         let cluster = KafkaCluster(configuration: configuration, logger: KafkaTest.logger)
         let topic = KafkaTest.uniqueTopic("produce")
         try await cluster.createTopics([topic], partitions: 6)
+        let metrics = TestMetrics()
         let producer = KafkaProducer(
             cluster: cluster,
             configuration: KafkaProducerConfiguration(flushInterval: .milliseconds(5)),
+            metricsFactory: metrics,
             logger: KafkaTest.logger
         )
         let started = ContinuousClock.now
@@ -42,6 +45,7 @@ struct KafkaClientIntegrationTests {
             group.cancelAll()
         }
         let elapsed = ContinuousClock.now - started
+        #expect(try metrics.expectCounter("vigil_kafka_records_produced_total").totalValue == Self.recordCount + 1)
         print("kafka: VigilKafka produced \(Self.recordCount + 1) records in \(elapsed)")
         await cluster.close()
 
@@ -64,10 +68,13 @@ struct KafkaClientIntegrationTests {
 
         let groupID = "group-\(topic)"
         let receipts = KafkaReceipts()
+        let metrics = TestMetrics()
         let started = ContinuousClock.now
         let assignments = try await withThrowingTaskGroup(of: [KafkaTopicPartition].self) { group in
             for _ in 0..<2 {
-                group.addTask { try await Self.consume(topic: topic, groupID: groupID, into: receipts, until: Self.recordCount) }
+                group.addTask {
+                    try await Self.consume(topic: topic, groupID: groupID, into: receipts, until: Self.recordCount, metrics: metrics)
+                }
             }
             var all: [[KafkaTopicPartition]] = []
             for try await assignment in group { all.append(assignment) }
@@ -78,6 +85,9 @@ struct KafkaClientIntegrationTests {
         #expect(await receipts.distinct == Self.recordCount)
         #expect(assignments.allSatisfy { !$0.isEmpty }, "both members owned partitions: \(assignments)")
         #expect(Set(assignments.joined()).count == 6)
+        let dimensions = [("group", groupID)]
+        #expect(try metrics.expectCounter("vigil_kafka_records_consumed_total", dimensions).totalValue >= Self.recordCount)
+        #expect(try metrics.expectCounter("vigil_kafka_rebalances_total", dimensions).totalValue >= 2)
 
         // Everything was marked and committed on the way out: a restarted member sees only new records.
         _ = try await KafkaTest.python(KafkaTest.produceScript, [topic, "\(Self.recordCount)", "\(Self.recordCount + 1000)"])
@@ -164,7 +174,13 @@ struct KafkaClientIntegrationTests {
 
     /// Runs one member until `receipts` holds `count` distinct values; returns the partitions it
     /// owned last.
-    static func consume(topic: String, groupID: String, into receipts: KafkaReceipts, until count: Int) async throws -> [KafkaTopicPartition] {
+    static func consume(
+        topic: String,
+        groupID: String,
+        into receipts: KafkaReceipts,
+        until count: Int,
+        metrics: TestMetrics = TestMetrics()
+    ) async throws -> [KafkaTopicPartition] {
         let cluster = KafkaCluster(configuration: try KafkaTest.configuration(), logger: KafkaTest.logger)
         let member = KafkaConsumerGroup(
             cluster: cluster,
@@ -176,6 +192,7 @@ struct KafkaClientIntegrationTests {
                 heartbeatInterval: .milliseconds(500),
                 commitInterval: .milliseconds(500)
             ),
+            metricsFactory: metrics,
             logger: KafkaTest.logger
         )
         var owned: [KafkaTopicPartition] = []

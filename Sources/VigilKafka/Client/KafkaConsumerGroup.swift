@@ -6,7 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 public import Logging
-import Metrics
+public import Metrics
 import NIOCore
 public import ServiceLifecycle
 import VigilClientSupport
@@ -56,15 +56,30 @@ public actor KafkaConsumerGroup: Service {
     private let rebalanceCounter: Counter
     private let errorCounter: Counter
     private var lagGauges: [KafkaTopicPartition: Gauge] = [:]
+    private let metricsFactory: any MetricsFactory
 
     /// Creates a member; nothing happens until ``run()``.
-    public init(cluster: KafkaCluster, configuration: KafkaConsumerConfiguration, logger: Logger) {
+    ///
+    /// - Parameters:
+    ///   - cluster: The cluster.
+    ///   - configuration: The group settings.
+    ///   - metricsFactory: Where `vigil_kafka_records_consumed_total`, `vigil_kafka_rebalances_total`,
+    ///     `vigil_kafka_errors_total{operation="consume"}` and `vigil_kafka_consumer_lag` go.
+    ///   - logger: Logger for group events.
+    public init(
+        cluster: KafkaCluster,
+        configuration: KafkaConsumerConfiguration,
+        metricsFactory: any MetricsFactory = MetricsSystem.factory,
+        logger: Logger
+    ) {
         self.cluster = cluster
         self.configuration = configuration
         self.logger = logger
-        self.consumedCounter = Counter(label: "vigil_kafka_records_consumed_total", dimensions: [("group", configuration.groupID)])
-        self.rebalanceCounter = Counter(label: "vigil_kafka_rebalances_total", dimensions: [("group", configuration.groupID)])
-        self.errorCounter = Counter(label: "vigil_kafka_errors_total", dimensions: [("operation", "consume")])
+        self.metricsFactory = metricsFactory
+        let group = [("group", configuration.groupID)]
+        self.consumedCounter = Counter(label: "vigil_kafka_records_consumed_total", dimensions: group, factory: metricsFactory)
+        self.rebalanceCounter = Counter(label: "vigil_kafka_rebalances_total", dimensions: group, factory: metricsFactory)
+        self.errorCounter = Counter(label: "vigil_kafka_errors_total", dimensions: [("operation", "consume")], factory: metricsFactory)
     }
 
     // MARK: - Public API
@@ -158,7 +173,10 @@ public actor KafkaConsumerGroup: Service {
         let coordinator = try await findCoordinator()
         let connection = try await cluster.connection(node: coordinator.node, purpose: .group, address: coordinator.address)
         let subscription = KafkaConsumerProtocol.writeSubscription(topics: configuration.topics)
-        var join: KafkaJoinGroupResponse
+        var join = KafkaJoinGroupResponse()
+        var sync: (errorCode: KafkaErrorCode, assignment: ByteBuffer)
+        // A rebalance that starts again during the join or the sync is answered by joining again
+        // at once, as the protocol expects; waiting out a backoff would only let it restart again.
         while true {
             let request = KafkaJoinGroupRequest(
                 groupID: configuration.groupID,
@@ -173,19 +191,28 @@ public actor KafkaConsumerGroup: Service {
                 memberID = join.memberID
                 continue
             }
+            if join.errorCode == .rebalanceInProgress { continue }
             guard join.errorCode == .none else { throw KafkaClientError.broker(join.errorCode, "JoinGroup") }
+            memberID = join.memberID
+            var assignments: [(memberID: String, assignment: ByteBuffer)] = []
+            if join.leader == join.memberID {
+                assignments = try await assign(join)
+            }
+            logger.debug(
+                "Kafka group join answered",
+                metadata: [
+                    "kafka.group": "\(configuration.groupID)", "kafka.generation": "\(join.generationID)",
+                    "kafka.members": "\(join.members.count)", "kafka.leader": "\(join.leader == memberID)",
+                ]
+            )
+            sync = try await connection.send(
+                KafkaSyncGroupRequest(groupID: configuration.groupID, generationID: join.generationID, memberID: memberID, assignments: assignments),
+                extraTimeout: TimeAmount(configuration.rebalanceTimeout)
+            )
+            if sync.errorCode == .rebalanceInProgress { continue }
+            guard sync.errorCode == .none else { throw KafkaClientError.broker(sync.errorCode, "SyncGroup") }
             break
         }
-        memberID = join.memberID
-        var assignments: [(memberID: String, assignment: ByteBuffer)] = []
-        if join.leader == join.memberID {
-            assignments = try await assign(join)
-        }
-        let sync = try await connection.send(
-            KafkaSyncGroupRequest(groupID: configuration.groupID, generationID: join.generationID, memberID: memberID, assignments: assignments),
-            extraTimeout: TimeAmount(configuration.rebalanceTimeout)
-        )
-        guard sync.errorCode == .none else { throw KafkaClientError.broker(sync.errorCode, "SyncGroup") }
         let partitions = try KafkaConsumerProtocol.readAssignment(sync.assignment).filter { configuration.topics.contains($0.topic) }
         rebalanceCounter.increment()
         logger.info(
@@ -400,7 +427,8 @@ public actor KafkaConsumerGroup: Service {
         if let gauge = lagGauges[partition] { return gauge }
         let gauge = Gauge(
             label: "vigil_kafka_consumer_lag",
-            dimensions: [("group", configuration.groupID), ("topic", partition.topic), ("partition", "\(partition.partition)")]
+            dimensions: [("group", configuration.groupID), ("topic", partition.topic), ("partition", "\(partition.partition)")],
+            factory: metricsFactory
         )
         lagGauges[partition] = gauge
         return gauge

@@ -6,7 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 public import Logging
-import Metrics
+public import Metrics
 import NIOCore
 public import ServiceLifecycle
 import VigilClientSupport
@@ -113,13 +113,25 @@ public actor KafkaProducer: Service {
     private let errorCounter: Counter
 
     /// Creates a producer; nothing is sent until ``run()`` runs.
-    public init(cluster: KafkaCluster, configuration: KafkaProducerConfiguration = KafkaProducerConfiguration(), logger: Logger) {
+    ///
+    /// - Parameters:
+    ///   - cluster: The cluster.
+    ///   - configuration: The producer settings.
+    ///   - metricsFactory: Where `vigil_kafka_records_produced_total` and
+    ///     `vigil_kafka_errors_total{operation="produce"}` go.
+    ///   - logger: Logger for producer events.
+    public init(
+        cluster: KafkaCluster,
+        configuration: KafkaProducerConfiguration = KafkaProducerConfiguration(),
+        metricsFactory: any MetricsFactory = MetricsSystem.factory,
+        logger: Logger
+    ) {
         self.cluster = cluster
         self.configuration = configuration
         self.logger = logger
         self.newPartitions = AsyncStream.makeStream(of: KafkaTopicPartition.self, bufferingPolicy: .unbounded)
-        self.producedCounter = Counter(label: "vigil_kafka_records_produced_total")
-        self.errorCounter = Counter(label: "vigil_kafka_errors_total", dimensions: [("operation", "produce")])
+        self.producedCounter = Counter(label: "vigil_kafka_records_produced_total", factory: metricsFactory)
+        self.errorCounter = Counter(label: "vigil_kafka_errors_total", dimensions: [("operation", "produce")], factory: metricsFactory)
     }
 
     // MARK: - Public API
