@@ -26,6 +26,7 @@ let package = Package(
         .executable(name: "vigil", targets: ["vigil"]),
         .library(name: "VigilMQTT", targets: ["VigilMQTT"]),
         .library(name: "VigilRedis", targets: ["VigilRedis"]),
+        .library(name: "VigilKafka", targets: ["VigilKafka"]),
         .library(name: "VigilCore", targets: ["VigilCore"]),
     ],
     dependencies: [
@@ -70,6 +71,23 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Kafka on SwiftNIO (issue 16): no Swift Kafka package exists here and Debian's librdkafka
+        // fails against the test broker, so the protocol is implemented natively.
+        .systemLibrary(name: "CVigilZlib"),
+        .target(
+            name: "VigilKafka",
+            dependencies: [
+                "VigilClientSupport",
+                "CVigilZlib",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -296,6 +314,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "VigilKafkaTests",
+            dependencies: [
+                "VigilKafka",
+                "FuzzSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "VigilCoreTests",
             dependencies: [
                 "VigilCore",
@@ -408,6 +440,8 @@ let package = Package(
                 "VigilMonitors",
                 "VigilMQTT",
                 "VigilRedis",
+                "VigilKafka",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
                 "VigilXMPP",
                 "VigilMySQL",
                 "VigilApp",
@@ -433,6 +467,7 @@ if Context.environment["VIGIL_FUZZ"] == "1" {
     let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
         ("mqtt", ["VigilMQTT"]),
         ("resp", ["VigilRedis"]),
+        ("kafka", ["VigilKafka"]),
         ("mysql", ["VigilMySQL"]),
         ("xmpp", ["VigilXMPP", .product(name: "NIOCore", package: "swift-nio")]),
         ("config", ["VigilApp"]),

@@ -1,0 +1,109 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+import Testing
+
+@testable import VigilKafka
+
+/// A broker on a loopback port that answers ApiVersions like Tansu and Metadata badly on its first
+/// connection (a huge partition count, or a frame cut short), well on later ones.
+final class HostileBroker: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    enum Fault: Sendable {
+        case hugeCount
+        case truncated
+    }
+
+    let fault: Fault
+    let connections = Atomic<Int>(0)
+    let apiVersions: ByteBuffer
+
+    init(fault: Fault) throws {
+        self.fault = fault
+        var fixture = try KafkaRecordBatchTests.fixture("tansu-apiversions-v3.bin")
+        fixture.moveReaderIndex(forwardBy: 4)
+        self.apiVersions = fixture
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        connections.add(1, ordering: .relaxed)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var frame = Self.unwrapInboundIn(data)
+        guard let key = frame.readInteger(as: Int16.self), frame.readInteger(as: Int16.self) != nil,
+            let correlationID = frame.readInteger(as: Int32.self)
+        else { return }
+        var body = ByteBuffer()
+        if key == KafkaAPIKey.apiVersions.rawValue {
+            body = apiVersions
+        } else {
+            let first = connections.load(ordering: .relaxed) == 1
+            body.writeInteger(Int32(0))  // throttle
+            body.writeInteger(Int32(1))  // one broker
+            body.writeInteger(Int32(1))
+            body.kafkaWriteString("127.0.0.1", flexible: false)
+            body.writeInteger(Int32(9092))
+            body.kafkaWriteString(nil, flexible: false)
+            body.kafkaWriteString("hostile", flexible: false)
+            body.writeInteger(Int32(1))
+            body.writeInteger(first && fault == .hugeCount ? Int32.max : 0)  // topics
+            if first && fault == .truncated { body.moveWriterIndex(to: body.writerIndex - 6) }
+        }
+        var response = ByteBuffer()
+        response.writeInteger(Int32(body.readableBytes + 4))
+        response.writeInteger(correlationID)
+        response.writeBuffer(&body)
+        context.writeAndFlush(Self.wrapOutboundOut(response), promise: nil)
+    }
+
+    /// Starts the broker and runs `body` with its address.
+    static func with<Result>(
+        fault: Fault,
+        _ body: (HostileBroker, KafkaBrokerAddress) async throws -> Result
+    ) async throws -> Result {
+        let broker = try HostileBroker(fault: fault)
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(broker)
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0)
+            .get()
+        defer { server.close(promise: nil) }
+        return try await body(broker, KafkaBrokerAddress(host: "127.0.0.1", port: server.localAddress!.port!))
+    }
+}
+
+@Suite("Kafka client against a hostile broker")
+struct KafkaHostileBrokerTests {
+    @Test("a malformed response is a decode error, then the next request reconnects", arguments: [HostileBroker.Fault.hugeCount, .truncated])
+    func malformedThenReconnect(fault: HostileBroker.Fault) async throws {
+        try await HostileBroker.with(fault: fault) { broker, address in
+            let cluster = KafkaCluster(configuration: KafkaConfiguration(bootstrapBrokers: [address]), logger: Logger(label: "test"))
+            await #expect {
+                try await cluster.refreshMetadata(topics: [])
+            } throws: { error in
+                (error as? KafkaClientError)?.errorCode == .decodeError
+            }
+            let metadata = try await cluster.refreshMetadata(topics: [])
+            #expect(metadata.brokers[1]?.port == 9092)
+            #expect(broker.connections.load(ordering: .relaxed) == 2)
+            await cluster.close()
+        }
+    }
+}
