@@ -27,7 +27,19 @@ import VigilMQTT
 struct WatchdogSubscriber {
     static let endTopic = "site/end"
 
-    static func main() async throws {
+    /// Synchronous on purpose: an `async` main parks the main thread in `dispatch_main()`, whose
+    /// `sigsuspend` with a read-only signal mask crashes valgrind 3.19 (bench/callgrind/run.sh).
+    static func main() {
+        let finished = DispatchSemaphore(value: 0)
+        // The one bridge from the synchronous entry point to the benchmark's async code.
+        Task {
+            do { try await run() } catch { fatalError("WatchdogSubscriber: \(error)") }
+            finished.signal()
+        }
+        finished.wait()
+    }
+
+    static func run() async throws {
         var options: [String: String] = [:]
         var arguments = CommandLine.arguments.dropFirst()
         while let key = arguments.popFirst() {
