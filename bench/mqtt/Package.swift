@@ -1,7 +1,11 @@
 // swift-tools-version:6.1
 //
-// Benchmark for VigilMQTT: a subscriber executable driven by run.sh. It is a separate package so
-// that the main build does not compile it; it depends on the main package by path.
+// Benchmarks for VigilMQTT: the subscriber driven by run.sh, and the device watchdog's message path
+// over MQTT driven by bench/watchdog/run.sh and bench/callgrind/run.sh. A separate package so that
+// the main build does not compile it; it depends on the main package by path. WatchdogSubscriber
+// compiles DeviceTable and its two companions through symlinks to Sources/VigilMonitors/Devices
+// (the VigilMonitors target would bring the HTTP client stack along). RedisBench is bench/redis's
+// executable through a symlink, so that bench/callgrind/run.sh needs one build for all workloads.
 
 import Foundation
 import PackageDescription
@@ -11,6 +15,12 @@ import PackageDescription
 let rootName = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     .lastPathComponent
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
 
 let package = Package(
     name: "mqtt-bench",
@@ -28,11 +38,26 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: [
-                .enableUpcomingFeature("ExistentialAny"),
-                .enableUpcomingFeature("MemberImportVisibility"),
-                .enableUpcomingFeature("InternalImportsByDefault"),
-            ]
-        )
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "WatchdogSubscriber",
+            dependencies: [
+                .product(name: "VigilMQTT", package: rootName),
+                .product(name: "VigilCore", package: rootName),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "RedisBench",
+            dependencies: [
+                .product(name: "VigilRedis", package: rootName),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
     ]
 )

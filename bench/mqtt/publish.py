@@ -5,10 +5,14 @@
 # Prints "start=EPOCH" just before the first byte is sent and "end=EPOCH" when everything was
 # written (QoS 0) or acknowledged (QoS 1).
 #
-# Usage: publish.py HOST PORT TOPIC COUNT QOS
+# With DEVICES, TOPIC is a pattern: "{device}" in it becomes the device number, message i going to
+# device i % DEVICES (the device watchdog's traffic in bench/callgrind).
+#
+# Usage: publish.py HOST PORT TOPIC COUNT QOS [DEVICES]
 import socket, struct, sys, threading, time
 
-host, port, topic, count, qos = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode(), int(sys.argv[4]), int(sys.argv[5])
+host, port, topic, count, qos = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+devices = int(sys.argv[6]) if len(sys.argv) > 6 else 0
 
 def remaining_length(n):
     out = bytearray()
@@ -30,13 +34,22 @@ sock.sendall(packet(0x10, connect))
 if sock.recv(4)[:1] != b"\x20":
     sys.exit("no CONNACK")
 
-topic_field = struct.pack("!H", len(topic)) + topic
-if qos == 0:
-    prefix = bytes([0x30]) + remaining_length(len(topic_field) + 40) + topic_field
-    blob = b"".join(prefix + b"%010d vigil-mqtt-benchmark-payload\n" % i for i in range(count))
+def prefix(i):
+    name = (topic.replace("{device}", str(i % devices)) if devices else topic).encode()
+    field = struct.pack("!H", len(name)) + name
+    if qos == 0:
+        return bytes([0x30]) + remaining_length(len(field) + 40) + field
+    return bytes([0x32]) + remaining_length(len(field) + 42) + field + struct.pack("!H", i % 65535 + 1)
+
+if devices:
+    blob = b"".join(prefix(i) + b"%010d vigil-mqtt-benchmark-payload\n" % i for i in range(count))
 else:
-    prefix = bytes([0x32]) + remaining_length(len(topic_field) + 42) + topic_field
-    blob = b"".join(prefix + struct.pack("!H", i % 65535 + 1) + b"%010d vigil-mqtt-benchmark-payload\n" % i for i in range(count))
+    # One topic: the same prefix for every message (and the packet identifier after it).
+    fixed = prefix(0)
+    if qos == 0:
+        blob = b"".join(fixed + b"%010d vigil-mqtt-benchmark-payload\n" % i for i in range(count))
+    else:
+        blob = b"".join(fixed[:-2] + struct.pack("!H", i % 65535 + 1) + b"%010d vigil-mqtt-benchmark-payload\n" % i for i in range(count))
 
 acked = threading.Event()
 def read_acks():

@@ -24,7 +24,6 @@ extension MQTTClient {
         /// not sent again.
         var rejected = false
         var pending: [MQTTMessage] = []
-        var lastSequence: UInt64 = 0
 
         init(infos: [MQTTSubscribeInfo], buffer: MQTTSubscriptionBuffer) {
             self.infos = infos
@@ -39,7 +38,6 @@ extension MQTTClient {
         var slots: [SubscriptionSlot?] = []
         var freeSlots: [Int] = []
         var trie = MQTTTopicTrie<Int>()
-        var sequence: UInt64 = 0
         var offlineQueue: [QueuedPublish] = []
         /// QoS 1/2 messages of a persistent session that no subscription matched yet.
         var held: [MQTTMessage] = []

@@ -24,7 +24,9 @@ extension MQTTClient {
     /// matching message once.
     ///
     /// The method runs on the caller's actor (`nonisolated(nonsending)`), so `body` may capture
-    /// actor-isolated, non-`Sendable` state.
+    /// actor-isolated, non-`Sendable` state. Nonisolated code in `body` (and in tasks it starts)
+    /// runs on the client's event loop, where messages arrive: it must not block, and heavy work
+    /// belongs on another executor.
     ///
     /// - Parameters:
     ///   - subscriptions: The filters and their options.
@@ -99,7 +101,10 @@ extension MQTTClient {
                     throw MQTTClientError(.subscriptionRejected, message: "broker rejected '\(info.filter)'", reasonCode: code)
                 }
             }
-            let result = try await body(MQTTSubscription(buffer: buffer))
+            // On the loop that reads the socket: see "Delivery path" at MQTTClient.
+            let result = try await withTaskExecutorPreference(taskExecutor) {
+                try await body(MQTTSubscription(buffer: buffer))
+            }
             await self.removeSubscription(index)
             return result
         } catch {
@@ -152,30 +157,51 @@ extension MQTTClient {
     /// ``MQTTClientConfiguration/unroutedHold`` of the connection) or acknowledged at once.
     func deliver(_ batch: [MQTTMessage]) {
         metrics.received.increment(by: Int64(batch.count))
-        let now = ContinuousClock.now
         var unrouted: [MQTTDelivery] = []
         let targets: [(MQTTSubscriptionBuffer, [MQTTMessage])] = state.withLock { state in
             let trie = state.trie
+            // The subscriptions matching the current message, each once (overlapping filters of
+            // one subscription match twice).
+            var matches: [Int] = []
+            // While every message so far went to one subscription, `only`, and nowhere else, the
+            // batch is handed over whole, without copying a message: the usual case of one
+            // subscription per client.
+            var only: Int?
+            var whole = true
             var touched: [Int] = []
-            for message in batch {
-                state.sequence &+= 1
-                let sequence = state.sequence
-                var consumers = 0
+            for (position, message) in batch.enumerated() {
+                matches.removeAll(keepingCapacity: true)
                 trie.forEachMatch(topic: message.topic) { index in
-                    guard state.slots[index]!.lastSequence != sequence else { return }
-                    state.slots[index]!.lastSequence = sequence
-                    consumers += 1
+                    if !matches.contains(index) { matches.append(index) }
+                }
+                if let delivery = message.delivery {
+                    if !matches.isEmpty {
+                        delivery.expect(matches.count)
+                    } else if let until = state.holdUnroutedUntil, ContinuousClock.now < until {
+                        state.held.append(message)
+                    } else {
+                        unrouted.append(delivery)
+                    }
+                }
+                if whole {
+                    if matches.count == 1 && (only == nil || only == matches[0]) {
+                        only = matches[0]
+                        continue
+                    }
+                    whole = false
+                    if let only {
+                        touched.append(only)
+                        state.slots[only]!.pending.append(contentsOf: batch[..<position])
+                    }
+                }
+                for index in matches {
                     if state.slots[index]!.pending.isEmpty { touched.append(index) }
                     state.slots[index]!.pending.append(message)
                 }
-                guard let delivery = message.delivery else { continue }
-                if consumers > 0 {
-                    delivery.expect(consumers)
-                } else if let until = state.holdUnroutedUntil, now < until {
-                    state.held.append(message)
-                } else {
-                    unrouted.append(delivery)
-                }
+            }
+            if whole {
+                guard let only else { return [] }
+                return [(state.slots[only]!.buffer, batch)]
             }
             return touched.map { index in
                 defer { state.slots[index]!.pending = [] }

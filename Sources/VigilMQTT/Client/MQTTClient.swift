@@ -35,10 +35,22 @@ import VigilClientSupport
 /// as a batch; the client matches them against a topic trie of all subscriptions under one lock
 /// acquisition per batch and appends them to each subscription's bounded buffer (see
 /// ``MQTTSubscription`` for the slow-consumer policy).
+///
+/// Every connection of a client runs on one event loop, chosen at creation, and the body of
+/// ``subscribe(to:bufferSize:_:)`` prefers that loop as its task executor: a batch read from the
+/// socket wakes its consumer on the same thread, in the same turn of the loop, instead of waking a
+/// thread of the global executor, and the consumer's acknowledgements go out without a thread hop.
+/// Code in the body that is isolated to an actor still runs on that actor.
 public final class MQTTClient: Service, Sendable {
     /// The configuration given at creation.
     public let configuration: MQTTClientConfiguration
     let eventLoopGroup: any EventLoopGroup
+    /// The loop of every connection.
+    let eventLoop: any EventLoop
+    /// The preferred executor of subscription bodies: the connections' loop, when it is a loop of
+    /// a `MultiThreadedEventLoopGroup` (a loop that runs its own tasks; an `EmbeddedEventLoop`
+    /// in tests runs them only when told to).
+    let taskExecutor: MQTTEventLoopTaskExecutor?
     let logger: Logger
     let metrics: MQTTMetrics
     let state = Mutex(State())
@@ -68,6 +80,9 @@ public final class MQTTClient: Service, Sendable {
         self.configuration = configuration
         self.session = configuration.cleanSession ? nil : MQTTSession()
         self.eventLoopGroup = eventLoopGroup
+        let eventLoop = eventLoopGroup.next()
+        self.eventLoop = eventLoop
+        self.taskExecutor = eventLoopGroup is MultiThreadedEventLoopGroup ? MQTTEventLoopTaskExecutor(eventLoop: eventLoop) : nil
         var logger = logger
         logger[metadataKey: "mqtt.client_id"] = .string(configuration.clientID)
         self.logger = logger
@@ -121,7 +136,7 @@ public final class MQTTClient: Service, Sendable {
             do {
                 connection = try await MQTTConnection.connect(
                     configuration: configuration,
-                    eventLoopGroup: eventLoopGroup,
+                    eventLoopGroup: eventLoop,
                     logger: logger,
                     session: session,
                     metrics: metrics,

@@ -18,7 +18,14 @@ public struct MQTTMessage: Sendable, Hashable {
     /// Whether the broker sent the message because it was retained on the topic.
     public var retain: Bool
     /// MQTT 5 properties of the message; empty under MQTT 3.1.1.
-    public var properties: MQTTPublishProperties
+    public var properties: MQTTPublishProperties {
+        get { boxedProperties?.value ?? MQTTPublishProperties() }
+        set { boxedProperties = newValue.isEmpty ? nil : PropertiesBox(newValue) }
+    }
+    /// The properties behind one reference, absent when empty (almost always): a message is
+    /// copied several times on its way to a consumer, and each copy of the seven reference-counted
+    /// fields of the properties cost a retain and a release.
+    private var boxedProperties: PropertiesBox?
     /// The acknowledgement a received QoS 1/2 message still owes the broker; `nil` for messages
     /// created locally and for QoS 0. Not part of the message's value (equality, hashing).
     var delivery: MQTTDelivery?
@@ -46,7 +53,7 @@ public struct MQTTMessage: Sendable, Hashable {
         self.payload = payload
         self.qos = qos
         self.retain = retain
-        self.properties = properties
+        self.boxedProperties = properties.isEmpty ? nil : PropertiesBox(properties)
     }
 
     /// Compares the message's value: topic, payload, QoS, retain flag and properties.
@@ -62,6 +69,15 @@ public struct MQTTMessage: Sendable, Hashable {
         hasher.combine(qos)
         hasher.combine(retain)
         hasher.combine(properties)
+    }
+}
+
+/// Immutable storage for the properties of an ``MQTTMessage``.
+private final class PropertiesBox: Sendable {
+    let value: MQTTPublishProperties
+
+    init(_ value: MQTTPublishProperties) {
+        self.value = value
     }
 }
 

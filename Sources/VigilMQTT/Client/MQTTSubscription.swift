@@ -85,7 +85,9 @@ final class MQTTSubscriptionBuffer: Sendable {
         var messages: [MQTTMessage] = []
         /// Deliveries of messages handed to the consumer and not yet processed, oldest first.
         var taken = CircularBuffer<MQTTDelivery>()
-        var waiter: CheckedContinuation<[MQTTMessage]?, any Error>?
+        /// The parked consumer. Unsafe (not checked) continuations: they cost no allocation, and
+        /// every path resumes the waiter exactly once after taking it out of this state.
+        var waiter: UnsafeContinuation<[MQTTMessage]?, any Error>?
         var finished = false
         var failure: (any Error)?
     }
@@ -103,12 +105,18 @@ final class MQTTSubscriptionBuffer: Sendable {
     /// - Returns: The number of messages dropped, and the deliveries of messages the buffer did not
     ///   take because it has finished (the caller decides whether to acknowledge them).
     func append(_ batch: [MQTTMessage]) -> (dropped: Int, refused: [MQTTDelivery]) {
-        let (waiter, handOver, dropped, refused): (CheckedContinuation<[MQTTMessage]?, any Error>?, [MQTTMessage], Int, [MQTTDelivery]) =
+        let (waiter, handOver, dropped, refused): (UnsafeContinuation<[MQTTMessage]?, any Error>?, [MQTTMessage], Int, [MQTTDelivery]) =
             state.withLock { state in
                 if state.finished { return (nil, [], 0, batch.compactMap(\.delivery)) }
-                var messages = state.messages
-                state.messages = []
-                messages.append(contentsOf: batch)
+                var messages: [MQTTMessage]
+                if state.messages.isEmpty {
+                    // The usual case, a consumer that keeps up: the batch itself, not a copy.
+                    messages = batch
+                } else {
+                    messages = state.messages
+                    state.messages = []
+                    messages.append(contentsOf: batch)
+                }
                 let dropped = Self.dropOldestQoS0(&messages, capacity: capacity)
                 if let waiter = state.waiter {
                     state.waiter = nil
@@ -155,20 +163,22 @@ final class MQTTSubscriptionBuffer: Sendable {
     ///
     /// - Returns: A non-empty batch, or `nil` when the buffer finished normally.
     func take() async throws -> [MQTTMessage]? {
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[MQTTMessage]?, any Error>) in
+        // Messages waiting already (a consumer that keeps up with a busy producer): no
+        // continuation, no cancellation handler.
+        let ready: [MQTTMessage]? = state.withLock { state in
+            guard !state.messages.isEmpty else { return nil }
+            return Self.handOut(&state)
+        }
+        if let ready { return ready }
+        return try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<[MQTTMessage]?, any Error>) in
                 enum Action {
                     case resume([MQTTMessage]?)
                     case fail(any Error)
                     case wait
                 }
                 let action: Action = state.withLock { state in
-                    if !state.messages.isEmpty {
-                        let messages = state.messages
-                        state.messages = []
-                        for case let delivery? in messages.lazy.map(\.delivery) { state.taken.append(delivery) }
-                        return .resume(messages)
-                    }
+                    if !state.messages.isEmpty { return .resume(Self.handOut(&state)) }
                     if state.finished {
                         if let failure = state.failure { return .fail(failure) }
                         return .resume(nil)
@@ -193,6 +203,14 @@ final class MQTTSubscriptionBuffer: Sendable {
         }
     }
 
+    /// Takes every buffered message, recording the deliveries handed to the consumer.
+    private static func handOut(_ state: inout State) -> [MQTTMessage] {
+        let messages = state.messages
+        state.messages = []
+        for case let delivery? in messages.lazy.map(\.delivery) { state.taken.append(delivery) }
+        return messages
+    }
+
     /// Ends the sequence, after the messages already buffered, normally or with an error.
     ///
     /// The acknowledgements of unprocessed messages pass to the caller: messages still buffered
@@ -202,7 +220,7 @@ final class MQTTSubscriptionBuffer: Sendable {
     ///   handed out and not followed by a request for the next message).
     @discardableResult
     func finish(throwing error: (any Error)? = nil) -> [MQTTDelivery] {
-        let (waiter, unprocessed) = state.withLock { state -> (CheckedContinuation<[MQTTMessage]?, any Error>?, [MQTTDelivery]) in
+        let (waiter, unprocessed) = state.withLock { state -> (UnsafeContinuation<[MQTTMessage]?, any Error>?, [MQTTDelivery]) in
             guard !state.finished else { return (nil, []) }
             state.finished = true
             state.failure = error

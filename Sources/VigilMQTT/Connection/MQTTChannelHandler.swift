@@ -77,6 +77,14 @@ final class MQTTChannelHandler: ChannelDuplexHandler {
     private var readPending = false
     /// This handler, bound to its event loop, for the deliveries' completions (set while added).
     private var loopBound: NIOLoopBound<MQTTChannelHandler>?
+    /// What a delivery calls once its consumers processed it; one closure for all deliveries.
+    private var deliveryCompletion: (@Sendable (UInt64) -> Void)?
+    /// Acknowledgements due since the last write, encoded back to back: one buffer and one write
+    /// per turn of the event loop, not per message.
+    private var pendingAcks: ByteBuffer?
+    private var pendingAckCount = 0
+    private var ackWriteScheduled = false
+    private var ackTimer: Scheduled<Void>?
     /// Why the connection closed; set once.
     private(set) var closeReason: MQTTClientError?
     /// Completed with the close reason when the channel becomes inactive.
@@ -105,13 +113,25 @@ final class MQTTChannelHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        self.loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        self.loopBound = bound
+        // Consumers preferring the client's loop (MQTTClient.subscribe) release on it: acknowledge
+        // at once, with no task and no wake-up; others hop.
+        self.deliveryCompletion = { sequence in
+            if eventLoop.inEventLoop {
+                bound.value.acknowledge(sequence)
+            } else {
+                eventLoop.execute { bound.value.acknowledge(sequence) }
+            }
+        }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.shutDown(reason: closeReason ?? MQTTClientError(.connectionClosed, message: "handler removed"))
         self.context = nil
         self.loopBound = nil
+        self.deliveryCompletion = nil
     }
 
     /// Passes `read()` on unless the inbound window is full (backpressure towards the broker).
@@ -151,6 +171,7 @@ final class MQTTChannelHandler: ChannelDuplexHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         self.deliverBatch()
+        self.writePendingAcks(context: context)
         if needsFlush {
             needsFlush = false
             context.flush()
@@ -243,6 +264,8 @@ final class MQTTChannelHandler: ChannelDuplexHandler {
         guard let context else { return }
         if case .connected = state {
             if closeReason == nil { closeReason = MQTTClientError(.connectionClosed, message: "disconnected by the client") }
+            // Processed messages are acknowledged before the session ends.
+            self.writePendingAcks(context: context)
             self.write(.disconnect(MQTTDisconnectPacket()), context: context, flush: true)
         }
         state = .closed
@@ -394,11 +417,8 @@ final class MQTTChannelHandler: ChannelDuplexHandler {
         if dup { configuration.metrics?.redelivered.increment() }
         let sequence = inbound.receive(ack)
         var message = message
-        if let bound = loopBound {
-            let eventLoop = bound.eventLoop
-            message.delivery = MQTTDelivery(sequence: sequence, isRedelivery: dup) { sequence in
-                eventLoop.execute { bound.value.acknowledge(sequence) }
-            }
+        if let deliveryCompletion {
+            message.delivery = MQTTDelivery(sequence: sequence, isRedelivery: dup, complete: deliveryCompletion)
         }
         if inbound.isFull && !readPaused {
             readPaused = true
@@ -415,7 +435,7 @@ final class MQTTChannelHandler: ChannelDuplexHandler {
         let ready = inbound.complete(sequence)
         guard !ready.isEmpty else { return }
         self.send(ready, processed: true, context: context)
-        context.flush()
+        self.scheduleAckWrite(context: context)
         if readPaused && !inbound.isFull {
             readPaused = false
             logger.debug("MQTT reading resumed")
@@ -426,19 +446,66 @@ final class MQTTChannelHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Writes the pending acknowledgements once a quarter of the receive window is due, after the
+    /// consumer's current turn (a whole batch in one write), and otherwise within a millisecond.
+    ///
+    /// Acknowledging each message as it is processed makes a steady stream degenerate into one
+    /// read, one PUBACK and one broker wake-up per message: every acknowledgement frees one slot of
+    /// the window and the broker sends one message into it. Freeing a quarter at a time lets the
+    /// broker send bursts. Acknowledgements only ever leave later than processing, never earlier.
+    private func scheduleAckWrite(context: ChannelHandlerContext) {
+        if pendingAckCount >= max(1, configuration.receiveMaximum / 4) {
+            guard !ackWriteScheduled else { return }
+            ackWriteScheduled = true
+            context.eventLoop.assumeIsolated().execute {
+                self.ackWriteScheduled = false
+                self.flushAcks()
+            }
+        } else if ackTimer == nil {
+            ackTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(1)) {
+                self.ackTimer = nil
+                self.flushAcks()
+            }
+        }
+    }
+
+    private func flushAcks() {
+        guard let context, pendingAcks != nil else { return }
+        self.writePendingAcks(context: context)
+        if needsFlush {
+            needsFlush = false
+            context.flush()
+        }
+    }
+
+    /// Encodes acknowledgements into ``pendingAcks``; `channelReadComplete` or the task
+    /// `acknowledge` schedules writes them.
     private func send(_ acks: [InboundWindow.Ack], processed: Bool, context: ChannelHandlerContext) {
         guard !acks.isEmpty else { return }
+        var buffer = pendingAcks ?? context.channel.allocator.buffer(capacity: 256)
+        pendingAcks = nil
         for ack in acks {
             switch ack {
             case .puback(let packetID):
-                self.write(.ack(MQTTAckPacket(type: .puback, packetID: packetID)), context: context, flush: false)
+                MQTTPacket.ack(MQTTAckPacket(type: .puback, packetID: packetID)).write(to: &buffer, version: configuration.version)
             case .pubrec(let packetID):
                 stateMachine.sentPubRec(packetID: packetID)
-                self.write(.ack(MQTTAckPacket(type: .pubrec, packetID: packetID)), context: context, flush: false)
+                MQTTPacket.ack(MQTTAckPacket(type: .pubrec, packetID: packetID)).write(to: &buffer, version: configuration.version)
             }
         }
+        pendingAcks = buffer
+        pendingAckCount += acks.count
         if processed { configuration.metrics?.acknowledged.increment(by: Int64(acks.count)) }
         needsFlush = true
+    }
+
+    private func writePendingAcks(context: ChannelHandlerContext) {
+        guard let buffer = pendingAcks else { return }
+        pendingAcks = nil
+        pendingAckCount = 0
+        ackTimer?.cancel()
+        ackTimer = nil
+        context.write(Self.wrapOutboundOut(buffer), promise: nil)
     }
 
     private func receivedAck(_ ack: MQTTAckPacket, context: ChannelHandlerContext) {
@@ -569,6 +636,8 @@ final class MQTTChannelHandler: ChannelDuplexHandler {
         pingTimer = nil
         pingDeadline?.cancel()
         pingDeadline = nil
+        ackTimer?.cancel()
+        ackTimer = nil
         if let session = configuration.session {
             let (parked, requests) = stateMachine.park()
             session.park(parked)

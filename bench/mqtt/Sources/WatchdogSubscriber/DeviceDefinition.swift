@@ -1,0 +1,1 @@
+../../../../Sources/VigilMonitors/Devices/DeviceDefinition.swift
