@@ -199,10 +199,12 @@ public final class MQTTClient: Service, Sendable {
             }
             let step: Step = state.withLock { state in
                 var resubscribe: [MQTTSubscribeInfo] = []
+                // A set, not a search of the list: a fleet resubscribes 100,000 filters at connect.
+                var seen = Set<String>()
                 for index in state.slots.indices {
                     guard let slot = state.slots[index], slot.subscribedGeneration != generation, !slot.rejected else { continue }
                     state.slots[index]!.subscribedGeneration = generation
-                    for info in slot.infos where !resubscribe.contains(where: { $0.filter == info.filter }) {
+                    for info in slot.infos where seen.insert(info.filter).inserted {
                         resubscribe.append(info)
                     }
                 }
