@@ -12,7 +12,7 @@ import NIOCore
 import Testing
 import VigilKafka
 
-@Suite("VigilKafka against Tansu and confluent-kafka", .enabled(if: IntegrationEnvironment.enabled), .serialized)
+@Suite("VigilKafka against Tansu and confluent-kafka", .enabled(if: IntegrationEnvironment.enabled), .serialized, .timeLimit(.minutes(3)))
 struct KafkaClientIntegrationTests {
     static let recordCount = 100_000
 
