@@ -184,19 +184,19 @@ actor AlertingService: Service {
     /// Adds a silence; throws a message for a bad one.
     func addSilence(matchers: [String: String], startsAt: Double?, endsAt: Double, createdBy: String, comment: String) async throws -> Silence {
         let now = clock.wallClockSeconds
-        guard !matchers.isEmpty, matchers.count <= 20 else { throw AlertDeliveryError(description: "a silence needs 1 to 20 matchers") }
+        guard !matchers.isEmpty, matchers.count <= 20 else { throw SilenceRefusal(description: "a silence needs 1 to 20 matchers") }
         for (name, value) in matchers where name.isEmpty || name.utf8.count > 128 || value.utf8.count > 256 {
-            throw AlertDeliveryError(description: "matcher '\(name.prefix(40))' is empty or too long")
+            throw SilenceRefusal(description: "matcher '\(name.prefix(40))' is empty or too long")
         }
         let starts = startsAt ?? now
-        guard endsAt > starts, endsAt > now else { throw AlertDeliveryError(description: "endsAt must be in the future and after startsAt") }
-        guard endsAt - now <= 366 * 86_400 else { throw AlertDeliveryError(description: "a silence may last at most a year") }
+        guard endsAt > starts, endsAt > now else { throw SilenceRefusal(description: "endsAt must be in the future and after startsAt") }
+        guard endsAt - now <= 366 * 86_400 else { throw SilenceRefusal(description: "a silence may last at most a year") }
         guard createdBy.utf8.count <= 256, comment.utf8.count <= 1024 else {
-            throw AlertDeliveryError(description: "createdBy or comment is too long")
+            throw SilenceRefusal(description: "createdBy or comment is too long")
         }
         guard book.silences.count < Self.maxSilences else {
             metrics.refusedSilences.increment()
-            throw AlertDeliveryError(description: "too many silences (\(Self.maxSilences))")
+            throw SilenceRefusal(description: "too many silences (\(Self.maxSilences))")
         }
         let silence = Silence(
             id: "api-" + UUID().uuidString.lowercased(),
@@ -240,6 +240,11 @@ actor AlertingService: Service {
             evaluationSeconds = Gauge(label: "vigil_alert_evaluation_seconds", factory: factory)
         }
     }
+}
+
+/// Why a silence from the API was refused (answered as 400 with this text).
+struct SilenceRefusal: Error, CustomStringConvertible {
+    var description: String
 }
 
 extension VigilApplication {

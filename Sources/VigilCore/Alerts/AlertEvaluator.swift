@@ -98,7 +98,7 @@ public struct AlertEvaluator: Sendable {
             func targetLabels() -> [String: String] {
                 if let labels { return labels }
                 var made: [String: String] = [:]
-                for key in ["instance", "host"] { if let value = state.attributes[key]?.string { made[key] = value } }
+                for key in Self.labelAttributes { if let value = state.attributes[key]?.string { made[key] = value } }
                 labels = made
                 return made
             }
@@ -202,6 +202,9 @@ public struct AlertEvaluator: Sendable {
         previous = nextPrevious
         return matches
     }
+
+    /// Target attributes that become alert labels (inhibition matches on them).
+    static let labelAttributes = ["instance", "host"]
 
     /// The value at a path of attribute names (the first is the attribute, the rest object fields).
     static func attribute(_ path: [String], in state: TargetState) -> JSONValue? {
