@@ -49,7 +49,11 @@ let package = Package(
         // MARK: - Protocol clients (no domain knowledge)
         // The skeleton the four clients share: one reconnect policy and one error shape. It depends
         // on nothing, so each client stays usable on its own (docs/ARCHITECTURE.md, "Protocol clients").
-        .target(name: "VigilClientSupport", swiftSettings: swiftSettings),
+        .target(
+            name: "VigilClientSupport",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "VigilMQTT",
             dependencies: [
@@ -106,6 +110,8 @@ let package = Package(
         ),
 
         // MARK: - Storage, sources, web
+        // Reads iotmonitor's LevelDB state store for `vigil import` without linking LevelDB.
+        .target(name: "VigilLevelDB", dependencies: ["VigilClientSupport"], swiftSettings: swiftSettings),
         .target(
             name: "VigilStorage",
             dependencies: [
@@ -250,6 +256,7 @@ let package = Package(
             dependencies: [
                 "VigilCore",
                 "VigilStorage",
+                "VigilLevelDB",
                 "VigilMonitors",
                 "VigilWeb",
                 "VigilMQTT",
@@ -289,6 +296,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "VigilLevelDBTests",
+            dependencies: ["VigilLevelDB", "FuzzSupport"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "VigilMQTTTests",
             dependencies: [
                 "VigilClientSupport",
@@ -317,6 +330,7 @@ let package = Package(
             name: "VigilKafkaTests",
             dependencies: [
                 "VigilKafka",
+                "VigilClientSupport",
                 "FuzzSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -468,6 +482,7 @@ if Context.environment["VIGIL_FUZZ"] == "1" {
         ("mqtt", ["VigilMQTT"]),
         ("resp", ["VigilRedis"]),
         ("kafka", ["VigilKafka"]),
+        ("leveldb", ["VigilLevelDB"]),
         ("mysql", ["VigilMySQL"]),
         ("xmpp", ["VigilXMPP", .product(name: "NIOCore", package: "swift-nio")]),
         ("config", ["VigilApp"]),

@@ -45,7 +45,7 @@ struct StreamServices {
             if configuration.visionaire.exporterPort > 0 {
                 services.append(
                     .init(
-                        service: buildStreamExporterApplication(
+                        service: buildMetricsListener(
                             exporter: exporter,
                             host: configuration.visionaire.exporterHost,
                             port: configuration.visionaire.exporterPort,
@@ -76,27 +76,29 @@ struct StreamServices {
     }
 }
 
-/// Builds the seed-004 exporter listener: `GET /metrics` with the camera metrics, 404 on every
-/// other path (as the seed's `ThreadingHTTPServer`). Given a token, `/metrics` needs
+/// Builds an extra metrics listener: `GET /metrics` with one exporter's text, 404 on every other
+/// path. The seed-004 exporter (`exporter_port`, as the seed's `ThreadingHTTPServer`) and gxydb-api's
+/// `:8081/metrics` (`[janus] gxydb_metrics_listen`) are such listeners. Given a token, `/metrics` needs
 /// `Authorization: Bearer <token>` (401 otherwise, counted in `vigil_http_requests_unauthorized_total`);
 /// the caller passes one beyond loopback, as for the main `/metrics`, and the configuration refuses
 /// such a listener without one.
 ///
 /// - Parameters:
-///   - exporter: The Visionaire snapshot exporter.
+///   - exporter: What `/metrics` shows.
 ///   - host: The address to bind.
-///   - port: The port (the seed's 9898; 0 picks a free one).
+///   - port: The port (0 picks a free one).
 ///   - token: The token `/metrics` needs, if any.
 ///   - idleTimeout: How long a connection may sit without a request.
 ///   - onServerRunning: Called with the bound port.
 ///   - logger: Logger for the listener.
 /// - Returns: A Hummingbird application (a `Service`).
-public func buildStreamExporterApplication(
-    exporter: MetricsSnapshotExporter,
+public func buildMetricsListener(
+    exporter: any MetricsExporter,
     host: String,
     port: Int,
     token: String? = nil,
     idleTimeout: Duration = .seconds(60),
+    serverName: String = "vigil-stream-exporter",
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
     logger: Logger
 ) -> some ApplicationProtocol {
@@ -111,7 +113,7 @@ public func buildStreamExporterApplication(
     return Application(
         router: router,
         server: .http1(configuration: .init(idleTimeout: TimeAmount(idleTimeout))),
-        configuration: .init(address: .hostname(host, port: port), serverName: "vigil-stream-exporter"),
+        configuration: .init(address: .hostname(host, port: port), serverName: serverName),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
         logger: logger
     )

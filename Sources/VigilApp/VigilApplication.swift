@@ -148,6 +148,22 @@ public struct VigilApplication: Sendable {
                 )
             )
         )
+        if let listen = configuration.janus.gxydbMetricsListen, let (host, port) = WebConfiguration.parseListen(listen) {
+            // gxydb-api's metrics port, for scrapers and dashboards not yet moved to Vigil's /metrics.
+            services.append(
+                .init(
+                    service: buildMetricsListener(
+                        exporter: MetricFamilyFilter(series, keeping: ["galaxy_", "gxydb_"]),
+                        host: host,
+                        port: port,
+                        token: WebConfiguration.isLoopback(host: host) ? nil : configuration.http.token,
+                        idleTimeout: configuration.http.idleTimeout,
+                        serverName: "vigil-gxydb-metrics",
+                        logger: Self.logger(logger, "vigil.gateways.metrics")
+                    )
+                )
+            )
+        }
         services += streams.services
         // The Announcer's XMPP connections, then the Announcer (and its own listener, if any).
         services += (announcer?.services ?? []).map { .init(service: $0) }

@@ -155,6 +155,9 @@ public struct Label: Sendable, Hashable, Codable {
 extension SeedMetric {
     /// `galaxy_gateways_sessions{name,type="rooms"}`: sessions of a configured gateway (seed 000).
     public static let galaxyGatewaysSessions = SeedMetric("galaxy_gateways_sessions", targetLabel: "name")
+    /// `gxydb_gateway_sessions{name,type}`: the name gxydb-api's setup guide checks (its code exports
+    /// only `galaxy_gateways_sessions`); an opt-in alias for sites whose dashboards use it.
+    public static let gxydbGatewaySessions = SeedMetric("gxydb_gateway_sessions", targetLabel: "name")
     /// `galaxy_failover_active{failed_server,failover_server}`: 1 while a failed primary's load is on
     /// a spare, then 0 (seed 000). Observed on the failed primary.
     public static let galaxyFailoverActive = SeedMetric("galaxy_failover_active", targetLabel: "failed_server")

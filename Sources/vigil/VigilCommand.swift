@@ -19,7 +19,7 @@ struct VigilCommand: AsyncParsableCommand {
         commandName: "vigil",
         abstract: "Watch Janus gateways, MQTT devices and agents, media streams and hosts; announce over XMPP.",
         version: vigilVersion,
-        subcommands: [Serve.self, Config.self, Alerts.self, Version.self],
+        subcommands: [Serve.self, Config.self, Alerts.self, Import.self, Version.self],
         defaultSubcommand: Serve.self
     )
 
@@ -118,6 +118,49 @@ struct Alerts: AsyncParsableCommand {
         func run() async throws {
             let configuration = try Serve.load(config)
             print(PrometheusRuleExport.yaml(configuration.alerting.rules), terminator: "")
+        }
+    }
+}
+
+/// `vigil import iotmonitor-leveldb DIR`.
+struct Import: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Import state from the systems Vigil replaces.",
+        subcommands: [IotmonitorLevelDB.self]
+    )
+
+    struct IotmonitorLevelDB: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "iotmonitor-leveldb",
+            abstract: "Copy iotmonitor's stored states (its iotdb.leveldb folder) into Vigil's store.",
+            discussion: """
+                Run it with Vigil stopped, or restart Vigil after it: the device watchdog reads stored \
+                states at start-up. The LevelDB folder is only read; iotmonitor should be stopped so \
+                that the folder is complete.
+                """
+        )
+
+        @Argument(help: "iotmonitor's LevelDB folder (iotdb.leveldb in its working directory).")
+        var directory: String
+
+        @Option(name: .shortAndLong, help: "The configuration file naming the store (default: $VIGIL_CONFIG, else built-in defaults).")
+        var config: String?
+
+        @Flag(help: "Read and count without writing.")
+        var dryRun = false
+
+        func run() async throws {
+            let configuration = try Serve.load(config)
+            let summary: IotmonitorImport.Summary
+            do {
+                summary = try await IotmonitorImport.run(directory: directory, configuration: configuration, dryRun: dryRun)
+            } catch {
+                FileHandle.standardError.write(Data("vigil: import failed: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+            for example in summary.refusedExamples { print("skipped \(example): not an MQTT topic name") }
+            let verb = dryRun ? "would import" : "imported"
+            print("\(verb) \(summary.imported) states from \(directory) (\(summary.refused) keys skipped, \(summary.deleted) deleted keys)")
         }
     }
 }

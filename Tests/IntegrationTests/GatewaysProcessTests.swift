@@ -17,10 +17,12 @@ struct GatewaysProcessTests {
     func seedEnvironmentEndToEnd() async throws {
         let bed = GatewayTestBed()
         let directory = IntegrationEnvironment.scratchDirectory.appendingPathComponent("gateways-process-\(UUID().uuidString.prefix(8))")
-        let vigil = try VigilProcess(
-            environment: try bed.processEnvironment(available: "gxy1,gxy2", failover: "gxy12"),
-            directory: directory
-        )
+        var environment = try bed.processEnvironment(available: "gxy1,gxy2", failover: "gxy12")
+        // gxydb-api's metrics port and the metric name its setup guide checks (migration aids).
+        let gxydbPort = try freeLoopbackPort()
+        environment["VIGIL_JANUS_GXYDB_METRICS_ALIAS"] = "true"
+        environment["VIGIL_JANUS_GXYDB_METRICS_LISTEN"] = "127.0.0.1:\(gxydbPort)"
+        let vigil = try VigilProcess(environment: environment, directory: directory)
         do {
             try await vigil.waitUntilHealthy()
             try bed.start(["gxy1", "gxy2", "gxy12"])
@@ -36,6 +38,14 @@ struct GatewaysProcessTests {
             try await bed.eventually("sessions in /metrics") {
                 try await vigil.get("/metrics").body.contains(#"galaxy_gateways_sessions{name="gxy2",type="rooms"} 0"#)
             }
+            #expect(try await vigil.get("/metrics").body.contains(#"gxydb_gateway_sessions{name="gxy2",type="rooms"} 0"#))
+            let gxydb = try await vigil.get("/metrics", port: gxydbPort)
+            #expect(gxydb.status == 200)
+            #expect(gxydb.body.contains(#"galaxy_gateways_sessions{name="gxy2",type="rooms"} 0"#))
+            #expect(gxydb.body.contains(#"gxydb_gateway_sessions{name="gxy1",type="rooms"} 0"#))
+            #expect(gxydb.body.contains("# TYPE gxydb_gateway_sessions gauge"))
+            #expect(!gxydb.body.contains("vigil_"))
+            #expect(try await vigil.get("/api/v1/overview", port: gxydbPort).status == 404)
 
             try await bed.gateway("gxy1").kill9()
             try await bed.eventually("failover in the API", timeout: .seconds(5)) {

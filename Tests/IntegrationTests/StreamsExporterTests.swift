@@ -118,7 +118,7 @@ struct StreamsExporterTests {
         let exporter = MetricsSnapshotExporter()
         exporter.publish([MetricFamily(name: "camera_stream_total", help: "h", kind: .untyped, samples: [.init([.init("stream_name", "Lobby")], 2)])])
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let app = buildStreamExporterApplication(
+        let app = buildMetricsListener(
             exporter: exporter,
             host: "127.0.0.1",
             port: 0,

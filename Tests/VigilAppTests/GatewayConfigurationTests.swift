@@ -27,6 +27,34 @@ struct GatewayConfigurationTests {
         #expect(janus.inboxCapacity == 1024)
     }
 
+    @Test("gxydb-api migration aids: the metric alias and its metrics port, off by default; a port beyond loopback needs a token")
+    func gxydbMigration() throws {
+        let defaults = try VigilConfiguration.defaults(environment: [:]).janus
+        #expect(defaults.gxydbMetricsAlias == false)
+        #expect(defaults.gxydbMetricsListen == nil)
+        let file = try VigilConfiguration.parse(
+            """
+            [janus]
+            gxydb_metrics_alias = true
+            gxydb_metrics_listen = "127.0.0.1:8081"
+            """,
+            file: "vigil.toml"
+        )
+        #expect(file.janus.gxydbMetricsAlias)
+        #expect(file.janus.gxydbMetricsListen == "127.0.0.1:8081")
+        #expect(throws: ConfigurationError.self) {
+            try VigilConfiguration.parse("[janus]\ngxydb_metrics_listen = \"8081\"", file: "vigil.toml")
+        }
+        #expect(throws: ConfigurationError.self) {
+            try VigilConfiguration.parse("[janus]\ngxydb_metrics_listen = \":8081\"", file: "vigil.toml")
+        }
+        let tokened = try VigilConfiguration.parse(
+            "[http]\ntoken = \"t0ken-t0ken-t0ken\"\n[janus]\ngxydb_metrics_listen = \":8081\"",
+            file: "vigil.toml"
+        )
+        #expect(tokened.janus.gxydbMetricsListen == ":8081")
+    }
+
     @Test("Bounds of discovered servers and the inbox, from the file or VIGIL_JANUS_*")
     func bounds() throws {
         let text = """

@@ -56,6 +56,35 @@ struct AlertEngineTests {
         #expect(book.alerts.isEmpty)
     }
 
+    @Test("'for' and repeat intervals run on the monotonic reading: a wall-clock step neither fires early nor delays a repeat")
+    func clockSteps() throws {
+        var evaluator = AlertEvaluator(rules: AlertRule.builtIn)
+        var book = AlertBook(rules: evaluator.rules)
+        let down = [gateway("gw1", .down)]
+        let id = "GatewayDown|gateway/gw1"
+        _ = book.update(evaluator.evaluate(down, now: 100), now: 100, monotonic: 10)
+        // The wall clock jumps an hour ahead, 10 s of real time later: still pending (for = 30 s).
+        var changes = book.update(evaluator.evaluate(down, now: 3_700), now: 3_700, monotonic: 20)
+        #expect(changes.fired.isEmpty)
+        #expect(book.alerts[id]?.state == .pending)
+        changes = book.update(evaluator.evaluate(down, now: 3_721), now: 3_721, monotonic: 41)
+        #expect(changes.fired == [id])
+        book.markNotified([id], receiver: "am", now: 3_721, monotonic: 41)
+        // The wall clock steps back a day: the repeat still comes 60 s of real time later.
+        #expect(book.due(for: "am", repeatInterval: 60, now: -82_000, monotonic: 90).firing.isEmpty)
+        #expect(book.due(for: "am", repeatInterval: 60, now: -81_990, monotonic: 101).firing.map(\.id) == [id])
+
+        // Restored from the store (no monotonic stamps): 'for' counts from the stored wall stamp.
+        var restored = AlertBook(rules: evaluator.rules)
+        var pending = book
+        _ = pending.update(evaluator.evaluate([gateway("gw2", .down)], now: 5_000), now: 5_000, monotonic: 500)
+        restored.restore(pending.snapshot)
+        changes = restored.update(evaluator.evaluate([gateway("gw2", .down)], now: 5_020), now: 5_020, monotonic: 7)
+        #expect(changes.fired.isEmpty)
+        changes = restored.update(evaluator.evaluate([gateway("gw2", .down)], now: 5_031), now: 5_031, monotonic: 18)
+        #expect(changes.fired == ["GatewayDown|gateway/gw2"])
+    }
+
     @Test("A pending alert whose condition stops holding is dropped without a notice")
     func pendingDropped() {
         var evaluator = AlertEvaluator(rules: AlertRule.builtIn)

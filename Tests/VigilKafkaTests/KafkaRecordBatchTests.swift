@@ -8,6 +8,7 @@
 import Foundation
 import NIOCore
 import Testing
+import VigilClientSupport
 
 @testable import VigilKafka
 

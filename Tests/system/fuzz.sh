@@ -6,7 +6,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${FUZZ_SECONDS:-30}
-targets=${FUZZ_TARGETS:-"mqtt resp mysql xmpp config query kafka"}
+targets=${FUZZ_TARGETS:-"mqtt resp mysql xmpp config query kafka leveldb"}
 targets=$(echo $targets | tr ' ' '\n')
 passed=0
 failed=0

@@ -88,17 +88,18 @@ actor AlertingService: Service {
     func evaluate() async {
         await restore()
         let started = ContinuousClock.now
-        let now = clock.wallClockSeconds
+        let reading = clock.reading
+        let now = reading.wallClockSeconds
         let states = await hub.states()
         let refusedBefore = book.refused
-        var changes = book.update(evaluator.evaluate(states, now: now), now: now)
+        var changes = book.update(evaluator.evaluate(states, now: now), now: now, monotonic: reading.seconds)
         if book.expireSilences(before: now) { changes.changed = true }
         metrics.refused.increment(by: book.refused - refusedBefore)
         for id in changes.fired {
             if let alert = book.alerts[id] { logger.notice("Alert firing", metadata: ["alert": "\(id)", "summary": "\(alert.summary)"]) }
         }
         for id in changes.resolved { logger.notice("Alert resolved", metadata: ["alert": "\(id)"]) }
-        let delivered = await deliver(now: now)
+        let delivered = await deliver(now: now, monotonic: reading.seconds)
         if changes.changed || delivered { await persist() }
         var firing: [Event.Severity: Int] = [.info: 0, .warning: 0, .critical: 0]
         for alert in book.alerts.values where alert.state == .firing { firing[alert.severity, default: 0] += 1 }
@@ -107,10 +108,10 @@ actor AlertingService: Service {
     }
 
     /// Sends every receiver what it is due; returns whether anything was delivered.
-    private func deliver(now: Double) async -> Bool {
+    private func deliver(now: Double, monotonic: Double) async -> Bool {
         var plans: [(receiver: any AlertReceiver, notifications: [AlertNotification])] = []
         for receiver in receivers {
-            let due = book.due(for: receiver.name, repeatInterval: receiver.repeatInterval, now: now)
+            let due = book.due(for: receiver.name, repeatInterval: receiver.repeatInterval, now: now, monotonic: monotonic)
             guard !due.firing.isEmpty || !due.resolved.isEmpty else { continue }
             plans.append((receiver, Self.group(firing: due.firing, resolved: due.resolved, by: configuration.groupBy, now: now)))
         }
@@ -145,7 +146,7 @@ actor AlertingService: Service {
         var delivered = false
         for (receiver, done, failures) in outcomes {
             for notification in done {
-                book.markNotified(notification.firing.map(\.id), receiver: receiver, now: now)
+                book.markNotified(notification.firing.map(\.id), receiver: receiver, now: now, monotonic: monotonic)
                 book.markResolutionSent(notification.resolved.map(\.id), receiver: receiver)
                 delivered = true
             }

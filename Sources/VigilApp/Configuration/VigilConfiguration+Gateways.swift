@@ -8,6 +8,7 @@
 import VigilCore
 import VigilMQTT
 import VigilMonitors
+import VigilWeb
 
 extension GatewayMonitorConfiguration {
     /// The seed's (gxydb-api's) environment variables and the `[janus]` keys they override.
@@ -64,6 +65,13 @@ extension GatewayMonitorConfiguration {
         if let cap = try section.integer("max_discovered", in: 0...100_000) { maxDiscovered = cap }
         if let expiry = try section.duration("discovered_expiry") { discoveredExpiry = expiry }
         if let capacity = try section.integer("inbox_capacity", in: 16...1_000_000) { inboxCapacity = capacity }
+        if let alias = try section.bool("gxydb_metrics_alias") { gxydbMetricsAlias = alias }
+        if let listen = try section.nonEmptyString("gxydb_metrics_listen") {
+            guard WebConfiguration.parseListen(listen) != nil else {
+                throw section.error("gxydb_metrics_listen", "'\(listen)' is not host:port (for example \"127.0.0.1:8081\")")
+            }
+            gxydbMetricsListen = listen
+        }
 
         try applySeedEnvironment(environment)
         try validate(section)

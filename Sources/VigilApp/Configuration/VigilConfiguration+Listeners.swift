@@ -26,7 +26,7 @@ extension VigilConfiguration {
     ///   address; the seed's `":8080"` next to the default `127.0.0.1:8080` gives `0.0.0.0:8080`)
     ///   and a warning says so; two different single addresses on one port are an error.
     /// - A listener that is not loopback-only (the main one, `rest_api_port`, the Visionaire
-    ///   exporter) needs `[http] token` (`VIGIL_HTTP_TOKEN`): without it anybody who reaches the port
+    ///   exporter, gxydb-api's metrics port) needs `[http] token` (`VIGIL_HTTP_TOKEN`): without it anybody who reaches the port
     ///   could send messages to users, read the API or list the cameras.
     mutating func resolveListeners(file: String) throws {
         if let announcer, let listen = announcer.restAPIListen, let (host, port) = WebConfiguration.parseListen(listen),
@@ -56,6 +56,9 @@ extension VigilConfiguration {
         }
         if visionaire.enabled, visionaire.exporterPort > 0, !WebConfiguration.isLoopback(host: visionaire.exporterHost) {
             exposed.append("[visionaire] exporter_host (\(Self.display(visionaire.exporterHost, visionaire.exporterPort)))")
+        }
+        if let listen = janus.gxydbMetricsListen, let (host, port) = WebConfiguration.parseListen(listen), !WebConfiguration.isLoopback(host: host) {
+            exposed.append("[janus] gxydb_metrics_listen (\(Self.display(host, port)))")
         }
         guard !exposed.isEmpty else { return }
         throw ConfigurationError(

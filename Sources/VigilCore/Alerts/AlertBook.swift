@@ -11,6 +11,12 @@
 /// It is a plain value: the alerting service feeds it matches and the time, asks it what each
 /// receiver is due, marks what was delivered, and stores it whole (see ``Snapshot``). Nothing in it
 /// reads a clock.
+///
+/// Times come in two readings. Wall-clock seconds stamp what people and receivers see
+/// (`activeSince`, `startsAt`, `endsAt`, `notified`) and survive restarts. Durations (a rule's
+/// `for`, a receiver's repeat interval) are measured on the monotonic reading, kept in memory only,
+/// so that a step of the system clock neither fires an alert early nor holds back a repeat; after a
+/// restart they start from the stored wall-clock stamps.
 public struct AlertBook: Sendable {
     /// The rules, in the evaluator's order (matches refer to them by index).
     public let rules: [AlertRule]
@@ -26,6 +32,13 @@ public struct AlertBook: Sendable {
     public private(set) var refused = 0
     /// How long a resolved alert waits for receivers that failed before it is dropped anyway.
     public var resolvedRetention: Double = 86_400
+    /// Per rule: whether its summary shows the status, which can change without the value changing.
+    private let summaryShowsStatus: [Bool]
+    /// Monotonic seconds at which each pending alert's condition started to hold.
+    private var pendingSince: [String: Double] = [:]
+    /// Monotonic seconds at which each receiver was last told of each firing alert (alert id →
+    /// receiver → seconds).
+    private var notifiedAt: [String: [String: Double]] = [:]
 
     /// What changed in one update.
     public struct Changes: Sendable, Hashable {
@@ -50,6 +63,7 @@ public struct AlertBook: Sendable {
         self.rules = rules
         self.inhibitRules = inhibitRules
         self.capacity = capacity
+        self.summaryShowsStatus = rules.map { $0.summary.contains("{{status}}") }
     }
 
     /// The identity of the alert a match makes.
@@ -74,7 +88,14 @@ public struct AlertBook: Sendable {
 
     /// Applies one evaluation: new matches become pending, pending ones that held for their rule's
     /// `for` fire, and firing ones without a match are resolved.
-    public mutating func update(_ matches: [AlertMatch], now: Double) -> Changes {
+    ///
+    /// - Parameters:
+    ///   - matches: The evaluator's matches.
+    ///   - now: Wall-clock seconds, for the stamps.
+    ///   - monotonic: Monotonic seconds, for the `for` durations (default: `now`, for callers with
+    ///     one reading, such as tests).
+    public mutating func update(_ matches: [AlertMatch], now: Double, monotonic: Double? = nil) -> Changes {
+        let elapsed = monotonic ?? now
         var changes = Changes()
         var seen = Set<String>()
         seen.reserveCapacity(matches.count)
@@ -87,7 +108,7 @@ public struct AlertBook: Sendable {
             if let existing = alerts[id], existing.state != .resolved {
                 alert = existing
                 // Most alerts stay as they were round after round: render only what can change.
-                render = existing.value != match.value || rule.summary.contains("{{status}}")
+                render = existing.value != match.value || summaryShowsStatus[match.rule]
                 alert.value = match.value
             } else {
                 guard alerts[id] != nil || alerts.count < capacity else {
@@ -103,14 +124,23 @@ public struct AlertBook: Sendable {
                     value: match.value,
                     now: now
                 )
+                pendingSince[id] = elapsed
+                notifiedAt[id] = nil
                 changes.changed = true
             }
             if render { alert.summary = Self.render(rule.summary, rule: rule, match: match) }
-            if alert.state == .pending, now - alert.activeSince >= rule.forSeconds {
-                alert.state = .firing
-                alert.startsAt = now
-                changes.fired.append(id)
-                changes.changed = true
+            if alert.state == .pending {
+                // A pending alert restored from the store has only its wall-clock stamp.
+                let since = pendingSince[id] ?? elapsed - max(0, now - alert.activeSince)
+                if elapsed - since >= rule.forSeconds {
+                    alert.state = .firing
+                    alert.startsAt = now
+                    pendingSince[id] = nil
+                    changes.fired.append(id)
+                    changes.changed = true
+                } else {
+                    pendingSince[id] = since
+                }
             }
             alerts[id] = alert
         }
@@ -118,6 +148,7 @@ public struct AlertBook: Sendable {
             switch alert.state {
             case .pending:
                 alerts[id] = nil
+                pendingSince[id] = nil
                 changes.changed = true
             case .firing:
                 var resolved = alert
@@ -130,6 +161,7 @@ public struct AlertBook: Sendable {
                 let told = alert.notified.keys.allSatisfy { alert.resolutionSent.contains($0) }
                 if told || now - (alert.endsAt ?? now) > resolvedRetention {
                     alerts[id] = nil
+                    notifiedAt[id] = nil
                     changes.changed = true
                 }
             }
@@ -164,7 +196,12 @@ public struct AlertBook: Sendable {
 
     /// What one receiver is due at `now`: firing alerts it was never told of or not within
     /// `repeatInterval`, and resolutions of alerts it was told of. Muted alerts are not due.
-    public func due(for receiver: String, repeatInterval: Double, now: Double) -> (firing: [Alert], resolved: [Alert]) {
+    ///
+    /// - Parameters:
+    ///   - monotonic: Monotonic seconds, for the repeat interval (default: `now`); alerts told
+    ///     before a restart fall back to their wall-clock `notified` stamp.
+    public func due(for receiver: String, repeatInterval: Double, now: Double, monotonic: Double? = nil) -> (firing: [Alert], resolved: [Alert]) {
+        let elapsed = monotonic ?? now
         var firing: [Alert] = []
         var resolved: [Alert] = []
         for alert in alerts.values {
@@ -172,7 +209,11 @@ public struct AlertBook: Sendable {
             case .pending:
                 continue
             case .firing:
-                if let last = alert.notified[receiver], now - last < repeatInterval { continue }
+                if let last = notifiedAt[alert.id]?[receiver] {
+                    if elapsed - last < repeatInterval { continue }
+                } else if let last = alert.notified[receiver], now - last < repeatInterval {
+                    continue
+                }
                 if isMuted(alert, now: now) { continue }
                 firing.append(alert)
             case .resolved:
@@ -182,9 +223,13 @@ public struct AlertBook: Sendable {
         return (firing.sorted { $0.id < $1.id }, resolved.sorted { $0.id < $1.id })
     }
 
-    /// Records that a receiver was told of these firing alerts at `now`.
-    public mutating func markNotified(_ ids: [String], receiver: String, now: Double) {
-        for id in ids { alerts[id]?.notified[receiver] = now }
+    /// Records that a receiver was told of these firing alerts at `now` (wall clock) and
+    /// `monotonic` (default: `now`).
+    public mutating func markNotified(_ ids: [String], receiver: String, now: Double, monotonic: Double? = nil) {
+        for id in ids where alerts[id] != nil {
+            alerts[id]?.notified[receiver] = now
+            notifiedAt[id, default: [:]][receiver] = monotonic ?? now
+        }
     }
 
     /// Records that a receiver was told that these alerts are resolved.

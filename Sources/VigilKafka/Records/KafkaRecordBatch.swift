@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 import NIOCore
+import VigilClientSupport
 
 /// Record batch v2 (magic 2), the only format Kafka 4 accepts and every broker since 0.11 writes.
 ///

@@ -50,7 +50,7 @@ public final class MQTTClient: Service, Sendable {
     /// The preferred executor of subscription bodies: the connections' loop, when it is a loop of
     /// a `MultiThreadedEventLoopGroup` (a loop that runs its own tasks; an `EmbeddedEventLoop`
     /// in tests runs them only when told to).
-    let taskExecutor: MQTTEventLoopTaskExecutor?
+    let taskExecutor: EventLoopTaskExecutor?
     let logger: Logger
     let metrics: MQTTMetrics
     let state = Mutex(State())
@@ -82,7 +82,7 @@ public final class MQTTClient: Service, Sendable {
         self.eventLoopGroup = eventLoopGroup
         let eventLoop = eventLoopGroup.next()
         self.eventLoop = eventLoop
-        self.taskExecutor = eventLoopGroup is MultiThreadedEventLoopGroup ? MQTTEventLoopTaskExecutor(eventLoop: eventLoop) : nil
+        self.taskExecutor = eventLoopGroup is MultiThreadedEventLoopGroup ? EventLoopTaskExecutor(eventLoop: eventLoop) : nil
         var logger = logger
         logger[metadataKey: "mqtt.client_id"] = .string(configuration.clientID)
         self.logger = logger

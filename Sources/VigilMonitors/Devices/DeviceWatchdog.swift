@@ -59,7 +59,9 @@ public final class DeviceWatchdog: Service, Sendable {
     /// Taken in `init`, before the client runs, so that the first connection is seen too.
     private let connectionEvents: AsyncStream<MQTTConnectionEvent>
 
-    static let statePrefix = "devices/state/"
+    /// The ``StateStore`` key prefix of stored state payloads (the topic follows); `vigil import
+    /// iotmonitor-leveldb` writes there too.
+    public static let statePrefix = "devices/state/"
     static let helloPrefix = "devices/hello/"
 
     /// Creates the watchdog. Nothing runs until ``run()``.

@@ -34,6 +34,8 @@
 /// | `max_discovered` (`VIGIL_JANUS_MAX_DISCOVERED`) | integer | `64` | unconfigured servers shown as `discovered` at most; `0` shows none |
 /// | `discovered_expiry` (`VIGIL_JANUS_DISCOVERED_EXPIRY`) | duration | `"10m"` | silence after which a discovered server is forgotten |
 /// | `inbox_capacity` (`VIGIL_JANUS_INBOX_CAPACITY`) | integer | `1024` | messages waiting for the monitor loop, beyond configured servers' statuses |
+/// | `gxydb_metrics_alias` | bool | `false` | also export sessions as `gxydb_gateway_sessions`, the name gxydb-api's setup guide checks |
+/// | `gxydb_metrics_listen` | `host:port` | none | an extra listener with only the `galaxy_*` (and alias) series on `/metrics`, as gxydb-api's `:8081` |
 public struct GatewayMonitorConfiguration: Sendable, Hashable {
     /// The MQTT broker URL; `nil` disables the MQTT monitor.
     public var brokerURL: String?
@@ -86,6 +88,10 @@ public struct GatewayMonitorConfiguration: Sendable, Hashable {
     /// How many messages may wait for the monitor loop, not counting the latest status of each
     /// configured server (statuses are coalesced per server; refusals are counted).
     public var inboxCapacity: Int
+    /// Also export `galaxy_gateways_sessions` as `gxydb_gateway_sessions` (migration from gxydb-api).
+    public var gxydbMetricsAlias: Bool
+    /// Where an extra `/metrics` listener with only the seed's series binds (`"127.0.0.1:8081"`).
+    public var gxydbMetricsListen: String?
 
     /// Creates a configuration with the defaults listed above.
     public init(
@@ -112,7 +118,9 @@ public struct GatewayMonitorConfiguration: Sendable, Hashable {
         httpDeadline: Duration = .milliseconds(900),
         maxDiscovered: Int = 64,
         discoveredExpiry: Duration = .seconds(600),
-        inboxCapacity: Int = 1024
+        inboxCapacity: Int = 1024,
+        gxydbMetricsAlias: Bool = false,
+        gxydbMetricsListen: String? = nil
     ) {
         self.brokerURL = brokerURL
         self.clientID = clientID
@@ -138,6 +146,8 @@ public struct GatewayMonitorConfiguration: Sendable, Hashable {
         self.maxDiscovered = maxDiscovered
         self.discoveredExpiry = discoveredExpiry
         self.inboxCapacity = inboxCapacity
+        self.gxydbMetricsAlias = gxydbMetricsAlias
+        self.gxydbMetricsListen = gxydbMetricsListen
     }
 
     /// How the gateways are watched, given what is configured.

@@ -110,6 +110,9 @@ extension GatewayTracker {
         var samples: [Sample] = []
         if let sessions = gateway.sessions {
             samples.append(Sample(.galaxyGatewaysSessions, Double(sessions), labels: [Label("type", "rooms")]))
+            if configuration.gxydbMetricsAlias {
+                samples.append(Sample(.gxydbGatewaySessions, Double(sessions), labels: [Label("type", "rooms")]))
+            }
         }
         guard let series = failoverSeries[gateway.name] else { return samples }
         for (spare, active) in series.active.sorted(by: { $0.key < $1.key }) {

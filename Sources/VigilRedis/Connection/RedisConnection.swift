@@ -10,6 +10,7 @@ public import NIOCore
 public import NIOPosix
 import NIOSSL
 import Synchronization
+import VigilClientSupport
 
 /// One network connection to a Redis server: an actor that runs on the channel's event loop, so it
 /// reaches its channel handler without a thread hop.
@@ -36,7 +37,7 @@ public final actor RedisConnection: RedisCommandExecutor {
     public nonisolated let serverInfo: [String: RESPValue]
     private let handler: NIOLoopBound<RedisChannelHandler>
     private let commandTimeout: TimeAmount
-    private let executor: RedisEventLoopTaskExecutor
+    private let executor: EventLoopTaskExecutor
     /// The source of request identifiers, which let a cancelled request be found.
     private let requestIDs = Atomic<UInt64>(0)
 
@@ -59,7 +60,7 @@ public final actor RedisConnection: RedisCommandExecutor {
         self.handler = handler
         self.serverInfo = serverInfo
         self.commandTimeout = commandTimeout
-        self.executor = RedisEventLoopTaskExecutor(eventLoop: channel.eventLoop)
+        self.executor = EventLoopTaskExecutor(eventLoop: channel.eventLoop)
     }
 
     /// Connects, runs `operation` with the connection, then closes it, even when `operation`

@@ -142,6 +142,9 @@ enum IntegrationEnvironment {
     /// Alertmanager's base URL (scripts/services/alertmanager.sh).
     static var alertmanagerURL: String { get throws { try require("ALERTMANAGER_URL") } }
 
+    /// A python3 that can `import plyvel`, a real LevelDB writer (scripts/services/leveldb.sh).
+    static var leveldbPython: String { get throws { try require("LEVELDB_PYTHON") } }
+
     static var scratchDirectory: URL {
         URL(fileURLWithPath: environment["VIGIL_TEST_TMP"] ?? NSTemporaryDirectory())
     }

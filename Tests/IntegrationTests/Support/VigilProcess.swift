@@ -67,9 +67,9 @@ final class VigilProcess: @unchecked Sendable {
 
     var log: String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
 
-    /// GETs a path; returns status and body.
-    func get(_ path: String) async throws -> (status: Int, body: String) {
-        let request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+    /// GETs a path (of another of its listeners, given `port`); returns status and body.
+    func get(_ path: String, port: Int? = nil) async throws -> (status: Int, body: String) {
+        let request = HTTPClientRequest(url: "http://127.0.0.1:\(port ?? self.port)\(path)")
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
         let body = try await response.body.collect(upTo: 16 * 1024 * 1024)
         return (Int(response.status.code), String(buffer: body))
