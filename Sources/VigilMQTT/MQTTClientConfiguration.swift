@@ -29,6 +29,8 @@ public import VigilClientSupport
 /// | ``offlineQueueLimit`` | `Int` | 1,000 QoS 1/2 messages queued while disconnected |
 /// | ``reconnect`` | ``MQTTReconnectPolicy`` | 0.5 s doubling to 30 s, up to 20 % shorter (jitter), no attempt limit |
 /// | ``connectTimeout`` | `Duration` | 10 s for TCP, TLS and CONNACK together |
+/// | ``takeoverLimit`` | `Int` | 3 session takeovers within ``takeoverWindow`` end ``MQTTClient/run()``; 0: never |
+/// | ``takeoverWindow`` | `Duration` | 60 s |
 ///
 /// ```swift
 /// var configuration = try MQTTClientConfiguration(url: "mqtt://broker.local", clientID: "vigil-1")
@@ -81,6 +83,14 @@ public struct MQTTClientConfiguration: Sendable {
     public var reconnect: MQTTReconnectPolicy
     /// The time allowed for TCP connect, TLS handshake and CONNACK together.
     public var connectTimeout: Duration
+    /// How many times within ``takeoverWindow`` the broker may end the session because another
+    /// connection used the same client identifier (MQTT 5 DISCONNECT 0x8E, "session taken over")
+    /// before ``MQTTClient/run()`` stops with ``MQTTClientError/Code/clientIdentifierInUse``
+    /// instead of taking the session back; 0 never stops. Two processes with one identifier
+    /// otherwise push each other off the broker for ever, each losing messages at every switch.
+    public var takeoverLimit = 3
+    /// The window of ``takeoverLimit``.
+    public var takeoverWindow: Duration = .seconds(60)
 
     /// Creates a configuration; every field but the address and client identifier has a default.
     ///

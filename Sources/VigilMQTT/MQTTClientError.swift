@@ -38,6 +38,7 @@ public struct MQTTClientError: ProtocolClientError {
             case tlsConfiguration
             case alreadyRunning
             case shutdown
+            case clientIdentifierInUse
         }
 
         fileprivate let value: _Internal
@@ -79,6 +80,9 @@ public struct MQTTClientError: ProtocolClientError {
         public static var alreadyRunning: Code { .init(.alreadyRunning) }
         /// The client stopped while the operation was waiting.
         public static var shutdown: Code { .init(.shutdown) }
+        /// Another connection keeps taking over this client's session: its client identifier is
+        /// in use elsewhere (see ``MQTTClientConfiguration/takeoverLimit``).
+        public static var clientIdentifierInUse: Code { .init(.clientIdentifierInUse) }
 
         /// The name of the code.
         public var description: String { "\(value)" }

@@ -120,6 +120,10 @@ public final class MQTTClient: Service, Sendable {
         // does not wait); `failures` counts failed attempts in a row for the policy's limit.
         var attempt = 0
         var failures = 0
+        var takeovers = MQTTTakeoverWindow(limit: configuration.takeoverLimit, window: configuration.takeoverWindow)
+        // The last connection was closed by the broker soon after it was accepted: a takeover by a
+        // broker that does not say so (Mosquitto 2.0 just closes), if the broker accepts us again.
+        var suspectedTakeover = false
         while !Task.isCancelled {
             if attempt > 0 {
                 let delay = configuration.reconnect.delay(forAttempt: attempt)
@@ -147,6 +151,7 @@ public final class MQTTClient: Service, Sendable {
                 if Task.isCancelled { break }
                 logger.warning("MQTT connection to \(configuration.address) failed", metadata: ["error": "\(reason)"])
                 self.emit(.disconnected(reason))
+                suspectedTakeover = false
                 failures += 1
                 guard configuration.reconnect.allowsRetry(afterFailures: failures) else {
                     logger.error("MQTT client gives up", metadata: ["mqtt.attempts": "\(failures)"])
@@ -156,6 +161,11 @@ public final class MQTTClient: Service, Sendable {
             }
             attempt = 1
             failures = 0
+            let connectedAt = ContinuousClock.now
+            if suspectedTakeover {
+                suspectedTakeover = false
+                try noteTakeover(&takeovers, definite: false)
+            }
             // Held messages not claimed within the hold are acknowledged without a consumer.
             let holdTimer: Scheduled<Void>? =
                 session == nil
@@ -178,7 +188,45 @@ public final class MQTTClient: Service, Sendable {
             metrics.connected.record(0)
             logger.info("MQTT disconnected", metadata: ["mqtt.reason": "\(reason)"])
             self.emit(.disconnected(reason))
+            switch takeovers.classify(reason, connectedFor: .now - connectedAt) {
+            case .takenOver:
+                try noteTakeover(&takeovers, definite: true)
+            case .suspected:
+                // The earlier ones were confirmed by an accepted reconnect: this one makes the loop,
+                // and not reconnecting leaves the session to the other connection.
+                if takeovers.reachesLimit(at: .now) {
+                    try noteTakeover(&takeovers, definite: false)
+                } else {
+                    suspectedTakeover = true
+                }
+            case .other:
+                break
+            }
         }
+    }
+
+    /// Counts a session takeover, and stops the client when they come in a loop.
+    ///
+    /// - Parameter definite: The broker said so (DISCONNECT 0x8E); otherwise it closed the
+    ///   connection soon after accepting it and accepted the next one at once.
+    /// - Throws: ``MQTTClientError/Code/clientIdentifierInUse`` at the configured limit.
+    private func noteTakeover(_ takeovers: inout MQTTTakeoverWindow, definite: Bool) throws {
+        metrics.takeovers.increment()
+        logger.warning(
+            definite
+                ? "MQTT session taken over: another connection uses this client id"
+                : "MQTT broker closed the connection soon after accepting it, and accepted the next at once: another connection may use this client id",
+            metadata: ["mqtt.client_id": "\(configuration.clientID)"]
+        )
+        guard takeovers.record(at: .now) else { return }
+        let error = MQTTClientError(
+            .clientIdentifierInUse,
+            message: "client id '\(configuration.clientID)' is in use by another connection: the broker ended its session "
+                + "\(takeovers.count) times within \(configuration.takeoverWindow); give each process its own client id",
+            reasonCode: definite ? MQTTTakeoverWindow.sessionTakenOver : nil
+        )
+        logger.error("MQTT client stops: \(error.message ?? "")", metadata: ["mqtt.broker": "\(configuration.address)"])
+        throw error
     }
 
     /// Runs one connection: subscribes again, sends queued publications, waits for the close.

@@ -37,6 +37,9 @@ struct MQTTMetrics: Sendable {
     /// `vigil_mqtt_messages_unrouted_total`: received QoS 1/2 messages no subscription wanted,
     /// acknowledged without a consumer.
     let unrouted: Counter
+    /// `vigil_mqtt_session_takeovers_total`: sessions the broker ended because another connection
+    /// used the same client identifier.
+    let takeovers: Counter
 
     /// Creates the metric objects.
     ///
@@ -54,5 +57,6 @@ struct MQTTMetrics: Sendable {
         self.redelivered = Counter(label: "vigil_mqtt_messages_redelivered_total", dimensions: dimensions, factory: factory)
         self.readPauses = Counter(label: "vigil_mqtt_read_pauses_total", dimensions: dimensions, factory: factory)
         self.unrouted = Counter(label: "vigil_mqtt_messages_unrouted_total", dimensions: dimensions, factory: factory)
+        self.takeovers = Counter(label: "vigil_mqtt_session_takeovers_total", dimensions: dimensions, factory: factory)
     }
 }
