@@ -146,6 +146,8 @@ public final class Announcer: Service, Sendable {
     /// read at start does not queue a job twice).
     private let queue: Mutex<(jobs: [Job], waiters: [CheckedContinuation<Void, Never>], known: Set<String>)> = Mutex(([], [], []))
     private let sequence = Atomic<Int>(0)
+    /// Stanzas rendered and waiting for the pacer or a connection (at most one per worker).
+    private let pendingSends = Atomic<Int>(0)
 
     private let sentCounter = Counter(label: "vigil_announcer_messages_total", dimensions: [("result", "sent")])
     private let failedCounter = Counter(label: "vigil_announcer_messages_total", dimensions: [("result", "failed")])
@@ -190,6 +192,10 @@ public final class Announcer: Service, Sendable {
 
     /// How many announcements wait to be worked on.
     public var queuedCount: Int { queue.withLock { $0.jobs.count } }
+    /// How many announcements are being sent (taken by a worker, not finished or failed).
+    public var inProgressCount: Int { queue.withLock { $0.known.count - $0.jobs.count } }
+    /// How many rendered stanzas wait for the pacer or a connection (at most one per worker).
+    public var pendingSendCount: Int { pendingSends.load(ordering: .relaxed) }
 
     /// Accepts an announcement: stores it in the outbox and queues it.
     public func submit(_ announcement: Announcement) async throws(SubmitError) -> Receipt {
@@ -583,6 +589,8 @@ public final class Announcer: Service, Sendable {
 
     /// Sends one stanza at the global rate, retrying on the next connections.
     private func deliver(_ stanza: String) async -> Delivery {
+        pendingSends.add(1, ordering: .relaxed)
+        defer { pendingSends.subtract(1, ordering: .relaxed) }
         var attempt = 1
         while true {
             let time = clock.now.seconds

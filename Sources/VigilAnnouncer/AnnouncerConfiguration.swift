@@ -119,6 +119,11 @@ public struct AnnouncerConfiguration: Sendable, Hashable {
         public var resource = "announcer"
         /// `ping_interval` (seconds).
         public var pingInterval: Duration = .seconds(2)
+        /// `tls` (Vigil's own): STARTTLS on the client stream (RFC 6120 §5).
+        public var tls: ClientTLS = .off
+        /// `ca_file` (Vigil's own): PEM certificates the server's certificate must chain to;
+        /// `nil` trusts the system's roots.
+        public var caFile: String?
 
         /// Creates settings.
         public init(username: String, password: String, domain: String) {
@@ -155,6 +160,8 @@ public struct AnnouncerConfiguration: Sendable, Hashable {
         case redis(RedisSettings)
         /// `[user-activity-rest-api]`.
         case rest(RESTSettings)
+        /// `[user-activity-ejabberd]` (Vigil's own): ejabberd's HTTP API, `connected_users`.
+        case ejabberdAPI(EjabberdAPISettings)
     }
 
     /// `[user-activity-redis]`.
@@ -186,6 +193,16 @@ public struct AnnouncerConfiguration: Sendable, Hashable {
         public var maxIdleConnections = 100
         /// `max_retry`.
         public var maxRetry = 3
+        /// `path` (Vigil's own): the path of the online-status request, after `address`.
+        public var path = "/v1/users/online"
+        /// `request_field` (Vigil's own): the request body's member holding the usernames; empty
+        /// sends a bare JSON array.
+        public var requestField = "usernames"
+        /// `response_field` (Vigil's own): the response body's member holding the online
+        /// usernames; empty expects a bare JSON array.
+        public var responseField = "online"
+        /// `max_response_bytes` (Vigil's own): a longer response is refused.
+        public var maxResponseBytes = 4 << 20
 
         /// Creates the defaults.
         public init() {}
