@@ -31,6 +31,9 @@ public struct AnnouncerConfiguration: Sendable, Hashable {
     public var recipientSourceGiveUp: Duration = .seconds(300)
     /// `[monitoring] buffer_report_duration` (seconds): how often buffer fill levels are reported.
     public var bufferReportInterval: Duration = .seconds(1)
+    /// Whether the file sets `buffer_report_duration`: the report is then logged at info level,
+    /// otherwise at debug level (it would fill a log every second by default).
+    public var bufferReportExplicit = false
 
     /// `[ejabberd]`: the XMPP servers and the sending policy.
     public var xmpp = XMPPSettings()

@@ -156,32 +156,21 @@ struct AnnouncerConnectionsIntegrationTests {
         }
     }
 
-    @Test("tls = required against a server without STARTTLS fails clearly; if_offered logs in in plain text")
+    @Test("tls = required against a server without STARTTLS (ejabberd without certificates) fails clearly; if_offered logs in in plain text")
     func serverWithoutTLS() async throws {
-        let prosody = try PrivateProsody()
-        try await prosody.start()
-        defer { prosody.stop() }
-        // The private server offers no STARTTLS on c2s (no certificate, no tls module).
-        let server = IntegrationEnvironment.XMPPServer(
-            name: "private",
-            host: "127.0.0.1",
-            c2sPort: prosody.c2sPort,
-            componentPort: prosody.componentPort,
-            domain: "private.test",
-            componentDomain: prosody.componentDomain,
-            componentSecret: prosody.secret,
-            users: [("nobody", "pw")]
-        )
-        let vigil = try sources.start(clientConfiguration(server, port: prosody.c2sPort, tls: "tls = \"required\""))
+        let server = try IntegrationEnvironment.xmppServer("EJABBERD", name: "ejabberd")
+        let node = #"vigil_announcer_xmpp_connections{node="\#(server.host):\#(server.c2sPort)",state="connected"}"#
+        let vigil = try sources.start(clientConfiguration(server, port: server.c2sPort, tls: "tls = \"required\""))
         try await base.running(vigil, receivers: []) {
             try await vigil.waitUntilHealthy()
             try await waitForLog(vigil, containing: "the server does not offer STARTTLS")
+            #expect(AnnouncerOnlineSourcesIntegrationTests.sample(try await vigil.get("/metrics").body, node) == 0)
         }
-        // if_offered goes on without TLS: it gets as far as authentication (the user does not exist).
-        let plain = try sources.start(clientConfiguration(server, port: prosody.c2sPort, tls: "tls = \"if_offered\""))
+        // if_offered goes on without TLS, and the same account logs in.
+        let plain = try sources.start(clientConfiguration(server, port: server.c2sPort, tls: "tls = \"if_offered\""))
         try await base.running(plain, receivers: []) {
             try await plain.waitUntilHealthy()
-            try await waitForLog(plain, containing: "XMPP connect failed")
+            try await waitFor(plain, node) { $0 == 1 }
             #expect(!plain.log.contains("does not offer STARTTLS"), "\(plain.log)")
         }
     }

@@ -125,6 +125,7 @@ struct AnnouncerOnlineSourcesIntegrationTests {
                 [user-activity-ejabberd]
                 api_url = "\(apiURL)"
                 username = "\(try IntegrationEnvironment.require("EJABBERD_API_USER"))"
+                password = "\(try IntegrationEnvironment.require("EJABBERD_API_PASSWORD"))"
                 cache_duration = 0
                 """
         )

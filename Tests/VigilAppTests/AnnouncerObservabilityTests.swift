@@ -78,6 +78,16 @@ struct AnnouncerObservabilityTests {
         #expect(configuration.announcer?.userActivity == .ejabberdAPI(expected))
     }
 
+    @Test("The buffer report is logged at info level only when the file sets buffer_report_duration")
+    func bufferReportLevel() throws {
+        let explicit = try #require(
+            try VigilConfiguration.parse(Self.component + "[monitoring]\nbuffer_report_duration = 5\n", file: "a.toml").announcer
+        )
+        #expect(explicit.bufferReportExplicit && explicit.bufferReportInterval == .seconds(5))
+        let implicit = try #require(try VigilConfiguration.parse(Self.component, file: "a.toml").announcer)
+        #expect(!implicit.bufferReportExplicit && implicit.bufferReportInterval == .seconds(1))
+    }
+
     @Test("[client] tls and ca_file")
     func clientTLS() throws {
         let caFile = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("vigil-ca-\(UUID().uuidString).pem")

@@ -11,8 +11,9 @@ import ServiceLifecycle
 import VigilAnnouncer
 
 /// Seed 001's buffer report ("Report buffer fill length every X sec", `[monitoring]
-/// buffer_report_duration`): every interval one info line, `Buffer fill length`, with the
-/// Announcer's queue depths and connections, and the same values as gauges.
+/// buffer_report_duration`): every interval one line, `Buffer fill length`, with the Announcer's
+/// queue depths and connections (info when the key is set, debug otherwise), and the same values
+/// as gauges.
 ///
 /// Metrics: `vigil_announcer_in_progress` (announcements being sent),
 /// `vigil_announcer_pending_sends` (rendered stanzas waiting for the pacer or a connection).
@@ -25,6 +26,8 @@ struct AnnouncerBufferReport: Service {
     let inputBuffer: Int
     /// `logic_process_number`: the bound of the pending sends (one per worker).
     let workers: Int
+    /// Info when the file asked for the report, debug otherwise.
+    let level: Logger.Level
     let logger: Logger
 
     func run() async throws {
@@ -36,7 +39,7 @@ struct AnnouncerBufferReport: Service {
                 let line = self.report()
                 inProgress.record(line.inProgress)
                 pending.record(line.pending)
-                self.logger.info("Buffer fill length", metadata: line.metadata)
+                self.logger.log(level: self.level, "Buffer fill length", metadata: line.metadata)
             }
         }
     }

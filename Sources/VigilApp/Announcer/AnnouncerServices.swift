@@ -82,6 +82,7 @@ struct AnnouncerServices {
                 interval: configuration.bufferReportInterval,
                 inputBuffer: configuration.inputBuffer,
                 workers: configuration.logicProcessNumber,
+                level: configuration.bufferReportExplicit ? .info : .debug,
                 logger: logger("vigil.announcer")
             )
         )

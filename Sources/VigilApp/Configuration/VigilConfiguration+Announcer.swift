@@ -107,6 +107,7 @@ extension VigilConfiguration {
             let monitoring = try section("monitoring")
             if let interval = try monitoring.duration("buffer_report_duration") {
                 announcer.bufferReportInterval = try Self.atLeastOneSecond(interval, "buffer_report_duration", monitoring)
+                announcer.bufferReportExplicit = true
             }
         }
 
