@@ -148,6 +148,8 @@ public final class Announcer: Service, Sendable {
     private let sequence = Atomic<Int>(0)
     /// Stanzas rendered and waiting for the pacer or a connection (at most one per worker).
     private let pendingSends = Atomic<Int>(0)
+    /// Announcements in the outbox that gave up and wait for ``retry(id:)``.
+    private let heldCount = Atomic<Int>(0)
 
     private let sentCounter = Counter(label: "vigil_announcer_messages_total", dimensions: [("result", "sent")])
     private let failedCounter = Counter(label: "vigil_announcer_messages_total", dimensions: [("result", "failed")])
@@ -196,6 +198,9 @@ public final class Announcer: Service, Sendable {
     public var inProgressCount: Int { queue.withLock { $0.known.count - $0.jobs.count } }
     /// How many rendered stanzas wait for the pacer or a connection (at most one per worker).
     public var pendingSendCount: Int { pendingSends.load(ordering: .relaxed) }
+    /// How many announcements are in the outbox: queued, being sent, or failed and waiting for
+    /// ``retry(id:)``.
+    public var outboxCount: Int { queue.withLock { $0.known.count } + max(0, heldCount.load(ordering: .relaxed)) }
 
     /// Accepts an announcement: stores it in the outbox and queues it.
     public func submit(_ announcement: Announcement) async throws(SubmitError) -> Receipt {
@@ -275,6 +280,7 @@ public final class Announcer: Service, Sendable {
         } catch {
             throw .storeFailed("\(error)")
         }
+        heldCount.subtract(1, ordering: .relaxed)
         enqueue([job])
         logger.info("Announcement queued again", metadata: ["announcement.id": "\(id)"])
         return Receipt(id: id, recipients: job.usernames.map { $0.count - job.next })
@@ -285,8 +291,9 @@ public final class Announcer: Service, Sendable {
     public func run() async throws {
         do {
             let stored = try await store.values(prefix: Self.outboxPrefix)
-            let jobs = stored.compactMap { try? JSONDecoder().decode(Job.self, from: Data($0.value)) }
-                .filter { $0.held == nil }
+            let all = stored.compactMap { try? JSONDecoder().decode(Job.self, from: Data($0.value)) }
+            heldCount.store(all.filter { $0.held != nil }.count, ordering: .relaxed)
+            let jobs = all.filter { $0.held == nil }
                 .sorted { $0.accepted < $1.accepted }
             if !jobs.isEmpty {
                 logger.info("Resuming announcements from the outbox", metadata: ["announcer.outbox": "\(jobs.count)"])
@@ -449,6 +456,7 @@ public final class Announcer: Service, Sendable {
         await saveShielded(job)
         _ = queue.withLock { $0.known.remove(job.id) }
         heldCounter.increment()
+        heldCount.add(1, ordering: .relaxed)
         logger.error("Announcement failed; kept for a retry through the API", metadata: ["announcement.id": "\(job.id)", "error": "\(reason)"])
         await record(
             Event(

@@ -169,6 +169,9 @@ struct AnnouncerOnlineSourcesIntegrationTests {
             let events = try await vigil.get("/api/v1/events?limit=5").body
             #expect(events.contains("HTTP 401"))
             #expect(!events.contains("wrong-password") && !vigil.log.contains("wrong-password"))
+            // The held announcement stays in the outbox (buffer report gauges, set every second).
+            try await AnnouncerConnectionsIntegrationTests().waitFor(vigil, "vigil_announcer_outbox") { $0 == 1 }
+            try await AnnouncerConnectionsIntegrationTests().waitFor(vigil, "vigil_announcer_in_progress") { $0 == 0 }
         }
     }
 }

@@ -15,7 +15,8 @@ import VigilAnnouncer
 /// queue depths and connections (info when the key is set, debug otherwise), and the same values
 /// as gauges.
 ///
-/// Metrics: `vigil_announcer_in_progress` (announcements being sent),
+/// Metrics: `vigil_announcer_in_progress` (announcements being sent), `vigil_announcer_outbox`
+/// (announcements in the outbox: queued, being sent, or failed and waiting for a retry),
 /// `vigil_announcer_pending_sends` (rendered stanzas waiting for the pacer or a connection).
 /// `vigil_announcer_queued` is kept by the Announcer itself.
 struct AnnouncerBufferReport: Service {
@@ -33,12 +34,14 @@ struct AnnouncerBufferReport: Service {
     func run() async throws {
         let inProgress = Gauge(label: "vigil_announcer_in_progress")
         let pending = Gauge(label: "vigil_announcer_pending_sends")
+        let outbox = Gauge(label: "vigil_announcer_outbox")
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do { try await Task.sleep(for: self.interval) } catch { return }
                 let line = self.report()
                 inProgress.record(line.inProgress)
                 pending.record(line.pending)
+                outbox.record(line.outbox)
                 self.logger.log(level: self.level, "Buffer fill length", metadata: line.metadata)
             }
         }
@@ -49,6 +52,7 @@ struct AnnouncerBufferReport: Service {
         var queued: Int
         var inProgress: Int
         var pending: Int
+        var outbox: Int
         var metadata: Logger.Metadata
     }
 
@@ -56,12 +60,15 @@ struct AnnouncerBufferReport: Service {
         let queued = announcer.queuedCount
         let inProgress = announcer.inProgressCount
         let pending = announcer.pendingSendCount
+        let outbox = announcer.outboxCount
         let (connected, total) = connections.connectedCount
         return Line(
             queued: queued,
             inProgress: inProgress,
             pending: pending,
+            outbox: outbox,
             metadata: [
+                "announcer.outbox": "\(outbox)",
                 "announcer.input_buffer": "\(queued)/\(inputBuffer)",
                 "announcer.in_progress": "\(inProgress)",
                 "announcer.pending_sends": "\(pending)/\(workers)",

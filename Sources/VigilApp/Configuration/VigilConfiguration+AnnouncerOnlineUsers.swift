@@ -7,6 +7,7 @@
 
 import Foundation
 import VigilAnnouncer
+import VigilCore
 
 extension VigilConfiguration {
     /// Reads the online-user sources that need no Redis: `[user-activity-rest-api]` (seed 001, with
@@ -91,7 +92,7 @@ extension VigilConfiguration {
         guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme),
             let host = url.host, !host.isEmpty
         else {
-            throw section.error(key, "'\(text)' is not an http:// or https:// URL with a host")
+            throw section.error(key, "'\(Redaction.urls(in: text))' is not an http:// or https:// URL with a host")
         }
         guard url.user == nil, url.password == nil else {
             throw section.error(key, "must not hold credentials; use the username and password keys")
