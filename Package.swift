@@ -264,6 +264,7 @@ let package = Package(
                 "VigilXMPP",
                 "VigilMySQL",
                 "VigilRedis",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),

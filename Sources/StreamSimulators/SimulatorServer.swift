@@ -20,6 +20,8 @@ public struct SimulatedRequest: Sendable {
     public var query: [String: String]
     /// The `Authorization` header, when present.
     public var authorization: String?
+    /// The body (at most 1 MiB is kept).
+    public var body: [UInt8] = []
 
     /// Creates a request (tests that call a simulator directly use this).
     public init(method: String = "GET", path: String, query: [String: String] = [:], authorization: String? = nil) {
@@ -127,6 +129,7 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
     private let handler: @Sendable (SimulatedRequest) async -> SimulatedResponse
     private let stopped: StopFlag
     private var head: HTTPRequestHead?
+    private var body: [UInt8] = []
 
     init(handler: @escaping @Sendable (SimulatedRequest) async -> SimulatedResponse, stopped: StopFlag) {
         self.handler = handler
@@ -137,8 +140,9 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         switch unwrapInboundIn(data) {
         case .head(let head):
             self.head = head
-        case .body:
-            break
+            body = []
+        case .body(let buffer):
+            if body.count + buffer.readableBytes <= 1 << 20 { body += buffer.readableBytesView }
         case .end:
             guard let head else { return }
             self.head = nil
@@ -146,7 +150,10 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
                 context.close(promise: nil)
                 return
             }
-            let request = Self.request(from: head)
+            var parsed = Self.request(from: head)
+            parsed.body = body
+            body = []
+            let request = parsed
             let keepAlive = head.isKeepAlive
             let handler = self.handler
             let promise = context.eventLoop.makePromise(of: SimulatedResponse.self)

@@ -146,6 +146,10 @@ public final class Announcer: Service, Sendable {
     /// read at start does not queue a job twice).
     private let queue: Mutex<(jobs: [Job], waiters: [CheckedContinuation<Void, Never>], known: Set<String>)> = Mutex(([], [], []))
     private let sequence = Atomic<Int>(0)
+    /// Stanzas rendered and waiting for the pacer or a connection (at most one per worker).
+    private let pendingSends = Atomic<Int>(0)
+    /// Announcements in the outbox that gave up and wait for ``retry(id:)``.
+    private let heldCount = Atomic<Int>(0)
 
     private let sentCounter = Counter(label: "vigil_announcer_messages_total", dimensions: [("result", "sent")])
     private let failedCounter = Counter(label: "vigil_announcer_messages_total", dimensions: [("result", "failed")])
@@ -190,6 +194,13 @@ public final class Announcer: Service, Sendable {
 
     /// How many announcements wait to be worked on.
     public var queuedCount: Int { queue.withLock { $0.jobs.count } }
+    /// How many announcements are being sent (taken by a worker, not finished or failed).
+    public var inProgressCount: Int { queue.withLock { $0.known.count - $0.jobs.count } }
+    /// How many rendered stanzas wait for the pacer or a connection (at most one per worker).
+    public var pendingSendCount: Int { pendingSends.load(ordering: .relaxed) }
+    /// How many announcements are in the outbox: queued, being sent, or failed and waiting for
+    /// ``retry(id:)``.
+    public var outboxCount: Int { queue.withLock { $0.known.count } + max(0, heldCount.load(ordering: .relaxed)) }
 
     /// Accepts an announcement: stores it in the outbox and queues it.
     public func submit(_ announcement: Announcement) async throws(SubmitError) -> Receipt {
@@ -269,6 +280,7 @@ public final class Announcer: Service, Sendable {
         } catch {
             throw .storeFailed("\(error)")
         }
+        heldCount.subtract(1, ordering: .relaxed)
         enqueue([job])
         logger.info("Announcement queued again", metadata: ["announcement.id": "\(id)"])
         return Receipt(id: id, recipients: job.usernames.map { $0.count - job.next })
@@ -279,8 +291,9 @@ public final class Announcer: Service, Sendable {
     public func run() async throws {
         do {
             let stored = try await store.values(prefix: Self.outboxPrefix)
-            let jobs = stored.compactMap { try? JSONDecoder().decode(Job.self, from: Data($0.value)) }
-                .filter { $0.held == nil }
+            let all = stored.compactMap { try? JSONDecoder().decode(Job.self, from: Data($0.value)) }
+            heldCount.store(all.filter { $0.held != nil }.count, ordering: .relaxed)
+            let jobs = all.filter { $0.held == nil }
                 .sorted { $0.accepted < $1.accepted }
             if !jobs.isEmpty {
                 logger.info("Resuming announcements from the outbox", metadata: ["announcer.outbox": "\(jobs.count)"])
@@ -443,6 +456,7 @@ public final class Announcer: Service, Sendable {
         await saveShielded(job)
         _ = queue.withLock { $0.known.remove(job.id) }
         heldCounter.increment()
+        heldCount.add(1, ordering: .relaxed)
         logger.error("Announcement failed; kept for a retry through the API", metadata: ["announcement.id": "\(job.id)", "error": "\(reason)"])
         await record(
             Event(
@@ -583,6 +597,8 @@ public final class Announcer: Service, Sendable {
 
     /// Sends one stanza at the global rate, retrying on the next connections.
     private func deliver(_ stanza: String) async -> Delivery {
+        pendingSends.add(1, ordering: .relaxed)
+        defer { pendingSends.subtract(1, ordering: .relaxed) }
         var attempt = 1
         while true {
             let time = clock.now.seconds

@@ -31,6 +31,9 @@ public struct AnnouncerConfiguration: Sendable, Hashable {
     public var recipientSourceGiveUp: Duration = .seconds(300)
     /// `[monitoring] buffer_report_duration` (seconds): how often buffer fill levels are reported.
     public var bufferReportInterval: Duration = .seconds(1)
+    /// Whether the file sets `buffer_report_duration`: the report is then logged at info level,
+    /// otherwise at debug level (it would fill a log every second by default).
+    public var bufferReportExplicit = false
 
     /// `[ejabberd]`: the XMPP servers and the sending policy.
     public var xmpp = XMPPSettings()
@@ -119,6 +122,11 @@ public struct AnnouncerConfiguration: Sendable, Hashable {
         public var resource = "announcer"
         /// `ping_interval` (seconds).
         public var pingInterval: Duration = .seconds(2)
+        /// `tls` (Vigil's own): STARTTLS on the client stream (RFC 6120 §5).
+        public var tls: ClientTLS = .off
+        /// `ca_file` (Vigil's own): PEM certificates the server's certificate must chain to;
+        /// `nil` trusts the system's roots.
+        public var caFile: String?
 
         /// Creates settings.
         public init(username: String, password: String, domain: String) {
@@ -155,6 +163,8 @@ public struct AnnouncerConfiguration: Sendable, Hashable {
         case redis(RedisSettings)
         /// `[user-activity-rest-api]`.
         case rest(RESTSettings)
+        /// `[user-activity-ejabberd]` (Vigil's own): ejabberd's HTTP API, `connected_users`.
+        case ejabberdAPI(EjabberdAPISettings)
     }
 
     /// `[user-activity-redis]`.
@@ -186,6 +196,16 @@ public struct AnnouncerConfiguration: Sendable, Hashable {
         public var maxIdleConnections = 100
         /// `max_retry`.
         public var maxRetry = 3
+        /// `path` (Vigil's own): the path of the online-status request, after `address`.
+        public var path = "/v1/users/online"
+        /// `request_field` (Vigil's own): the request body's member holding the usernames; empty
+        /// sends a bare JSON array.
+        public var requestField = "usernames"
+        /// `response_field` (Vigil's own): the response body's member holding the online
+        /// usernames; empty expects a bare JSON array.
+        public var responseField = "online"
+        /// `max_response_bytes` (Vigil's own): a longer response is refused.
+        public var maxResponseBytes = 4 << 20
 
         /// Creates the defaults.
         public init() {}

@@ -313,28 +313,12 @@ struct AlertingTests {
     func webhook() async throws {
         let answers = Mutex<[HTTPResponse.Status]>([.internalServerError, .ok])
         let requests = Mutex<[(headers: HTTPFields, body: [UInt8])]>([])
-        let router = Router()
-        router.post("hook") { request, _ -> Response in
-            let body = try await request.body.collect(upTo: 1 << 20)
-            requests.withLock { $0.append((request.headers, Array(body.readableBytesView))) }
-            let status = answers.withLock { $0.isEmpty ? .ok : $0.removeFirst() }
-            return Response(status: status)
+        let answer: @Sendable (String, HTTPFields, [UInt8]) -> (HTTPResponse.Status, String) = { _, headers, body in
+            requests.withLock { $0.append((headers, body)) }
+            return (answers.withLock { $0.isEmpty ? .ok : $0.removeFirst() }, "")
         }
-        let port = Mutex<Int?>(nil)
-        let (ready, readyContinuation) = AsyncStream<Void>.makeStream()
-        let app = Application(
-            router: router,
-            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in
-                port.withLock { $0 = channel.localAddress?.port }
-                readyContinuation.yield()
-            },
-            logger: Logger(label: "hook", factory: { _ in SwiftLogNoOpLogHandler() })
-        )
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService() }
-            for await _ in ready { break }
-            var configuration = AlertingConfiguration.Webhook(name: "ops", url: "http://127.0.0.1:\(port.withLock { $0 }!)/hook", secret: "k3y")
+        try await withTestHTTPServer(answer: answer) { base in
+            var configuration = AlertingConfiguration.Webhook(name: "ops", url: base + "/hook", secret: "k3y")
             configuration.retries = 2
             let receiver = WebhookReceiver(configuration: configuration, repeatInterval: 60, httpClient: .shared)
             var alert = Alert(
@@ -349,7 +333,6 @@ struct AlertingTests {
             alert.state = .firing
             alert.startsAt = 100
             try await receiver.deliver(AlertNotification(groupKey: "alertname=DeviceExpired", firing: [alert], resolved: [], now: 200))
-            group.cancelAll()
         }
         let seen = requests.withLock { $0 }
         #expect(seen.count == 2)

@@ -7,7 +7,10 @@
 #                        # EJABBERD_COMPONENT_PORT, EJABBERD_DOMAIN, EJABBERD_COMPONENT_DOMAIN,
 #                        # EJABBERD_COMPONENT_SECRET, EJABBERD_USERS ("user:password" pairs);
 #                        # also an MQTT broker (mod_mqtt, MQTT 3.1.1 and 5) on EJABBERD_MQTT_PORT,
-#                        # for the user EJABBERD_MQTT_USER (name@domain) / EJABBERD_MQTT_PASSWORD
+#                        # for the user EJABBERD_MQTT_USER (name@domain) / EJABBERD_MQTT_PASSWORD;
+#                        # and the HTTP API (mod_http_api) at EJABBERD_API_URL, where the admin
+#                        # EJABBERD_API_USER (name@domain) / EJABBERD_API_PASSWORD may call
+#                        # connected_users and connected_users_info (HTTP Basic authentication)
 #   ejabberd_stop        # stops it
 #
 # The Erlang VM runs as user ejabberd even when started by root, so DIR is handed to that user and
@@ -19,7 +22,7 @@ EJABBERDCTL_BIN="${EJABBERDCTL_BIN:-$(command -v ejabberdctl || echo /usr/sbin/e
 _ejabberd_free_ports() {
     python3 -c '
 import socket
-sockets = [socket.socket() for _ in range(4)]
+sockets = [socket.socket() for _ in range(5)]
 for s in sockets: s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in sockets))
 for s in sockets: s.close()'
@@ -36,7 +39,7 @@ ejabberd_start() {
     chmod o+x "$(dirname "$dir")"
     EJABBERD_DIR=$dir
     export EJABBERD_DOMAIN=example.test EJABBERD_COMPONENT_DOMAIN=announcer.example.test EJABBERD_COMPONENT_SECRET=s3cret
-    read -r EJABBERD_C2S_PORT EJABBERD_COMPONENT_PORT dist_port EJABBERD_MQTT_PORT < <(_ejabberd_free_ports)
+    read -r EJABBERD_C2S_PORT EJABBERD_COMPONENT_PORT dist_port EJABBERD_MQTT_PORT EJABBERD_API_PORT < <(_ejabberd_free_ports)
     EJABBERD_NODE=vigilejab$dist_port@localhost
     cat >"$dir/ctl.cfg" <<CONF
 ERLANG_NODE=vigilejab$dist_port@localhost
@@ -59,7 +62,11 @@ listen:
       $EJABBERD_COMPONENT_DOMAIN:
         password: $EJABBERD_COMPONENT_SECRET
   - {port: $EJABBERD_MQTT_PORT, ip: "127.0.0.1", module: mod_mqtt}
+  - {port: $EJABBERD_API_PORT, ip: "127.0.0.1", module: ejabberd_http, request_handlers: {/api: mod_http_api}}
 acl: {admin: {user: admin@$EJABBERD_DOMAIN}}
+api_permissions:
+  "console commands": {from: ejabberd_ctl, who: all, what: "*"}
+  "online users for the admin": {from: mod_http_api, who: {acl: admin}, what: [connected_users, connected_users_info]}
 access_rules: {local: {allow: all}, c2s: {allow: all}, announce: {allow: admin}, configure: {allow: admin}}
 shaper: {normal: {rate: 3000, burst_size: 20000}, fast: 100000}
 shaper_rules: {c2s_shaper: fast, max_user_sessions: 10, max_user_offline_messages: 5000}
@@ -71,7 +78,7 @@ CONF
     _ejabberd_ctl foreground >"$dir/fg.out" 2>&1 &
     EJABBERD_PID=$!
     local deadline=$((SECONDS + 30)) port
-    for port in "$EJABBERD_C2S_PORT" "$EJABBERD_COMPONENT_PORT" "$EJABBERD_MQTT_PORT"; do
+    for port in "$EJABBERD_C2S_PORT" "$EJABBERD_COMPONENT_PORT" "$EJABBERD_MQTT_PORT" "$EJABBERD_API_PORT"; do
         until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
             if [ $SECONDS -ge $deadline ] || ! kill -0 "$EJABBERD_PID" 2>/dev/null; then
                 echo "ejabberd.sh: ejabberd did not start; log:" >&2
@@ -91,7 +98,11 @@ CONF
     _ejabberd_ctl register mqtt "$EJABBERD_DOMAIN" mqttpw >>"$dir/register.log" 2>&1 \
         || { echo "ejabberd.sh: registering mqtt failed" >&2; cat "$dir/register.log" >&2; return 1; }
     export EJABBERD_MQTT_USER=mqtt@$EJABBERD_DOMAIN EJABBERD_MQTT_PASSWORD=mqttpw
-    export EJABBERD_HOST=127.0.0.1 EJABBERD_C2S_PORT EJABBERD_COMPONENT_PORT EJABBERD_MQTT_PORT EJABBERD_USERS EJABBERD_PID EJABBERD_DIR
+    # The HTTP API's admin, also kept out of EJABBERD_USERS.
+    _ejabberd_ctl register admin "$EJABBERD_DOMAIN" adminpw >>"$dir/register.log" 2>&1 \
+        || { echo "ejabberd.sh: registering admin failed" >&2; cat "$dir/register.log" >&2; return 1; }
+    export EJABBERD_API_URL=http://127.0.0.1:$EJABBERD_API_PORT/api EJABBERD_API_USER=admin@$EJABBERD_DOMAIN EJABBERD_API_PASSWORD=adminpw
+    export EJABBERD_HOST=127.0.0.1 EJABBERD_C2S_PORT EJABBERD_COMPONENT_PORT EJABBERD_MQTT_PORT EJABBERD_API_PORT EJABBERD_USERS EJABBERD_PID EJABBERD_DIR
 }
 
 ejabberd_stop() {

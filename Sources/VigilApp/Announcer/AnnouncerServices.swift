@@ -26,8 +26,14 @@ struct AnnouncerServices {
     var announcer: Announcer?
 
     init(configuration: AnnouncerConfiguration, http: WebConfiguration, hub: Hub, store: any StateStore, logger: (String) -> Logger) throws {
-        let connections = Self.connectionConfigurations(configuration)
-        let clients = connections.map { XMPPClient(configuration: XMPPClientConfiguration(connection: $0), logger: logger("vigil.xmpp")) }
+        let connectionMetrics = XMPPConnectionMetrics(
+            nodes: Self.connectionNodes(configuration),
+            giveUpWarning: { if case .component(let component) = configuration.login { component.maxConnectionCheckRetry } else { nil } }(),
+            logger: logger("vigil.xmpp")
+        )
+        let clients = try Self.clientConfigurations(configuration).enumerated().map { index, client in
+            XMPPClient(configuration: client, logger: logger("vigil.xmpp"), observer: connectionMetrics.observer(for: index))
+        }
         let sender = XMPPStanzaSender(clients: clients)
         var settings = Announcer.Settings(domain: configuration.domain)
         settings.inputBuffer = configuration.inputBuffer
@@ -39,7 +45,7 @@ struct AnnouncerServices {
         settings.recipientSourceGiveUp = configuration.recipientSourceGiveUp
         var helpers: [any Service] = []
         var recipients: (any RecipientSource)?
-        if let mysql = configuration.mysql, case .redis(let redisSettings) = configuration.userActivity {
+        if let mysql = configuration.mysql, let source = Self.onlineUserSource(configuration, clock: hub.clock, logger: logger) {
             let mysqlClient = MySQLClient(
                 configuration: MySQLClientConfiguration(
                     connection: MySQLConnectionConfiguration(
@@ -53,9 +59,8 @@ struct AnnouncerServices {
                 ),
                 logger: logger("vigil.mysql")
             )
-            let redis = Self.userActivityRedis(redisSettings, logger: logger("vigil.redis"))
-            helpers = [mysqlClient, redis]
-            recipients = ChannelRecipients(mysql: mysqlClient, online: RedisOnlineUsers(redis: redis, batch: configuration.userActivityAskBuffer))
+            helpers = [mysqlClient] + source.services
+            recipients = ChannelRecipients(mysql: mysqlClient, online: source.online)
         }
         let announcer = Announcer(
             settings: settings,
@@ -70,6 +75,17 @@ struct AnnouncerServices {
         services = helpers + clients.map { $0 as any Service }
         services.append(BounceWatcher(clients: clients, logger: logger("vigil.announcer")))
         services.append(announcer)
+        services.append(
+            AnnouncerBufferReport(
+                announcer: announcer,
+                connections: connectionMetrics,
+                interval: configuration.bufferReportInterval,
+                inputBuffer: configuration.inputBuffer,
+                workers: configuration.logicProcessNumber,
+                level: configuration.bufferReportExplicit ? .info : .debug,
+                logger: logger("vigil.announcer")
+            )
+        )
         // Without a token the listener is loopback-only (the configuration refuses anything else), so
         // a Host that is not loopback can only come from a re-pointed name in a browser.
         let loopbackHostOnly = http.token == nil

@@ -12,7 +12,7 @@ extension VigilConfiguration {
     /// The sections of the seed-001 (Announcer) format.
     static let announcerSections: Set<String> = [
         "monitoring", "ejabberd", "component", "client", "mysql", "user-activity-redis", "user-activity-rest-api",
-        "kafka-consumer", "kafka-producer",
+        "user-activity-ejabberd", "kafka-consumer", "kafka-producer",
     ]
     /// The top-level keys of the seed-001 format.
     static let announcerTopLevelKeys: Set<String> = [
@@ -83,6 +83,7 @@ extension VigilConfiguration {
             if let interval = try client.duration("ping_interval") {
                 settings.pingInterval = try Self.atLeastOneSecond(interval, "ping_interval", client)
             }
+            try Self.parseClientTLS(client, into: &settings)
             login = .client(settings)
         }
 
@@ -106,6 +107,7 @@ extension VigilConfiguration {
             let monitoring = try section("monitoring")
             if let interval = try monitoring.duration("buffer_report_duration") {
                 announcer.bufferReportInterval = try Self.atLeastOneSecond(interval, "buffer_report_duration", monitoring)
+                announcer.bufferReportExplicit = true
             }
         }
 
@@ -150,17 +152,8 @@ extension VigilConfiguration {
             if root["user-activity-rest-api"] != nil {
                 warnings.append("\(file): both [user-activity-redis] and [user-activity-rest-api] are given; using [user-activity-redis]")
             }
-        } else if root["user-activity-rest-api"] != nil {
-            let rest = try section("user-activity-rest-api")
-            var settings = AnnouncerConfiguration.RESTSettings()
-            if let address = try rest.nonEmptyString("address") { settings.address = address }
-            if let timeout = try rest.duration("request_timeout", unit: .milliseconds(1), in: .milliseconds(1)...) {
-                settings.requestTimeout = timeout
-            }
-            if let timeout = try rest.duration("idle_conn_timeout") { settings.idleConnectionTimeout = timeout }
-            if let count = try rest.integer("max_idle_conn", in: 0...10_000) { settings.maxIdleConnections = count }
-            if let count = try rest.integer("max_retry", in: 0...100) { settings.maxRetry = count }
-            announcer.userActivity = .rest(settings)
+        } else if let source = try parseOnlineUsersWithoutRedis(root: root, file: file, section: section) {
+            announcer.userActivity = source
         }
 
         if root["kafka-consumer"] != nil {
@@ -184,19 +177,18 @@ extension VigilConfiguration {
         if let key = top.unusedKeys.first { throw top.error(key, "unknown key") }
         self.announcer = announcer
         var notWired: [String] = []
-        if case .rest = announcer.userActivity { notWired.append("[user-activity-rest-api] (use [user-activity-redis])") }
         if announcer.mysql != nil, announcer.userActivity == nil { notWired.append("channel announcements without a user-activity source") }
         if announcer.mysql == nil, announcer.userActivity != nil { notWired.append("channel announcements without [mysql]") }
         if announcer.kafkaConsumer != nil || announcer.kafkaProducer != nil { notWired.append("Kafka input and persistence") }
         if !notWired.isEmpty {
             warnings.append(
                 "\(file): not wired in this version: \(notWired.joined(separator: "; ")); /v1/announce/channel answers 503 "
-                    + "unless [mysql] and [user-activity-redis] are both given"
+                    + "unless [mysql] and a user-activity source are both given"
             )
         }
     }
 
-    private static func atLeastOneSecond(_ duration: Duration, _ key: String, _ section: ConfigSection) throws -> Duration {
+    static func atLeastOneSecond(_ duration: Duration, _ key: String, _ section: ConfigSection) throws -> Duration {
         guard duration >= .seconds(1) else { throw section.error(key, "must be at least 1s") }
         return duration
     }

@@ -34,6 +34,21 @@ public final class XMPPClient: Service, Sendable {
         var waiters: [CheckedContinuation<XMPPConnection, any Error>] = []
     }
 
+    /// What happened to the client's connection, for ``init(configuration:eventLoopGroup:logger:observer:)``'s
+    /// observer (metrics, status pages).
+    public enum ConnectionEvent: Sendable, Hashable {
+        /// An attempt to connect starts; `attempt` counts from 1 after every established
+        /// connection, so 1 is a first connection or a reconnection right after a loss.
+        case connecting(attempt: Int)
+        /// The connection is established and logged in.
+        case connected
+        /// The connection was lost or the attempt failed; `failures` counts failed attempts in a
+        /// row (0 after a loss of an established connection).
+        case disconnected(failures: Int)
+        /// ``run()`` returned.
+        case stopped
+    }
+
     /// The configuration given at creation.
     public let configuration: XMPPClientConfiguration
     /// Incoming stanzas of all connections, including `type='error'` bounces; ends when ``run()``
@@ -43,6 +58,7 @@ public final class XMPPClient: Service, Sendable {
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
     private let state = Mutex(State())
+    private let observer: (@Sendable (ConnectionEvent) -> Void)?
 
     /// Creates a client. No connection is made until ``run()``.
     ///
@@ -50,12 +66,15 @@ public final class XMPPClient: Service, Sendable {
     ///   - configuration: Connection and reconnect settings.
     ///   - eventLoopGroup: The event loops connections run on.
     ///   - logger: Logger for connection events.
+    ///   - observer: Told of every ``ConnectionEvent``, synchronously: it must not block.
     public init(
         configuration: XMPPClientConfiguration,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        logger: Logger
+        logger: Logger,
+        observer: (@Sendable (ConnectionEvent) -> Void)? = nil
     ) {
         self.configuration = configuration
+        self.observer = observer
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         (stanzas, continuation) = AsyncStream.makeStream(
@@ -91,6 +110,7 @@ public final class XMPPClient: Service, Sendable {
             }
             for waiter in waiters { waiter.resume(throwing: XMPPClientError(.shutdown)) }
             continuation.finish()
+            observer?(.stopped)
         }
         try await cancelWhenGracefulShutdown {
             try await self.connectionLoop()
@@ -103,6 +123,7 @@ public final class XMPPClient: Service, Sendable {
         var attempt = 1
         var failures = 0
         while !Task.isCancelled {
+            observer?(.connecting(attempt: failures + 1))
             do {
                 let connection = try await XMPPConnection.connect(
                     configuration: configuration.connection,
@@ -117,18 +138,21 @@ public final class XMPPClient: Service, Sendable {
                     return state.waiters
                 }
                 for waiter in waiters { waiter.resume(returning: connection) }
+                observer?(.connected)
                 await withTaskCancellationHandler {
                     for await stanza in connection.stanzas { continuation.yield(stanza) }
                 } onCancel: {
                     connection.close()
                 }
                 state.withLock { $0.connection = nil }
+                observer?(.disconnected(failures: 0))
                 let reason = await connection.waitUntilClosed()
                 if Task.isCancelled { break }
                 logger.warning("XMPP connection lost", metadata: ["xmpp.reason": "\(reason)"])
             } catch {
                 if Task.isCancelled { break }
                 failures += 1
+                observer?(.disconnected(failures: failures))
                 logger.warning("XMPP connect failed", metadata: ["error": "\(error)", "xmpp.attempt": "\(failures)"])
                 guard configuration.backoff.allowsRetry(afterFailures: failures) else {
                     logger.error("XMPP client gives up", metadata: ["xmpp.attempts": "\(failures)"])
