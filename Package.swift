@@ -339,7 +339,7 @@ let package = Package(
         ),
         .testTarget(
             name: "VigilStorageTests",
-            dependencies: ["VigilStorage", "VigilCore"],
+            dependencies: ["VigilStorage", "VigilCore", "VigilRedis"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

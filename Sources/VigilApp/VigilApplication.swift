@@ -59,7 +59,8 @@ public struct VigilApplication: Sendable {
     ) throws {
         self.configuration = configuration
         self.logger = logger
-        let stores = try StoreFactory.open(configuration.store)
+        let backend = try StoreFactory.openBackend(configuration.store, logger: Self.logger(logger, "vigil.storage"))
+        let stores = backend.stores
         // The hub's per-target series live in a registry built for many series of one name.
         let series = SeriesRegistry()
         let seriesLimit = configuration.devices.watchdog.maxSeriesTargets
@@ -106,7 +107,8 @@ public struct VigilApplication: Sendable {
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         // Order is dependency order: the group starts them first to last and stops them last to
-        // first, so the hub flushes after every source has stopped.
+        // first, so the hub flushes after every source has stopped (and before the store's client).
+        if let redis = backend.redis { services.append(.init(service: redis)) }
         services.append(
             .init(
                 service: StoreMaintenance(
@@ -118,6 +120,7 @@ public struct VigilApplication: Sendable {
             )
         )
         services.append(.init(service: hub))
+        if let fanout = backend.fanout(hub: hub, logger: Self.logger(logger, "vigil.fanout")) { services.append(.init(service: fanout)) }
         if configuration.host.enabled {
             services.append(.init(service: HostMonitor(configuration: configuration.host, hub: hub, logger: Self.logger(logger, "vigil.host"))))
         }
