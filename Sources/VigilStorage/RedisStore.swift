@@ -42,7 +42,7 @@ public struct RedisStore: LatestStore, HistoryStore, EventLog {
     /// Commands in flight at once for a batch over many keys.
     static let width = 32
     /// Entries read per `XRANGE`/`XREVRANGE`/`ZRANGEBYLEX` page.
-    static let page = 10_000
+    static let page = 1_000
 
     /// Creates the store on a client.
     ///

@@ -94,8 +94,11 @@ struct RedisStoreProcessTests {
                             }
                         }
                     }
-                    let metrics = try await second.get("/metrics").body
-                    #expect(metrics.contains("vigil_fanout_messages_total{outcome=\"merged\"}"))
+                    // The first started before the second existed: it can only know b from the fan-out.
+                    let metrics = try await first.get("/metrics").body
+                    let merged = metrics.split(separator: "\n").first { $0.hasPrefix("vigil_fanout_messages_total{outcome=\"merged\"}") }
+                    let count = merged.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) } ?? 0
+                    #expect(count > 0, "\(merged ?? "no merged line")")
                 }
             }
             try await RedisStoreIntegrationTests.cleanUp(redis, prefix: prefix, instance: id)
