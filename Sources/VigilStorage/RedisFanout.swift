@@ -24,9 +24,10 @@ public import VigilRedis
 ///   (or `"removed": true`), `field` naming the field of `mediamtx:streams:latest`.
 /// - Messages carrying this instance's id are ignored; what was merged from others is not
 ///   published again (no echo loop between instances).
-/// - Pub/Sub is at-most-once: a message published while this instance is disconnected is lost,
-///   and the next change of that target repairs the view. At start the hub restores every
-///   instance's states from the store.
+/// - Pub/Sub is at-most-once: a message published while this instance is disconnected is lost.
+///   At start the hub restores every instance's states from the store, and every
+///   ``resyncInterval`` the fan-out merges the stored states again (a newer one than the hub's
+///   wins), which repairs a missed change; a missed removal stays until a restart.
 public final class RedisFanout: Service, Sendable {
     /// The largest message taken in; a larger one is counted as invalid and dropped.
     public static let maxMessageBytes = 1 << 20
@@ -40,6 +41,9 @@ public final class RedisFanout: Service, Sendable {
     private let subscriber: RedisConfiguration
     private let keys: RedisStoreKeys
     private let logger: Logger
+    private let latest: (any LatestStore)?
+    /// How often the stored states are merged again (see the type's description).
+    public let resyncInterval: Duration
     private let merged = Mutex(Merged())
     private let counters: Counters
 
@@ -48,6 +52,16 @@ public final class RedisFanout: Service, Sendable {
         var removals: Set<TargetID> = []
         var events: Set<Int64> = []
         var eventOrder: [Int64] = []
+        /// Targets removed (here or elsewhere) and when: a resync that read the store before
+        /// the removal must not bring them back. Entries older than two resyncs are dropped.
+        var removedAt: [TargetID: ContinuousClock.Instant] = [:]
+        /// Targets whose changes this instance published: a resync leaves them alone.
+        var local: Set<TargetID> = []
+
+        mutating func noteRemoval(_ target: TargetID) {
+            removedAt[target] = .now
+            local.remove(target)
+        }
     }
 
     private struct Counters {
@@ -56,6 +70,7 @@ public final class RedisFanout: Service, Sendable {
         let merged: Counter
         let ignored: Counter
         let invalid: Counter
+        let resynced: Counter
 
         init(factory: any MetricsFactory) {
             func make(_ outcome: String) -> Counter {
@@ -66,6 +81,7 @@ public final class RedisFanout: Service, Sendable {
             merged = make("merged")
             ignored = make("ignored")
             invalid = make("invalid")
+            resynced = make("resynced")
         }
     }
 
@@ -79,6 +95,8 @@ public final class RedisFanout: Service, Sendable {
     ///   - keys: The key layout (channel names).
     ///   - instanceID: This instance's id; see ``defaultInstanceID()``.
     ///   - logger: Logger for connection trouble.
+    ///   - latest: The shared latest-state store, merged again every `resyncInterval` (`nil`: never).
+    ///   - resyncInterval: How often.
     ///   - metricsFactory: Where `vigil_fanout_messages_total` goes.
     public init(
         hub: Hub,
@@ -87,8 +105,12 @@ public final class RedisFanout: Service, Sendable {
         keys: RedisStoreKeys,
         instanceID: String = RedisFanout.defaultInstanceID(),
         logger: Logger,
+        latest: (any LatestStore)? = nil,
+        resyncInterval: Duration = .seconds(30),
         metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) {
+        self.latest = latest
+        self.resyncInterval = resyncInterval
         self.hub = hub
         self.publisher = publisher
         self.subscriber = subscriber
@@ -120,6 +142,14 @@ public final class RedisFanout: Service, Sendable {
                         await self.receive(message.payload)
                     }
                 }
+                if let latest = self.latest {
+                    group.addTask {
+                        while !Task.isCancelled {
+                            try await self.hub.clock.sleep(for: self.resyncInterval)
+                            await self.resync(latest)
+                        }
+                    }
+                }
             }
         }
     }
@@ -131,14 +161,21 @@ public final class RedisFanout: Service, Sendable {
         var mediaMTX: [UInt8]?
         switch update {
         case .state(let state):
-            let echo = merged.withLock { $0.states[state.target] == state }
+            let echo = merged.withLock { merged in
+                if merged.states[state.target] == state { return true }
+                merged.local.insert(state.target)
+                return false
+            }
             if echo { return }
             body = envelope("state") { StateJSON.append(state, to: &$0) }
             if let field = mediaMTXField(state.target) {
                 mediaMTX = envelope("state", field: field) { StateJSON.append(state, to: &$0) }
             }
         case .removed(let target):
-            let echo = merged.withLock { $0.removals.remove(target) != nil }
+            let echo = merged.withLock { merged in
+                merged.noteRemoval(target)
+                return merged.removals.remove(target) != nil
+            }
             if echo { return }
             body = envelope("removed") { Self.appendTarget(target, to: &$0) }
             if let field = mediaMTXField(target) {
@@ -200,6 +237,33 @@ public final class RedisFanout: Service, Sendable {
 
     // MARK: - Merging
 
+    /// Merges every stored state that the hub lacks or holds an older version of.
+    func resync(_ latest: any LatestStore) async {
+        let began = ContinuousClock.now
+        let states: [TargetState]
+        do {
+            states = try await latest.states(kind: nil)
+        } catch {
+            logger.debug("Could not read the stored states", metadata: ["error": "\(error)"])
+            return
+        }
+        let forget = began - resyncInterval * 2
+        let skipped = merged.withLock { merged in
+            merged.removedAt = merged.removedAt.filter { $0.value > forget }
+            return merged.local.union(merged.removedAt.filter { $0.value >= began - resyncInterval }.keys)
+        }
+        for state in states where !skipped.contains(state.target) {
+            if let held = await hub.state(of: state.target), state.updatedAt <= held.updatedAt { continue }
+            let removedSince = merged.withLock { merged in
+                if let removed = merged.removedAt[state.target], removed >= began { return true }
+                merged.states[state.target] = state
+                return false
+            }
+            if removedSince { continue }
+            if await hub.merge(state) { counters.resynced.increment() }
+        }
+    }
+
     private struct Message: Decodable {
         var instance: String
         var state: TargetState?
@@ -228,6 +292,7 @@ public final class RedisFanout: Service, Sendable {
             merged.withLock {
                 $0.states[target] = nil
                 $0.removals.insert(target)
+                $0.noteRemoval(target)
             }
             if await hub.mergeRemoval(of: target) {
                 counters.merged.increment()

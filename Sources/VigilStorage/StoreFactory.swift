@@ -26,7 +26,7 @@ public struct StoreBackend: Sendable {
         var subscriber = redis.configuration.node
         subscriber.host = seed.host
         subscriber.port = seed.port
-        return RedisFanout(hub: hub, publisher: redis, subscriber: subscriber, keys: keys, logger: logger)
+        return RedisFanout(hub: hub, publisher: redis, subscriber: subscriber, keys: keys, logger: logger, latest: stores.latest)
     }
 }
 

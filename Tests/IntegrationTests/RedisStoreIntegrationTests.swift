@@ -256,7 +256,9 @@ struct RedisStoreIntegrationTests {
                     subscriber: subscriber,
                     keys: keys,
                     instanceID: "\(instance)-\(index)",
-                    logger: RedisTest.logger
+                    logger: RedisTest.logger,
+                    latest: RedisStore(redis: redis, keys: keys),
+                    resyncInterval: .milliseconds(200)
                 )
             }
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -304,6 +306,24 @@ struct RedisStoreIntegrationTests {
                 // No echo: the merged state of b on `first` was not published back, so `second`
                 // still holds b as it made it.
                 #expect(await second.state(of: b)?.status == .down)
+                // A change that never went through Pub/Sub (written while an instance was away)
+                // reaches both views through the periodic resync with the store.
+                let quiet = TargetState(
+                    target: TargetID(.host, "quiet-\(instance)"),
+                    status: .up,
+                    since: 1,
+                    updatedAt: 3_000,
+                    attributes: [:],
+                    values: [:]
+                )
+                try await RedisStore(redis: redis, keys: keys).upsert([quiet])
+                try await withTimeout(.seconds(10)) {
+                    while true {
+                        let (one, two) = (await first.state(of: quiet.target), await second.state(of: quiet.target))
+                        if one == quiet, two == quiet { break }
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
+                }
             }
             try await Self.cleanUp(redis, prefix: prefix, instance: instance)
         }
