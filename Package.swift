@@ -420,6 +420,7 @@ let package = Package(
                 "VigilCore",
                 "VigilWeb",
                 "VigilStorage",
+                "VigilRedis",
                 "VigilMonitors",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),

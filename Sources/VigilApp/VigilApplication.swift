@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import Foundation
 import Hummingbird
 public import Logging
 import Metrics
@@ -90,6 +91,8 @@ public struct VigilApplication: Sendable {
             configuration: configuration.http
         )
         web.extraRoutes = announcer?.mainRoutes ?? []
+        let membership = backend.membership(version: vigilVersion, logger: Self.logger(logger, "vigil.membership"), clock: clock)
+        if let membership { web.extraRoutes.append(Self.clusterRoute(membership)) }
         // One MQTT client for every MQTT consumer, created when [mqtt] is present.
         let mqttClient = configuration.mqtt.map { MQTTClient(configuration: $0, logger: Self.logger(logger, "vigil.mqtt"), name: "mqtt") }
         let alerting =
@@ -120,6 +123,7 @@ public struct VigilApplication: Sendable {
             )
         )
         services.append(.init(service: hub))
+        if let membership { services.append(.init(service: membership)) }
         if let fanout = backend.fanout(hub: hub, logger: Self.logger(logger, "vigil.fanout")) { services.append(.init(service: fanout)) }
         if configuration.host.enabled {
             services.append(.init(service: HostMonitor(configuration: configuration.host, hub: hub, logger: Self.logger(logger, "vigil.host"))))
@@ -180,6 +184,26 @@ public struct VigilApplication: Sendable {
         )
         try await group.run()
         logger.info("Vigil stopped")
+    }
+
+    /// `GET /api/v1/cluster`: the live instances on the shared Redis store.
+    static func clusterRoute(_ membership: RedisMembership) -> RouteRegistration {
+        { group in
+            group.get("api/v1/cluster") { _, _ -> Response in
+                struct Body: Encodable {
+                    var instance: String
+                    var members: [RedisMembership.Member]
+                }
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                let body = try encoder.encode(Body(instance: membership.member.id, members: try await membership.members()))
+                return Response(
+                    status: .ok,
+                    headers: [.contentType: "application/json; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: body))
+                )
+            }
+        }
     }
 
     private static func logger(_ parent: Logger, _ label: String) -> Logger {

@@ -23,6 +23,7 @@ public import VigilCore
 /// | `<prefix>{events}` | stream | the event log; fields `id`, `event` (JSON) |
 /// | `<prefix>{events}:seq` | string | the last event id |
 /// | `<prefix>state` | hash | the key/value rows (device states, failover state, outbox, alert book) |
+/// | `<prefix>members:<instance id>` | string | an instance's heartbeat (JSON), with a TTL |
 /// | `mediamtx:updates` | channel | MediaMTX state changes (JSON) |
 /// | `<prefix>updates` | channel | every change of every instance (JSON, tagged with the instance id) |
 public struct RedisStoreKeys: Sendable, Hashable {
@@ -90,4 +91,6 @@ public struct RedisStoreKeys: Sendable, Hashable {
     public var state: String { "\(prefix)state" }
     /// The channel every instance publishes its changes on.
     public var updates: String { "\(prefix)updates" }
+    /// The heartbeat key of an instance (`*` gives the pattern of all of them).
+    public func member(_ id: String) -> String { "\(prefix)members:\(id)" }
 }

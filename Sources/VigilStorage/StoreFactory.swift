@@ -18,6 +18,8 @@ public struct StoreBackend: Sendable {
     public var redis: RedisClusterClient?
     /// The Redis key layout (`nil` for SQLite and memory).
     public var keys: RedisStoreKeys?
+    /// This instance's id in fan-out messages and membership.
+    public var instanceID = RedisFanout.defaultInstanceID()
 
     /// The Pub/Sub fan-out of the Redis backend (`nil` for the others), subscribing on the first
     /// seed with the store's login.
@@ -26,7 +28,21 @@ public struct StoreBackend: Sendable {
         var subscriber = redis.configuration.node
         subscriber.host = seed.host
         subscriber.port = seed.port
-        return RedisFanout(hub: hub, publisher: redis, subscriber: subscriber, keys: keys, logger: logger, latest: stores.latest)
+        return RedisFanout(
+            hub: hub,
+            publisher: redis,
+            subscriber: subscriber,
+            keys: keys,
+            instanceID: instanceID,
+            logger: logger,
+            latest: stores.latest
+        )
+    }
+
+    /// The membership heartbeat of the Redis backend (`nil` for the others).
+    public func membership(version: String, logger: Logger, clock: any VigilClock) -> RedisMembership? {
+        guard let redis, let keys else { return nil }
+        return RedisMembership(redis: redis, keys: keys, instanceID: instanceID, version: version, logger: logger, clock: clock)
     }
 }
 

@@ -329,6 +329,43 @@ struct RedisStoreIntegrationTests {
         }
     }
 
+    @Test("Membership: heartbeat keys with a TTL; a stopped instance leaves, a silent one expires", arguments: Server.allCases)
+    func membership(server: Server) async throws {
+        let (prefix, instance) = Self.unique()
+        try await Self.withClient(server) { redis in
+            let keys = RedisStoreKeys(prefix: prefix)
+            let members = [1, 2].map {
+                RedisMembership(
+                    redis: redis,
+                    keys: keys,
+                    instanceID: "\(instance)-\($0)",
+                    version: "t",
+                    interval: .seconds(1),
+                    logger: RedisTest.logger
+                )
+            }
+            let (one, two) = (members[0], members[1])
+            try await two.beat()
+            let ttl = try await redis.execute(["TTL", keys.member("\(instance)-2")]).int ?? -1
+            #expect(ttl > 0 && ttl <= 3, "TTL \(ttl)")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await one.run() }
+                try await withTimeout(.seconds(10)) {
+                    while try await two.members().map(\.id) != ["\(instance)-1", "\(instance)-2"] {
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
+                }
+                group.cancelAll()
+            }
+            // The stopped one deleted its key; the other, no longer beating, expires.
+            #expect(try await one.members().map(\.id) == ["\(instance)-2"])
+            try await withTimeout(.seconds(10)) {
+                while try await one.members().isEmpty == false { try await Task.sleep(for: .milliseconds(200)) }
+            }
+            try await Self.cleanUp(redis, prefix: prefix, instance: instance)
+        }
+    }
+
     /// Where a fan-out subscribes: the single server, or the first cluster node.
     static func subscriberConfiguration(_ server: Server) throws -> RedisConfiguration {
         switch server {

@@ -94,6 +94,15 @@ struct RedisStoreProcessTests {
                             }
                         }
                     }
+                    // Both list both instances as members.
+                    for vigil in [first, second] {
+                        let cluster = try await vigil.get("/api/v1/cluster")
+                        #expect(cluster.status == 200)
+                        let json = try JSONSerialization.jsonObject(with: Data(cluster.body.utf8)) as? [String: Any]
+                        let members = (json?["members"] as? [[String: Any]])?.compactMap { $0["id"] as? String } ?? []
+                        #expect(members.count == 2, "\(cluster.body)")
+                        #expect(members.contains(json?["instance"] as? String ?? "none"))
+                    }
                     // The first started before the second existed: it can only know b from the fan-out.
                     let metrics = try await first.get("/metrics").body
                     let merged = metrics.split(separator: "\n").first { $0.hasPrefix("vigil_fanout_messages_total{outcome=\"merged\"}") }
