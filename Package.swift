@@ -354,7 +354,7 @@ let package = Package(
         ),
         .testTarget(
             name: "VigilStorageTests",
-            dependencies: ["VigilStorage", "VigilCore"],
+            dependencies: ["VigilStorage", "VigilCore", "VigilRedis"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -435,6 +435,7 @@ let package = Package(
                 "VigilCore",
                 "VigilWeb",
                 "VigilStorage",
+                "VigilRedis",
                 "VigilMonitors",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import Foundation
 import Hummingbird
 public import Logging
 import Metrics
@@ -59,7 +60,8 @@ public struct VigilApplication: Sendable {
     ) throws {
         self.configuration = configuration
         self.logger = logger
-        let stores = try StoreFactory.open(configuration.store)
+        let backend = try StoreFactory.openBackend(configuration.store, logger: Self.logger(logger, "vigil.storage"))
+        let stores = backend.stores
         // The hub's per-target series live in a registry built for many series of one name.
         let series = SeriesRegistry()
         let seriesLimit = configuration.devices.watchdog.maxSeriesTargets
@@ -89,6 +91,8 @@ public struct VigilApplication: Sendable {
             configuration: configuration.http
         )
         web.extraRoutes = announcer?.mainRoutes ?? []
+        let membership = backend.membership(version: vigilVersion, logger: Self.logger(logger, "vigil.membership"), clock: clock)
+        if let membership { web.extraRoutes.append(Self.clusterRoute(membership)) }
         // One MQTT client for every MQTT consumer, created when [mqtt] is present.
         let mqttClient = configuration.mqtt.map { MQTTClient(configuration: $0, logger: Self.logger(logger, "vigil.mqtt"), name: "mqtt") }
         let alerting =
@@ -106,7 +110,8 @@ public struct VigilApplication: Sendable {
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         // Order is dependency order: the group starts them first to last and stops them last to
-        // first, so the hub flushes after every source has stopped.
+        // first, so the hub flushes after every source has stopped (and before the store's client).
+        if let redis = backend.redis { services.append(.init(service: redis)) }
         services.append(
             .init(
                 service: StoreMaintenance(
@@ -118,6 +123,8 @@ public struct VigilApplication: Sendable {
             )
         )
         services.append(.init(service: hub))
+        if let membership { services.append(.init(service: membership)) }
+        if let fanout = backend.fanout(hub: hub, logger: Self.logger(logger, "vigil.fanout")) { services.append(.init(service: fanout)) }
         if configuration.host.enabled {
             services.append(.init(service: HostMonitor(configuration: configuration.host, hub: hub, logger: Self.logger(logger, "vigil.host"))))
         }
@@ -193,6 +200,26 @@ public struct VigilApplication: Sendable {
         )
         try await group.run()
         logger.info("Vigil stopped")
+    }
+
+    /// `GET /api/v1/cluster`: the live instances on the shared Redis store.
+    static func clusterRoute(_ membership: RedisMembership) -> RouteRegistration {
+        { group in
+            group.get("api/v1/cluster") { _, _ -> Response in
+                struct Body: Encodable {
+                    var instance: String
+                    var members: [RedisMembership.Member]
+                }
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                let body = try encoder.encode(Body(instance: membership.member.id, members: try await membership.members()))
+                return Response(
+                    status: .ok,
+                    headers: [.contentType: "application/json; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: body))
+                )
+            }
+        }
     }
 
     private static func logger(_ parent: Logger, _ label: String) -> Logger {

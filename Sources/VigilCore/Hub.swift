@@ -167,6 +167,40 @@ public actor Hub: Service {
         }
     }
 
+    /// Takes in the state of a target that another instance monitors (told through a shared
+    /// store's fan-out): it joins the view that the API and the live feed show, is not written
+    /// to the store again (its own instance writes it) and records no samples. An older state
+    /// than the one held is ignored.
+    ///
+    /// - Returns: Whether the state was taken (and published on ``bus``).
+    @discardableResult
+    public func merge(_ state: TargetState) -> Bool {
+        if let index = latest.index(forKey: state.target) {
+            let held = latest.values[index].state
+            guard state.updatedAt >= held.updatedAt, state != held else { return false }
+            metrics.count(state.target.kind, from: held.status, to: state.status)
+            latest.values[index].state = state
+        } else {
+            metrics.count(state.target.kind, from: nil, to: state.status)
+            latest[state.target] = TargetEntry(state: state)
+        }
+        bus.publish(.state(state))
+        return true
+    }
+
+    /// Forgets a target that another instance removed (the store row is gone already).
+    ///
+    /// - Returns: Whether the target was known (and its removal published on ``bus``).
+    @discardableResult
+    public func mergeRemoval(of target: TargetID) -> Bool {
+        guard let entry = latest.removeValue(forKey: target) else { return false }
+        metrics.destroy(entry.instruments, of: target)
+        metrics.count(target.kind, from: entry.state.status, to: nil)
+        dirty.remove(target)
+        bus.publish(.removed(target))
+        return true
+    }
+
     /// Records an event durably and publishes it.
     ///
     /// - Returns: The event with its assigned id (or id 0 when the store failed; the event is still published).

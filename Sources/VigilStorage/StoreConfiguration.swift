@@ -11,10 +11,16 @@
 ///
 /// | key | type | default | meaning |
 /// |---|---|---|---|
-/// | `backend` | string | `"sqlite"` | `sqlite` (embedded, one machine) or `memory` (nothing survives a restart) |
+/// | `backend` | string | `"sqlite"` | `sqlite` (embedded, one machine), `redis` (shared by instances) or `memory` (nothing survives a restart) |
 /// | `path` | string | `"./vigil-data/vigil.sqlite"` | the SQLite database file; its folder is created |
 /// | `retention` | duration | `"7d"` | history points and events older than this are deleted |
 /// | `prune_interval` | duration | `"10m"` | how often retention is applied |
+/// | `url` | string | none | `redis`: `redis://[user:password@]host:port[/db]` of a single server |
+/// | `cluster_nodes` | list | none | `redis`: `host:port` seeds of a Redis Cluster (instead of `url`) |
+/// | `username`, `password` | string | none | `redis` with `cluster_nodes`: the login |
+/// | `key_prefix` | string | `"vigil:"` | `redis`: prefix of every key but seed 003's `mediamtx:*` |
+/// | `max_events` | int | `100000` | `redis`: events kept in the event stream |
+/// | `max_points_per_series` | int | `1000000` | `redis`: points kept per history stream |
 public struct StoreConfiguration: Sendable, Hashable {
     /// The storage backends.
     public enum Backend: String, Sendable, Hashable, CaseIterable {
@@ -22,6 +28,16 @@ public struct StoreConfiguration: Sendable, Hashable {
         case sqlite
         /// In memory; for tests and throw-away runs.
         case memory
+        /// Redis, a single server or a cluster, shared by several instances.
+        case redis
+    }
+
+    /// Where the `redis` backend connects.
+    public enum RedisEndpoint: Sendable, Hashable {
+        /// A single server: `redis://[user:password@]host:port[/db]`.
+        case url(String)
+        /// The seeds of a Redis Cluster (`host:port`), with an optional login.
+        case cluster(nodes: [String], username: String?, password: String?)
     }
 
     /// The backend in use.
@@ -32,6 +48,14 @@ public struct StoreConfiguration: Sendable, Hashable {
     public var retention: Duration
     /// How often retention is applied.
     public var pruneInterval: Duration
+    /// The Redis server or cluster of the `redis` backend.
+    public var redis: RedisEndpoint?
+    /// The prefix of Vigil's own Redis keys.
+    public var keyPrefix: String = "vigil:"
+    /// Events kept in the Redis event stream.
+    public var maxEvents: Int = 100_000
+    /// Points kept per Redis history stream.
+    public var maxPointsPerSeries: Int = 1_000_000
 
     /// Creates a configuration; every parameter has the default listed above.
     public init(

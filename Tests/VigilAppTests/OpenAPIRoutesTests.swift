@@ -9,6 +9,8 @@ import Hummingbird
 import Logging
 import Testing
 import VigilCore
+import VigilRedis
+import VigilStorage
 import VigilWeb
 
 @testable import VigilApp
@@ -36,7 +38,13 @@ struct OpenAPIRoutesTests {
         )
         #expect(announcer.mainRoutes.count == 1)
         var dependencies = WebDependencies(hub: hub, exporters: [], readiness: Readiness(), version: "1", configuration: WebConfiguration())
-        dependencies.extraRoutes = announcer.mainRoutes
+        // The Redis store's membership route (no connection is made to register it).
+        let redis = RedisClusterClient(
+            configuration: RedisClusterConfiguration(seeds: [RedisClusterNode(host: "127.0.0.1", port: 1)]),
+            logger: Logger(label: "test")
+        )
+        let membership = RedisMembership(redis: redis, keys: RedisStoreKeys(), instanceID: "test", version: "1", logger: Logger(label: "test"))
+        dependencies.extraRoutes = announcer.mainRoutes + [VigilApplication.clusterRoute(membership)]
         dependencies.alerts = AlertingService(
             configuration: AlertingConfiguration(),
             hub: hub,

@@ -32,6 +32,29 @@ struct HubTests {
         #expect(await hub.state(of: host)?.since == 30)
     }
 
+    @Test("Merged states of other instances join the view and the bus, are not stored again; older ones are ignored")
+    func mergeRemoteStates() async throws {
+        let store = MemoryStore()
+        let hub = Hub(stores: store.stores)
+        let feed = hub.bus.subscribe(name: "test")
+        var iterator = feed.makeAsyncIterator()
+        let remote = TargetState(target: TargetID(.device, "far"), status: .up, since: 5, updatedAt: 10, attributes: [:], values: ["v": 1])
+        #expect(await hub.merge(remote))
+        #expect(await hub.state(of: remote.target) == remote)
+        #expect(await iterator.next() == .state(remote))
+        var older = remote
+        older.updatedAt = 9
+        older.status = .down
+        #expect(await hub.merge(older) == false)
+        #expect(await hub.merge(remote) == false)
+        await hub.flush()
+        #expect(try await store.states(kind: nil).isEmpty)
+        #expect(await hub.mergeRemoval(of: remote.target))
+        #expect(await iterator.next() == .removed(remote.target))
+        #expect(await hub.state(of: remote.target) == nil)
+        #expect(await hub.mergeRemoval(of: remote.target) == false)
+    }
+
     @Test("History and latest state are written in batches on flush")
     func batching() async throws {
         let store = MemoryStore()

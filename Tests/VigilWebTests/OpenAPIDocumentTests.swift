@@ -247,7 +247,7 @@ struct OpenAPIDocumentTests {
         #expect(parsed.count >= 20)
     }
 
-    @Test("Every route the router registers is described (the announce and alert routes are checked in VigilAppTests)")
+    @Test("Every route the router registers is described (the announce, alert and cluster routes are checked in VigilAppTests)")
     func everyRoute() {
         let registered = Set(router.routes.map { "\($0.method) \(OpenAPIDocument.templatedPath($0.path.description))" })
         #expect(registered.contains("GET /api/v1/events"))
@@ -255,7 +255,7 @@ struct OpenAPIDocumentTests {
         #expect(registered.subtracting(OpenAPIDocument.operations).isEmpty, "not described: \(registered.subtracting(OpenAPIDocument.operations))")
         let elsewhere = [
             "POST /v1/announce/", "POST /api/v1/announcements/", "GET /api/v1/alerts", "GET /api/v1/silences", "POST /api/v1/silences",
-            "DELETE /api/v1/silences/",
+            "DELETE /api/v1/silences/", "GET /api/v1/cluster",
         ]
         let described = OpenAPIDocument.operations.filter { operation in !elsewhere.contains { operation.hasPrefix($0) } }
         #expect(described.subtracting(registered).isEmpty, "described but not registered: \(described.subtracting(registered))")

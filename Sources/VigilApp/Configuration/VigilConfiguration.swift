@@ -11,6 +11,7 @@ import TOMLKit
 public import VigilAnnouncer
 public import VigilMQTT
 public import VigilMonitors
+import VigilRedis
 public import VigilStorage
 public import VigilWeb
 
@@ -227,6 +228,48 @@ extension StoreConfiguration {
             guard interval >= .seconds(1) else { throw section.error("prune_interval", "must be at least 1s") }
             self.pruneInterval = interval
         }
+        try parseRedis(section)
+    }
+
+    /// The keys of `backend = "redis"`; given with another backend they are an error (they would
+    /// silently do nothing).
+    private mutating func parseRedis(_ section: ConfigSection) throws {
+        let keys = ["url", "cluster_nodes", "username", "password", "key_prefix", "max_events", "max_points_per_series"]
+        guard backend == .redis else {
+            if let key = keys.first(where: section.contains) { throw section.error(key, "is only used with backend = \"redis\"") }
+            return
+        }
+        let url = try section.nonEmptyString("url")
+        let nodes = try section.stringList("cluster_nodes")
+        let username = try section.nonEmptyString("username")
+        let password = try section.string("password")
+        switch (url, nodes) {
+        case (let url?, nil):
+            if username != nil || password != nil {
+                throw section.error(username != nil ? "username" : "password", "goes into the url (redis://user:password@host:port)")
+            }
+            do {
+                _ = try RedisConfiguration(url: url)
+            } catch {
+                // The error quotes the URL with its password masked.
+                throw section.error("url", "\(error)")
+            }
+            redis = .url(url)
+        case (nil, let nodes?):
+            guard !nodes.isEmpty else { throw section.error("cluster_nodes", "must name at least one host:port") }
+            for node in nodes where StoreFactory.node(node) == nil {
+                throw section.error("cluster_nodes", "'\(node)' is not host:port")
+            }
+            redis = .cluster(nodes: nodes, username: username, password: password.flatMap { $0.isEmpty ? nil : $0 })
+        case (.some, .some): throw section.error("cluster_nodes", "give either url or cluster_nodes, not both")
+        case (nil, nil): throw section.error("url", "backend = \"redis\" needs url or cluster_nodes")
+        }
+        if let prefix = try section.string("key_prefix") {
+            if let problem = RedisStoreKeys.validate(prefix: prefix) { throw section.error("key_prefix", problem) }
+            keyPrefix = prefix
+        }
+        if let count = try section.integer("max_events", in: 100...100_000_000) { maxEvents = count }
+        if let count = try section.integer("max_points_per_series", in: 1_000...1_000_000_000) { maxPointsPerSeries = count }
     }
 }
 

@@ -1,0 +1,123 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import Foundation
+public import Logging
+import NIOCore
+public import ServiceLifecycle
+public import VigilCore
+public import VigilRedis
+
+/// Membership of the instances that share one Redis: each keeps a heartbeat key
+/// `<prefix>members:<instance id>` (JSON, with a TTL of three heartbeats) and deletes it when it
+/// stops gracefully; a killed instance drops out when its key expires.
+public struct RedisMembership: Service {
+    /// One live instance.
+    public struct Member: Sendable, Hashable, Codable {
+        /// The instance id (as in the fan-out's messages).
+        public var id: String
+        /// The host name.
+        public var host: String
+        /// The process id.
+        public var pid: Int32
+        /// The Vigil version.
+        public var version: String
+        /// When the instance started (seconds since the epoch).
+        public var started: Double
+        /// When it last wrote its heartbeat (seconds since the epoch).
+        public var heartbeat: Double
+    }
+
+    /// The most members listed; more keys than this under the prefix are an error.
+    public static let maxMembers = 10_000
+
+    private let redis: any RedisCommandExecutor
+    private let keys: RedisStoreKeys
+    /// This instance's entry (its heartbeat time is refreshed on every write).
+    public let member: Member
+    /// How often the heartbeat is written; the key lives three times as long.
+    public let interval: Duration
+    private let logger: Logger
+    private let clock: any VigilClock
+
+    /// Creates the membership of one instance.
+    public init(
+        redis: any RedisCommandExecutor,
+        keys: RedisStoreKeys,
+        instanceID: String,
+        version: String,
+        interval: Duration = .seconds(5),
+        logger: Logger,
+        clock: any VigilClock = SystemClock()
+    ) {
+        self.redis = redis
+        self.keys = keys
+        self.interval = interval
+        self.logger = logger
+        self.clock = clock
+        let now = clock.wallClockSeconds
+        self.member = Member(
+            id: instanceID,
+            host: ProcessInfo.processInfo.hostName,
+            pid: ProcessInfo.processInfo.processIdentifier,
+            version: version,
+            started: now,
+            heartbeat: now
+        )
+    }
+
+    /// Writes the heartbeat once.
+    public func beat() async throws {
+        var current = member
+        current.heartbeat = clock.wallClockSeconds
+        let body = try JSONEncoder().encode(current)
+        let ttl = max(1, Int((interval * 3).components.seconds))
+        try await redis.set(keys.member(member.id), to: ByteBuffer(bytes: body), expiration: .seconds(ttl))
+    }
+
+    /// The live members, ordered by id.
+    public func members() async throws -> [Member] {
+        var names: [String] = []
+        var cursor = "0"
+        repeat {
+            // On a cluster, SCAN walks every master in turn.
+            let (next, found) = try await redis.scan(cursor: cursor, matching: keys.member("*"), count: 500)
+            names += found
+            guard names.count <= Self.maxMembers else {
+                throw RedisClientError(.unexpectedResponse, message: "more than \(Self.maxMembers) member keys")
+            }
+            cursor = next
+        } while cursor != "0"
+        var result: [Member] = []
+        let decoder = JSONDecoder()
+        for name in names {
+            // A key that expired between SCAN and GET is simply gone.
+            guard let body = try await redis.get(name), let member = try? decoder.decode(Member.self, from: Data(body.readableBytesView)) else {
+                continue
+            }
+            result.append(member)
+        }
+        return result.sorted { $0.id < $1.id }
+    }
+
+    /// Beats every ``interval`` until shutdown, then deletes the key.
+    public func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await self.beat()
+                } catch {
+                    self.logger.warning("Could not write the membership heartbeat; will retry", metadata: ["error": "\(error)"])
+                }
+                try await self.clock.sleep(for: self.interval)
+            }
+        }
+        let redis = self.redis
+        let key = keys.member(member.id)
+        _ = try? await withCancellationShield { try await redis.del([key]) }
+    }
+}
