@@ -139,6 +139,56 @@ struct RESPCodecTests {
         #expect(try channel.finish().isClean)
     }
 
+    @Test("The completeness check of a large value resumes where the last read stopped, for every type, in reads of any size")
+    func resumedScan() throws {
+        var entries: [RESPValue] = []
+        for index in 0..<400 {
+            entries.append(
+                .attribute(
+                    [RESPMapEntry(key: .simpleString("ttl"), value: .integer(Int64(index)))],
+                    .map([
+                        RESPMapEntry(key: .bulkString("k\(index)"), value: .set([.double(1.5), .boolean(index % 2 == 0), .null])),
+                        RESPMapEntry(key: .simpleString("v"), value: .push([.bigNumber("123456789012345678901234567890"), .simpleError("ERR x")])),
+                    ])
+                )
+            )
+        }
+        let reply = RESPValue.array(entries + [.verbatimString(format: "txt", text: ByteBuffer(string: "end"))])
+        var encoded = ByteBuffer()
+        encoded.writeRESPValue(reply)
+        #expect(encoded.readableBytes > 4 * ByteBuffer.singlePassLimit)
+        for chunk in [1, 7, 100, 4_096] {
+            var decoder = RESPDecoder()
+            var buffer = ByteBuffer()
+            var source = encoded
+            var decoded: RESPValue?
+            while decoded == nil, let slice = source.readSlice(length: min(chunk, source.readableBytes)) {
+                buffer.writeImmutableBuffer(slice)
+                decoded = try decoder.decode(buffer: &buffer)
+                if decoded == nil { #expect(buffer.readerIndex == 0) }
+            }
+            #expect(decoded == reply, "reads of \(chunk) bytes")
+            #expect(source.readableBytes == 0 && buffer.readableBytes == 0)
+        }
+        // White box: the walk keeps its place between reads and never goes back.
+        var progress = RESPScanProgress()
+        var offsets: [Int] = []
+        for length in stride(from: ByteBuffer.singlePassLimit + 1, to: encoded.readableBytes, by: 1_000) {
+            var prefix = encoded.getSlice(at: 0, length: length)!
+            #expect(try prefix.readRESPValue(limits: RESPDecoderLimits(), progress: &progress) == nil)
+            offsets.append(progress.offset)
+        }
+        #expect(offsets == offsets.sorted() && offsets.last! > offsets.first!)
+        // A limit broken far into a value is found, and the progress is reset for what follows.
+        var deep = ByteBuffer(string: "*1201\r\n" + String(repeating: "+pad\r\n", count: 1_200))
+        deep.writeString("?bad\r\n")
+        var failed = RESPScanProgress()
+        #expect { try deep.readRESPValue(limits: RESPDecoderLimits(), progress: &failed) } throws: {
+            ($0 as? RESPDecodeError)?.kind == .invalidType
+        }
+        #expect(failed.offset == 0 && failed.pending == [1])
+    }
+
     @Test(
         "Malformed input throws a typed error",
         arguments: [

@@ -28,17 +28,19 @@ struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
     typealias InboundOut = RESPValue
 
     var limits: RESPDecoderLimits
+    /// How far the completeness check of a large value got in earlier reads.
+    private var progress = RESPScanProgress()
 
     init(limits: RESPDecoderLimits = RESPDecoderLimits()) {
         self.limits = limits
     }
 
     mutating func decode(buffer: inout ByteBuffer) throws -> RESPValue? {
-        try buffer.readRESPValue(limits: limits)
+        try buffer.readRESPValue(limits: limits, progress: &progress)
     }
 
     mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> RESPValue? {
-        if let value = try buffer.readRESPValue(limits: limits) { return value }
+        if let value = try buffer.readRESPValue(limits: limits, progress: &progress) { return value }
         if seenEOF && buffer.readableBytes > 0 {
             throw RESPDecodeError(.truncated, "\(buffer.readableBytes) bytes of an incomplete value at end of stream")
         }
@@ -55,6 +57,14 @@ struct RESPEncoder: MessageToByteEncoder {
     }
 }
 
+/// How far a completeness check of a large value got: the bytes after the reader index already
+/// seen to be whole elements or headers, and per open aggregate (outermost first) how many
+/// elements are still to come.
+struct RESPScanProgress {
+    var offset = 0
+    var pending = [1]
+}
+
 private let cr = UInt8(ascii: "\r")
 private let lf = UInt8(ascii: "\n")
 
@@ -66,19 +76,91 @@ extension ByteBuffer {
     ///   then unchanged).
     /// - Throws: ``RESPDecodeError`` for malformed input or input beyond the limits.
     mutating func readRESPValue(limits: RESPDecoderLimits = RESPDecoderLimits()) throws(RESPDecodeError) -> RESPValue? {
-        // A large reply arrives in many reads and is tried after each one. For an aggregate beyond
-        // a few kilobytes, checking completeness first walks only the headers and allocates
-        // nothing, so its values are built once, when whole. Anything else is parsed in one pass:
-        // a scalar is cheap to retry, and most replies are scalars.
+        var progress = RESPScanProgress()
+        return try readRESPValue(limits: limits, progress: &progress)
+    }
+
+    /// Reads one complete RESP3 value, resuming the completeness check of a large value where the
+    /// previous call (on the same, longer, buffer) stopped.
+    ///
+    /// A large reply arrives in many reads and is tried after each one. For an aggregate beyond a
+    /// few kilobytes, checking completeness first walks only the headers and allocates nothing, so
+    /// its values are built once, when whole; `progress` keeps the walk from starting over at each
+    /// read, which would cost n²/k for a reply of n bytes in reads of k. Anything else is parsed in
+    /// one pass: a scalar is cheap to retry, and most replies are scalars.
+    mutating func readRESPValue(limits: RESPDecoderLimits, progress: inout RESPScanProgress) throws(RESPDecodeError) -> RESPValue? {
         guard let marker = self.getInteger(at: self.readerIndex, as: UInt8.self) else { return nil }
         if Self.isAggregate(marker), self.readableBytes > Self.singlePassLimit {
-            var probe = self
-            guard try probe.skipRESP(limits: limits, depth: 0) else { return nil }
+            do {
+                guard try self.scanRESP(limits: limits, progress: &progress) else { return nil }
+            } catch {
+                progress = RESPScanProgress()
+                throw error
+            }
+            progress = RESPScanProgress()
         }
         var copy = self
         guard let value = try copy.parseRESP(limits: limits, depth: 0) else { return nil }
         self = copy
         return value
+    }
+
+    /// Walks the headers of one value from where `progress` stopped; returns whether it is whole.
+    ///
+    /// The same checks as the parser (types, nesting, bulk and aggregate limits), so that an
+    /// error surfaces as early as it would there.
+    fileprivate func scanRESP(limits: RESPDecoderLimits, progress: inout RESPScanProgress) throws(RESPDecodeError) -> Bool {
+        var view = self
+        view.moveReaderIndex(forwardBy: progress.offset)
+        while let open = progress.pending.last {
+            if open == 0 {
+                progress.pending.removeLast()
+                continue
+            }
+            guard let marker = view.getInteger(at: view.readerIndex, as: UInt8.self) else { return false }
+            let depth = progress.pending.count - 1
+            switch marker {
+            case UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: ":"), UInt8(ascii: ","), UInt8(ascii: "#"),
+                UInt8(ascii: "("), UInt8(ascii: "_"):
+                guard try view.readRESPLine(after: 1, limit: limits.maxLineLength) != nil else { return false }
+                progress.pending[depth] -= 1
+            case UInt8(ascii: "$"), UInt8(ascii: "!"), UInt8(ascii: "="):
+                var probe = view
+                guard let line = try probe.readRESPLine(after: 1, limit: limits.maxLineLength) else { return false }
+                let length = try Self.parseLength(line)
+                if length >= 0 {
+                    guard length <= limits.maxBulkLength else {
+                        throw RESPDecodeError(.bulkTooLong, "bulk of \(length) bytes, limit \(limits.maxBulkLength)")
+                    }
+                    guard probe.readableBytes >= length + 2 else { return false }
+                    probe.moveReaderIndex(forwardBy: length + 2)
+                }
+                view = probe
+                progress.pending[depth] -= 1
+            case UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"), UInt8(ascii: "%"), UInt8(ascii: "|"):
+                guard depth < limits.maxDepth else {
+                    throw RESPDecodeError(.nestingTooDeep, "more than \(limits.maxDepth) nested aggregates")
+                }
+                guard let line = try view.readRESPLine(after: 1, limit: limits.maxLineLength) else { return false }
+                let count = try Self.parseLength(line)
+                progress.pending[depth] -= 1
+                if count >= 0 {
+                    guard count <= limits.maxAggregateCount else {
+                        throw RESPDecodeError(.aggregateTooLarge, "\(count) elements, limit \(limits.maxAggregateCount)")
+                    }
+                    switch marker {
+                    case UInt8(ascii: "%"): progress.pending.append(2 * count)
+                    // An attribute and the value it describes are one element, one level deeper.
+                    case UInt8(ascii: "|"): progress.pending.append(2 * count + 1)
+                    default: progress.pending.append(count)
+                    }
+                }
+            default:
+                throw RESPDecodeError(.invalidType, "type byte 0x\(String(marker, radix: 16))")
+            }
+            progress.offset = view.readerIndex - self.readerIndex
+        }
+        return true
     }
 
     /// The buffered size up to which an aggregate is parsed without checking completeness first.
@@ -89,49 +171,6 @@ extension ByteBuffer {
         case UInt8(ascii: "*"), UInt8(ascii: "%"), UInt8(ascii: "~"), UInt8(ascii: "|"), UInt8(ascii: ">"): true
         default: false
         }
-    }
-
-    /// Moves past one complete value without building it; returns `false` when it is incomplete.
-    private mutating func skipRESP(limits: RESPDecoderLimits, depth: Int) throws(RESPDecodeError) -> Bool {
-        guard let marker = self.getInteger(at: self.readerIndex, as: UInt8.self) else { return false }
-        var elements = 0
-        switch marker {
-        case UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: ":"), UInt8(ascii: ","), UInt8(ascii: "#"),
-            UInt8(ascii: "("), UInt8(ascii: "_"):
-            return try self.readRESPLine(after: 1, limit: limits.maxLineLength) != nil
-        case UInt8(ascii: "$"), UInt8(ascii: "!"), UInt8(ascii: "="):
-            guard let line = try self.readRESPLine(after: 1, limit: limits.maxLineLength) else { return false }
-            let length = try Self.parseLength(line)
-            if length < 0 { return true }
-            guard length <= limits.maxBulkLength else {
-                throw RESPDecodeError(.bulkTooLong, "bulk of \(length) bytes, limit \(limits.maxBulkLength)")
-            }
-            guard self.readableBytes >= length + 2 else { return false }
-            self.moveReaderIndex(forwardBy: length + 2)
-            return true
-        case UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"):
-            elements = 1
-        case UInt8(ascii: "%"), UInt8(ascii: "|"):
-            elements = 2
-        default:
-            throw RESPDecodeError(.invalidType, "type byte 0x\(String(marker, radix: 16))")
-        }
-        guard depth < limits.maxDepth else {
-            throw RESPDecodeError(.nestingTooDeep, "more than \(limits.maxDepth) nested aggregates")
-        }
-        guard let line = try self.readRESPLine(after: 1, limit: limits.maxLineLength) else { return false }
-        let count = try Self.parseLength(line)
-        if count < 0 { return true }
-        guard count <= limits.maxAggregateCount else {
-            throw RESPDecodeError(.aggregateTooLarge, "\(count) elements, limit \(limits.maxAggregateCount)")
-        }
-        for _ in 0..<(count * elements) {
-            guard try self.skipRESP(limits: limits, depth: depth + 1) else { return false }
-        }
-        if marker == UInt8(ascii: "|") {
-            return try self.skipRESP(limits: limits, depth: depth + 1)
-        }
-        return true
     }
 
     private mutating func parseRESP(limits: RESPDecoderLimits, depth: Int) throws(RESPDecodeError) -> RESPValue? {
