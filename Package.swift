@@ -257,6 +257,7 @@ let package = Package(
                 "VigilXMPP",
                 "VigilMySQL",
                 "VigilRedis",
+                "VigilKafka",
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
