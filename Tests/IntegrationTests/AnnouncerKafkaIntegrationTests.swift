@@ -57,7 +57,9 @@ extension AnnouncerIntegrationTests {
         body(usernames: usernames, text: text).replacingOccurrences(of: #""persist": false"#, with: #""persist": \#(persist)"#)
     }
 
-    @Test("Kafka: a queued announcement reaches a Prosody user; persist: true REST announcements reach the producer topic, persist: false ones do not")
+    @Test(
+        "Kafka: a queued announcement reaches a Prosody user; persist: true REST announcements reach the producer topic, persist: false ones do not"
+    )
     func kafkaInputAndPersist() async throws {
         let server = try IntegrationEnvironment.xmppServer("PROSODY", name: "Prosody")
         let bootstrap = try IntegrationEnvironment.require("KAFKA_BOOTSTRAP")
@@ -126,7 +128,10 @@ extension AnnouncerIntegrationTests {
             #expect(String(decoding: queuedMessage, as: UTF8.self).contains("<body>From the Kafka queue</body>"))
 
             let metrics = try await vigil.get("/metrics").body
-            #expect(metrics.contains(#"vigil_announcer_kafka_records_total{result="accepted"} 1"#), "\(metrics.split(separator: "\n").filter { $0.contains("kafka") })")
+            #expect(
+                metrics.contains(#"vigil_announcer_kafka_records_total{result="accepted"} 1"#),
+                "\(metrics.split(separator: "\n").filter { $0.contains("kafka") })"
+            )
             #expect(metrics.contains("vigil_kafka_records_consumed_total"))
             #expect(metrics.contains("vigil_announcer_archived_total"))
         }

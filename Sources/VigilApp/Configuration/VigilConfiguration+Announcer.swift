@@ -172,7 +172,9 @@ extension VigilConfiguration {
             } else {
                 // The seed finds the brokers through ZooKeeper, which Kafka clients stopped doing
                 // long ago (and Kafka 4 has no ZooKeeper at all): name them instead.
-                let found = settings.zookeeper.isEmpty ? "" : " (the seed's zookeeper = \"\(settings.zookeeper)\" is not used: Vigil talks to the brokers directly)"
+                let found =
+                    settings.zookeeper.isEmpty
+                    ? "" : " (the seed's zookeeper = \"\(settings.zookeeper)\" is not used: Vigil talks to the brokers directly)"
                 throw consumer.error("brokers", "is required: set brokers = \"host:port,host:port\" to the Kafka brokers\(found)")
             }
             if let topics = try consumer.stringList("topics") { settings.topics = topics }
