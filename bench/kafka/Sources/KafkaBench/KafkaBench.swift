@@ -23,7 +23,7 @@ struct KafkaBench {
     /// `dispatch_main()`.
     static func main() {
         let finished = DispatchSemaphore(value: 0)
-        Task {
+        Task.detached {
             do { try await run(Array(CommandLine.arguments.dropFirst())) } catch { fatalError("KafkaBench: \(error)") }
             finished.signal()
         }
