@@ -190,13 +190,19 @@ public actor KafkaProducer: Service {
     /// reconnect pauses) until a broker answers or the task is cancelled: a producer started
     /// while the brokers are down buffers records and sends them once they are back.
     ///
-    /// - Throws: ``KafkaClientError/Code/alreadyRunning``, or `CancellationError` when
-    ///   cancelled before it had a producer id.
+    /// - Throws: ``KafkaClientError/Code/alreadyRunning``. Cancelled before it had a producer
+    ///   id, it returns (failing what was buffered, as at any stop).
     public func run() async throws {
         guard !running else { throw KafkaClientError(.alreadyRunning) }
         running = true
         defer { shutDown() }
-        if configuration.idempotent { try await initProducerID(retries: .max) }
+        if configuration.idempotent {
+            do {
+                try await initProducerID(retries: .max)
+            } catch  where Task.isCancelled {
+                return
+            }
+        }
         await withDiscardingTaskGroup { group in
             for await partition in newPartitions.stream {
                 group.addTask { await self.runPartition(partition) }
