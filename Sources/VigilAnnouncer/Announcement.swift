@@ -64,6 +64,20 @@ public struct Announcement: Sendable, Hashable {
         return Announcement(audience: .users(body.usernames), template: template, persist: body.persist ?? true)
     }
 
+    /// Decodes an announcement from the queue (`[kafka-consumer]`): a `/v1/announce/channel` body
+    /// when it has `channel_id`, otherwise a `/v1/announce/users` body.
+    public static func queued(json: Data) throws(AnnouncementError) -> Announcement {
+        struct Probe: Decodable {
+            var channelID: AnyField?
+            enum CodingKeys: String, CodingKey { case channelID = "channel_id" }
+        }
+        struct AnyField: Decodable {
+            init(from decoder: any Decoder) throws {}
+        }
+        let probe: Probe = try decode(json)
+        return probe.channelID != nil ? try channel(json: json) : try users(json: json)
+    }
+
     private static func decode<Body: Decodable>(_ json: Data) throws(AnnouncementError) -> Body {
         do {
             return try JSONDecoder().decode(Body.self, from: json)

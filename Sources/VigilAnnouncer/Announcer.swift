@@ -73,6 +73,11 @@ public final class Announcer: Service, Sendable {
         /// When sending as an XMPP component: its domain, into which every stanza's `from` is
         /// moved (see ``StanzaTemplate/sendingFrom(domain:)``).
         public var componentDomain: String?
+        /// `persist: true` announcements waiting for the ``AnnouncementArchive`` beyond which
+        /// ``Announcer/submit(_:)`` refuses with ``Announcer/SubmitError/busy`` (the archive is down).
+        public var archiveBacklogLimit = 10_000
+        /// Announcements handed to the archive at once.
+        public var archiveBatch = 200
 
         /// Creates settings.
         public init(domain: String) {
@@ -150,6 +155,11 @@ public final class Announcer: Service, Sendable {
     private let pendingSends = Atomic<Int>(0)
     /// Announcements in the outbox that gave up and wait for ``retry(id:)``.
     private let heldCount = Atomic<Int>(0)
+    private let archive: (any AnnouncementArchive)?
+    /// Archive rows not yet archived (as last counted, plus those added since), how many were
+    /// added in all (so the archiver never sleeps on a row added while it read the store), and the
+    /// archiver's wake-up while it waits for one.
+    private let archiveState: Mutex<(pending: Int, added: Int, waiter: CheckedContinuation<Void, Never>?)> = Mutex((0, 0, nil))
 
     private let sentCounter = Counter(label: "vigil_announcer_messages_total", dimensions: [("result", "sent")])
     private let failedCounter = Counter(label: "vigil_announcer_messages_total", dimensions: [("result", "failed")])
@@ -161,6 +171,9 @@ public final class Announcer: Service, Sendable {
     private let completedCounter = Counter(label: "vigil_announcer_announcements_total", dimensions: [("result", "completed")])
     private let refusedCounter = Counter(label: "vigil_announcer_announcements_total", dimensions: [("result", "refused")])
     private let queuedGauge = Gauge(label: "vigil_announcer_queued")
+    private let archivedCounter = Counter(label: "vigil_announcer_archived_total")
+    private let archiveErrorCounter = Counter(label: "vigil_announcer_archive_errors_total")
+    private let archivePendingGauge = Gauge(label: "vigil_announcer_archive_pending")
 
     /// Creates an Announcer; nothing is sent until ``run()``.
     ///
@@ -172,6 +185,8 @@ public final class Announcer: Service, Sendable {
     ///   - record: Records events (the hub's `record`).
     ///   - logger: Logger, label `vigil.announcer`.
     ///   - clock: The clock (``SystemClock``; tests pass a ``ManualClock``).
+    ///   - archive: Where `persist: true` announcements go (seed 001: the Kafka producer topics);
+    ///     `nil` keeps none.
     public init(
         settings: Settings,
         sender: any StanzaSender,
@@ -179,8 +194,10 @@ public final class Announcer: Service, Sendable {
         store: any StateStore,
         record: @escaping @Sendable (Event) async -> Void,
         logger: Logger = Logger(label: "vigil.announcer"),
-        clock: any VigilClock = SystemClock()
+        clock: any VigilClock = SystemClock(),
+        archive: (any AnnouncementArchive)? = nil
     ) {
+        self.archive = archive
         self.settings = settings
         self.sender = sender
         self.recipients = recipients
@@ -227,12 +244,23 @@ public final class Announcer: Service, Sendable {
             refusedCounter.increment()
             throw .busy
         }
+        let archived = archive != nil && announcement.persist
+        if archived {
+            guard archiveState.withLock({ $0.pending }) < settings.archiveBacklogLimit else {
+                refusedCounter.increment()
+                throw .busy
+            }
+        }
         do {
+            // The archive row first: once the job is in the outbox, its archiving is too.
+            if archived { try await store.setValue(Self.archiveBody(announcement, id: job.id), forKey: Self.archivePrefix + job.id) }
             try await save(job)
         } catch {
+            if archived { try? await store.removeValue(forKey: Self.archivePrefix + job.id) }
             refusedCounter.increment()
             throw .storeFailed("\(error)")
         }
+        if archived { archiveAdded(1) }
         enqueue([job])
         acceptedCounter.increment()
         logger.debug("Announcement accepted", metadata: ["announcement.id": "\(job.id)", "announcement.recipients": "\(job.usernames?.count ?? -1)"])
@@ -307,8 +335,133 @@ public final class Announcer: Service, Sendable {
                 for _ in 0..<max(1, self.settings.workers) {
                     group.addTask { await self.work() }
                 }
+                if let archive = self.archive {
+                    group.addTask { await self.archiveLoop(archive) }
+                }
             }
         }
+    }
+
+    // MARK: - Archive
+
+    static let archivePrefix = "announcer/archive/"
+
+    /// The JSON written to the archive: the REST body it came as (`channel_id` or `usernames`,
+    /// `message` in base64, `persist`) with the announcement's `id` and `accepted` time.
+    static func archiveBody(_ announcement: Announcement, id: String) throws -> [UInt8] {
+        struct Body: Encodable {
+            var id: String
+            var channelID: Int64?
+            var usernames: [String]?
+            var message: String
+            var persist = true
+
+            enum CodingKeys: String, CodingKey {
+                case id, usernames, message, persist
+                case channelID = "channel_id"
+            }
+        }
+        var body = Body(id: id, message: Data(announcement.template.text.utf8).base64EncodedString())
+        switch announcement.audience {
+        case .channel(let channel): body.channelID = channel
+        case .users(let usernames): body.usernames = usernames
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array(try encoder.encode(body))
+    }
+
+    private func archiveAdded(_ count: Int) {
+        let (pending, waiter) = archiveState.withLock { state in
+            state.pending += count
+            state.added += count
+            defer { state.waiter = nil }
+            return (state.pending, state.waiter)
+        }
+        archivePendingGauge.record(pending)
+        waiter?.resume()
+    }
+
+    /// Hands the archive rows to the archive, oldest first, in batches; a row is removed only
+    /// once the archive has taken it, so a failure or a restart loses none (at least once).
+    private func archiveLoop(_ archive: any AnnouncementArchive) async {
+        var failures = 0
+        while !Task.isCancelled {
+            let seen = archiveState.withLock { $0.added }
+            let rows: [(key: String, value: [UInt8])]
+            do {
+                rows = try await store.values(prefix: Self.archivePrefix)
+            } catch {
+                logger.error("Could not read the announcer's archive rows", metadata: ["error": "\(error)"])
+                failures += 1
+                do { try await clock.sleep(for: Self.archivePause(failures)) } catch { return }
+                continue
+            }
+            archiveState.withLock { $0.pending = rows.count }
+            archivePendingGauge.record(rows.count)
+            guard !rows.isEmpty else {
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                        let resumeNow = archiveState.withLock { state -> Bool in
+                            if state.added != seen || Task.isCancelled { return true }
+                            state.waiter = continuation
+                            return false
+                        }
+                        if resumeNow { continuation.resume() }
+                    }
+                } onCancel: {
+                    let waiter = self.archiveState.withLock { state in
+                        defer { state.waiter = nil }
+                        return state.waiter
+                    }
+                    waiter?.resume()
+                }
+                continue
+            }
+            // Ids are `a<millis>-<serial>`: sorting by acceptance time keeps the archive in order.
+            let batch = rows.sorted { Self.acceptanceOrder($0.key, $1.key) }.prefix(max(1, settings.archiveBatch))
+            let entries = batch.map { ArchivedAnnouncement(id: String($0.key.dropFirst(Self.archivePrefix.count)), body: $0.value) }
+            do {
+                try await archive.archive(entries)
+            } catch {
+                if Task.isCancelled { return }
+                failures += 1
+                archiveErrorCounter.increment()
+                logger.warning(
+                    "Could not archive announcements; trying again",
+                    metadata: ["announcer.archive_pending": "\(rows.count)", "error": "\(error)"]
+                )
+                do { try await clock.sleep(for: Self.archivePause(failures)) } catch { return }
+                continue
+            }
+            failures = 0
+            archivedCounter.increment(by: entries.count)
+            let store = self.store
+            for row in batch {
+                do {
+                    try await withCancellationShield { try await store.removeValue(forKey: row.key) }
+                } catch {
+                    logger.error("Could not mark an announcement archived", metadata: ["announcement.archive": "\(row.key)", "error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    /// 0.5 s doubling to 30 s.
+    private static func archivePause(_ failures: Int) -> Duration {
+        min(.milliseconds(500 * (1 << min(max(failures - 1, 0), 6))), .seconds(30))
+    }
+
+    /// Orders `…/a<millis>-<serial>` keys by time, then serial (plain string order would put
+    /// serial 10 before 9).
+    private static func acceptanceOrder(_ left: String, _ right: String) -> Bool {
+        func parts(_ key: String) -> (Int64, Int64) {
+            let id = key.split(separator: "/").last.map(String.init) ?? key
+            let numbers = id.dropFirst().split(separator: "-").compactMap { Int64($0) }
+            return (numbers.first ?? 0, numbers.dropFirst().first ?? 0)
+        }
+        let (a, b) = (parts(left), parts(right))
+        return a != b ? a < b : left < right
     }
 
     // MARK: - Work

@@ -213,7 +213,11 @@ public struct AnnouncerConfiguration: Sendable, Hashable {
 
     /// `[kafka-consumer]`.
     public struct KafkaConsumerSettings: Sendable, Hashable {
-        /// `zookeeper` (the original's discovery; brokers are asked directly by newer clients).
+        /// `brokers` (Vigil's own key): the bootstrap brokers, `host:port`. Required: the seed's
+        /// `zookeeper` discovery is not supported, and a file with only `zookeeper` is refused
+        /// with a message that says to set `brokers`.
+        public var brokers: [String] = []
+        /// `zookeeper` (the original's discovery): read, and ignored once `brokers` is given.
         public var zookeeper = ""
         /// `topics`.
         public var topics: [String] = []

@@ -59,3 +59,29 @@ public struct RecipientPage: Sendable, Hashable {
         self.next = next
     }
 }
+
+/// Where `persist: true` announcements are kept (seed 001: the `[kafka-producer]` topics, from
+/// which they reach the downstream databases).
+///
+/// The Announcer keeps an archive row next to each persisted announcement in its outbox and
+/// removes it only after ``archive(_:)`` returned, so every announcement is archived at least
+/// once, across failures and restarts.
+public protocol AnnouncementArchive: Sendable {
+    /// Stores these announcements durably (for Kafka: acknowledged by the brokers); throws when
+    /// that cannot be known for every one of them (all are handed over again later).
+    func archive(_ announcements: [ArchivedAnnouncement]) async throws
+}
+
+/// One announcement for the archive.
+public struct ArchivedAnnouncement: Sendable, Hashable {
+    /// The announcement's id (`a<millis>-<serial>`).
+    public var id: String
+    /// Its JSON: the REST body (`usernames` or `channel_id`, `message` in base64, `persist`) and `id`.
+    public var body: [UInt8]
+
+    /// Creates an entry.
+    public init(id: String, body: [UInt8]) {
+        self.id = id
+        self.body = body
+    }
+}

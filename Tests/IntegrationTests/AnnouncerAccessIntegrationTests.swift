@@ -34,15 +34,22 @@ extension AnnouncerIntegrationTests {
         return (config, log)
     }
 
+    /// The seed's Kafka sections point at ZooKeeper and at private addresses: give both sections
+    /// loopback brokers instead (the test broker when there is one, else a closed port).
+    static var kafkaEnvironment: [String: String] {
+        let brokers = IntegrationEnvironment.environment["KAFKA_BOOTSTRAP"] ?? "127.0.0.1:1"
+        return ["VIGIL_KAFKA_CONSUMER_BROKERS": brokers, "VIGIL_KAFKA_PRODUCER_BROKERS": brokers]
+    }
+
     /// Points the seed's `[ejabberd]` and `[component]` at the test Prosody through the environment.
     static func prosodyEnvironment(_ server: IntegrationEnvironment.XMPPServer) -> [String: String] {
-        [
+        kafkaEnvironment.merging([
             "VIGIL_EJABBERD_CLUSTER_NODES": "\(server.host):\(server.componentPort)",
             "VIGIL_COMPONENT_NAME": server.componentDomain,
             "VIGIL_COMPONENT_SECRET": server.componentSecret,
             "VIGIL_COMPONENT_DOMAIN": server.domain,
             "VIGIL_COMPONENT_PING_INTERVAL": "30",
-        ]
+        ]) { $1 }
     }
 
     func send(
@@ -77,10 +84,10 @@ extension AnnouncerIntegrationTests {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let (config, _) = try Self.seedFile(in: directory)
         let port = try freeLoopbackPort()
-        let environment = [
+        let environment = Self.kafkaEnvironment.merging([
             "VIGIL_HTTP_LISTEN": "127.0.0.1:\(port)", "VIGIL_REST_API_PORT": ":\(port)",
             "VIGIL_STORE_PATH": directory.appendingPathComponent("vigil.sqlite").path,
-        ]
+        ]) { $1 }
         for arguments in [["serve", "--config", config.path], ["config", "check", config.path]] {
             let (status, output) = try VigilProcess.runToCompletion(arguments, environment: environment)
             #expect(status == 2, "\(arguments): \(output)")

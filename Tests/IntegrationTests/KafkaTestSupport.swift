@@ -39,9 +39,13 @@ enum KafkaTest {
         process.executableURL = URL(fileURLWithPath: interpreter)
         process.arguments = ["-c", script, bootstrap] + arguments
         let output = Pipe()
-        let errors = Pipe()
+        // A file, not a second pipe: librdkafka's log lines could fill a pipe nobody reads while
+        // this reads the output, and the script would block forever.
+        let errorsURL = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-kafka-python-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: errorsURL.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: errorsURL) }
         process.standardOutput = output
-        process.standardError = errors
+        process.standardError = try FileHandle(forWritingTo: errorsURL)
         try process.run()
         let outputData = try await withTimeout(timeout) {
             let data = output.fileHandleForReading.readDataToEndOfFile()
@@ -50,7 +54,7 @@ enum KafkaTest {
         }
         let text = String(decoding: outputData, as: UTF8.self)
         guard process.terminationStatus == 0 else {
-            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let message = (try? String(contentsOf: errorsURL, encoding: .utf8)) ?? ""
             throw PythonFailed(status: process.terminationStatus, output: text + message)
         }
         return text

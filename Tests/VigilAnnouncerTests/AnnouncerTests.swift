@@ -17,6 +17,26 @@ import VigilCore
 import VigilStorage
 import VigilWeb
 
+/// An archive that records what it was given; it can fail a number of calls first.
+final class RecordingArchive: AnnouncementArchive {
+    let failures = Mutex(0)
+    let calls = Atomic<Int>(0)
+    let stored = Mutex<[ArchivedAnnouncement]>([])
+    struct Down: Error {}
+
+    var entries: [ArchivedAnnouncement] { stored.withLock { $0 } }
+
+    func archive(_ announcements: [ArchivedAnnouncement]) async throws {
+        calls.add(1, ordering: .relaxed)
+        let fail = failures.withLock { count in
+            defer { count = max(0, count - 1) }
+            return count > 0
+        }
+        if fail { throw Down() }
+        stored.withLock { $0 += announcements }
+    }
+}
+
 /// Connections that record what they were given; some can be down or fail a number of sends.
 final class RecordingSender: StanzaSender {
     let connectionCount: Int
@@ -125,7 +145,8 @@ struct AnnouncerTests {
             connections: Int = 2,
             settings: (inout Announcer.Settings) -> Void = { _ in },
             store: any StateStore = MemoryStore(),
-            recipients: (any RecipientSource)? = nil
+            recipients: (any RecipientSource)? = nil,
+            archive: (any AnnouncementArchive)? = nil
         ) {
             sender = RecordingSender(connections: connections)
             self.store = store
@@ -140,7 +161,8 @@ struct AnnouncerTests {
                 store: store,
                 record: events.record,
                 logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
-                clock: clock
+                clock: clock,
+                archive: archive
             )
         }
 
@@ -227,6 +249,56 @@ struct AnnouncerTests {
         try await second.run { second.events.all.count == 1 }
         #expect(second.sender.stanzas.count == 2)
         #expect(try await store.values(prefix: "announcer/outbox/").isEmpty)
+    }
+
+    @Test("persist: true announcements reach the archive from the outbox; persist: false ones do not")
+    func archivesPersisted() async throws {
+        let archive = RecordingArchive()
+        let fixture = Fixture(archive: archive)
+        var kept = try fixture.users(["a", "b"])
+        kept.persist = true
+        var notKept = try fixture.users(["c"])
+        notKept.persist = false
+        let receipt = try await fixture.announcer.submit(kept)
+        _ = try await fixture.announcer.submit(notKept)
+        #expect(try await fixture.store.values(prefix: "announcer/archive/").count == 1)
+        try await fixture.run { fixture.events.all.count == 2 && archive.entries.count == 1 }
+        let entry = try #require(archive.entries.first)
+        #expect(entry.id == receipt.id)
+        let body = try #require(try JSONSerialization.jsonObject(with: Data(entry.body)) as? [String: Any])
+        #expect(body["id"] as? String == receipt.id)
+        #expect(body["usernames"] as? [String] == ["a", "b"])
+        #expect(body["persist"] as? Bool == true)
+        // The body is a /v1/announce/users body again.
+        let again = try Announcement.queued(json: Data(entry.body))
+        #expect(again.audience == .users(["a", "b"]) && again.template.text == Self.template)
+        #expect(try await fixture.store.values(prefix: "announcer/archive/").isEmpty)
+    }
+
+    @Test("An archive that fails is tried again until it takes the announcement; a restart in between loses nothing")
+    func archiveRetriesAndSurvivesRestart() async throws {
+        let store = MemoryStore()
+        let archive = RecordingArchive()
+        archive.failures.withLock { $0 = 3 }
+        let first = Fixture(store: store, archive: archive)
+        _ = try await first.announcer.submit(try first.users(["a"]))
+        // The first process never ran; the next one archives it after the failures.
+        let second = Fixture(store: store, archive: archive)
+        try await second.run { archive.entries.count == 1 && second.events.all.count == 1 }
+        #expect(archive.calls.load(ordering: .relaxed) == 4)
+        #expect(try await store.values(prefix: "announcer/archive/").isEmpty)
+        #expect(try await store.values(prefix: "announcer/outbox/").isEmpty)
+    }
+
+    @Test("While the archive is down, its backlog is bounded: beyond the limit persist: true announcements are refused")
+    func archiveBacklogBounded() async throws {
+        let fixture = Fixture(settings: { $0.archiveBacklogLimit = 2 }, archive: RecordingArchive())
+        _ = try await fixture.announcer.submit(try fixture.users(["a"]))
+        _ = try await fixture.announcer.submit(try fixture.users(["b"]))
+        await #expect(throws: Announcer.SubmitError.busy) { try await fixture.announcer.submit(try fixture.users(["c"])) }
+        var notKept = try fixture.users(["d"])
+        notKept.persist = false
+        _ = try await fixture.announcer.submit(notKept)
     }
 
     @Test("Progress is saved: stopping midway and restarting skips nobody and repeats nobody (real SQLite store)")

@@ -24,9 +24,49 @@ struct AnnouncerConfigurationTests {
         }
     }
 
-    @Test("The seed's example config parses unchanged (with a token from the environment), in the seed's units")
+    /// The one key the seed's example lacks: `[kafka-consumer] brokers` (the seed names ZooKeeper).
+    static let brokersEnvironment = ["VIGIL_KAFKA_CONSUMER_BROKERS": "127.0.0.1:9092"]
+
+    @Test("The seed's example with only [kafka-consumer] zookeeper exits 2 and says to set brokers")
+    func seedZookeeperOnly() throws {
+        let error = #expect(throws: ConfigurationError.self) {
+            try VigilConfiguration.parse(try Self.seedExampleText, file: "announcer.toml", environment: ["VIGIL_HTTP_TOKEN": "t0ken"])
+        }
+        #expect(error?.key == "kafka-consumer.brokers")
+        #expect(error?.description.contains("set brokers") == true, "\(String(describing: error))")
+        #expect(error?.description.contains("zookeeper = \"127.0.0.1:2181/\"") == true, "\(String(describing: error))")
+    }
+
+    @Test("Kafka sections: topics are required, and a producer topic that is also a consumer topic is refused")
+    func kafkaSections() throws {
+        let base = "[component]\nname = \"a\"\nsecret = \"s\"\ndomain = \"d\"\n"
+        let good = try VigilConfiguration.parse(
+            base + "[kafka-consumer]\nbrokers = \"k1:9092, k2:9093\"\ntopics = \"in\"\n[kafka-producer]\ntopics = [\"out\"]\nflush_frequency = 0\n",
+            file: "a.toml"
+        )
+        #expect(good.announcer?.kafkaConsumer?.brokers == ["k1:9092", "k2:9093"])
+        #expect(good.announcer?.kafkaConsumer?.groupName == "announcer")
+        #expect(good.announcer?.kafkaProducer?.brokers == ["127.0.0.1:9092"])
+        #expect(good.announcer?.kafkaProducer?.flushInterval == .zero)
+        #expect(!good.warnings.contains { $0.contains("Kafka") })
+        for (text, key) in [
+            ("[kafka-consumer]\nbrokers = \"k:9092\"\n", "kafka-consumer.topics"),
+            ("[kafka-producer]\nbrokers = \"k:9092\"\n", "kafka-producer.topics"),
+            ("[kafka-consumer]\nbrokers = \"k\"\ntopics = \"in\"\n", "kafka-consumer.brokers"),
+            ("[kafka-consumer]\nbrokers = \"k:1\"\ntopics = \"in,x\"\n[kafka-producer]\ntopics = \"x\"\n", "kafka-producer.topics"),
+        ] {
+            let error = #expect(throws: ConfigurationError.self) { try VigilConfiguration.parse(base + text, file: "a.toml") }
+            #expect(error?.key == key, "\(text): \(String(describing: error))")
+        }
+    }
+
+    @Test("The seed's example config parses unchanged (with a token and the Kafka brokers from the environment), in the seed's units")
     func seedExample() throws {
-        let configuration = try VigilConfiguration.parse(try Self.seedExampleText, file: "announcer.toml", environment: ["VIGIL_HTTP_TOKEN": "t0ken"])
+        let configuration = try VigilConfiguration.parse(
+            try Self.seedExampleText,
+            file: "announcer.toml",
+            environment: Self.brokersEnvironment.merging(["VIGIL_HTTP_TOKEN": "t0ken"]) { $1 }
+        )
         let announcer = try #require(configuration.announcer)
         #expect(announcer.restAPIListen == ":8080")
         // ":8080" shares [http]'s port 8080: one listener, on the wider address.
@@ -61,6 +101,8 @@ struct AnnouncerConfigurationTests {
         #expect(redis.readTimeout == .milliseconds(1_000))
         #expect(redis.maxRetries == 2)
         #expect(announcer.kafkaConsumer?.topics == ["test-topic"])
+        #expect(announcer.kafkaConsumer?.brokers == ["127.0.0.1:9092"])
+        #expect(announcer.kafkaConsumer?.zookeeper == "127.0.0.1:2181/")
         #expect(announcer.kafkaProducer?.brokers.count == 3)
         #expect(announcer.kafkaProducer?.flushInterval == .seconds(3))
         #expect(announcer.kafkaProducer?.maxRetry == 3)
@@ -113,7 +155,7 @@ struct AnnouncerConfigurationTests {
             file: "announcer.toml",
             environment: [
                 "VIGIL_COMPONENT_SECRET": "from-env", "VIGIL_REST_API_PORT": "127.0.0.1:9090", "VIGIL_EJABBERD_RATE_LIMIT": "50",
-                "VIGIL_RECIPIENT_SOURCE_GIVE_UP": "90s",
+                "VIGIL_RECIPIENT_SOURCE_GIVE_UP": "90s", "VIGIL_KAFKA_CONSUMER_BROKERS": "127.0.0.1:9092",
             ]
         )
         let announcer = try #require(configuration.announcer)

@@ -18,7 +18,11 @@ struct ListenerConfigurationTests {
     @Test("The seed-001 example without a token refuses to start and says what to set")
     func seedWithoutToken() throws {
         let error = #expect(throws: ConfigurationError.self) {
-            try VigilConfiguration.parse(try AnnouncerConfigurationTests.seedExampleText, file: "announcer.toml")
+            try VigilConfiguration.parse(
+                try AnnouncerConfigurationTests.seedExampleText,
+                file: "announcer.toml",
+                environment: AnnouncerConfigurationTests.brokersEnvironment
+            )
         }
         #expect(error?.key == "http.token")
         #expect(error?.description.contains("[http] listen (0.0.0.0:8080) listens beyond loopback") == true, "\(String(describing: error))")

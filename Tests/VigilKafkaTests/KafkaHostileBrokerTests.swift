@@ -7,6 +7,7 @@
 
 import Foundation
 import Logging
+import MetricsTestKit
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -23,10 +24,14 @@ final class HostileBroker: ChannelInboundHandler, Sendable {
     enum Fault: Sendable {
         case hugeCount
         case truncated
+        /// A group coordinator whose leader never assigns (Tansu 0.6 after its members left at
+        /// once): JoinGroup names another leader, SyncGroup answers REBALANCE_IN_PROGRESS for ever.
+        case endlessRebalance
     }
 
     let fault: Fault
     let connections = Atomic<Int>(0)
+    let syncs = Atomic<Int>(0)
     let apiVersions: ByteBuffer
 
     init(fault: Fault) throws {
@@ -42,12 +47,36 @@ final class HostileBroker: ChannelInboundHandler, Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var frame = Self.unwrapInboundIn(data)
-        guard let key = frame.readInteger(as: Int16.self), frame.readInteger(as: Int16.self) != nil,
+        guard let key = frame.readInteger(as: Int16.self), let version = frame.readInteger(as: Int16.self),
             let correlationID = frame.readInteger(as: Int32.self)
         else { return }
         var body = ByteBuffer()
         if key == KafkaAPIKey.apiVersions.rawValue {
             body = apiVersions
+        } else if fault == .endlessRebalance {
+            if version >= 1 { body.writeInteger(Int32(0)) }  // throttle
+            switch key {
+            case KafkaAPIKey.findCoordinator.rawValue:
+                body.writeInteger(Int16(0))
+                if version >= 1 { body.kafkaWriteString(nil, flexible: false) }
+                body.writeInteger(Int32(1))
+                body.kafkaWriteString("127.0.0.1", flexible: false)
+                body.writeInteger(Int32(context.channel.localAddress?.port ?? 0))
+            case KafkaAPIKey.joinGroup.rawValue:
+                body.writeInteger(Int16(0))
+                body.writeInteger(Int32(2))  // generation
+                body.kafkaWriteString("range", flexible: false)
+                body.kafkaWriteString("gone-leader", flexible: false)
+                body.kafkaWriteString("member-1", flexible: false)
+                body.writeInteger(Int32(0))  // no members: not the leader
+            case KafkaAPIKey.syncGroup.rawValue:
+                syncs.add(1, ordering: .relaxed)
+                body.writeInteger(KafkaErrorCode.rebalanceInProgress.rawValue)
+                body.writeInteger(Int32(0))  // empty assignment
+            default:  // LeaveGroup
+                body.writeInteger(Int16(0))
+                if version >= 3 { body.writeInteger(Int32(0)) }
+            }
         } else {
             let first = connections.load(ordering: .relaxed) == 1
             body.writeInteger(Int32(0))  // throttle
@@ -91,6 +120,35 @@ final class HostileBroker: ChannelInboundHandler, Sendable {
 
 @Suite("Kafka client against a hostile broker")
 struct KafkaHostileBrokerTests {
+    @Test(
+        "a coordinator that answers with rebalances for ever: the member stops when cancelled and counts the rounds (issue 16)",
+        .timeLimit(.minutes(1))
+    )
+    func endlessRebalanceEndsOnCancellation() async throws {
+        try await HostileBroker.with(fault: .endlessRebalance) { broker, address in
+            let cluster = KafkaCluster(configuration: KafkaConfiguration(bootstrapBrokers: [address]), logger: Logger(label: "test"))
+            let metrics = TestMetrics()
+            let member = KafkaConsumerGroup(
+                cluster: cluster,
+                configuration: KafkaConsumerConfiguration(groupID: "g", topics: ["t"]),
+                metricsFactory: metrics,
+                logger: Logger(label: "test")
+            )
+            let running = Task { try await member.run() }
+            let deadline = ContinuousClock.now + .seconds(30)
+            while broker.syncs.load(ordering: .relaxed) < 5 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(broker.syncs.load(ordering: .relaxed) >= 5)
+            // Before the fix the join loop never looked at cancellation: this never returned.
+            running.cancel()
+            try await running.value
+            let errors = try metrics.expectCounter("vigil_kafka_errors_total", [("operation", "consume")])
+            #expect(errors.totalValue >= 3)
+            await cluster.close()
+        }
+    }
+
     @Test("a malformed response is a decode error, then the next request reconnects", arguments: [HostileBroker.Fault.hugeCount, .truncated])
     func malformedThenReconnect(fault: HostileBroker.Fault) async throws {
         try await HostileBroker.with(fault: fault) { broker, address in

@@ -10,6 +10,7 @@ import Metrics
 import ServiceLifecycle
 import VigilAnnouncer
 import VigilCore
+import VigilKafka
 import VigilMySQL
 import VigilRedis
 import VigilWeb
@@ -62,6 +63,18 @@ struct AnnouncerServices {
             helpers = [mysqlClient] + source.services
             recipients = ChannelRecipients(mysql: mysqlClient, online: source.online)
         }
+        // `persist: true` announcements go to [kafka-producer] from the outbox; the producer
+        // starts before the Announcer and stops after it, so the archive can finish a batch.
+        var archive: KafkaAnnouncementArchive?
+        if let producerSettings = configuration.kafkaProducer {
+            let producer = KafkaProducer(
+                cluster: AnnouncerConfiguration.kafkaCluster(producerSettings.brokers, logger: logger("vigil.kafka")),
+                configuration: KafkaProducerConfiguration(flushInterval: producerSettings.flushInterval, maximumRetries: producerSettings.maxRetry),
+                logger: logger("vigil.kafka")
+            )
+            helpers.append(KafkaProducerService(producer: producer))
+            archive = KafkaAnnouncementArchive(producer: producer, topics: producerSettings.topics)
+        }
         let announcer = Announcer(
             settings: settings,
             sender: sender,
@@ -69,7 +82,8 @@ struct AnnouncerServices {
             store: store,
             record: { event in await hub.record(event) },
             logger: logger("vigil.announcer"),
-            clock: hub.clock
+            clock: hub.clock,
+            archive: archive
         )
         self.announcer = announcer
         services = helpers + clients.map { $0 as any Service }
@@ -86,6 +100,19 @@ struct AnnouncerServices {
                 logger: logger("vigil.announcer")
             )
         )
+        // The queue input stops before the Announcer, so every record it took is stored.
+        if let consumerSettings = configuration.kafkaConsumer {
+            let group = KafkaConsumerGroup(
+                cluster: AnnouncerConfiguration.kafkaCluster(consumerSettings.brokers, logger: logger("vigil.kafka")),
+                configuration: KafkaConsumerConfiguration(
+                    groupID: consumerSettings.groupName,
+                    topics: consumerSettings.topics,
+                    bufferSize: consumerSettings.buffer
+                ),
+                logger: logger("vigil.kafka")
+            )
+            services.append(KafkaAnnouncementInput(group: group, announcer: announcer, logger: logger("vigil.announcer")))
+        }
         // Without a token the listener is loopback-only (the configuration refuses anything else), so
         // a Host that is not loopback can only come from a re-pointed name in a browser.
         let loopbackHostOnly = http.token == nil

@@ -160,7 +160,18 @@ extension VigilConfiguration {
             let consumer = try section("kafka-consumer")
             var settings = AnnouncerConfiguration.KafkaConsumerSettings()
             if let zookeeper = try consumer.string("zookeeper") { settings.zookeeper = zookeeper }
+            if let brokers = try consumer.stringList("brokers") {
+                settings.brokers = try Self.hostPorts(brokers, "brokers", consumer)
+            } else {
+                // The seed finds the brokers through ZooKeeper, which Kafka clients stopped doing
+                // long ago (and Kafka 4 has no ZooKeeper at all): name them instead.
+                let found =
+                    settings.zookeeper.isEmpty
+                    ? "" : " (the seed's zookeeper = \"\(settings.zookeeper)\" is not used: Vigil talks to the brokers directly)"
+                throw consumer.error("brokers", "is required: set brokers = \"host:port,host:port\" to the Kafka brokers\(found)")
+            }
             if let topics = try consumer.stringList("topics") { settings.topics = topics }
+            guard !settings.topics.isEmpty else { throw consumer.error("topics", "must name at least one topic") }
             if let group = try consumer.nonEmptyString("group_name") { settings.groupName = group }
             if let size = try consumer.integer("buffer", in: 1...1_000_000) { settings.buffer = size }
             announcer.kafkaConsumer = settings
@@ -170,8 +181,16 @@ extension VigilConfiguration {
             var settings = AnnouncerConfiguration.KafkaProducerSettings()
             if let brokers = try producer.stringList("brokers") { settings.brokers = try Self.hostPorts(brokers, "brokers", producer) }
             if let topics = try producer.stringList("topics") { settings.topics = topics }
-            if let interval = try producer.duration("flush_frequency") { settings.flushInterval = interval }
+            if let interval = try producer.duration("flush_frequency") {
+                guard interval <= .seconds(3600) else { throw producer.error("flush_frequency", "must be at most 3600 seconds") }
+                settings.flushInterval = interval
+            }
             if let retries = try producer.integer("MaxRetry", in: 0...100) { settings.maxRetry = retries }
+            guard !settings.topics.isEmpty else { throw producer.error("topics", "must name at least one topic") }
+            if let consumer = announcer.kafkaConsumer, let loop = settings.topics.first(where: consumer.topics.contains) {
+                // Every announcement read from the topic would be written back to it, and read again.
+                throw producer.error("topics", "'\(loop)' is also a [kafka-consumer] topic: persisted announcements would be read again")
+            }
             announcer.kafkaProducer = settings
         }
         if let key = top.unusedKeys.first { throw top.error(key, "unknown key") }
@@ -179,7 +198,6 @@ extension VigilConfiguration {
         var notWired: [String] = []
         if announcer.mysql != nil, announcer.userActivity == nil { notWired.append("channel announcements without a user-activity source") }
         if announcer.mysql == nil, announcer.userActivity != nil { notWired.append("channel announcements without [mysql]") }
-        if announcer.kafkaConsumer != nil || announcer.kafkaProducer != nil { notWired.append("Kafka input and persistence") }
         if !notWired.isEmpty {
             warnings.append(
                 "\(file): not wired in this version: \(notWired.joined(separator: "; ")); /v1/announce/channel answers 503 "

@@ -61,15 +61,24 @@ public actor KafkaCluster {
         var lastError: (any Error)?
         let known = metadata.brokers.values.sorted { $0.description < $1.description }
         for address in known + configuration.bootstrapBrokers.shuffled() {
+            try checkOpen()
             do {
-                try checkOpen()
                 let connection = try await KafkaConnection.connect(
                     to: address,
                     configuration: configuration,
                     eventLoopGroup: eventLoopGroup,
                     logger: logger
                 )
-                bootstrapConnection?.close()
+                // Another task may have connected meanwhile and be using its connection: keep
+                // that one rather than close it under a request in flight.
+                if let existing = bootstrapConnection, existing.isActive {
+                    connection.close()
+                    return existing
+                }
+                if closed {
+                    connection.close()
+                    throw KafkaClientError(.shutdown)
+                }
                 bootstrapConnection = connection
                 return connection
             } catch {
@@ -94,7 +103,10 @@ public actor KafkaCluster {
             connection.close()
             return existing
         }
-        try checkOpen()
+        if closed {
+            connection.close()
+            throw KafkaClientError(.shutdown)
+        }
         connections[key] = connection
         return connection
     }

@@ -151,7 +151,12 @@ public actor KafkaConsumerGroup: Service {
         try? await commit()
         if let coordinator, !memberID.isEmpty {
             let leave = KafkaLeaveGroupRequest(groupID: configuration.groupID, memberID: memberID)
-            _ = try? await cluster.connection(node: coordinator.node, purpose: .group, address: coordinator.address).send(leave)
+            do {
+                let code = try await cluster.connection(node: coordinator.node, purpose: .group, address: coordinator.address).send(leave)
+                logger.debug("Kafka group left", metadata: ["kafka.group": "\(configuration.groupID)", "kafka.error": "\(code)"])
+            } catch {
+                logger.debug("Kafka LeaveGroup failed", metadata: ["kafka.group": "\(configuration.groupID)", "error": "\(error)"])
+            }
         }
         endGeneration()
         stopped = true
@@ -175,9 +180,12 @@ public actor KafkaConsumerGroup: Service {
         let subscription = KafkaConsumerProtocol.writeSubscription(topics: configuration.topics)
         var join = KafkaJoinGroupResponse()
         var sync: (errorCode: KafkaErrorCode, assignment: ByteBuffer)
+        var unsyncedRounds = 0
         // A rebalance that starts again during the join or the sync is answered by joining again
         // at once, as the protocol expects; waiting out a backoff would only let it restart again.
         while true {
+            // The broker may answer every round with another rebalance: only cancellation ends it.
+            try Task.checkCancellation()
             let request = KafkaJoinGroupRequest(
                 groupID: configuration.groupID,
                 sessionTimeoutMilliseconds: Self.milliseconds(configuration.sessionTimeout),
@@ -209,7 +217,19 @@ public actor KafkaConsumerGroup: Service {
                 KafkaSyncGroupRequest(groupID: configuration.groupID, generationID: join.generationID, memberID: memberID, assignments: assignments),
                 extraTimeout: TimeAmount(configuration.rebalanceTimeout)
             )
-            if sync.errorCode == .rebalanceInProgress { continue }
+            if sync.errorCode == .rebalanceInProgress {
+                // A broker whose group lost its leader (Tansu 0.6 after its members left at
+                // once) answers so for ever: visible in the log and the error counter.
+                unsyncedRounds += 1
+                if unsyncedRounds >= 3 {
+                    errorCounter.increment()
+                    logger.warning(
+                        "Kafka group keeps rebalancing; the coordinator's leader never assigns",
+                        metadata: ["kafka.group": "\(configuration.groupID)", "kafka.rounds": "\(unsyncedRounds)", "kafka.leader": "\(join.leader)"]
+                    )
+                }
+                continue
+            }
             guard sync.errorCode == .none else { throw KafkaClientError.broker(sync.errorCode, "SyncGroup") }
             break
         }

@@ -96,7 +96,8 @@ public actor KafkaProducer: Service {
     private let newPartitions: (stream: AsyncStream<KafkaTopicPartition>, continuation: AsyncStream<KafkaTopicPartition>.Continuation)
     private var outstanding = 0
     private var spaceWaiters: [CheckedContinuation<Void, Never>] = []
-    private var flushWaiters: [CheckedContinuation<Void, Never>] = []
+    private var flushWaiters: [Int: CheckedContinuation<Void, Never>] = [:]
+    private var nextFlushWaiter = 0
     private var flushing = 0
     private var deliveryError: KafkaClientError?
     private var roundRobin: [String: Int32] = [:]
@@ -161,14 +162,22 @@ public actor KafkaProducer: Service {
 
     /// Waits until every buffered record is acknowledged or has failed.
     ///
-    /// - Throws: The first delivery failure since the previous `flush()`, if any.
+    /// - Throws: The first delivery failure since the previous `flush()`, if any;
+    ///   `CancellationError` when the task is cancelled first (the records stay buffered).
     public func flush() async throws {
         flushing += 1
+        defer { flushing -= 1 }
         for partition in queues.keys { wake(partition) }
         if outstanding > 0 {
-            await withCheckedContinuation { flushWaiters.append($0) }
+            let id = nextFlushWaiter
+            nextFlushWaiter += 1
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { flushWaiters[id] = $0 }
+            } onCancel: {
+                Task { await self.resumeFlushWaiter(id) }
+            }
+            try Task.checkCancellation()
         }
-        flushing -= 1
         if let error = deliveryError {
             deliveryError = nil
             throw error
@@ -177,13 +186,23 @@ public actor KafkaProducer: Service {
 
     /// Sends buffered records until cancelled.
     ///
-    /// - Throws: ``KafkaClientError/Code/alreadyRunning``, or the error of a producer id that
-    ///   could not be obtained within the retries.
+    /// An idempotent producer first obtains its producer id, trying again (with the cluster's
+    /// reconnect pauses) until a broker answers or the task is cancelled: a producer started
+    /// while the brokers are down buffers records and sends them once they are back.
+    ///
+    /// - Throws: ``KafkaClientError/Code/alreadyRunning``. Cancelled before it had a producer
+    ///   id, it returns (failing what was buffered, as at any stop).
     public func run() async throws {
         guard !running else { throw KafkaClientError(.alreadyRunning) }
         running = true
         defer { shutDown() }
-        if configuration.idempotent { try await initProducerID() }
+        if configuration.idempotent {
+            do {
+                try await initProducerID(retries: .max)
+            } catch  where Task.isCancelled {
+                return
+            }
+        }
         await withDiscardingTaskGroup { group in
             for await partition in newPartitions.stream {
                 group.addTask { await self.runPartition(partition) }
@@ -273,6 +292,10 @@ public actor KafkaProducer: Service {
         return batch
     }
 
+    private func resumeFlushWaiter(_ id: Int) {
+        flushWaiters.removeValue(forKey: id)?.resume()
+    }
+
     private func wake(_ partition: KafkaTopicPartition) {
         queues[partition]?.waiter?.resume()
         queues[partition]?.waiter = nil
@@ -297,7 +320,7 @@ public actor KafkaProducer: Service {
         spaceWaiters.removeAll()
         for waiter in waiters { waiter.resume() }
         if outstanding == 0 {
-            let waiters = flushWaiters
+            let waiters = flushWaiters.values
             flushWaiters.removeAll()
             for waiter in waiters { waiter.resume() }
         }
@@ -313,7 +336,7 @@ public actor KafkaProducer: Service {
             queue.waiter?.resume()
             queues[partition]?.waiter = nil
         }
-        let waiters = spaceWaiters + flushWaiters
+        let waiters = spaceWaiters + flushWaiters.values
         spaceWaiters.removeAll()
         flushWaiters.removeAll()
         for waiter in waiters { waiter.resume() }
@@ -321,7 +344,8 @@ public actor KafkaProducer: Service {
 
     // MARK: - Sending
 
-    private func initProducerID() async throws {
+    private func initProducerID(retries: Int? = nil) async throws {
+        let retries = retries ?? configuration.maximumRetries
         var attempt = 0
         while true {
             do {
@@ -334,8 +358,8 @@ public actor KafkaProducer: Service {
                 logger.debug("Kafka producer id", metadata: ["kafka.producer_id": "\(producerID)", "kafka.producer_epoch": "\(producerEpoch)"])
                 return
             } catch {
-                attempt += 1
-                guard attempt <= configuration.maximumRetries, !Task.isCancelled else { throw error }
+                attempt = min(attempt, Int.max - 1) + 1
+                guard attempt <= retries, !Task.isCancelled else { throw error }
                 logger.warning("Kafka InitProducerId failed; retrying", metadata: ["error": "\(error)"])
                 try await Task.sleep(for: cluster.configuration.reconnect.delay(forAttempt: attempt))
             }

@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import Metrics
 import NIOCore
 
 /// The one channel handler of a Kafka connection: frames requests with correlation ids and hands
@@ -25,6 +26,9 @@ final class KafkaChannelHandler: ChannelInboundHandler {
         var flexibleResponseHeader: Bool
         var timeout: Scheduled<Void>?
     }
+
+    /// Requests whose response did not come within their deadline.
+    static let timedOut = Counter(label: "vigil_kafka_requests_timed_out_total")
 
     private var processor: NIOSingleStepByteToMessageProcessor<KafkaFrameDecoder>
     private var pending: [Int32: Pending] = [:]
@@ -101,6 +105,7 @@ final class KafkaChannelHandler: ChannelInboundHandler {
         nextCorrelationID = nextCorrelationID == Int32.max ? 1 : nextCorrelationID + 1
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let timer = context.eventLoop.scheduleTask(in: timeout) {
+            Self.timedOut.increment()
             bound.value.fail(KafkaClientError(.timeout, message: "no response to \(Request.apiKey) within \(timeout)"))
         }
         pending[correlationID] = Pending(

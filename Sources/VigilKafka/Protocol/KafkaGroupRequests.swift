@@ -147,22 +147,40 @@ struct KafkaHeartbeatRequest: KafkaRequest {
 }
 
 /// LeaveGroup v0–2.
+/// LeaveGroup v0–3: v3 (Kafka 2.4) names the member in a `members` array, which brokers that
+/// implement only the batch form (Tansu 0.6) need to remove it.
 struct KafkaLeaveGroupRequest: KafkaRequest {
     typealias Response = KafkaErrorCode
     static var apiKey: KafkaAPIKey { .leaveGroup }
-    static var supportedVersions: ClosedRange<Int16> { 0...2 }
+    static var supportedVersions: ClosedRange<Int16> { 0...3 }
 
     var groupID: String
     var memberID: String
 
     func write(version: Int16, to buffer: inout ByteBuffer) {
         buffer.kafkaWriteString(groupID, flexible: false)
-        buffer.kafkaWriteString(memberID, flexible: false)
+        if version >= 3 {
+            buffer.kafkaWriteArrayCount(1, flexible: false)
+            buffer.kafkaWriteString(memberID, flexible: false)
+            buffer.kafkaWriteString(nil, flexible: false)  // group_instance_id: a dynamic member
+        } else {
+            buffer.kafkaWriteString(memberID, flexible: false)
+        }
     }
 
     static func readResponse(version: Int16, from buffer: inout ByteBuffer) throws(KafkaDecodeError) -> Response {
         if version >= 1 { _ = try buffer.kafkaReadInt32("LeaveGroup.throttle_time_ms") }
-        return KafkaErrorCode(rawValue: try buffer.kafkaReadInt16("LeaveGroup.error_code"))
+        let code = KafkaErrorCode(rawValue: try buffer.kafkaReadInt16("LeaveGroup.error_code"))
+        guard version >= 3, code == .none else { return code }
+        let count = try buffer.kafkaReadNonNullArrayCount(flexible: false, minimumElementSize: 6, "LeaveGroup.members")
+        var memberCode = KafkaErrorCode.none
+        for _ in 0..<count {
+            _ = try buffer.kafkaReadString(flexible: false, "LeaveGroup.members.member_id")
+            _ = try buffer.kafkaReadNullableString(flexible: false, "LeaveGroup.members.group_instance_id")
+            let code = KafkaErrorCode(rawValue: try buffer.kafkaReadInt16("LeaveGroup.members.error_code"))
+            if code != .none { memberCode = code }
+        }
+        return memberCode
     }
 }
 
