@@ -25,7 +25,7 @@ struct MQTTBench {
     static func main() {
         let finished = DispatchSemaphore(value: 0)
         // The one bridge from the synchronous entry point to the benchmark's async code.
-        Task {
+        Task.detached {
             do { try await run() } catch { fatalError("MQTTBench: \(error)") }
             finished.signal()
         }

@@ -32,7 +32,7 @@ struct WatchdogSubscriber {
     static func main() {
         let finished = DispatchSemaphore(value: 0)
         // The one bridge from the synchronous entry point to the benchmark's async code.
-        Task {
+        Task.detached {
             do { try await run() } catch { fatalError("WatchdogSubscriber: \(error)") }
             finished.signal()
         }

@@ -26,7 +26,7 @@ struct RedisBench {
     static func main() {
         let finished = DispatchSemaphore(value: 0)
         // The one bridge from the synchronous entry point to the benchmark's async code.
-        Task {
+        Task.detached {
             do { try await run() } catch { fatalError("RedisBench: \(error)") }
             finished.signal()
         }
