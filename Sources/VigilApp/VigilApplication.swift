@@ -134,8 +134,10 @@ public struct VigilApplication: Sendable {
         if configuration.host.enabled {
             services.append(.init(service: HostMonitor(configuration: configuration.host, hub: hub, logger: Self.logger(logger, "vigil.host"))))
         }
-        if let mqttClient { services.append(.init(service: mqttClient)) }
+        // Before the client: the group stops services last to first, so the client stops first and
+        // ends the ingest's subscription without unsubscribing (see HostIngest.run()).
         if let hostIngest { services.append(.init(service: hostIngest)) }
+        if let mqttClient { services.append(.init(service: mqttClient)) }
         services += Self.deviceServices(configuration.devices, client: mqttClient, hub: hub, store: stores.state, logger: logger)
         // The gateway monitor has an MQTT client of its own (its broker may differ from [mqtt]), run
         // here like every client; without a broker or admin URLs the monitor only says once that

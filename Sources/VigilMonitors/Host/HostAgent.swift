@@ -12,6 +12,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 public import ServiceLifecycle
+import Synchronization
 import VigilClientSupport
 import VigilCore
 import VigilMQTT
@@ -48,60 +49,93 @@ public final class HostAgent: Service {
     public var services: [any Service] { transport.services }
 
     /// Samples and sends until shutdown; then says `offline` (best effort).
+    ///
+    /// Sampling and sending are two tasks sharing the buffer, so that a send that waits for the
+    /// central (up to `send_timeout`) never delays a sample.
     public func run() async throws {
+        let buffer = SharedSampleBuffer(limit: configuration.bufferLimit)
+        let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         await cancelWhenGracefulShutdown {
-            var sampler = HostSampler(settings: self.configuration.sampler)
-            var buffer = SampleBuffer(limit: self.configuration.bufferLimit)
-            var failing = false
-            let clock = ContinuousClock()
-            var deadline = clock.now
-            while !Task.isCancelled {
-                let time = Date().timeIntervalSince1970
-                let entry = HostReport.entry(time: time, samples: sampler.sample(time: time))
-                if buffer.append(entry) && buffer.dropped.isPowerOfTwo {
-                    self.logger.warning("Agent buffer full; dropping the oldest samples", metadata: ["agent.dropped": "\(buffer.dropped)"])
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.sampleLoop(into: buffer, wake: wake) }
+                group.addTask {
+                    var failing = false
+                    for await _ in wakeups { await self.flush(buffer, failing: &failing) }
                 }
-                while !buffer.isEmpty && !Task.isCancelled {
-                    let batch = buffer.first(self.configuration.batchLimit)
-                    let report = HostReport(
-                        host: self.configuration.name,
-                        intervalSeconds: self.configuration.interval.secondsDouble,
-                        droppedSamples: Double(buffer.dropped),
-                        samples: batch
-                    )
-                    switch await self.transport.send(report) {
-                    case .delivered:
-                        buffer.removeFirst(batch.count)
-                        if failing { self.logger.info("Central reachable again", metadata: ["agent.buffered": "\(buffer.count)"]) }
-                        failing = false
-                        continue
-                    case .rejected(let reason):
-                        // The central will never take these samples: drop them rather than block the rest.
-                        buffer.discardFirst(batch.count)
-                        self.logger.error("Central refused a report; its samples are dropped", metadata: ["reason": "\(reason)"])
-                        continue
-                    case .unavailable(let reason):
-                        if !failing {
-                            self.logger.warning("Central unreachable; buffering", metadata: ["reason": "\(reason)"])
-                        }
-                        failing = true
-                    }
-                    break
-                }
-                deadline = deadline.advanced(by: self.configuration.interval)
-                if deadline < clock.now { deadline = clock.now }
-                do { try await clock.sleep(until: deadline) } catch { break }
             }
         }
-        await transport.sayOffline(
-            HostReport(
+        let offline = HostReport(
+            host: configuration.name,
+            intervalSeconds: configuration.interval.secondsDouble,
+            droppedSamples: Double(buffer.withLock { $0.dropped }),
+            status: "offline",
+            samples: []
+        )
+        await transport.sayOffline(offline)
+    }
+
+    private func sampleLoop(into buffer: SharedSampleBuffer, wake: AsyncStream<Void>.Continuation) async {
+        var sampler = HostSampler(settings: configuration.sampler)
+        let clock = ContinuousClock()
+        var deadline = clock.now
+        while !Task.isCancelled {
+            let time = Date().timeIntervalSince1970
+            let entry = HostReport.entry(time: time, samples: sampler.sample(time: time))
+            let dropped = buffer.withLock { $0.append(entry) ? $0.dropped : 0 }
+            if dropped.isPowerOfTwo {
+                logger.warning("Agent buffer full; dropping the oldest samples", metadata: ["agent.dropped": "\(dropped)"])
+            }
+            wake.yield()
+            deadline = deadline.advanced(by: configuration.interval)
+            if deadline < clock.now { deadline = clock.now }
+            do { try await clock.sleep(until: deadline) } catch { break }
+        }
+        wake.finish()
+    }
+
+    /// Sends what the buffer holds, oldest first, until it is empty or the central is unavailable
+    /// (the next sample tries again).
+    private func flush(_ buffer: SharedSampleBuffer, failing: inout Bool) async {
+        while !Task.isCancelled {
+            let (batch, dropped) = buffer.withLock { ($0.first(configuration.batchLimit), $0.dropped) }
+            guard let last = batch.last else { return }
+            let report = HostReport(
                 host: configuration.name,
                 intervalSeconds: configuration.interval.secondsDouble,
-                droppedSamples: 0,
-                status: "offline",
-                samples: []
+                droppedSamples: Double(dropped),
+                samples: batch
             )
-        )
+            switch await transport.send(report) {
+            case .delivered:
+                let left = buffer.withLock { buffer in
+                    buffer.removeThrough(time: last.time, counting: false)
+                    return buffer.count
+                }
+                if failing { logger.info("Central reachable again", metadata: ["agent.buffered": "\(left)"]) }
+                failing = false
+            case .rejected(let reason):
+                // The central will never take these samples: drop them rather than block the rest.
+                buffer.withLock { $0.removeThrough(time: last.time, counting: true) }
+                logger.error("Central refused a report; its samples are dropped", metadata: ["reason": "\(reason)"])
+            case .unavailable(let reason):
+                if !failing { logger.warning("Central unreachable; buffering", metadata: ["reason": "\(reason)"]) }
+                failing = true
+                return
+            }
+        }
+    }
+}
+
+/// The buffer shared by the sampling and the sending task.
+final class SharedSampleBuffer: Sendable {
+    private let state: Mutex<SampleBuffer>
+
+    init(limit: Int) {
+        state = Mutex(SampleBuffer(limit: limit))
+    }
+
+    func withLock<T: Sendable>(_ body: (inout SampleBuffer) -> T) -> T {
+        state.withLock { body(&$0) }
     }
 }
 
@@ -150,6 +184,15 @@ public struct SampleBuffer: Sendable {
             entries.removeFirst(start)
             start = 0
         }
+    }
+
+    /// Removes the samples up to `time` (those sent; the oldest may have been dropped meanwhile),
+    /// counting them as dropped when `counting` (refused by the central).
+    public mutating func removeThrough(time: Double, counting: Bool) {
+        var n = 0
+        while start + n < entries.count, entries[start + n].time <= time { n += 1 }
+        if counting { dropped += n }
+        removeFirst(n)
     }
 
     /// Removes the oldest `n` samples undelivered, counting them as dropped.

@@ -191,14 +191,19 @@ public actor HostIngest: Service {
     }
 
     /// Restores known hosts, then marks stale hosts and (with an MQTT client) receives reports until shutdown.
+    ///
+    /// The subscription is not ended by the graceful shutdown but by the MQTT client stopping (the
+    /// application runs the client after this service, so it stops first): ending it earlier would
+    /// unsubscribe, and the broker would then not keep the agents' reports in Vigil's persistent
+    /// session while Vigil restarts.
     public func run() async throws {
         await restore()
         let tick = min(configuration.staleAfter / 4, .seconds(1))
-        try? await cancelWhenGracefulShutdown {
-            try await withThrowingDiscardingTaskGroup { group in
-                if self.client != nil {
-                    group.addTask { try await self.receive() }
-                }
+        try await withThrowingDiscardingTaskGroup { group in
+            if self.client != nil {
+                group.addTask { try await self.receive() }
+            }
+            try? await cancelWhenGracefulShutdown {
                 while !Task.isCancelled {
                     try await self.clock.sleep(for: tick)
                     await self.markStale()
@@ -207,6 +212,7 @@ public actor HostIngest: Service {
         }
     }
 
+    /// Receives until the MQTT client stops.
     private nonisolated func receive() async throws {
         guard let client else { return }
         let prefix = configuration.topicPrefix
@@ -222,7 +228,10 @@ public actor HostIngest: Service {
                         await self.handle(topic: message.topic, payload: message.payload, prefix: prefix)
                     }
                 }
-                try await gracefulShutdown()
+                // The subscription ends when the client stops.
+                return
+            } catch let error as MQTTClientError where error.errorCode == .shutdown {
+                return
             } catch is CancellationError {
                 return
             } catch {
