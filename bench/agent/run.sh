@@ -55,6 +55,13 @@ ticks() { awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat"; }
 HZ=$(getconf CLK_TCK)
 status_kb() { awk -v key="$2:" '$1 == key {print $2}' "/proc/$1/status"; }
 
+# breakdown PID: resident kB per mapping (file or [anon]), largest first, plus RssAnon/RssFile.
+breakdown() {
+    grep -E 'RssAnon|RssFile|Threads' "/proc/$1/status"
+    awk '/^[0-9a-f]+-[0-9a-f]+ / {name = (NF >= 6 ? $6 : "[anon]")} /^Rss:/ {rss[name] += $2}
+         END {for (n in rss) printf "%8d kB %s\n", rss[n], n}' "/proc/$1/smaps" | sort -rn | head -12
+}
+
 # run_one TOOL ROUND: one agent alone for WARMUP + DURATION seconds; appends to $WORK/results.
 run_one() {
     local tool=$1 round=$2 name="$1-r$2"
@@ -74,6 +81,7 @@ run_one() {
     after=$(ticks "$pid")
     rss=$(status_kb "$pid" VmRSS)
     hwm=$(status_kb "$pid" VmHWM)
+    [ "$tool" = vigil ] && breakdown "$pid" >"$WORK/vigil.breakdown"
     kill -TERM "$pid"
     wait "$pid" 2>/dev/null || true
     local delivered
@@ -86,6 +94,8 @@ for round in $(seq 1 "$ROUNDS"); do
     if [ $((round % 2)) -eq 1 ]; then run_one vigil "$round"; run_one psutil "$round"; else run_one psutil "$round"; run_one vigil "$round"; fi
 done
 
+echo "vigil agent, resident memory by mapping (last round):"
+cat "$WORK/vigil.breakdown"
 python3 - "$WORK/results" "$HZ" "$DURATION" "$INTERVAL" <<'PY'
 import statistics, sys
 path, hz, duration, interval = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
