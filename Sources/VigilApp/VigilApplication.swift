@@ -106,6 +106,19 @@ public struct VigilApplication: Sendable {
                 clock: clock
             ) : nil
         web.alerts = alerting
+        // Remote hosts of `vigil agent`, over [mqtt] and POST /api/v1/ingest/host.
+        let hostIngest =
+            configuration.hostIngest.enabled
+            ? HostIngest(
+                configuration: configuration.hostIngest,
+                hub: hub,
+                localHost: configuration.host.enabled ? configuration.host.name : nil,
+                client: mqttClient,
+                logger: Self.logger(logger, "vigil.host_ingest"),
+                clock: clock
+            ) : nil
+        web.hostIngest = hostIngest.map { HostIngestIntake(ingest: $0) }
+        web.hostIngestTokens = configuration.hostIngest.tokens
         self.web = web
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
@@ -128,6 +141,9 @@ public struct VigilApplication: Sendable {
         if configuration.host.enabled {
             services.append(.init(service: HostMonitor(configuration: configuration.host, hub: hub, logger: Self.logger(logger, "vigil.host"))))
         }
+        // Before the client: the group stops services last to first, so the client stops first and
+        // ends the ingest's subscription without unsubscribing (see HostIngest.run()).
+        if let hostIngest { services.append(.init(service: hostIngest)) }
         if let mqttClient { services.append(.init(service: mqttClient)) }
         services += Self.deviceServices(configuration.devices, client: mqttClient, hub: hub, store: stores.state, logger: logger)
         // The gateway monitor has an MQTT client of its own (its broker may differ from [mqtt]), run
@@ -226,5 +242,19 @@ public struct VigilApplication: Sendable {
         var logger = Logger(label: label)
         logger.logLevel = parent.logLevel
         return logger
+    }
+}
+
+/// The host ingest behind `POST /api/v1/ingest/host`.
+struct HostIngestIntake: HostReportIntake {
+    let ingest: HostIngest
+
+    func submitReport(_ body: [UInt8]) async -> HostReportIntakeResult {
+        switch await ingest.submit(body, transport: .http) {
+        case .accepted(let samples): .accepted(samples: samples)
+        case .tooLarge: .tooLarge
+        case .invalid(let reason): .invalid(reason)
+        case .refused(let reason): .refused(reason)
+        }
     }
 }

@@ -30,6 +30,10 @@ public struct WebDependencies: Sendable {
     public var extraRoutes: [RouteRegistration] = []
     /// The alerting service behind `/api/v1/alerts` and `/api/v1/silences`, when alerting runs.
     public var alerts: (any AlertDesk)?
+    /// Where `POST /api/v1/ingest/host` hands reports (`nil`: `[host_ingest]` is off, every request gets 401).
+    public var hostIngest: (any HostReportIntake)?
+    /// The bearer tokens of `POST /api/v1/ingest/host` (`[host_ingest] tokens`).
+    public var hostIngestTokens: [String] = []
 
     /// Bundles the dependencies.
     public init(

@@ -49,6 +49,8 @@ public func buildRouter(_ dependencies: WebDependencies) -> Router<BasicRequestC
         )
     }
     DashboardRoutes(dependencies: dependencies).register(on: router)
+    // Its own tokens, required on loopback too (not the [http] token of the group below).
+    HostIngestRoutes.register(on: router, intake: dependencies.hostIngest, tokens: dependencies.hostIngestTokens)
 
     let api = router.group("api/v1")
     if let token = dependencies.configuration.token {

@@ -19,7 +19,7 @@ struct VigilCommand: AsyncParsableCommand {
         commandName: "vigil",
         abstract: "Watch Janus gateways, MQTT devices and agents, media streams and hosts; announce over XMPP.",
         version: vigilVersion,
-        subcommands: [Serve.self, Config.self, Alerts.self, Import.self, Version.self],
+        subcommands: [Serve.self, Agent.self, Config.self, Alerts.self, Import.self, Version.self],
         defaultSubcommand: Serve.self
     )
 
@@ -75,6 +75,50 @@ struct Serve: AsyncParsableCommand {
         let path = config ?? environment["VIGIL_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
         return try path.map { try VigilConfiguration.load(path: $0, environment: environment) }
             ?? VigilConfiguration.defaults(environment: environment)
+    }
+}
+
+/// `vigil agent`: sample this host and push to a central Vigil.
+struct Agent: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Sample this host and push the samples to a central Vigil (no store, no web server).",
+        discussion: """
+            Pushes over MQTT (mqtt://broker:1883, topic <prefix>/<name>/metrics, retained status with a \
+            Last Will) or HTTP (http://central:8080, POST /api/v1/ingest/host with a bearer token). \
+            Settings may also come from the [agent] section of --config and VIGIL_AGENT_* variables \
+            (prefer VIGIL_AGENT_TOKEN to --token: a command line is visible to every local user).
+            """
+    )
+
+    @Option(help: "The central: mqtt://host:port or http(s)://host:port.")
+    var push: String?
+
+    @Option(help: "The bearer token for HTTP (one of the central's [host_ingest] tokens).")
+    var token: String?
+
+    @Option(help: "The host name reported (default: this machine's host name).")
+    var name: String?
+
+    @Option(help: "Time between samples (default 5s).")
+    var interval: String?
+
+    @Option(name: .shortAndLong, help: "A configuration file with an [agent] section.")
+    var config: String?
+
+    func run() async throws {
+        let settings = try HostAgentSettings.resolve(
+            path: config,
+            commandLine: .init(push: push, token: token, name: name, interval: interval)
+        )
+        try VigilLogHandler.bootstrap(LogConfiguration())
+        var logger = Logger(label: "vigil.agent")
+        logger.logLevel = .info
+        do {
+            try await HostAgentRunner.run(settings, logger: logger)
+        } catch {
+            logger.error("Vigil agent stopped after a failure", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
+        }
     }
 }
 

@@ -33,7 +33,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vigil_server import Vigil  # noqa: E402
+from vigil_server import INGEST_TOKEN, Vigil  # noqa: E402
 
 MIN_REQUESTS = 10_000
 TIME_BUDGET = 150  # seconds for the request phase
@@ -287,6 +287,40 @@ def announce_cases():
     return cases
 
 
+def ingest_cases():
+    """POST /api/v1/ingest/host (vigil agent over HTTP): no or wrong token 401, bad reports 400, large 413."""
+    auth = (b"Authorization", b"Bearer " + INGEST_TOKEN.encode())
+    json_type = (b"Content-Type", b"application/json")
+
+    def report(host="abuse1", **metric):
+        return json.dumps({"version": 1, "host": host, "interval_seconds": 5, "dropped_samples": 0,
+                           "samples": [{"time": time.time(), "metrics": [metric] if metric else []}]}).encode()
+    good = report(name="load1", value=0.5)
+    cases = [Case("POST", b"/api/v1/ingest/host", headers=(json_type,), body=good, expect=401),
+             Case("POST", b"/api/v1/ingest/host", headers=(json_type, (b"Authorization", b"Bearer wrong")), body=good, expect=401),
+             # 429 when the max_hosts cases below (run concurrently) took every place first.
+             Case("POST", b"/api/v1/ingest/host", headers=(json_type, auth), body=good, expect={200, 429}),
+             Case("POST", b"/api/v1/ingest/host", headers=(json_type, auth), body=b"x" * (2 << 20), fresh=True, expect="4xx-or-close")]
+    bad = [b"", b"{}", b"[]", b"null", b"{", b"\xff\xfe", b"[" * 100_000 + b"]" * 100_000,
+           report(name="load1", value=-1), report(name="load1", value=1e308), report(name="cpu_usage_ratio", value=2),
+           report(name="evil", value=1), report(name="load1", value=1, labels={"a": "b"}),
+           report(name="disk_free_bytes", value=1, labels={"mountpoint": "x" * 10_000}),
+           report(host="../../etc", name="load1", value=1), report(host="", name="load1", value=1),
+           report(host="h" * 100_000, name="load1", value=1),
+           json.dumps({"version": 1, "host": "a", "interval_seconds": 1e308, "dropped_samples": 0, "samples": []}).encode(),
+           json.dumps({"version": 1, "host": "a", "interval_seconds": 5, "dropped_samples": -1, "samples": []}).encode(),
+           json.dumps({"version": 1, "host": "a", "interval_seconds": 5, "dropped_samples": 0,
+                       "samples": [{"time": 1e308, "metrics": []}]}).encode(),
+           json.dumps({"version": 9223372036854775808, "host": "a", "interval_seconds": 5, "dropped_samples": 0, "samples": []}).encode()]
+    for body in bad:
+        cases.append(Case("POST", b"/api/v1/ingest/host", headers=(json_type, auth), body=body, expect=400))
+    # More hosts than max_hosts (4): the fifth and later are refused with 429.
+    for index in range(8):
+        cases.append(Case("POST", b"/api/v1/ingest/host", headers=(json_type, auth), body=report(host="many%d" % index),
+                          expect={200, 429}))
+    return cases
+
+
 def protocol_cases():
     """Wrong methods, odd headers and bodies on every route; each on a fresh connection when it may close it."""
     cases = []
@@ -338,7 +372,7 @@ def main():
         print(f"FAIL {error}\n0 passed, 1 failed")
         return 1
     try:
-        cases = numeric_cases() + text_cases() + live_cases() + announce_cases() + protocol_cases()
+        cases = numeric_cases() + text_cases() + live_cases() + announce_cases() + ingest_cases() + protocol_cases()
         cases += [Case("GET", t) for t in STATIC] * 5
         cases += random_cases(rng, max(0, 2 * MIN_REQUESTS - len(cases)))
         print(f"http-abuse: {len(cases)} requests against {vigil.url} (pid {vigil.process.pid})", flush=True)

@@ -28,6 +28,10 @@ def free_port():
         return s.getsockname()[1]
 
 
+# The [host_ingest] token of POST /api/v1/ingest/host (vigil agent's route).
+INGEST_TOKEN = "system-test-ingest-token-0123"
+
+
 class Vigil:
     def __init__(self, work):
         self.work = work
@@ -61,6 +65,11 @@ watchTopics = "vigil-system-test-{self.port}/esp2/#"
 
 [agent_ticker]
 exec = "sleep 600"
+
+[host_ingest]
+enabled = true
+tokens = ["{INGEST_TOKEN}"]
+max_hosts = 4
 
 [ejabberd]
 cluster_nodes = "127.0.0.1:{closed_port}"

@@ -30,6 +30,8 @@ public struct VigilConfiguration: Sendable {
     public var host = HostMonitorConfiguration()
     /// `[mqtt]`: the shared MQTT client, when the section is present (see VigilConfiguration+Devices.swift).
     public var mqtt: MQTTClientConfiguration?
+    /// `[host_ingest]`: remote hosts pushing with `vigil agent`.
+    public var hostIngest = HostIngestConfiguration()
     /// iotmonitor's `[device_*]`, `[agent_*]` and Vigil's `[watchdog]`.
     public var devices = DevicesConfiguration()
     /// `[janus]`: the Janus gateway monitor (seed 000), with the seed's environment variables.
@@ -52,7 +54,9 @@ public struct VigilConfiguration: Sendable {
     public init() {}
 
     /// Sections Vigil reads (or recognises from the seeds' formats).
-    static let knownSections: Set<String> = ["mqtt", "watchdog", "log", "http", "store", "host", "janus", "visionaire", "mediamtx", "alerting"]
+    static let knownSections: Set<String> = [
+        "mqtt", "watchdog", "log", "http", "store", "host", "janus", "visionaire", "mediamtx", "alerting", "host_ingest", "agent",
+    ]
     /// Sections from the seeds' formats that later versions implement; accepted with a warning.
     static let plannedSections: Set<String> = ["alerts", "redis"]
 
@@ -110,6 +114,7 @@ public struct VigilConfiguration: Sendable {
         configuration.http = try WebConfiguration(section("http"))
         configuration.store = try StoreConfiguration(section("store"))
         configuration.host = try HostMonitorConfiguration(section("host"))
+        configuration.hostIngest = try HostIngestConfiguration(section("host_ingest"))
         try configuration.parseDevices(root: root, file: file, section: section)
         configuration.janus = try GatewayMonitorConfiguration(section("janus"), environment: environment)
         configuration.visionaire = try VisionaireConfiguration(section("visionaire"))
@@ -284,6 +289,12 @@ extension HostMonitorConfiguration {
         if let name = try section.nonEmptyString("name") { self.name = name }
         if let disks = try section.stringList("disks") { self.disks = disks }
         if let interfaces = try section.stringList("interfaces") { self.interfaces = interfaces }
+        if let processes = try section.stringList("processes") {
+            for process in processes where process.isEmpty || process.utf8.count > 15 || process.contains("/") {
+                throw section.error("processes", "'\(process)' is not a process name (1 to 15 characters of /proc/<pid>/comm)")
+            }
+            self.processes = processes
+        }
         if let root = try section.string("proc_root") { self.procRoot = root }
     }
 }

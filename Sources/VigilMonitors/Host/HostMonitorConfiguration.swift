@@ -16,6 +16,7 @@
 /// | `name` | string | the machine's host name | the target name (`host/<name>`) |
 /// | `disks` | list of paths | `["/"]` | file systems whose usage is reported |
 /// | `interfaces` | list of names | all but `lo` | network interfaces reported |
+/// | `processes` | list of names | none | processes (`/proc/<pid>/comm`) whose count, CPU and memory are reported |
 /// | `proc_root` | string | `"/proc"` | where procfs is mounted (for containers and tests) |
 public struct HostMonitorConfiguration: Sendable, Hashable {
     /// Whether the host is sampled.
@@ -28,8 +29,15 @@ public struct HostMonitorConfiguration: Sendable, Hashable {
     public var disks: [String]
     /// Interfaces to report; empty means every interface except `lo`.
     public var interfaces: [String]
+    /// Process names whose count, CPU time and resident memory are reported.
+    public var processes: [String]
     /// Where procfs is mounted.
     public var procRoot: String
+
+    /// What the sampler reads.
+    public var samplerSettings: HostSampler.Settings {
+        HostSampler.Settings(disks: disks, interfaces: interfaces, processes: processes, procRoot: procRoot)
+    }
 
     /// Creates a configuration with the defaults listed above.
     public init(
@@ -38,8 +46,10 @@ public struct HostMonitorConfiguration: Sendable, Hashable {
         name: String = HostMonitorConfiguration.systemHostName(),
         disks: [String] = ["/"],
         interfaces: [String] = [],
+        processes: [String] = [],
         procRoot: String = "/proc"
     ) {
+        self.processes = processes
         self.enabled = enabled
         self.interval = interval
         self.name = name

@@ -81,3 +81,23 @@ extension Substring {
         String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
     }
 }
+
+extension ProcParsers {
+    /// The command name and CPU time (user + system, in clock ticks) from `/proc/<pid>/stat`.
+    public static func processStat(_ text: String) -> (name: String, cpuTicks: Double)? {
+        // The name is in parentheses and may itself contain spaces and parentheses: take the last ")".
+        guard let open = text.firstIndex(of: "("), let close = text.lastIndex(of: ")"), open < close else { return nil }
+        let name = String(text[text.index(after: open)..<close])
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        // Fields after the name start at field 3 (state); utime and stime are fields 14 and 15.
+        guard fields.count >= 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (name, user + system)
+    }
+
+    /// The resident set size in pages, the second field of `/proc/<pid>/statm`.
+    public static func residentPages(_ text: String) -> Double? {
+        let fields = text.split(separator: " ")
+        guard fields.count >= 2 else { return nil }
+        return Double(fields[1])
+    }
+}
