@@ -92,7 +92,7 @@ public struct VigilApplication: Sendable {
         )
         web.extraRoutes = announcer?.mainRoutes ?? []
         let membership = backend.membership(version: vigilVersion, logger: Self.logger(logger, "vigil.membership"), clock: clock)
-        if let membership { web.extraRoutes.append(Self.clusterRoute(membership)) }
+        web.extraRoutes.append(Self.clusterRoute(membership, standaloneID: backend.instanceID, version: vigilVersion, clock: clock))
         // One MQTT client for every MQTT consumer, created when [mqtt] is present.
         let mqttClient = configuration.mqtt.map { MQTTClient(configuration: $0, logger: Self.logger(logger, "vigil.mqtt"), name: "mqtt") }
         let alerting =
@@ -218,21 +218,42 @@ public struct VigilApplication: Sendable {
         logger.info("Vigil stopped")
     }
 
-    /// `GET /api/v1/cluster`: the live instances on the shared Redis store.
-    static func clusterRoute(_ membership: RedisMembership) -> RouteRegistration {
-        { group in
+    /// `GET /api/v1/cluster`: the live instances on the shared Redis store; without one, this
+    /// instance alone (a standalone Vigil is a cluster of one, so the route never 404s).
+    static func clusterRoute(
+        _ membership: RedisMembership?,
+        standaloneID: String,
+        version: String,
+        clock: any VigilClock
+    ) -> RouteRegistration {
+        let started = clock.wallClockSeconds
+        return { group in
             group.get("api/v1/cluster") { _, _ -> Response in
                 struct Body: Encodable {
                     var instance: String
                     var members: [RedisMembership.Member]
                 }
+                let body: Body
+                if let membership {
+                    body = Body(instance: membership.member.id, members: try await membership.members())
+                } else {
+                    let process = ProcessInfo.processInfo
+                    let this = RedisMembership.Member(
+                        id: standaloneID,
+                        host: process.hostName,
+                        pid: process.processIdentifier,
+                        version: version,
+                        started: started,
+                        heartbeat: clock.wallClockSeconds
+                    )
+                    body = Body(instance: standaloneID, members: [this])
+                }
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-                let body = try encoder.encode(Body(instance: membership.member.id, members: try await membership.members()))
                 return Response(
                     status: .ok,
                     headers: [.contentType: "application/json; charset=utf-8"],
-                    body: .init(byteBuffer: ByteBuffer(bytes: body))
+                    body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(body)))
                 )
             }
         }

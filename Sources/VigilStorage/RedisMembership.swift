@@ -30,6 +30,16 @@ public struct RedisMembership: Service {
         public var started: Double
         /// When it last wrote its heartbeat (seconds since the epoch).
         public var heartbeat: Double
+
+        /// Creates an entry.
+        public init(id: String, host: String, pid: Int32, version: String, started: Double, heartbeat: Double) {
+            self.id = id
+            self.host = host
+            self.pid = pid
+            self.version = version
+            self.started = started
+            self.heartbeat = heartbeat
+        }
     }
 
     /// The most members listed; more keys than this under the prefix are an error.

@@ -35,8 +35,11 @@ struct GatewaysProcessTests {
             #expect(Self.path(gxy1, "attributes", "role") == "primary")
             #expect(Self.path(gxy1, "attributes", "name") == "gxy1")
             #expect(Self.path(gxy1, "attributes", "online") == .bool(true))
-            try await bed.eventually("sessions in /metrics") {
-                try await vigil.get("/metrics").body.contains(#"galaxy_gateways_sessions{name="gxy2",type="rooms"} 0"#)
+            // Each gateway's first session count arrives with its own admin poll.
+            try await bed.eventually("sessions of gxy1 and gxy2 in /metrics") {
+                let body = try await vigil.get("/metrics").body
+                return body.contains(#"galaxy_gateways_sessions{name="gxy1",type="rooms"} 0"#)
+                    && body.contains(#"galaxy_gateways_sessions{name="gxy2",type="rooms"} 0"#)
             }
             #expect(try await vigil.get("/metrics").body.contains(#"gxydb_gateway_sessions{name="gxy2",type="rooms"} 0"#))
             let gxydb = try await vigil.get("/metrics", port: gxydbPort)

@@ -5,7 +5,9 @@
 //
 //===----------------------------------------------------------------------===//
 
+import Foundation
 import Hummingbird
+import HummingbirdTesting
 import Logging
 import Testing
 import VigilCore
@@ -44,7 +46,10 @@ struct OpenAPIRoutesTests {
             logger: Logger(label: "test")
         )
         let membership = RedisMembership(redis: redis, keys: RedisStoreKeys(), instanceID: "test", version: "1", logger: Logger(label: "test"))
-        dependencies.extraRoutes = announcer.mainRoutes + [VigilApplication.clusterRoute(membership)]
+        dependencies.extraRoutes =
+            announcer.mainRoutes + [
+                VigilApplication.clusterRoute(membership, standaloneID: "test", version: "1", clock: ManualClock(wallClockSeconds: 0))
+            ]
         dependencies.alerts = AlertingService(
             configuration: AlertingConfiguration(),
             hub: hub,
@@ -60,5 +65,28 @@ struct OpenAPIRoutesTests {
             OpenAPIDocument.operations.subtracting(registered).isEmpty,
             "described, not served: \(OpenAPIDocument.operations.subtracting(registered))"
         )
+    }
+
+    @Test("GET /api/v1/cluster without a Redis store: 200 with this instance as the only member")
+    func standaloneCluster() async throws {
+        let hub = Hub(stores: MemoryStore().stores, clock: ManualClock(wallClockSeconds: 0))
+        var dependencies = WebDependencies(hub: hub, exporters: [], readiness: Readiness(), version: "1", configuration: WebConfiguration())
+        dependencies.extraRoutes = [
+            VigilApplication.clusterRoute(nil, standaloneID: "solo-1", version: "9.9", clock: ManualClock(wallClockSeconds: 1_800_000_000))
+        ]
+        let app = Application(router: buildRouter(dependencies))
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/api/v1/cluster", method: .get) { response in
+                #expect(response.status == .ok)
+                let body = try #require(try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any])
+                #expect(body["instance"] as? String == "solo-1")
+                let members = try #require(body["members"] as? [[String: Any]])
+                #expect(members.count == 1)
+                #expect(members.first?["id"] as? String == "solo-1")
+                #expect(members.first?["version"] as? String == "9.9")
+                #expect(members.first?["pid"] as? Int == Int(ProcessInfo.processInfo.processIdentifier))
+                #expect(members.first?["heartbeat"] as? Double == 1_800_000_000)
+            }
+        }
     }
 }
