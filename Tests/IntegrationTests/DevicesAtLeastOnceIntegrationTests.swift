@@ -12,20 +12,24 @@ import Testing
 import VigilMQTT
 
 /// Issue 13's acceptance test for the device watchdog: state messages a broker was told are taken
-/// are never lost, even when Vigil is killed with SIGKILL while they arrive.
+/// are never lost, even when Vigil is killed with SIGKILL while they arrive, or stopped gracefully
+/// with SIGTERM (a persistent session keeps its subscriptions at the broker across the stop).
 ///
 /// A publisher sends 10,000 distinct QoS 1 state messages (100 devices × 100 state topics, not
 /// retained) and keeps going while Vigil is killed part-way and restarted on the same store. Once
 /// Vigil holds them all, a hello from each device makes it republish that device's stored states;
 /// a fresh subscriber counts what comes back (lost: expected but never republished; repeated:
 /// republished more than once).
-@Suite("Device states survive SIGKILL (at least once, issue 13)", .enabled(if: IntegrationEnvironment.enabled), .serialized)
+@Suite("Device states survive SIGKILL and SIGTERM (at least once, issue 13)", .enabled(if: IntegrationEnvironment.enabled), .serialized)
 struct DevicesAtLeastOnceIntegrationTests {
     static let devices = 100
     static let statesPerDevice = 100
 
-    @Test("10,000 QoS 1 states, Vigil killed with SIGKILL part-way and restarted: all come back", arguments: [1_500, 5_000, 8_500])
-    func killAndRestart(killAfter: Int) async throws {
+    @Test(
+        "10,000 QoS 1 states, Vigil killed with SIGKILL (or stopped with SIGTERM) part-way and restarted: all come back",
+        arguments: [(1_500, SIGKILL), (5_000, SIGKILL), (8_500, SIGKILL), (5_000, SIGTERM)]
+    )
+    func killAndRestart(killAfter: Int, signal: Int32) async throws {
         let prefix = MQTTTestSupport.uniqueTopic("alo-\(killAfter)")
         var sections = "[watchdog]\nreport_interval = \"500ms\"\n"
         for device in 0..<Self.devices {
@@ -64,8 +68,8 @@ struct DevicesAtLeastOnceIntegrationTests {
                 }
                 group.addTask {
                     while published.value.load(ordering: .relaxed) < killAfter { try await Task.sleep(for: .milliseconds(2)) }
-                    _ = try await first.stop(signal: SIGKILL)
-                    print("alo[\(killAfter)]: vigil killed after \(published.value.load(ordering: .relaxed)) published")
+                    _ = try await first.stop(signal: signal)
+                    print("alo[\(killAfter)]: vigil stopped with signal \(signal) after \(published.value.load(ordering: .relaxed)) published")
                     let next = try VigilProcess(arguments: arguments, directory: directory)
                     try await next.waitUntilHealthy()
                     print("alo[\(killAfter)]: vigil healthy again after \(published.value.load(ordering: .relaxed)) published")

@@ -114,6 +114,44 @@ struct MQTTSessionIntegrationTests {
     }
 
     @Test(
+        "A persistent session's subscription cancelled (a graceful stop) stays at the broker: what is published meanwhile arrives after the restart",
+        arguments: cases
+    )
+    func cancelledSubscriptionStaysAtBroker(broker: MQTTTestBroker, version: MQTTProtocolVersion) async throws {
+        let (topic, configuration) = try Self.persistent("cancelled", version, broker)
+        let subscribe = [MQTTSubscribeInfo(filter: "\(topic)/#", qos: .atLeastOnce)]
+        try await withMQTTClient(configuration) { client in
+            let subscribed = AsyncStream.makeStream(of: Void.self)
+            let consumer = Task {
+                try await client.subscribe(to: subscribe) { subscription in
+                    subscribed.continuation.yield()
+                    for try await _ in subscription {}
+                }
+            }
+            var events = subscribed.stream.makeAsyncIterator()
+            await events.next()
+            consumer.cancel()
+            _ = await consumer.result
+        }
+        try await withMQTTClient(try MQTTTestSupport.configuration(version, broker: broker)) { publisher in
+            for index in 0..<10 {
+                try await publisher.publish(to: "\(topic)/\(index)", payload: ByteBuffer(string: "\(index)"), qos: .atLeastOnce)
+            }
+        }
+        try await withMQTTClient(configuration) { client in
+            try await client.subscribe(to: subscribe) { subscription in
+                let messages = try await collect(10, from: subscription, timeout: .seconds(10))
+                #expect(messages.map { String(buffer: $0.payload) } == (0..<10).map(String.init))
+            }
+        }
+        // Clean up the session.
+        var clean = configuration
+        clean.cleanSession = true
+        clean.sessionExpiry = nil
+        try await withMQTTClient(clean) { _ in }
+    }
+
+    @Test(
         "A slow consumer with a small buffer gets every QoS 1 message in order: reading pauses instead of dropping",
         arguments: cases
     )

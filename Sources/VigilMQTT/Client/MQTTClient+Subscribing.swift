@@ -8,6 +8,7 @@
 import CoreMetrics
 import Logging
 import NIOCore
+import ServiceLifecycle
 import Synchronization
 
 /// Subscribing and routing: the subscription registry (slots and a topic trie) and the delivery
@@ -18,7 +19,11 @@ extension MQTTClient {
     /// The subscription is registered before anything is sent, so no matching message is lost; if
     /// the client is connected the SUBSCRIBE is sent and its SUBACK checked, otherwise it is sent as
     /// soon as a connection is up. After every reconnect it is sent again. When `body` returns or
-    /// throws, the filters that no other active subscription uses are unsubscribed.
+    /// throws, the filters that no other active subscription uses are unsubscribed, except when
+    /// the session is persistent and the task is cancelled or shutting down gracefully: then the
+    /// broker keeps the subscription and queues its QoS 1/2 messages for the next connection with
+    /// this client id, so that a graceful restart loses nothing (a stray message meanwhile is
+    /// unrouted: held, then acknowledged).
     ///
     /// Several active subscriptions may use the same or overlapping filters: each receives every
     /// matching message once.
@@ -105,15 +110,21 @@ extension MQTTClient {
             let result = try await withTaskExecutorPreference(taskExecutor) {
                 try await body(MQTTSubscription(buffer: buffer))
             }
-            await self.removeSubscription(index)
+            await self.removeSubscription(index, keepAtBroker: keepsSubscriptionAtBroker)
             return result
         } catch {
-            await self.removeSubscription(index)
+            await self.removeSubscription(index, keepAtBroker: keepsSubscriptionAtBroker)
             throw error
         }
     }
 
-    func removeSubscription(_ index: Int) async {
+    /// Whether a subscription ending now stays subscribed at the broker: a persistent session
+    /// going down (see ``subscribe(to:bufferSize:_:)``).
+    var keepsSubscriptionAtBroker: Bool {
+        session != nil && (Task.isCancelled || Task.isShuttingDownGracefully)
+    }
+
+    func removeSubscription(_ index: Int, keepAtBroker: Bool = false) async {
         let (buffer, unused, connection) = state.withLock { state in
             let slot = state.slots[index]!
             state.slots[index] = nil
@@ -139,7 +150,7 @@ extension MQTTClient {
                 )
             }
         }
-        guard let connection, !unused.isEmpty else { return }
+        guard let connection, !unused.isEmpty, !keepAtBroker else { return }
         do {
             let codes = try await connection.unsubscribe(unused)
             for (filter, code) in zip(unused, codes) where code.isMQTTFailure {
