@@ -27,7 +27,7 @@ struct StreamServices {
     /// The exporters to add to the main `/metrics`.
     var exporters: [any MetricsExporter] = []
 
-    init(configuration: VigilConfiguration, hub: Hub, logger: (String) -> Logger) {
+    init(configuration: VigilConfiguration, hub: Hub, ownership: WorkOwnership? = nil, logger: (String) -> Logger) {
         if configuration.visionaire.enabled {
             let exporter = MetricsSnapshotExporter()
             exporters.append(exporter)
@@ -38,7 +38,8 @@ struct StreamServices {
                         exporter: exporter,
                         hub: hub,
                         logger: logger("vigil.visionaire"),
-                        clock: hub.clock
+                        clock: hub.clock,
+                        ownership: ownership
                     )
                 )
             )
@@ -68,7 +69,8 @@ struct StreamServices {
                         exporter: exporter,
                         hub: hub,
                         logger: logger("vigil.mediamtx"),
-                        clock: hub.clock
+                        clock: hub.clock,
+                        ownership: ownership
                     )
                 )
             )

@@ -22,7 +22,8 @@ extension VigilApplication {
         client: MQTTClient?,
         hub: Hub,
         store: any StateStore,
-        logger: Logger
+        logger: Logger,
+        ownership: WorkOwnership? = nil
     ) -> [ServiceGroupConfiguration.ServiceConfiguration] {
         guard !configuration.isEmpty else { return [] }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
@@ -32,16 +33,28 @@ extension VigilApplication {
             : AgentSupervisor(configuration: configuration.agents, client: client, hub: hub, logger: logger.child("vigil.agents"), clock: hub.clock)
         if let supervisor { services.append(.init(service: supervisor)) }
         if let client {
-            let watchdog = DeviceWatchdog(
-                configuration: configuration.watchdog,
-                client: client,
-                hub: hub,
-                store: store,
-                logger: logger.child("vigil.devices"),
-                clock: hub.clock,
-                onExpired: { target in supervisor?.watchExpired(target) }
-            )
-            services.append(.init(service: watchdog))
+            let watchdogConfiguration = configuration.watchdog
+            let makeWatchdog: @Sendable () -> DeviceWatchdog = {
+                DeviceWatchdog(
+                    configuration: watchdogConfiguration,
+                    client: client,
+                    hub: hub,
+                    store: store,
+                    logger: logger.child("vigil.devices"),
+                    clock: hub.clock,
+                    onExpired: { target in supervisor?.watchExpired(target) },
+                    inheritsFromHub: ownership != nil
+                )
+            }
+            if let ownership {
+                // Each expiry must be published once: one instance of a cluster runs the watchdog;
+                // another takes over (restoring the states from the shared store) when it dies.
+                services.append(
+                    .init(service: OwnedService(key: devicesWorkKey, ownership: ownership, logger: logger.child("vigil.devices"), make: makeWatchdog))
+                )
+            } else {
+                services.append(.init(service: makeWatchdog()))
+            }
         }
         return services
     }

@@ -60,7 +60,19 @@ public struct VigilApplication: Sendable {
     ) throws {
         self.configuration = configuration
         self.logger = logger
-        let backend = try StoreFactory.openBackend(configuration.store, logger: Self.logger(logger, "vigil.storage"))
+        var backend = try StoreFactory.openBackend(configuration.store, logger: Self.logger(logger, "vigil.storage"))
+        // Instances sharing a Redis store split the work (see docs/ARCHITECTURE.md "Several
+        // instances"); each needs a name that stays the same across its restarts.
+        let cluster = backend.redis != nil
+        if cluster { backend.instanceID = Self.instanceName(configuration) }
+        let ownership = cluster ? WorkOwnership(instanceID: backend.instanceID) : nil
+        var configuration = configuration
+        if cluster, var mqtt = configuration.mqtt {
+            // One session per instance: the same client id on two instances would take over each
+            // other's session (MQTTClient stops after a takeover loop).
+            if !mqtt.clientID.isEmpty { mqtt.clientID += "-" + backend.instanceID }
+            configuration.mqtt = mqtt
+        }
         let stores = backend.stores
         // The hub's per-target series live in a registry built for many series of one name.
         let series = SeriesRegistry()
@@ -79,7 +91,7 @@ public struct VigilApplication: Sendable {
             labels: [("version", vigilVersion)]
         )
         buildInfo.set(to: 1.0)
-        let streams = StreamServices(configuration: configuration, hub: hub) { Self.logger(logger, $0) }
+        let streams = StreamServices(configuration: configuration, hub: hub, ownership: ownership) { Self.logger(logger, $0) }
         let announcer = try configuration.announcer.map {
             try AnnouncerServices(configuration: $0, http: configuration.http, hub: hub, store: stores.state) { Self.logger(logger, $0) }
         }
@@ -91,8 +103,15 @@ public struct VigilApplication: Sendable {
             configuration: configuration.http
         )
         web.extraRoutes = announcer?.mainRoutes ?? []
-        let membership = backend.membership(version: vigilVersion, logger: Self.logger(logger, "vigil.membership"), clock: clock)
-        web.extraRoutes.append(Self.clusterRoute(membership, standaloneID: backend.instanceID, version: vigilVersion, clock: clock))
+        let membership = backend.membership(
+            version: vigilVersion,
+            logger: Self.logger(logger, "vigil.membership"),
+            clock: clock,
+            ownership: ownership
+        )
+        web.extraRoutes.append(
+            Self.clusterRoute(membership, standaloneID: backend.instanceID, version: vigilVersion, clock: clock, work: Self.workKeys(configuration))
+        )
         // One MQTT client for every MQTT consumer, created when [mqtt] is present.
         let mqttClient = configuration.mqtt.map { MQTTClient(configuration: $0, logger: Self.logger(logger, "vigil.mqtt"), name: "mqtt") }
         let alerting =
@@ -145,32 +164,56 @@ public struct VigilApplication: Sendable {
         // ends the ingest's subscription without unsubscribing (see HostIngest.run()).
         if let hostIngest { services.append(.init(service: hostIngest)) }
         if let mqttClient { services.append(.init(service: mqttClient)) }
-        services += Self.deviceServices(configuration.devices, client: mqttClient, hub: hub, store: stores.state, logger: logger)
+        services += Self.deviceServices(
+            configuration.devices,
+            client: mqttClient,
+            hub: hub,
+            store: stores.state,
+            logger: logger,
+            ownership: ownership
+        )
         // The gateway monitor has an MQTT client of its own (its broker may differ from [mqtt]), run
         // here like every client; without a broker or admin URLs the monitor only says once that
         // gateway monitoring is off.
         var gatewayClient: MQTTClient?
         if configuration.janus.mode == .mqtt {
+            var gatewayMQTT = try GatewayMonitor.mqttConfiguration(configuration.janus)
+            if cluster, !gatewayMQTT.clientID.isEmpty { gatewayMQTT.clientID += "-" + backend.instanceID }
             let client = MQTTClient(
-                configuration: try GatewayMonitor.mqttConfiguration(configuration.janus),
+                configuration: gatewayMQTT,
                 logger: Self.logger(logger, "vigil.gateways"),
                 name: "janus"
             )
             services.append(.init(service: client))
             gatewayClient = client
         }
-        services.append(
-            .init(
-                service: try GatewayMonitor(
-                    configuration: configuration.janus,
-                    hub: hub,
-                    stateStore: stores.state,
-                    mqttClient: gatewayClient,
-                    logger: Self.logger(logger, "vigil.gateways"),
-                    clock: clock
+        let janus = configuration.janus
+        let makeGatewayMonitor: @Sendable () throws -> GatewayMonitor = { [gatewayClient] in
+            try GatewayMonitor(
+                configuration: janus,
+                hub: hub,
+                stateStore: stores.state,
+                mqttClient: gatewayClient,
+                logger: Self.logger(logger, "vigil.gateways"),
+                clock: clock
+            )
+        }
+        let gatewayMonitor = try makeGatewayMonitor()
+        if let ownership {
+            // Failover decisions must be taken once: one instance runs the monitor.
+            services.append(
+                .init(
+                    service: OwnedService(
+                        key: Self.gatewaysWorkKey,
+                        ownership: ownership,
+                        logger: Self.logger(logger, "vigil.gateways"),
+                        make: makeGatewayMonitor
+                    )
                 )
             )
-        )
+        } else {
+            services.append(.init(service: gatewayMonitor))
+        }
         if let listen = configuration.janus.gxydbMetricsListen, let (host, port) = WebConfiguration.parseListen(listen) {
             // gxydb-api's metrics port, for scrapers and dashboards not yet moved to Vigil's /metrics.
             services.append(
@@ -218,42 +261,91 @@ public struct VigilApplication: Sendable {
         logger.info("Vigil stopped")
     }
 
-    /// `GET /api/v1/cluster`: the live instances on the shared Redis store; without one, this
-    /// instance alone (a standalone Vigil is a cluster of one, so the route never 404s).
+    /// The work key of the gateway monitor (failover decisions, admin polling).
+    static let gatewaysWorkKey = "gateways"
+    /// The work key of the device watchdog (expiries).
+    static let devicesWorkKey = "devices"
+
+    /// This instance's name on a shared store: `[store] instance`, else `<host name>-<http port>`
+    /// (unique per process on a host, the same after a restart).
+    static func instanceName(_ configuration: VigilConfiguration) -> String {
+        if let name = configuration.store.instance { return name }
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "vigil"
+        let safe = String(host.unicodeScalars.filter { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-") })
+        return "\(safe.isEmpty ? "vigil" : safe)-\(configuration.http.port)"
+    }
+
+    /// Every work key a configuration splits between instances, for `GET /api/v1/cluster`.
+    static func workKeys(_ configuration: VigilConfiguration) -> [String] {
+        var keys: [String] = []
+        if !configuration.devices.isEmpty, configuration.mqtt != nil { keys.append(devicesWorkKey) }
+        if configuration.janus.mode != .disabled { keys.append(gatewaysWorkKey) }
+        if configuration.mediamtx.enabled { keys += configuration.mediamtx.instances.map { MediaMTXPoller.workKey(instance: $0.name) } }
+        if configuration.visionaire.enabled {
+            keys += VisionaireConfiguration.sourceHosts(for: configuration.visionaire.apiBaseURLs).map { VisionairePoller.workKey(sourceHost: $0) }
+        }
+        return keys
+    }
+
+    /// `GET /api/v1/cluster`: the live instances on the shared Redis store and the work keys each
+    /// owns; without one, this instance alone, owning everything (a standalone Vigil is a cluster
+    /// of one, so the route never 404s).
     static func clusterRoute(
         _ membership: RedisMembership?,
         standaloneID: String,
         version: String,
-        clock: any VigilClock
+        clock: any VigilClock,
+        work: [String] = []
     ) -> RouteRegistration {
         let started = clock.wallClockSeconds
         return { group in
             group.get("api/v1/cluster") { _, _ -> Response in
+                // A member's heartbeat fields and its work, in one object.
+                struct Entry: Encodable {
+                    enum Key: String, CodingKey { case owns }
+                    var member: RedisMembership.Member
+                    var owns: [String]
+                    func encode(to encoder: any Encoder) throws {
+                        try member.encode(to: encoder)
+                        var container = encoder.container(keyedBy: Key.self)
+                        try container.encode(owns, forKey: .owns)
+                    }
+                }
                 struct Body: Encodable {
                     var instance: String
-                    var members: [RedisMembership.Member]
+                    var members: [Entry]
                 }
-                let body: Body
+                let instance: String
+                var members: [RedisMembership.Member]
                 if let membership {
-                    body = Body(instance: membership.member.id, members: try await membership.members())
+                    instance = membership.member.id
+                    members = try await membership.members()
                 } else {
                     let process = ProcessInfo.processInfo
-                    let this = RedisMembership.Member(
-                        id: standaloneID,
-                        host: process.hostName,
-                        pid: process.processIdentifier,
-                        version: version,
-                        started: started,
-                        heartbeat: clock.wallClockSeconds
-                    )
-                    body = Body(instance: standaloneID, members: [this])
+                    instance = standaloneID
+                    members = [
+                        RedisMembership.Member(
+                            id: standaloneID,
+                            host: process.hostName,
+                            pid: process.processIdentifier,
+                            version: version,
+                            started: started,
+                            heartbeat: clock.wallClockSeconds
+                        )
+                    ]
                 }
+                let ids = members.map(\.id)
+                var owned: [String: [String]] = [:]
+                for key in work {
+                    if let owner = WorkOwnership.owner(of: key, among: ids) { owned[owner, default: []].append(key) }
+                }
+                let entries = members.map { Entry(member: $0, owns: owned[$0.id] ?? []) }
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
                 return Response(
                     status: .ok,
                     headers: [.contentType: "application/json; charset=utf-8"],
-                    body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(body)))
+                    body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(Body(instance: instance, members: entries))))
                 )
             }
         }

@@ -42,6 +42,11 @@ public struct RedisMembership: Service {
         }
     }
 
+    /// How often an instance writes its heartbeat and reads the members: a dead instance's key
+    /// expires after three intervals (6 s), and the others take over its work at their next read,
+    /// within 8 s.
+    public static let defaultInterval = Duration.seconds(2)
+
     /// The most members listed; more keys than this under the prefix are an error.
     public static let maxMembers = 10_000
 
@@ -53,6 +58,8 @@ public struct RedisMembership: Service {
     public let interval: Duration
     private let logger: Logger
     private let clock: any VigilClock
+    /// Given the live members after every heartbeat.
+    public let ownership: WorkOwnership
 
     /// Creates the membership of one instance.
     public init(
@@ -60,10 +67,12 @@ public struct RedisMembership: Service {
         keys: RedisStoreKeys,
         instanceID: String,
         version: String,
-        interval: Duration = .seconds(5),
+        interval: Duration = RedisMembership.defaultInterval,
         logger: Logger,
-        clock: any VigilClock = SystemClock()
+        clock: any VigilClock = SystemClock(),
+        ownership: WorkOwnership? = nil
     ) {
+        self.ownership = ownership ?? WorkOwnership(instanceID: instanceID)
         self.redis = redis
         self.keys = keys
         self.interval = interval
@@ -114,7 +123,24 @@ public struct RedisMembership: Service {
         return result.sorted { $0.id < $1.id }
     }
 
-    /// Beats every ``interval`` until shutdown, then deletes the key.
+    /// Reads the live members into ``ownership``; on an error the last list stays.
+    func refreshOwnership() async {
+        do {
+            let ids = try await members().map(\.id)
+            let before = ownership.currentMembers
+            if ownership.update(members: ids) {
+                logger.info(
+                    "Cluster members changed",
+                    metadata: ["members": "\(ownership.currentMembers.joined(separator: ","))", "before": "\(before.joined(separator: ","))"]
+                )
+            }
+        } catch {
+            ownership.settle()
+            logger.warning("Could not read the cluster members; keeping the last list", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Beats every ``interval`` (and reads the members) until shutdown, then deletes the key.
     public func run() async throws {
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
@@ -123,6 +149,7 @@ public struct RedisMembership: Service {
                 } catch {
                     self.logger.warning("Could not write the membership heartbeat; will retry", metadata: ["error": "\(error)"])
                 }
+                await self.refreshOwnership()
                 try await self.clock.sleep(for: self.interval)
             }
         }

@@ -21,6 +21,7 @@
 /// | `key_prefix` | string | `"vigil:"` | `redis`: prefix of every key but seed 003's `mediamtx:*` |
 /// | `max_events` | int | `100000` | `redis`: events kept in the event stream |
 /// | `max_points_per_series` | int | `1000000` | `redis`: points kept per history stream |
+/// | `instance` | string | `<host name>-<http port>` | `redis`: this instance's name among the instances sharing the store (membership, work split, MQTT client id suffix); stable across restarts |
 public struct StoreConfiguration: Sendable, Hashable {
     /// The storage backends.
     public enum Backend: String, Sendable, Hashable, CaseIterable {
@@ -56,6 +57,8 @@ public struct StoreConfiguration: Sendable, Hashable {
     public var maxEvents: Int = 100_000
     /// Points kept per Redis history stream.
     public var maxPointsPerSeries: Int = 1_000_000
+    /// This instance's name among those sharing the Redis store; `nil`: `<host name>-<http port>`.
+    public var instance: String?
 
     /// Creates a configuration; every parameter has the default listed above.
     public init(

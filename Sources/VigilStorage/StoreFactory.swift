@@ -40,9 +40,17 @@ public struct StoreBackend: Sendable {
     }
 
     /// The membership heartbeat of the Redis backend (`nil` for the others).
-    public func membership(version: String, logger: Logger, clock: any VigilClock) -> RedisMembership? {
+    public func membership(version: String, logger: Logger, clock: any VigilClock, ownership: WorkOwnership? = nil) -> RedisMembership? {
         guard let redis, let keys else { return nil }
-        return RedisMembership(redis: redis, keys: keys, instanceID: instanceID, version: version, logger: logger, clock: clock)
+        return RedisMembership(
+            redis: redis,
+            keys: keys,
+            instanceID: instanceID,
+            version: version,
+            logger: logger,
+            clock: clock,
+            ownership: ownership
+        )
     }
 }
 

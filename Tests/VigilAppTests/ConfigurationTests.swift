@@ -8,10 +8,11 @@
 import Foundation
 import Logging
 import Testing
-import VigilApp
 import VigilMonitors
 import VigilStorage
 import VigilWeb
+
+@testable import VigilApp
 
 @Suite("Configuration")
 struct ConfigurationTests {
@@ -96,6 +97,9 @@ struct ConfigurationTests {
             ("[store]\nbackend = \"redis\"\nurl = \"redis://h:1\"\nkey_prefix = \"\"", "vigil.toml: store.key_prefix: must be 1 to 64"),
             ("[store]\nbackend = \"redis\"\nurl = \"redis://h:1\"\nkey_prefix = \"mediamtx:x\"", "vigil.toml: store.key_prefix: must not start"),
             ("[store]\nbackend = \"redis\"\nurl = \"redis://h:1\"\nmax_events = 5", "vigil.toml: store.max_events: 5 is out of range"),
+            ("[store]\nbackend = \"redis\"\nurl = \"redis://h:1\"\ninstance = \"a b\"", "vigil.toml: store.instance: must be 1 to 64"),
+            ("[store]\nbackend = \"redis\"\nurl = \"redis://h:1\"\ninstance = \"\"", "vigil.toml: store.instance: must be 1 to 64"),
+            ("[store]\ninstance = \"a\"", "vigil.toml: store.instance: is only used with backend"),
             (
                 "[store]\nbackend = \"redis\"\nurl = \"redis://h:1\"\nmax_points_per_series = 0",
                 "vigil.toml: store.max_points_per_series: 0 is out of range"
@@ -165,6 +169,14 @@ struct ConfigurationTests {
         )
         #expect(environment.store.redis == .url("redis://u:secret@127.0.0.1:6390/3"))
         #expect(environment.store.keyPrefix == "vigil:")
+        #expect(environment.store.instance == nil)
+        #expect(VigilApplication.instanceName(environment).hasSuffix("-8080"))
+        let named = try VigilConfiguration.parse(
+            "[store]\nbackend = \"redis\"\nurl = \"redis://h:1\"\ninstance = \"vigil-a.1\"\n",
+            file: "v.toml",
+            environment: ["VIGIL_STORE_INSTANCE": "vigil_b-2"]
+        )
+        #expect(VigilApplication.instanceName(named) == "vigil_b-2")
         let error = #expect(throws: ConfigurationError.self) {
             try VigilConfiguration.parse("[store]\nbackend = \"redis\"\nurl = \"redis://u:hunter2@h:1/x\"\n", file: "v.toml")
         }

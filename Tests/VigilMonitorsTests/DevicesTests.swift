@@ -61,6 +61,39 @@ struct DevicesTests {
         #expect(table.expiredCount == 2)
     }
 
+    @Test("A takeover inherits: deadlines carry over, an expired device stays expired silently, an overdue one is reported once")
+    func inheritedContacts() {
+        // Taken over at 100: esp04 (60 s) last heard at 90, esp05 (10 s) expired before, ledbox
+        // (30 s) last heard at 50 and overdue since 80 (its owner died before announcing it).
+        var table = DeviceTable(
+            definitions: Self.definitions,
+            at: 100,
+            inherited: [
+                0: .init(lastContact: 90, expired: false),
+                1: .init(lastContact: 70, expired: true),
+                2: .init(lastContact: 50, expired: false),
+            ]
+        )
+        #expect(table.isExpired(1))
+        #expect(table.isExpired(2))
+        #expect(!table.isExpired(0))
+        #expect(table.lastContact(of: 0) == 90)
+        var expired: [(device: Int, lastContact: Double)] = []
+        table.expire(at: 100, into: &expired)
+        #expect(expired.map(\.device) == [2])
+        #expect(expired.first?.lastContact == 50)
+        expired.removeAll()
+        table.expire(at: 149, into: &expired)
+        #expect(expired.isEmpty)
+        table.expire(at: 150, into: &expired)
+        #expect(expired.map(\.device) == [0])
+        // The inherited expiry recovers like any other.
+        #expect(receive(&table, "home/esp05/x", at: 151) == [.recovered(device: 1)])
+        // A stamp from the future (a clock step on the old owner) is clamped to now.
+        let future = DeviceTable(definitions: Self.definitions, at: 100, inherited: [0: .init(lastContact: 500, expired: false)])
+        #expect(future.lastContact(of: 0) == 100)
+    }
+
     @Test("Retained messages neither prove life nor count as hellos, but are stored as states")
     func retained() {
         var table = DeviceTable(definitions: Self.definitions, at: 0)

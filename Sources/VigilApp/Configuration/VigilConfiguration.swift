@@ -239,7 +239,7 @@ extension StoreConfiguration {
     /// The keys of `backend = "redis"`; given with another backend they are an error (they would
     /// silently do nothing).
     private mutating func parseRedis(_ section: ConfigSection) throws {
-        let keys = ["url", "cluster_nodes", "username", "password", "key_prefix", "max_events", "max_points_per_series"]
+        let keys = ["url", "cluster_nodes", "username", "password", "key_prefix", "max_events", "max_points_per_series", "instance"]
         guard backend == .redis else {
             if let key = keys.first(where: section.contains) { throw section.error(key, "is only used with backend = \"redis\"") }
             return
@@ -275,6 +275,22 @@ extension StoreConfiguration {
         }
         if let count = try section.integer("max_events", in: 100...100_000_000) { maxEvents = count }
         if let count = try section.integer("max_points_per_series", in: 1_000...1_000_000_000) { maxPointsPerSeries = count }
+        if let name = try section.string("instance") {
+            guard (1...64).contains(name.utf8.count), name.utf8.allSatisfy(Self.isInstanceNameByte) else {
+                throw section.error("instance", "must be 1 to 64 letters, digits, '.', '_' or '-'")
+            }
+            instance = name
+        }
+    }
+
+    /// Instance names go into MQTT client ids and Redis keys: a conservative alphabet.
+    private static func isInstanceNameByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
+            true
+        default: false
+        }
     }
 }
 

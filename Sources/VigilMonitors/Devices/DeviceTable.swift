@@ -64,6 +64,22 @@ public struct DeviceTable: Sendable {
     private var byName: [TargetID: Int] = [:]
     /// When watching started; the "last contact" reported for a device never heard from.
     public let startTime: Double
+    /// Inherited devices overdue at construction: handed out by the first ``expire(at:into:)``.
+    private var overdue: [(device: Int, lastContact: Double)] = []
+
+    /// What another instance's watchdog knew of a device when this one took the work over.
+    public struct InheritedContact: Sendable, Hashable {
+        /// The last contact on this table's (monotonic) time axis; `nil`: never heard from.
+        public var lastContact: Double?
+        /// Whether the device was expired (its expiry already published).
+        public var expired: Bool
+
+        /// Creates an inherited contact.
+        public init(lastContact: Double?, expired: Bool) {
+            self.lastContact = lastContact
+            self.expired = expired
+        }
+    }
 
     /// Builds the table and arms every device that has watch topics.
     ///
@@ -71,7 +87,15 @@ public struct DeviceTable: Sendable {
     ///   - definitions: The devices and agents.
     ///   - now: The current time; devices never heard from expire one timeout after it.
     ///   - limits: The caps on each device's stored states.
-    public init(definitions: [DeviceDefinition], at now: Double, limits: DeviceStateLimits = .init()) {
+    ///   - inherited: What the previous owner knew, by device index (a cluster's takeover): a
+    ///     device heard from keeps its deadline (last contact + timeout), one already expired starts
+    ///     expired without being reported again, so each expiry is published once across owners.
+    public init(
+        definitions: [DeviceDefinition],
+        at now: Double,
+        limits: DeviceStateLimits = .init(),
+        inherited: [Int: InheritedContact] = [:]
+    ) {
         self.definitions = definitions
         self.limits = limits
         self.startTime = now
@@ -84,7 +108,20 @@ public struct DeviceTable: Sendable {
             byName[definition.target] = index
             let device = Int32(index)
             if !definition.watchTopics.isEmpty {
-                slotOfDevice[index] = Int32(engine.add(timeout: definition.watchTimeout, at: now).index)
+                let timeout = definition.watchTimeout
+                let slot: WatchdogEngine.Slot
+                switch inherited[index] {
+                case .some(let contact) where contact.lastContact != nil:
+                    // Never later than now: a clock step must not push a deadline out.
+                    let last = min(contact.lastContact!, now)
+                    slot = engine.add(timeout: timeout, at: last)
+                    engine.touch(slot, at: last)
+                case .some(let contact) where contact.expired:
+                    slot = engine.add(timeout: timeout, at: now - timeout)
+                default:
+                    slot = engine.add(timeout: timeout, at: now)
+                }
+                slotOfDevice[index] = Int32(slot.index)
                 deviceOfSlot.append(device)
             }
             for filter in Set(definition.watchTopics) { trie.insert(filter: filter, value: Route(device: device, role: .watch)) }
@@ -97,6 +134,17 @@ public struct DeviceTable: Sendable {
         ledgers = Array(repeating: DeviceStateLedger(), count: definitions.count)
         limitReported = Array(repeating: false, count: definitions.count)
         reportPending = Array(repeating: false, count: definitions.count)
+        guard !inherited.isEmpty else { return }
+        // Expired before the takeover: expired here too, silently. Overdue since (the previous
+        // owner died before their deadline): reported by the first expire(at:into:).
+        var overdue: [(device: Int, lastContact: Double)] = []
+        let deviceOfSlot = self.deviceOfSlot
+        // self.engine: the local `engine` above is the copy it was built in.
+        self.engine.expire(at: now) { slot, lastContact in
+            let device = Int(deviceOfSlot[slot.index])
+            if inherited[device]?.expired != true { overdue.append((device, lastContact ?? now)) }
+        }
+        self.overdue = overdue
     }
 
     // MARK: - Messages
@@ -237,6 +285,10 @@ public struct DeviceTable: Sendable {
     ///   - expired: Receives each newly expired device with its last contact (the start time when
     ///     it was never heard from), in deadline order.
     public mutating func expire(at now: Double, into expired: inout [(device: Int, lastContact: Double)]) {
+        if !overdue.isEmpty {
+            expired += overdue
+            overdue.removeAll()
+        }
         let start = startTime
         engine.expire(at: now) { slot, lastContact in
             expired.append((Int(deviceOfSlot[slot.index]), lastContact ?? start))

@@ -55,6 +55,10 @@ public final class DeviceWatchdog: Service, Sendable {
     /// published (last contact, expiry payloads, events) are converted from them when they leave.
     private let clock: any VigilClock
     private let onExpired: @Sendable (TargetID) -> Void
+    /// Whether ``run()`` starts from the hub's device states (a cluster's takeover).
+    private let inheritsFromHub: Bool
+    /// Whether the client was connected when the watchdog was made (no `.connected` event follows).
+    private let connectedAtCreation: Bool
     private let table: Mutex<DeviceTable>
     /// Taken in `init`, before the client runs, so that the first connection is seen too.
     private let connectionEvents: AsyncStream<MQTTConnectionEvent>
@@ -75,6 +79,9 @@ public final class DeviceWatchdog: Service, Sendable {
     ///   - clock: The clock (``SystemClock``; tests pass a ``ManualClock``).
     ///   - onExpired: Called when a device or agent expires (the agent supervisor restarts agents
     ///     configured to restart on silence).
+    ///   - inheritsFromHub: Start from the last contacts and expiries the hub shows (another
+    ///     instance's watchdog wrote them to the shared store): deadlines carry over, and a device
+    ///     already expired is not published as expired again.
     public init(
         configuration: DeviceMonitorConfiguration,
         client: MQTTClient,
@@ -82,8 +89,10 @@ public final class DeviceWatchdog: Service, Sendable {
         store: any StateStore,
         logger: Logger = Logger(label: "vigil.devices"),
         clock: any VigilClock = SystemClock(),
-        onExpired: @escaping @Sendable (TargetID) -> Void = { _ in }
+        onExpired: @escaping @Sendable (TargetID) -> Void = { _ in },
+        inheritsFromHub: Bool = false
     ) {
+        self.inheritsFromHub = inheritsFromHub
         self.configuration = configuration
         self.client = client
         self.hub = hub
@@ -93,6 +102,7 @@ public final class DeviceWatchdog: Service, Sendable {
         self.onExpired = onExpired
         self.table = Mutex(DeviceTable(definitions: configuration.definitions, at: clock.now.seconds, limits: configuration.stateLimits))
         self.connectionEvents = client.connectionEvents
+        self.connectedAtCreation = client.isConnected
     }
 
     /// Restores stored states, then watches until graceful shutdown.
@@ -100,6 +110,7 @@ public final class DeviceWatchdog: Service, Sendable {
     /// The subscription is registered before the stored states are read, so that what a
     /// persistent session's broker sends at once waits in it (unacknowledged) for the restore.
     public func run() async throws {
+        if inheritsFromHub { await inheritFromHub() }
         let (restored, restoreDone) = AsyncStream.makeStream(of: Void.self)
         try? await cancelWhenGracefulShutdown {
             try await withThrowingDiscardingTaskGroup { group in
@@ -114,6 +125,44 @@ public final class DeviceWatchdog: Service, Sendable {
     }
 
     // MARK: - Start-up
+
+    /// Rebuilds the table from what the hub shows of each device: its last contact and whether
+    /// it is expired (see ``DeviceTable/InheritedContact``).
+    private func inheritFromHub() async {
+        let reading = clock.reading
+        var states: [TargetID: TargetState] = [:]
+        for kind in [TargetKind.device, .agent] {
+            for state in await hub.states(kind: kind) { states[state.target] = state }
+        }
+        var inherited: [Int: DeviceTable.InheritedContact] = [:]
+        for (index, definition) in configuration.definitions.enumerated() {
+            guard let state = states[definition.target] else { continue }
+            let key = definition.kind == .agent ? "watch_state" : AttributeName.state.rawValue
+            guard case .string(let watch)? = state.attributes[key] else { continue }
+            var last: Double?
+            // Range-checked: a stamp from the store is peer data.
+            if case .number(let wall)? = state.attributes[AttributeName.lastContact.rawValue], wall.isFinite, wall > 0,
+                wall <= reading.wallClockSeconds + 1
+            {
+                last = reading.seconds - (reading.wallClockSeconds - wall)
+            }
+            guard watch == "expired" || last != nil else { continue }
+            inherited[index] = .init(lastContact: last, expired: watch == "expired")
+        }
+        guard !inherited.isEmpty else { return }
+        let start = reading.seconds
+        let configuration = self.configuration
+        table.withLock {
+            $0 = DeviceTable(definitions: configuration.definitions, at: start, limits: configuration.stateLimits, inherited: inherited)
+        }
+        logger.info(
+            "Device watchdog took over from another instance",
+            metadata: [
+                "devices.inherited": "\(inherited.count)",
+                "devices.expired": "\(inherited.values.filter(\.expired).count)",
+            ]
+        )
+    }
 
     private func restore() async {
         do {
@@ -144,30 +193,45 @@ public final class DeviceWatchdog: Service, Sendable {
     /// may have restarted without persistence), the hello counts and the expiries in force.
     private func republishOnConnection() async {
         var first = true
-        for await event in connectionEvents {
-            guard case .connected = event else { continue }
-            let (states, counts, expired) = table.withLock { table in
-                (
-                    first ? table.allStates : [],
-                    table.definitions.indices.map { (table.definitions[$0].name, table.helloCount(of: $0)) },
-                    table.definitions.indices.filter { table.isExpired($0) }.map {
-                        (table.definitions[$0].name, table.lastContact(of: $0) ?? table.startTime)
-                    }
-                )
-            }
-            let reading = clock.reading
-            var messages = states.map { (topic: $0.topic, payload: ByteBuffer(bytes: $0.payload), retain: false) }
-            messages += counts.map { (configuration.helloCountTopic($0.0), ByteBuffer(string: "\($0.1)"), true) }
-            messages += expired.map { name, lastContact in
-                (
-                    configuration.expireTopic(name), Self.timestampPayload(reading.wallClockSeconds(atMonotonic: lastContact)),
-                    configuration.expireRetain
-                )
-            }
-            await publishAll(messages)
-            if first { logger.info("Republished stored states", metadata: ["devices.states": "\(states.count)"]) }
+        // A watchdog that takes over in a cluster starts on a connection that is already up: that
+        // connection counts as its first.
+        if connectedAtCreation {
+            await republish(first: true)
             first = false
         }
+        for await event in connectionEvents {
+            guard case .connected = event else { continue }
+            await republish(first: first)
+            first = false
+        }
+    }
+
+    private func republish(first: Bool) async {
+        // Expiries inherited at a takeover were published by the previous owner (a fresh table has
+        // none at start-up either): the first republication leaves them out.
+        let includeExpired = !(first && inheritsFromHub)
+        let (states, counts, expired) = table.withLock { table in
+            (
+                first ? table.allStates : [],
+                table.definitions.indices.map { (table.definitions[$0].name, table.helloCount(of: $0)) },
+                !includeExpired
+                    ? []
+                    : table.definitions.indices.filter { table.isExpired($0) }.map {
+                        (table.definitions[$0].name, table.lastContact(of: $0) ?? table.startTime)
+                    }
+            )
+        }
+        let reading = clock.reading
+        var messages = states.map { (topic: $0.topic, payload: ByteBuffer(bytes: $0.payload), retain: false) }
+        messages += counts.map { (configuration.helloCountTopic($0.0), ByteBuffer(string: "\($0.1)"), true) }
+        messages += expired.map { name, lastContact in
+            (
+                configuration.expireTopic(name), Self.timestampPayload(reading.wallClockSeconds(atMonotonic: lastContact)),
+                configuration.expireRetain
+            )
+        }
+        await publishAll(messages)
+        if first { logger.info("Republished stored states", metadata: ["devices.states": "\(states.count)"]) }
     }
 
     // MARK: - Messages

@@ -94,6 +94,8 @@ public actor MediaMTXPoller: Service {
     /// Wall clock for observation times, monotonic time for bitrates and the poll schedule.
     private let clock: any VigilClock
     private var instances: [String: InstanceState] = [:]
+    /// Which instances this Vigil polls when several share a store (`nil`: all of them).
+    private let ownership: WorkOwnership?
 
     /// Creates the poller.
     ///
@@ -104,14 +106,18 @@ public actor MediaMTXPoller: Service {
     ///   - httpClient: The HTTP client; the shared one by default.
     ///   - logger: Logger, label `vigil.mediamtx`.
     ///   - clock: The clock (``SystemClock``; tests pass a ``ManualClock``).
+    ///   - ownership: With several Vigil instances, polls only the instances whose work key
+    ///     (``workKey(instance:)``) this one owns; `nil` polls every instance.
     public init(
         configuration: MediaMTXConfiguration,
         exporter: MetricsSnapshotExporter,
         hub: Hub?,
         httpClient: HTTPClient = .shared,
         logger: Logger = Logger(label: "vigil.mediamtx"),
-        clock: any VigilClock = SystemClock()
+        clock: any VigilClock = SystemClock(),
+        ownership: WorkOwnership? = nil
     ) {
+        self.ownership = ownership
         self.configuration = configuration
         self.exporter = exporter
         self.hub = hub
@@ -136,7 +142,7 @@ public actor MediaMTXPoller: Service {
                         let clock = self.clock
                         while !Task.isCancelled {
                             let start = clock.now
-                            await self.poll(instance: name)
+                            if await self.owns(instance: name) { await self.poll(instance: name) }
                             do {
                                 try await clock.sleep(until: start.advanced(by: interval), tolerance: nil)
                             } catch {
@@ -147,6 +153,36 @@ public actor MediaMTXPoller: Service {
                 }
             }
         }
+    }
+
+    /// The key of an instance's polling in ``WorkOwnership``.
+    public static func workKey(instance: String) -> String { "mediamtx/\(instance)" }
+
+    /// Whether this Vigil polls `instance` now. Losing it drops what this poller knew (the new
+    /// owner's metrics and observations replace it); gaining it starts from what the hub shows,
+    /// so that paths gone while another instance polled are still removed.
+    private func owns(instance name: String) async -> Bool {
+        guard let ownership else { return true }
+        guard ownership.owns(Self.workKey(instance: name)) else {
+            if instances.removeValue(forKey: name) != nil {
+                exporter.remove(part: name)
+                logger.info(
+                    "MediaMTX instance now polled by another Vigil",
+                    metadata: ["instance": "\(name)", "owner": "\(ownership.owner(of: Self.workKey(instance: name)))"]
+                )
+            }
+            return false
+        }
+        if instances[name] == nil, let hub {
+            var state = InstanceState()
+            let instanceTarget = Self.target(instance: name)
+            let prefix = instanceTarget.name + "/"
+            for current in await hub.states(kind: .stream) where current.target == instanceTarget || current.target.name.hasPrefix(prefix) {
+                state.known[current.target] = current.status
+            }
+            instances[name] = state
+        }
+        return true
     }
 
     /// Polls one instance once, publishes its metrics and observations, and returns what it found.

@@ -41,6 +41,8 @@ public actor VisionairePoller: Service {
 
     private var errorTotals: [String: Int] = [:]
     private var known: [TargetID: TargetStatus] = [:]
+    /// Which hosts this Vigil polls when several share a store (`nil`: all of them).
+    private let ownership: WorkOwnership?
 
     /// Creates the poller.
     ///
@@ -51,14 +53,18 @@ public actor VisionairePoller: Service {
     ///   - httpClient: The HTTP client; the shared one by default.
     ///   - logger: Logger, label `vigil.visionaire`.
     ///   - clock: The clock (``SystemClock``; tests pass a ``ManualClock``).
+    ///   - ownership: With several Vigil instances, polls only the hosts whose work key
+    ///     (``workKey(sourceHost:)``) this one owns; `nil` polls every host.
     public init(
         configuration: VisionaireConfiguration,
         exporter: MetricsSnapshotExporter,
         hub: Hub?,
         httpClient: HTTPClient = .shared,
         logger: Logger = Logger(label: "vigil.visionaire"),
-        clock: any VigilClock = SystemClock()
+        clock: any VigilClock = SystemClock(),
+        ownership: WorkOwnership? = nil
     ) {
+        self.ownership = ownership
         self.configuration = configuration
         self.exporter = exporter
         self.hub = hub
@@ -81,11 +87,16 @@ public actor VisionairePoller: Service {
         }
     }
 
-    /// Runs one complete cycle, publishes its metrics and observations, and returns its reports.
+    /// The key of a host's polling in ``WorkOwnership``.
+    public static func workKey(sourceHost: String) -> String { "visionaire/\(sourceHost)" }
+
+    /// Runs one complete cycle over the hosts this Vigil owns, publishes their metrics and
+    /// observations, and returns their reports.
     @discardableResult
     public func poll() async -> [VisionaireHostReport] {
         let start = clock.now
-        let reports = await fetchAll()
+        let owned = sourceHosts.indices.filter { ownership?.owns(Self.workKey(sourceHost: sourceHosts[$0])) ?? true }
+        let reports = await fetchAll(hosts: Set(owned))
         for report in reports where report.errors > 0 {
             errorTotals[report.sourceHost, default: 0] += report.errors
         }
@@ -122,13 +133,13 @@ public actor VisionairePoller: Service {
 
     /// Runs all requests of a cycle in one task group, never more than the configured number at
     /// once; a host's detail requests are queued as soon as its list arrives.
-    private func fetchAll() async -> [VisionaireHostReport] {
+    private func fetchAll(hosts owned: Set<Int>) async -> [VisionaireHostReport] {
         let urls = configuration.apiBaseURLs.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         var reports = zip(configuration.apiBaseURLs, sourceHosts).map { VisionaireHostReport(baseURL: $0, sourceHost: $1) }
         let fetcher = self.fetcher
         let globalLimit = max(1, configuration.maxConcurrentRequests)
         let hostLimit = max(1, configuration.maxRequestsPerHost)
-        var pending: [[Job]] = urls.indices.map { [.list(host: $0)] }
+        var pending: [[Job]] = urls.indices.map { owned.contains($0) ? [.list(host: $0)] : [] }
         var pendingStart = [Int](repeating: 0, count: urls.count)
         var inFlight = [Int](repeating: 0, count: urls.count)
         var running = 0
@@ -202,7 +213,7 @@ public actor VisionairePoller: Service {
                 fill()
             }
         }
-        return reports
+        return owned.sorted().map { reports[$0] }
     }
 
     /// Percent-encodes everything but unreserved characters, so an id cannot change the path.
@@ -244,9 +255,13 @@ public actor VisionairePoller: Service {
                 observations.append(Self.observation(camera, sourceHost: report.sourceHost, target: target, time: time))
             }
         }
+        let polledHosts = Set(reports.map(\.sourceHost))
         for (target, _) in known where !seen.contains(target) {
             let host = target.name.split(separator: "/").dropFirst().first.map(String.init) ?? ""
-            if failedHosts.contains(host) {
+            if !polledHosts.contains(host) {
+                // Another Vigil polls this host now: its observations replace ours.
+                known[target] = nil
+            } else if failedHosts.contains(host) {
                 let error = reports.first { $0.sourceHost == host }?.listError
                 observations.append(Observation(target: target, time: time, status: .stale, attributes: ["error": error.map(JSONValue.string)]))
             } else {

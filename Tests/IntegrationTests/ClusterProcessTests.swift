@@ -1,0 +1,215 @@
+//===----------------------------------------------------------------------===//
+//
+// This source file is part of the Vigil open source project.
+// SPDX-License-Identifier: Apache-2.0
+//
+//===----------------------------------------------------------------------===//
+
+import Foundation
+import NIOCore
+import StreamSimulators
+import Synchronization
+import Testing
+import VigilMQTT
+import VigilRedis
+
+/// Three `vigil` processes with one config file on one Redis and one Mosquitto split the work
+/// (issue 15): each simulated MediaMTX instance is polled by exactly one of them, one runs the
+/// device watchdog, every API shows everything, and after a SIGKILL the survivors take over.
+@Suite("Several vigil instances on one Redis", .enabled(if: IntegrationEnvironment.enabled), .serialized)
+struct ClusterProcessTests {
+    static let mediamtxInstances = 6
+    static let pathsPerInstance = 10
+    static let devices = 30
+
+    /// List requests per simulated MediaMTX instance.
+    final class RequestCounts: Sendable {
+        let counts = Mutex<[Int]>(Array(repeating: 0, count: ClusterProcessTests.mediamtxInstances))
+        func add(_ index: Int) { counts.withLock { $0[index] += 1 } }
+        var snapshot: [Int] { counts.withLock { $0 } }
+    }
+
+    @Test("60 paths and 30 devices on three instances: one poller per MediaMTX, one watchdog, every API complete, SIGKILL taken over")
+    func threeInstances() async throws {
+        let (prefix, id) = RedisStoreIntegrationTests.unique()
+        // Unique MediaMTX names: seed 003's keys are shared by every test on this Redis.
+        let names = (0..<Self.mediamtxInstances).map { "\(id)m\($0)" }
+        let topics = MQTTTestSupport.uniqueTopic("cluster")
+        let requests = RequestCounts()
+        var servers: [SimulatorServer] = []
+        for index in 0..<Self.mediamtxInstances {
+            let simulator = MediaMTXSimulator(
+                paths: (0..<Self.pathsPerInstance).map { .init(name: "live/m\(index)p\($0)", readers: ["hlsMuxer"], inboundBytes: 1_000) }
+            )
+            servers.append(
+                try await SimulatorServer.start { request in
+                    if request.path.hasSuffix("/paths/list") { requests.add(index) }
+                    return await simulator.handle(request)
+                }
+            )
+        }
+        var sections = "[host]\nenabled = false\n\n[mediamtx]\ninterval = \"1s\"\n"
+        for (index, server) in servers.enumerated() {
+            sections += "\n[[mediamtx.instances]]\nname = \"\(names[index])\"\nurl = \"\(server.baseURL)\"\n"
+        }
+        for device in 0..<Self.devices {
+            sections += "\n[device_c\(device)]\nwatchTimeOut = 4\nwatchTopics = \"\(topics)/c\(device)/#\"\n"
+        }
+        let config = try DevicesIntegrationTests.config(prefix: topics, sections).replacingOccurrences(
+            of: "log_level = \"debug\"",
+            with: "log_level = \"info\""
+        )
+        let directory = DevicesIntegrationTests.scratch("cluster")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("config.toml")
+        try config.write(to: path, atomically: true, encoding: .utf8)
+        let environment = try RedisStoreProcessTests.environment(.single, prefix: prefix)
+
+        try await DevicesIntegrationTests.withObserver(["\(topics)/mon/expire/#"]) { client, expiries in
+            var vigils: [VigilProcess] = []
+            do {
+                for index in 0..<3 {
+                    let folder = directory.appendingPathComponent("i\(index)")
+                    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                    vigils.append(try VigilProcess(arguments: ["serve", "--config", path.path], environment: environment, directory: folder))
+                }
+                for vigil in vigils { try await vigil.waitUntilHealthy() }
+                try await Self.eventually("three members, each MediaMTX instance owned once", timeout: .seconds(15)) {
+                    try await Self.ownersAreDisjoint(vigils, expectMembers: 3, names: names)
+                }
+                let owners = try await Self.owned(vigils)
+                print("cluster: owned per instance \(owners.map { $0.sorted() })")
+                #expect(owners.filter { $0.contains("devices") }.count == 1)
+                #expect(owners.filter { $0.contains("gateways") }.count == 0, "no [janus]: no gateway work")
+
+                // Every device talks once, then falls silent: each expires once, published once.
+                for device in 0..<Self.devices {
+                    try await client.publish(to: "\(topics)/c\(device)/temp", payload: ByteBuffer(string: "21"), qos: .atLeastOnce)
+                }
+                // Every API shows the whole fleet (fan-out).
+                try await Self.eventually("every instance shows 60 paths and 30 devices", timeout: .seconds(20)) {
+                    for vigil in vigils {
+                        let streams = try await vigil.get("/api/v1/streams").body
+                        let devices = try await vigil.get("/api/v1/devices").body
+                        let paths = (0..<Self.mediamtxInstances).flatMap { m in
+                            (0..<Self.pathsPerInstance).map { "mediamtx/\(names[m])/live/m\(m)p\($0)" }
+                        }
+                        guard paths.allSatisfy(streams.contains), (0..<Self.devices).allSatisfy({ devices.contains("\"c\($0)\"") }) else {
+                            return false
+                        }
+                    }
+                    return true
+                }
+                // One poller per MediaMTX: over 4 s at a 1 s interval, about 4 list requests each, not 12.
+                let before = requests.snapshot
+                try await Task.sleep(for: .seconds(4))
+                let during = zip(requests.snapshot, before).map { $0 - $1 }
+                print("cluster: list requests per MediaMTX instance in 4 s: \(during)")
+                #expect(during.allSatisfy { (2...7).contains($0) }, "\(during)")
+
+                try await Self.eventually("30 expiries", timeout: .seconds(15)) {
+                    Set(expiries.messages.map(\.topic)).count == Self.devices
+                }
+                try await Task.sleep(for: .seconds(2))
+                let counted = Dictionary(grouping: expiries.messages.filter { $0.payload.readableBytes > 0 }.map(\.topic), by: { $0 })
+                    .mapValues(\.count)
+                #expect(counted.count == Self.devices)
+                #expect(counted.values.allSatisfy { $0 == 1 }, "published more than once: \(counted.filter { $0.value > 1 })")
+
+                // Half the devices talk again (recovered), then the instance that runs the watchdog
+                // is killed before they fall silent: their second expiry is the new owner's to publish.
+                for device in 0..<(Self.devices / 2) {
+                    try await client.publish(to: "\(topics)/c\(device)/temp", payload: ByteBuffer(string: "22"), qos: .atLeastOnce)
+                }
+                try await Task.sleep(for: .seconds(1))
+                // SIGKILL the instance that runs the watchdog: the others take its work over.
+                let victim = try #require(owners.firstIndex { $0.contains("devices") })
+                let killed = ContinuousClock.now
+                _ = try await vigils[victim].stop(signal: SIGKILL)
+                let survivors = vigils.indices.filter { $0 != victim }.map { vigils[$0] }
+                try await Self.eventually("two members own everything", timeout: .seconds(12)) {
+                    try await Self.ownersAreDisjoint(survivors, expectMembers: 2, names: names)
+                }
+                let takeover = killed.duration(to: .now)
+                print("cluster: work taken over \(takeover) after SIGKILL")
+                #expect(takeover < .seconds(10))
+                let after = try await Self.owned(survivors)
+                #expect(after.filter { $0.contains("devices") }.count == 1)
+                // The surviving dashboards stay complete: every path polled again, none stale.
+                try await Self.eventually("every path up on both survivors", timeout: .seconds(10)) {
+                    for vigil in survivors {
+                        let streams = try await vigil.get("/api/v1/streams").body
+                        guard !streams.contains("\"stale\""), streams.contains("mediamtx/\(names[5])/live/m5p9") else { return false }
+                    }
+                    return true
+                }
+                // The new owner inherits: the 15 silent devices' expiries are not published again,
+                // the 15 that recovered expire once more, published once (an empty payload is a
+                // recovery, not an expiry).
+                try await Task.sleep(for: .seconds(6))
+                let again = Dictionary(grouping: expiries.messages.filter { $0.payload.readableBytes > 0 }.map(\.topic), by: { $0 })
+                    .mapValues(\.count)
+                print("cluster: expiries after takeover \(again.values.reduce(0, +)) for \(again.count) devices")
+                for device in 0..<Self.devices {
+                    let expected = device < Self.devices / 2 ? 2 : 1
+                    #expect(again["\(topics)/mon/expire/c\(device)"] == expected, "c\(device): \(again["\(topics)/mon/expire/c\(device)"] ?? 0)")
+                }
+                for vigil in survivors { _ = try await vigil.stop() }
+            } catch {
+                for vigil in vigils {
+                    _ = try? await vigil.stop(signal: SIGKILL)
+                    print("cluster: vigil log tail:\n\(vigil.log.suffix(2_000))")
+                }
+                throw error
+            }
+        }
+        for server in servers { await server.stop() }
+        try await RedisStoreIntegrationTests.withClient(.single) { redis in
+            for name in names { try await RedisStoreIntegrationTests.cleanUp(redis, prefix: prefix, instance: name) }
+        }
+    }
+
+    /// The work keys each instance owns, from `GET /api/v1/cluster` of the first.
+    static func owned(_ vigils: [VigilProcess]) async throws -> [Set<String>] {
+        let body = try await vigils[0].get("/api/v1/cluster").body
+        let json = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
+        let members = json?["members"] as? [[String: Any]] ?? []
+        let byPort = Dictionary(
+            members.compactMap { member -> (Int, Set<String>)? in
+                guard let id = member["id"] as? String, let port = id.split(separator: "-").last.flatMap({ Int($0) }) else { return nil }
+                return (port, Set(member["owns"] as? [String] ?? []))
+            },
+            uniquingKeysWith: { $1 }
+        )
+        return vigils.map { byPort[$0.port] ?? [] }
+    }
+
+    /// Whether the members agree on the count, and every instance exports the MediaMTX metrics of
+    /// exactly the instances the cluster route says it owns (each once across the cluster).
+    static func ownersAreDisjoint(_ vigils: [VigilProcess], expectMembers: Int, names: [String]) async throws -> Bool {
+        for vigil in vigils {
+            let body = try await vigil.get("/api/v1/cluster").body
+            let json = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
+            guard (json?["members"] as? [Any])?.count == expectMembers else { return false }
+        }
+        let owners = try await owned(vigils)
+        var polled: [String] = []
+        for (vigil, owns) in zip(vigils, owners) {
+            let metrics = try await vigil.get("/metrics").body
+            let exported = names.filter { metrics.contains("vigil_mediamtx_up{instance=\"\($0)\"} 1.0") }.map { "mediamtx/\($0)" }
+            guard Set(exported) == owns.filter({ $0.hasPrefix("mediamtx/") }) else { return false }
+            polled += exported
+        }
+        return polled.count == mediamtxInstances && Set(polled).count == mediamtxInstances
+    }
+
+    static func eventually(_ what: String, timeout: Duration, _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if (try? await condition()) == true { return }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        Issue.record("timed out waiting for \(what)")
+        throw CancellationError()
+    }
+}
