@@ -195,7 +195,8 @@ public struct VigilApplication: Sendable {
                 stateStore: stores.state,
                 mqttClient: gatewayClient,
                 logger: Self.logger(logger, "vigil.gateways"),
-                clock: clock
+                clock: clock,
+                inheritsFromHub: cluster
             )
         }
         let gatewayMonitor = try makeGatewayMonitor()

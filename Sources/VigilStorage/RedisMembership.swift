@@ -124,7 +124,14 @@ public struct RedisMembership: Service {
     }
 
     /// Reads the live members into ``ownership``; on an error the last list stays.
-    func refreshOwnership() async {
+    ///
+    /// Settles ``ownership`` once a read comes 1.25 intervals after the first heartbeat: by then
+    /// every other member has read the list with this instance in it, so the owner of once-only
+    /// work is the same on all of them before this one may run any (about 4 s after start).
+    func refreshOwnership(since firstBeat: MonotonicInstant) async {
+        defer {
+            if !ownership.isSettled, firstBeat.duration(to: clock.now) >= interval * 1.25 { ownership.settle() }
+        }
         do {
             let ids = try await members().map(\.id)
             let before = ownership.currentMembers
@@ -135,13 +142,13 @@ public struct RedisMembership: Service {
                 )
             }
         } catch {
-            ownership.settle()
             logger.warning("Could not read the cluster members; keeping the last list", metadata: ["error": "\(error)"])
         }
     }
 
     /// Beats every ``interval`` (and reads the members) until shutdown, then deletes the key.
     public func run() async throws {
+        let firstBeat = clock.now
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
@@ -149,7 +156,7 @@ public struct RedisMembership: Service {
                 } catch {
                     self.logger.warning("Could not write the membership heartbeat; will retry", metadata: ["error": "\(error)"])
                 }
-                await self.refreshOwnership()
+                await self.refreshOwnership(since: firstBeat)
                 try await self.clock.sleep(for: self.interval)
             }
         }

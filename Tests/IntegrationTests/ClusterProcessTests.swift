@@ -169,6 +169,80 @@ struct ClusterProcessTests {
         }
     }
 
+    @Test("A Janus failover pool on three instances: each failure decided once, the next by the new owner after a SIGKILL")
+    func gatewayFailoverOnce() async throws {
+        let (prefix, _) = RedisStoreIntegrationTests.unique()
+        let bed = GatewayTestBed()
+        var environment = try bed.processEnvironment(available: "gxy1,gxy2", failover: "gxy12,gxy13")
+        environment.merge(try RedisStoreProcessTests.environment(.single, prefix: prefix)) { $1 }
+        let directory = DevicesIntegrationTests.scratch("cluster-gateways")
+        var vigils: [VigilProcess] = []
+        func failovers() -> Int { vigils.map { $0.log.components(separatedBy: "Failover completed successfully").count - 1 }.reduce(0, +) }
+        func failoverState(_ name: String, on vigil: VigilProcess) async throws -> (state: String?, server: String?) {
+            let body = try await vigil.get("/api/v1/gateways/\(name)").body
+            let json = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
+            let failover = (json?["attributes"] as? [String: Any])?["failover"] as? [String: Any]
+            return (failover?["state"] as? String, failover?["failover_server"] as? String)
+        }
+        do {
+            for index in 0..<3 {
+                let folder = directory.appendingPathComponent("i\(index)")
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                vigils.append(try VigilProcess(environment: environment, directory: folder))
+            }
+            for vigil in vigils { try await vigil.waitUntilHealthy() }
+            try bed.start(["gxy1", "gxy2", "gxy12", "gxy13"])
+            try await Self.eventually("every instance shows four gateways up", timeout: .seconds(15)) {
+                for vigil in vigils {
+                    let body = try await vigil.get("/api/v1/gateways").body
+                    guard body.components(separatedBy: "\"status\":\"up\"").count - 1 == 4 else { return false }
+                }
+                return true
+            }
+            let owners = try await Self.owned(vigils)
+            #expect(owners.filter { $0.contains("gateways") }.count == 1, "\(owners)")
+            /// Kills a primary; every instance in `watching` shows it failed over, decided `decisions` times in all.
+            func failOver(_ name: String, watching: [VigilProcess], decisions: Int) async throws {
+                try await bed.gateway(name).kill9()
+                try await Self.eventually("\(name) failed over, seen by every instance", timeout: .seconds(15)) {
+                    for vigil in watching where try await failoverState(name, on: vigil).state != "failed_over" { return false }
+                    return true
+                }
+                try await Task.sleep(for: .seconds(2))
+                #expect(failovers() == decisions, "failover decisions in the three logs: \(failovers())")
+            }
+            try await failOver("gxy1", watching: vigils, decisions: 1)
+            let first = try await failoverState("gxy1", on: vigils[0]).server
+            #expect(first == "gxy12" || first == "gxy13")
+
+            // The owner of the gateway work dies; the next failure is decided once, by the new owner,
+            // which knows from the shared store that the first spare is taken.
+            let victim = try #require(owners.firstIndex { $0.contains("gateways") })
+            _ = try await vigils[victim].stop(signal: SIGKILL)
+            let survivors = vigils.indices.filter { $0 != victim }.map { vigils[$0] }
+            try await Self.eventually("a survivor runs the gateway monitor", timeout: .seconds(12)) {
+                survivors.contains { $0.log.contains("This instance now runs 'gateways'") }
+            }
+            try await failOver("gxy2", watching: survivors, decisions: 2)
+            let second = try await failoverState("gxy2", on: survivors[0]).server
+            #expect(second != nil && second != first, "gxy1 → \(first ?? "none"), gxy2 → \(second ?? "none")")
+            #expect(try await failoverState("gxy1", on: survivors[0]).state == "failed_over")
+            print("cluster: gxy1 → \(first ?? "none"), gxy2 → \(second ?? "none"); decisions \(failovers())")
+            for vigil in survivors { _ = try await vigil.stop() }
+        } catch {
+            for vigil in vigils {
+                _ = try? await vigil.stop(signal: SIGKILL)
+                print("cluster: vigil log tail:\n\(vigil.log.suffix(3_000))")
+            }
+            await bed.stopAll()
+            throw error
+        }
+        await bed.stopAll()
+        try await RedisStoreIntegrationTests.withClient(.single) { redis in
+            try await RedisStoreIntegrationTests.cleanUp(redis, prefix: prefix, instance: "none")
+        }
+    }
+
     /// The work keys each instance owns, from `GET /api/v1/cluster` of the first.
     static func owned(_ vigils: [VigilProcess]) async throws -> [Set<String>] {
         let body = try await vigils[0].get("/api/v1/cluster").body

@@ -42,9 +42,10 @@ public final class WorkOwnership: Sendable {
         members.withLock { $0.isEmpty ? [instanceID] : $0 }
     }
 
-    /// Whether the member list was read at least once (or reading it failed once): work that must
-    /// not run twice waits for this, so that instances starting together do not all run it until
-    /// they have seen each other.
+    /// Whether the member list can be trusted for work that must not run twice: set by the
+    /// membership once this instance's heartbeat has been visible long enough for every other
+    /// member to have read it (instances starting together would otherwise each run such work
+    /// until they have seen each other).
     public var isSettled: Bool { settled.load(ordering: .acquiring) }
 
     /// Marks the list as read (or unreadable for now) without changing it.
@@ -64,7 +65,6 @@ public final class WorkOwnership: Sendable {
             current = sorted
             return true
         }
-        settle()
         guard changed else { return false }
         memberGauge.record(Double(sorted.count))
         membershipChanges.increment()

@@ -199,6 +199,15 @@ public struct FailoverStateMachine: Sendable, Hashable {
         for server in Array(mappings.keys) + Array(pending.keys) { online[server] = false }
     }
 
+    /// Takes servers as last seen online by a previous owner of this work (a cluster's takeover),
+    /// so that their next offline status is a failure although this machine never saw them
+    /// online; a server whose status is known here (or that has a mapping) keeps it.
+    public mutating func assumeOnline(_ servers: some Sequence<String>) {
+        for server in servers where (isPrimary(server) || isSpare(server)) && online[server] == nil {
+            online[server] = true
+        }
+    }
+
     /// Feeds an explicit status of a server (a status message, or the first admin reply of a
     /// server whose state was unknown).
     ///

@@ -55,6 +55,9 @@ public final class GatewayMonitor: Service {
     private let metrics: GatewayMetrics
     private let logger: Logger
     private let clock: any VigilClock
+    /// Whether the failover machine starts from the gateways the hub shows online (a cluster's
+    /// takeover: another instance's monitor saw them).
+    private let inheritsFromHub: Bool
     private let statusTopic: GatewayTopicTemplate
     private let requestTopic: GatewayTopicTemplate
     private let responseTopic: GatewayTopicTemplate
@@ -77,6 +80,8 @@ public final class GatewayMonitor: Service {
     ///   - logger: Logger, label `vigil.gateways`.
     ///   - tickInterval: How often timers (failover wait, request timeouts, staleness) are checked.
     ///   - clock: The clock (``SystemClock``; tests pass a ``ManualClock``).
+    ///   - inheritsFromHub: Take the gateways the hub shows online as seen online (another
+    ///     instance's monitor saw them; see `FailoverStateMachine.assumeOnline(_:)`).
     /// - Throws: `GatewayTopicTemplate.InvalidTemplate` for a bad topic template, or
     ///   `MQTTClientError` for a bad broker URL.
     public init(
@@ -88,8 +93,10 @@ public final class GatewayMonitor: Service {
         metrics: GatewayMetrics = GatewayMetrics(),
         logger: Logger = Logger(label: "vigil.gateways"),
         tickInterval: Duration = .milliseconds(100),
-        clock: any VigilClock = SystemClock()
+        clock: any VigilClock = SystemClock(),
+        inheritsFromHub: Bool = false
     ) throws {
+        self.inheritsFromHub = inheritsFromHub
         self.configuration = configuration
         self.hub = hub
         self.stateStore = stateStore
@@ -196,7 +203,17 @@ public final class GatewayMonitor: Service {
             }
             if client.isConnected { tracker.connectionUp(now: clock.reading) }
             await forgetUntracked(tracker)
-            await perform(tracker.start(restoring: snapshot, now: clock.reading), client: client, group: &group, publication: publication)
+            // Taking over from another instance: a gateway it last saw online fails over when this
+            // monitor's first status for it says offline.
+            let onlineBefore =
+                inheritsFromHub
+                ? await hub.states(kind: .gateway).filter { $0.attributes["online"] == .bool(true) }.map(\.target.name) : []
+            await perform(
+                tracker.start(restoring: snapshot, onlineBefore: onlineBefore, now: clock.reading),
+                client: client,
+                group: &group,
+                publication: publication
+            )
             for await _ in inbox.doorbell.cancelOnGracefulShutdown() {
                 for item in inbox.drain() {
                     let time = clock.reading

@@ -148,8 +148,9 @@ struct GatewayTracker {
         if gateways[name] == nil { gateways[name] = Gateway(name: name, role: .primary) }
     }
 
-    /// Publishes every configured gateway to the hub and restores a saved failover state.
-    mutating func start(restoring snapshot: FailoverStateMachine.Snapshot?, now: ClockReading) -> [Effect] {
+    /// Publishes every configured gateway to the hub and restores a saved failover state;
+    /// `onlineBefore` names the gateways a previous owner last saw online (a cluster's takeover).
+    mutating func start(restoring snapshot: FailoverStateMachine.Snapshot?, onlineBefore: [String] = [], now: ClockReading) -> [Effect] {
         reading = now
         var effects: [Effect] = []
         if let snapshot {
@@ -165,6 +166,7 @@ struct GatewayTracker {
             }
             for server in machine.pending.keys { gateways[server]?.online = false }
         }
+        machine.assumeOnline(onlineBefore)
         for name in gateways.keys.sorted() { effects.append(.observe(observation(name, now: now))) }
         return effects
     }
