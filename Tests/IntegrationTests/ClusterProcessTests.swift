@@ -20,7 +20,7 @@ import VigilRedis
 struct ClusterProcessTests {
     static let mediamtxInstances = 6
     static let pathsPerInstance = 10
-    static let devices = 30
+    static let devices = 300
 
     /// List requests per simulated MediaMTX instance.
     final class RequestCounts: Sendable {
@@ -29,7 +29,7 @@ struct ClusterProcessTests {
         var snapshot: [Int] { counts.withLock { $0 } }
     }
 
-    @Test("60 paths and 30 devices on three instances: one poller per MediaMTX, one watchdog, every API complete, SIGKILL taken over")
+    @Test("60 paths and 300 devices on three instances: one poller per MediaMTX, one watchdog, every API complete, SIGKILL taken over")
     func threeInstances() async throws {
         let (prefix, id) = RedisStoreIntegrationTests.unique()
         // Unique MediaMTX names: seed 003's keys are shared by every test on this Redis.
@@ -87,7 +87,7 @@ struct ClusterProcessTests {
                     try await client.publish(to: "\(topics)/c\(device)/temp", payload: ByteBuffer(string: "21"), qos: .atLeastOnce)
                 }
                 // Every API shows the whole fleet (fan-out).
-                try await Self.eventually("every instance shows 60 paths and 30 devices", timeout: .seconds(20)) {
+                try await Self.eventually("every instance shows 60 paths and 300 devices", timeout: .seconds(20)) {
                     for vigil in vigils {
                         let streams = try await vigil.get("/api/v1/streams").body
                         let devices = try await vigil.get("/api/v1/devices").body
@@ -107,7 +107,7 @@ struct ClusterProcessTests {
                 print("cluster: list requests per MediaMTX instance in 4 s: \(during)")
                 #expect(during.allSatisfy { (2...7).contains($0) }, "\(during)")
 
-                try await Self.eventually("30 expiries", timeout: .seconds(15)) {
+                try await Self.eventually("300 expiries", timeout: .seconds(15)) {
                     Set(expiries.messages.map(\.topic)).count == Self.devices
                 }
                 try await Task.sleep(for: .seconds(2))

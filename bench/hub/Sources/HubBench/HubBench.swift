@@ -6,7 +6,9 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
+import Logging
 import VigilCore
+import VigilRedis
 import VigilStorage
 
 // A fleet's reports through `Hub.apply` into the SQLite store, as `vigil serve` wires them: the
@@ -15,6 +17,10 @@ import VigilStorage
 //
 //   HubBench schema PATH                          creates an empty database (for the peer)
 //   HubBench run PATH DEVICES SAMPLES ROUNDS      prints one JSON line
+//   HubBench store sqlite PATH|redis URL DEVICES SAMPLES ROUNDS QUERIES
+//                                                 the same ingest into that store, then QUERIES
+//                                                 history reads (GET /api/v1/history's call);
+//                                                 prints one JSON line
 //
 // Each round every device reports once: status up, a `last_contact` attribute and SAMPLES samples
 // kept as history, whose values change from round to round (so every state is written again).
@@ -34,6 +40,15 @@ struct HubBench {
         case "run" where arguments.count == 6:
             guard let devices = Int(arguments[3]), let samples = Int(arguments[4]), let rounds = Int(arguments[5]) else { exit(2) }
             try await run(path: arguments[2], devices: devices, samples: samples, rounds: rounds)
+        case "store" where arguments.count == 8:
+            guard let devices = Int(arguments[4]), let samples = Int(arguments[5]), let rounds = Int(arguments[6]), let queries = Int(arguments[7])
+            else { exit(2) }
+            var configuration = StoreConfiguration(backend: arguments[2] == "redis" ? .redis : .sqlite, path: arguments[3])
+            if arguments[2] == "redis" {
+                configuration.redis = .url(arguments[3])
+                configuration.keyPrefix = "bench\(UInt32.random(in: 0...UInt32.max)):"
+            }
+            try await runStore(configuration, devices: devices, samples: samples, rounds: rounds, queries: queries)
         default:
             exit(2)
         }
@@ -91,6 +106,67 @@ struct HubBench {
             "samples_per_second":\(Double(total) / seconds),"cpu_us_per_sample":\(cpu * 1e6 / Double(total))}
             """
         )
+    }
+
+    /// Ingest through the hub into the configured store (as `run`), then `queries` history reads
+    /// of one series each over the whole range at a 60 s step, timed one by one.
+    static func runStore(_ configuration: StoreConfiguration, devices: Int, samples: Int, rounds: Int, queries: Int) async throws {
+        let backend = try StoreFactory.openBackend(configuration, logger: Logger(label: "bench"))
+        let hub = Hub(
+            stores: backend.stores,
+            configuration: HubConfiguration(seriesTargetLimits: [.device: 10_000]),
+            metricsFactory: SeriesRegistry()
+        )
+        let names = (0..<devices).map { "d\($0)" }
+        let batch = 1_000
+        var ingest = (seconds: 0.0, cpu: 0.0)
+        var latencies: [Double] = []
+        let clock = ContinuousClock()
+        try await withThrowingDiscardingTaskGroup { group in
+            if let redis = backend.redis { group.addTask { try await redis.run() } }
+            group.addTask { try await hub.run() }
+            let started = cpuSeconds()
+            let start = clock.now
+            for round in 0..<rounds {
+                var observations: [Observation] = []
+                observations.reserveCapacity(batch)
+                for device in 0..<devices {
+                    observations.append(report(device: device, name: names[device], round: round, devices: devices, samples: samples))
+                    if observations.count == batch {
+                        await hub.apply(observations)
+                        observations.removeAll(keepingCapacity: true)
+                    }
+                }
+                if !observations.isEmpty { await hub.apply(observations) }
+            }
+            await hub.flush()
+            ingest = (seconds(start.duration(to: clock.now)), cpuSeconds() - started)
+            let series = try await hub.series(prefix: "device/")
+            guard !series.isEmpty else { throw CancellationError() }
+            var generator = SystemRandomNumberGenerator()
+            for _ in 0..<queries {
+                let name = series.randomElement(using: &generator)!
+                let begin = clock.now
+                let points = try await hub.history(series: name, from: 1_799_999_000, to: 1_800_100_000, step: 60)
+                latencies.append(seconds(begin.duration(to: clock.now)) * 1000)
+                precondition(!points.isEmpty, "no history for \(name)")
+            }
+            group.cancelAll()
+        }
+        latencies.sort()
+        func quantile(_ q: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * q))] }
+        let total = devices * samples * rounds
+        print(
+            """
+            {"name":"\(configuration.backend.rawValue)","samples":\(total),"seconds":\(ingest.seconds),"cpu_seconds":\(ingest.cpu),\
+            "samples_per_second":\(Double(total) / ingest.seconds),"history_p50_ms":\(quantile(0.5)),"history_p99_ms":\(quantile(0.99)),\
+            "points_per_query":\(rounds)}
+            """
+        )
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     static func report(device: Int, name: String, round: Int, devices: Int, samples: Int) -> Observation {
