@@ -74,26 +74,13 @@ struct HubBench {
             metricsFactory: SeriesRegistry()
         )
         let names = (0..<devices).map { "d\($0)" }
-        let batch = 1_000
         let started = cpuSeconds()
         let clock = ContinuousClock()
         let start = clock.now
         try await withThrowingDiscardingTaskGroup { group in
             // The hub's own service: its timer and its early history writes, as in `vigil serve`.
             group.addTask { try await hub.run() }
-            for round in 0..<rounds {
-                var observations: [Observation] = []
-                observations.reserveCapacity(batch)
-                for device in 0..<devices {
-                    observations.append(report(device: device, name: names[device], round: round, devices: devices, samples: samples))
-                    if observations.count == batch {
-                        await hub.apply(observations)
-                        observations.removeAll(keepingCapacity: true)
-                    }
-                }
-                if !observations.isEmpty { await hub.apply(observations) }
-            }
-            await hub.flush()
+            await ingest(into: hub, names: names, samples: samples, rounds: rounds)
             group.cancelAll()
         }
         let elapsed = clock.now - start
@@ -118,8 +105,7 @@ struct HubBench {
             metricsFactory: SeriesRegistry()
         )
         let names = (0..<devices).map { "d\($0)" }
-        let batch = 1_000
-        var ingest = (seconds: 0.0, cpu: 0.0)
+        var spent = (seconds: 0.0, cpu: 0.0)
         var latencies: [Double] = []
         let clock = ContinuousClock()
         try await withThrowingDiscardingTaskGroup { group in
@@ -127,20 +113,8 @@ struct HubBench {
             group.addTask { try await hub.run() }
             let started = cpuSeconds()
             let start = clock.now
-            for round in 0..<rounds {
-                var observations: [Observation] = []
-                observations.reserveCapacity(batch)
-                for device in 0..<devices {
-                    observations.append(report(device: device, name: names[device], round: round, devices: devices, samples: samples))
-                    if observations.count == batch {
-                        await hub.apply(observations)
-                        observations.removeAll(keepingCapacity: true)
-                    }
-                }
-                if !observations.isEmpty { await hub.apply(observations) }
-            }
-            await hub.flush()
-            ingest = (seconds(start.duration(to: clock.now)), cpuSeconds() - started)
+            await ingest(into: hub, names: names, samples: samples, rounds: rounds)
+            spent = (seconds(start.duration(to: clock.now)), cpuSeconds() - started)
             let series = try await hub.series(prefix: "device/")
             guard !series.isEmpty else { throw CancellationError() }
             var generator = SystemRandomNumberGenerator()
@@ -158,11 +132,32 @@ struct HubBench {
         let total = devices * samples * rounds
         print(
             """
-            {"name":"\(configuration.backend.rawValue)","samples":\(total),"seconds":\(ingest.seconds),"cpu_seconds":\(ingest.cpu),\
-            "samples_per_second":\(Double(total) / ingest.seconds),"history_p50_ms":\(quantile(0.5)),"history_p99_ms":\(quantile(0.99)),\
+            {"name":"\(configuration.backend.rawValue)","samples":\(total),"seconds":\(spent.seconds),"cpu_seconds":\(spent.cpu),\
+            "samples_per_second":\(Double(total) / spent.seconds),"history_p50_ms":\(quantile(0.5)),"history_p99_ms":\(quantile(0.99)),\
             "points_per_query":\(rounds)}
             """
         )
+    }
+
+    /// ROUNDS reports of every device, applied 1,000 at a time, then a final flush.
+    static func ingest(into hub: Hub, names: [String], samples: Int, rounds: Int) async {
+        let batch = 1_000
+        var observations: [Observation] = []
+        observations.reserveCapacity(batch)
+        for round in 0..<rounds {
+            for device in names.indices {
+                observations.append(report(device: device, name: names[device], round: round, devices: names.count, samples: samples))
+                if observations.count == batch {
+                    await hub.apply(observations)
+                    observations.removeAll(keepingCapacity: true)
+                }
+            }
+            if !observations.isEmpty {
+                await hub.apply(observations)
+                observations.removeAll(keepingCapacity: true)
+            }
+        }
+        await hub.flush()
     }
 
     static func seconds(_ duration: Duration) -> Double {
