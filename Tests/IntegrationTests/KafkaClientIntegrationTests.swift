@@ -68,6 +68,59 @@ struct KafkaClientIntegrationTests {
         #expect(result.partitions == 6)
     }
 
+    @Test("the broker frozen (SIGSTOP) past the request timeout mid-produce: retried batches are not duplicated, none lost, order kept")
+    func producerSurvivesFrozenBroker() async throws {
+        let pid = try #require(Int32(try IntegrationEnvironment.require("KAFKA_PID")))
+        var configuration = try KafkaTest.configuration()
+        configuration.requestTimeout = .seconds(1)
+        let cluster = KafkaCluster(configuration: configuration, logger: KafkaTest.logger)
+        let topic = KafkaTest.uniqueTopic("frozen")
+        try await cluster.createTopics([topic], partitions: 3)
+        let metrics = TestMetrics()
+        let producer = KafkaProducer(
+            cluster: cluster,
+            configuration: KafkaProducerConfiguration(flushInterval: .milliseconds(5), maximumRetries: 20),
+            metricsFactory: metrics,
+            logger: KafkaTest.logger
+        )
+        let count = 20_000
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await producer.run() }
+            for number in 0..<count {
+                if number == count / 2 {
+                    // Requests in flight time out while the broker is stopped; it wakes up with
+                    // them (and the retries) queued on its sockets.
+                    kill(pid, SIGSTOP)
+                    group.addTask {
+                        try await Task.sleep(for: .seconds(3))
+                        kill(pid, SIGCONT)
+                    }
+                }
+                try await producer.send(
+                    KafkaProducerRecord(topic: topic, key: ByteBuffer(string: "\(number % 31)"), value: ByteBuffer(string: "\(number)"))
+                )
+            }
+            try await producer.flush()
+            _ = try await producer.sendAndWait(KafkaProducerRecord(topic: topic, partition: 0, value: ByteBuffer(string: "\(count)")))
+            group.cancelAll()
+        }
+        kill(pid, SIGCONT)
+        // The last acknowledgement came after the broker woke: batches were in flight (and timed
+        // out, 1 s) across the 3 s freeze. (The timeout counter goes to the global metrics.)
+        let elapsed = started.duration(to: .now)
+        print("kafka: frozen broker: produced in \(elapsed)")
+        #expect(elapsed > .seconds(3))
+        #expect(try metrics.expectCounter("vigil_kafka_records_produced_total").totalValue == count + 1)
+        await cluster.close()
+        let output = try await KafkaTest.python(KafkaTest.readTopicScript, [topic, "\(count + 1)"])
+        let result = try JSONDecoder().decode(ReadResult.self, from: Data(output.utf8))
+        print("kafka: frozen broker: read \(result.count), distinct \(result.distinct), ordered \(result.ordered)")
+        #expect(result.count == count + 1)
+        #expect(result.distinct == count + 1)
+        #expect(result.ordered)
+    }
+
     @Test("a group of two splits 100,000 records from confluent-kafka; every record is committed on the way out")
     func consumerGroupSplitsAndResumes() async throws {
         let configuration = try KafkaTest.configuration()
