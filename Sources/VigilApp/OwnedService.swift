@@ -8,6 +8,7 @@
 import Logging
 import ServiceLifecycle
 import VigilCore
+import VigilMQTT
 
 /// Runs a service only while this instance owns its work key: work that one instance of a cluster
 /// must do for all (the device watchdog, which publishes expiries; the gateway monitor, which
@@ -33,7 +34,9 @@ struct OwnedService: Service {
                     let service = try make()
                     let moved = try await withThrowingTaskGroup(of: Bool.self) { group in
                         group.addTask {
-                            try await service.run()
+                            // Losing the key cancels the service while this process runs on: its
+                            // MQTT filters go (the new owner subscribes); a graceful stop keeps them.
+                            try await MQTTClient.$unsubscribesOnCancellation.withValue(true) { try await service.run() }
                             return false
                         }
                         group.addTask {

@@ -120,19 +120,7 @@ struct MQTTSessionIntegrationTests {
     func cancelledSubscriptionStaysAtBroker(broker: MQTTTestBroker, version: MQTTProtocolVersion) async throws {
         let (topic, configuration) = try Self.persistent("cancelled", version, broker)
         let subscribe = [MQTTSubscribeInfo(filter: "\(topic)/#", qos: .atLeastOnce)]
-        try await withMQTTClient(configuration) { client in
-            let subscribed = AsyncStream.makeStream(of: Void.self)
-            let consumer = Task {
-                try await client.subscribe(to: subscribe) { subscription in
-                    subscribed.continuation.yield()
-                    for try await _ in subscription {}
-                }
-            }
-            var events = subscribed.stream.makeAsyncIterator()
-            await events.next()
-            consumer.cancel()
-            _ = await consumer.result
-        }
+        try await Self.subscribeThenCancel(configuration, subscribe, unsubscribing: false)
         try await withMQTTClient(try MQTTTestSupport.configuration(version, broker: broker)) { publisher in
             for index in 0..<10 {
                 try await publisher.publish(to: "\(topic)/\(index)", payload: ByteBuffer(string: "\(index)"), qos: .atLeastOnce)
@@ -149,6 +137,49 @@ struct MQTTSessionIntegrationTests {
         clean.cleanSession = true
         clean.sessionExpiry = nil
         try await withMQTTClient(clean) { _ in }
+    }
+
+    @Test(
+        "With unsubscribesOnCancellation (a cluster moving work), a cancelled subscription is unsubscribed: nothing is queued for it",
+        arguments: cases
+    )
+    func cancelledSubscriptionUnsubscribedWhenAsked(broker: MQTTTestBroker, version: MQTTProtocolVersion) async throws {
+        let (topic, configuration) = try Self.persistent("moved", version, broker)
+        let subscribe = [MQTTSubscribeInfo(filter: "\(topic)/#", qos: .atLeastOnce)]
+        try await Self.subscribeThenCancel(configuration, subscribe, unsubscribing: true)
+        try await withMQTTClient(try MQTTTestSupport.configuration(version, broker: broker)) { publisher in
+            try await publisher.publish(to: "\(topic)/0", payload: ByteBuffer(string: "0"), qos: .atLeastOnce)
+        }
+        try await withMQTTClient(configuration) { client in
+            // Subscribing again shows what the session kept: nothing.
+            try await client.subscribe(to: subscribe) { subscription in
+                await #expect(throws: (any Error).self) { try await collect(1, from: subscription, timeout: .seconds(1)) }
+            }
+        }
+        var clean = configuration
+        clean.cleanSession = true
+        clean.sessionExpiry = nil
+        try await withMQTTClient(clean) { _ in }
+    }
+
+    /// One life of a client whose consumer subscribes and is then cancelled (with
+    /// ``MQTTClient/unsubscribesOnCancellation`` set to `unsubscribing`).
+    static func subscribeThenCancel(_ configuration: MQTTClientConfiguration, _ subscribe: [MQTTSubscribeInfo], unsubscribing: Bool) async throws {
+        try await withMQTTClient(configuration) { client in
+            let subscribed = AsyncStream.makeStream(of: Void.self)
+            let consumer = Task {
+                try await MQTTClient.$unsubscribesOnCancellation.withValue(unsubscribing) {
+                    try await client.subscribe(to: subscribe) { subscription in
+                        subscribed.continuation.yield()
+                        for try await _ in subscription {}
+                    }
+                }
+            }
+            var events = subscribed.stream.makeAsyncIterator()
+            await events.next()
+            consumer.cancel()
+            _ = await consumer.result
+        }
     }
 
     @Test(

@@ -20,7 +20,8 @@ extension MQTTClient {
     /// the client is connected the SUBSCRIBE is sent and its SUBACK checked, otherwise it is sent as
     /// soon as a connection is up. After every reconnect it is sent again. When `body` returns or
     /// throws, the filters that no other active subscription uses are unsubscribed, except when
-    /// the session is persistent and the task is cancelled or shutting down gracefully: then the
+    /// the session is persistent and the task is shutting down gracefully or cancelled (unless
+    /// ``unsubscribesOnCancellation`` is set): then the
     /// broker keeps the subscription and queues its QoS 1/2 messages for the next connection with
     /// this client id, so that a graceful restart loses nothing (a stray message meanwhile is
     /// unrouted: held, then acknowledged).
@@ -118,10 +119,15 @@ extension MQTTClient {
         }
     }
 
+    /// Set by a caller that cancels consumers while the process keeps running (a cluster handing
+    /// work to another instance): their filters are then unsubscribed when cancelled, even with a
+    /// persistent session, unless the process is shutting down gracefully.
+    @TaskLocal public static var unsubscribesOnCancellation = false
+
     /// Whether a subscription ending now stays subscribed at the broker: a persistent session
     /// going down (see ``subscribe(to:bufferSize:_:)``).
     var keepsSubscriptionAtBroker: Bool {
-        session != nil && (Task.isCancelled || Task.isShuttingDownGracefully)
+        session != nil && (Task.isShuttingDownGracefully || (Task.isCancelled && !Self.unsubscribesOnCancellation))
     }
 
     func removeSubscription(_ index: Int, keepAtBroker: Bool = false) async {
