@@ -66,13 +66,16 @@ public struct VigilApplication: Sendable {
         let cluster = backend.redis != nil
         if cluster { backend.instanceID = Self.instanceName(configuration) }
         let ownership = cluster ? WorkOwnership(instanceID: backend.instanceID) : nil
-        var configuration = configuration
-        if cluster, var mqtt = configuration.mqtt {
-            // One session per instance: the same client id on two instances would take over each
-            // other's session (MQTTClient stops after a takeover loop).
-            if !mqtt.clientID.isEmpty { mqtt.clientID += "-" + backend.instanceID }
-            configuration.mqtt = mqtt
+        // One session per instance: the same client id on two instances would take over each
+        // other's session (MQTTClient stops after a takeover loop).
+        let instanceName = backend.instanceID
+        func perInstance(_ mqtt: MQTTClientConfiguration) -> MQTTClientConfiguration {
+            var mqtt = mqtt
+            if cluster, !mqtt.clientID.isEmpty { mqtt.clientID += "-" + instanceName }
+            return mqtt
         }
+        var configuration = configuration
+        configuration.mqtt = configuration.mqtt.map(perInstance)
         let stores = backend.stores
         // The hub's per-target series live in a registry built for many series of one name.
         let series = SeriesRegistry()
@@ -177,10 +180,8 @@ public struct VigilApplication: Sendable {
         // gateway monitoring is off.
         var gatewayClient: MQTTClient?
         if configuration.janus.mode == .mqtt {
-            var gatewayMQTT = try GatewayMonitor.mqttConfiguration(configuration.janus)
-            if cluster, !gatewayMQTT.clientID.isEmpty { gatewayMQTT.clientID += "-" + backend.instanceID }
             let client = MQTTClient(
-                configuration: gatewayMQTT,
+                configuration: perInstance(try GatewayMonitor.mqttConfiguration(configuration.janus)),
                 logger: Self.logger(logger, "vigil.gateways"),
                 name: "janus"
             )
@@ -199,6 +200,7 @@ public struct VigilApplication: Sendable {
                 inheritsFromHub: cluster
             )
         }
+        // Made now in every mode, so that a bad topic template stops start-up rather than a takeover.
         let gatewayMonitor = try makeGatewayMonitor()
         if let ownership {
             // Failover decisions must be taken once: one instance runs the monitor.
@@ -317,7 +319,7 @@ public struct VigilApplication: Sendable {
                     var members: [Entry]
                 }
                 let instance: String
-                var members: [RedisMembership.Member]
+                let members: [RedisMembership.Member]
                 if let membership {
                     instance = membership.member.id
                     members = try await membership.members()

@@ -74,7 +74,7 @@ struct ClusterProcessTests {
                     vigils.append(try VigilProcess(arguments: ["serve", "--config", path.path], environment: environment, directory: folder))
                 }
                 for vigil in vigils { try await vigil.waitUntilHealthy() }
-                try await Self.eventually("three members, each MediaMTX instance owned once", timeout: .seconds(15)) {
+                try await VigilProcess.eventually("three members, each MediaMTX instance owned once", timeout: .seconds(15)) {
                     try await Self.ownersAreDisjoint(vigils, expectMembers: 3, names: names)
                 }
                 let owners = try await Self.owned(vigils)
@@ -87,7 +87,7 @@ struct ClusterProcessTests {
                     try await client.publish(to: "\(topics)/c\(device)/temp", payload: ByteBuffer(string: "21"), qos: .atLeastOnce)
                 }
                 // Every API shows the whole fleet (fan-out).
-                try await Self.eventually("every instance shows 60 paths and 300 devices", timeout: .seconds(20)) {
+                try await VigilProcess.eventually("every instance shows 60 paths and 300 devices", timeout: .seconds(20)) {
                     for vigil in vigils {
                         let streams = try await vigil.get("/api/v1/streams").body
                         let devices = try await vigil.get("/api/v1/devices").body
@@ -107,7 +107,7 @@ struct ClusterProcessTests {
                 print("cluster: list requests per MediaMTX instance in 4 s: \(during)")
                 #expect(during.allSatisfy { (2...7).contains($0) }, "\(during)")
 
-                try await Self.eventually("300 expiries", timeout: .seconds(15)) {
+                try await VigilProcess.eventually("300 expiries", timeout: .seconds(15)) {
                     Set(expiries.messages.map(\.topic)).count == Self.devices
                 }
                 try await Task.sleep(for: .seconds(2))
@@ -127,7 +127,7 @@ struct ClusterProcessTests {
                 let killed = ContinuousClock.now
                 _ = try await vigils[victim].stop(signal: SIGKILL)
                 let survivors = vigils.indices.filter { $0 != victim }.map { vigils[$0] }
-                try await Self.eventually("two members own everything", timeout: .seconds(12)) {
+                try await VigilProcess.eventually("two members own everything", timeout: .seconds(12)) {
                     try await Self.ownersAreDisjoint(survivors, expectMembers: 2, names: names)
                 }
                 let takeover = killed.duration(to: .now)
@@ -136,7 +136,7 @@ struct ClusterProcessTests {
                 let after = try await Self.owned(survivors)
                 #expect(after.filter { $0.contains("devices") }.count == 1)
                 // The surviving dashboards stay complete: every path polled again, none stale.
-                try await Self.eventually("every path up on both survivors", timeout: .seconds(10)) {
+                try await VigilProcess.eventually("every path up on both survivors", timeout: .seconds(10)) {
                     for vigil in survivors {
                         let streams = try await vigil.get("/api/v1/streams").body
                         guard !streams.contains("\"stale\""), streams.contains("mediamtx/\(names[5])/live/m5p9") else { return false }
@@ -192,7 +192,7 @@ struct ClusterProcessTests {
             }
             for vigil in vigils { try await vigil.waitUntilHealthy() }
             try bed.start(["gxy1", "gxy2", "gxy12", "gxy13"])
-            try await Self.eventually("every instance shows four gateways up", timeout: .seconds(15)) {
+            try await VigilProcess.eventually("every instance shows four gateways up", timeout: .seconds(15)) {
                 for vigil in vigils {
                     let body = try await vigil.get("/api/v1/gateways").body
                     guard body.components(separatedBy: "\"status\":\"up\"").count - 1 == 4 else { return false }
@@ -204,7 +204,7 @@ struct ClusterProcessTests {
             /// Kills a primary; every instance in `watching` shows it failed over, decided `decisions` times in all.
             func failOver(_ name: String, watching: [VigilProcess], decisions: Int) async throws {
                 try await bed.gateway(name).kill9()
-                try await Self.eventually("\(name) failed over, seen by every instance", timeout: .seconds(15)) {
+                try await VigilProcess.eventually("\(name) failed over, seen by every instance", timeout: .seconds(15)) {
                     for vigil in watching where try await failoverState(name, on: vigil).state != "failed_over" { return false }
                     return true
                 }
@@ -220,7 +220,7 @@ struct ClusterProcessTests {
             let victim = try #require(owners.firstIndex { $0.contains("gateways") })
             _ = try await vigils[victim].stop(signal: SIGKILL)
             let survivors = vigils.indices.filter { $0 != victim }.map { vigils[$0] }
-            try await Self.eventually("a survivor runs the gateway monitor", timeout: .seconds(12)) {
+            try await VigilProcess.eventually("a survivor runs the gateway monitor", timeout: .seconds(12)) {
                 survivors.contains { $0.log.contains("This instance now runs 'gateways'") }
             }
             try await failOver("gxy2", watching: survivors, decisions: 2)
@@ -275,15 +275,5 @@ struct ClusterProcessTests {
             polled += exported
         }
         return polled.count == mediamtxInstances && Set(polled).count == mediamtxInstances
-    }
-
-    static func eventually(_ what: String, timeout: Duration, _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if (try? await condition()) == true { return }
-            try await Task.sleep(for: .milliseconds(250))
-        }
-        Issue.record("timed out waiting for \(what)")
-        throw CancellationError()
     }
 }

@@ -79,11 +79,11 @@ struct HostAgentProcessTests {
         )
         let httpAgent = try central.agent(httpName, push: "http://127.0.0.1:\(central.port)", environment: ["VIGIL_AGENT_TOKEN": Self.token])
         do {
-            try await Self.eventually("both hosts up in /api/v1/hosts", timeout: .seconds(15)) {
+            try await VigilProcess.eventually("both hosts up in /api/v1/hosts", timeout: .seconds(15)) {
                 let hosts = try await vigil.get("/api/v1/hosts").body
                 return try Self.status(of: mqttName, in: hosts) == "up" && Self.status(of: httpName, in: hosts) == "up"
             }
-            try await Self.eventually("both hosts in /metrics", timeout: .seconds(5)) {
+            try await VigilProcess.eventually("both hosts in /metrics", timeout: .seconds(5)) {
                 let metrics = try await vigil.get("/metrics").body
                 return metrics.contains("vigil_host_load1{host=\"\(mqttName)\"}") && metrics.contains("vigil_host_load1{host=\"\(httpName)\"}")
                     && metrics.contains("vigil_host_memory_used_ratio{host=\"\(httpName)\"}")
@@ -99,7 +99,7 @@ struct HostAgentProcessTests {
             let downTo = Date().timeIntervalSince1970
             vigil = try await central.start()
             for name in [mqttName, httpName] {
-                try await Self.eventually("samples of \(name) taken while the central was down", timeout: .seconds(15)) {
+                try await VigilProcess.eventually("samples of \(name) taken while the central was down", timeout: .seconds(15)) {
                     let history = try Self.json(
                         await vigil.get("/api/v1/history?series=host/\(name)/load1&from=\(Int(downFrom))&to=\(Int(downTo) + 1)&step=0").body
                     )
@@ -116,7 +116,7 @@ struct HostAgentProcessTests {
             _ = try await mqttAgent.stop(signal: SIGKILL)
             _ = try await httpAgent.stop(signal: SIGKILL)
             let killed = ContinuousClock.now
-            try await Self.eventually("the MQTT host down and the HTTP host stale", timeout: .seconds(8)) {
+            try await VigilProcess.eventually("the MQTT host down and the HTTP host stale", timeout: .seconds(8)) {
                 let hosts = try await vigil.get("/api/v1/hosts").body
                 return try Self.status(of: mqttName, in: hosts) == "down" && Self.status(of: httpName, in: hosts) == "stale"
             }
@@ -188,15 +188,6 @@ struct HostAgentProcessTests {
             if case .string(let status)? = path(state, "status") { return status }
         }
         return nil
-    }
-
-    static func eventually(_ what: String, timeout: Duration, _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if (try? await condition()) == true { return }
-            try await Task.sleep(for: .milliseconds(200))
-        }
-        throw VigilProcess.Failure("timed out waiting for \(what)")
     }
 
     // The JSON helpers of the gateway process tests.

@@ -5,7 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-import Synchronization
+import MetricsTestKit
 import Testing
 
 @testable import VigilCore
@@ -62,17 +62,17 @@ struct WorkOwnershipTests {
         #expect(owners == ["devices", "gateways", "mediamtx/m1"].map { WorkOwnership.owner(of: $0, among: Self.members)! })
     }
 
-    @Test("An instance owns everything alone, is always its own member, and tells observers of a change once")
-    func ownershipOfOneInstance() {
-        let ownership = WorkOwnership(instanceID: "vigil-b-8080")
+    @Test("An instance owns everything alone, is always its own member, and counts a change once")
+    func ownershipOfOneInstance() throws {
+        let metrics = TestMetrics()
+        let ownership = WorkOwnership(instanceID: "vigil-b-8080", metricsFactory: metrics)
         #expect(Self.keys.allSatisfy(ownership.owns))
-        let calls = Atomic<Int>(0)
-        ownership.onChange { calls.add(1, ordering: .relaxed) }
         // Its own heartbeat missing from the list (not written yet): still a member.
         #expect(ownership.update(members: ["vigil-a-8080", "vigil-c-8080"]))
         #expect(ownership.currentMembers == Self.members)
         #expect(!ownership.update(members: Self.members.reversed()))
-        #expect(calls.load(ordering: .relaxed) == 1)
+        #expect(try metrics.expectCounter("vigil_cluster_membership_changes_total").totalValue == 1)
+        #expect(try metrics.expectGauge("vigil_cluster_members").lastValue == 3)
         let owned = Self.keys.filter(ownership.owns)
         #expect(owned == Self.keys.filter { WorkOwnership.owner(of: $0, among: Self.members) == "vigil-b-8080" })
         #expect(owned.count < Self.keys.count)

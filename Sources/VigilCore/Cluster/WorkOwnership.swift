@@ -24,8 +24,6 @@ public final class WorkOwnership: Sendable {
     public let instanceID: String
     private let members = Mutex<[String]>([])
     private let settled = Atomic<Bool>(false)
-    private let changes = Mutex<[Int: @Sendable () -> Void]>([:])
-    private let nextObserver = Atomic<Int>(0)
     private let memberGauge: Gauge
     private let membershipChanges: Counter
 
@@ -68,7 +66,6 @@ public final class WorkOwnership: Sendable {
         guard changed else { return false }
         memberGauge.record(Double(sorted.count))
         membershipChanges.increment()
-        for observer in changes.withLock({ Array($0.values) }) { observer() }
         return true
     }
 
@@ -80,22 +77,6 @@ public final class WorkOwnership: Sendable {
     /// The member that owns a work key now.
     public func owner(of key: String) -> String {
         Self.owner(of: key, among: currentMembers) ?? instanceID
-    }
-
-    /// Calls `observer` after every change of the member list (on the caller of
-    /// ``update(members:)``; it must not block).
-    ///
-    /// - Returns: A token for ``removeObserver(_:)``.
-    @discardableResult
-    public func onChange(_ observer: @escaping @Sendable () -> Void) -> Int {
-        let token = nextObserver.add(1, ordering: .relaxed).newValue
-        changes.withLock { $0[token] = observer }
-        return token
-    }
-
-    /// Stops calling an observer.
-    public func removeObserver(_ token: Int) {
-        _ = changes.withLock { $0.removeValue(forKey: token) }
     }
 
     /// The owner of `key` among `members`: the highest score, the smaller id on a tie; `nil` for no

@@ -110,13 +110,13 @@ public struct DeviceTable: Sendable {
             if !definition.watchTopics.isEmpty {
                 let timeout = definition.watchTimeout
                 let slot: WatchdogEngine.Slot
-                switch inherited[index] {
-                case .some(let contact) where contact.lastContact != nil:
+                switch (inherited[index]?.lastContact, inherited[index]?.expired) {
+                case (let contact?, _):
                     // Never later than now: a clock step must not push a deadline out.
-                    let last = min(contact.lastContact!, now)
+                    let last = min(contact, now)
                     slot = engine.add(timeout: timeout, at: last)
                     engine.touch(slot, at: last)
-                case .some(let contact) where contact.expired:
+                case (nil, true?):
                     slot = engine.add(timeout: timeout, at: now - timeout)
                 default:
                     slot = engine.add(timeout: timeout, at: now)

@@ -137,8 +137,7 @@ public final class DeviceWatchdog: Service, Sendable {
         var inherited: [Int: DeviceTable.InheritedContact] = [:]
         for (index, definition) in configuration.definitions.enumerated() {
             guard let state = states[definition.target] else { continue }
-            let key = definition.kind == .agent ? "watch_state" : AttributeName.state.rawValue
-            guard case .string(let watch)? = state.attributes[key] else { continue }
+            guard case .string(let watch)? = state.attributes[Self.watchStateAttribute(definition.kind)] else { continue }
             var last: Double?
             // Range-checked: a stamp from the store is peer data.
             if case .number(let wall)? = state.attributes[AttributeName.lastContact.rawValue], wall.isFinite, wall > 0,
@@ -452,6 +451,12 @@ public final class DeviceWatchdog: Service, Sendable {
         if !observations.isEmpty { await hub.apply(observations) }
     }
 
+    /// The attribute that holds the watch state: `state` for a device; for an agent, whose status
+    /// (and `state`) belong to the supervisor, `watch_state`.
+    static func watchStateAttribute(_ kind: TargetKind) -> String {
+        kind == .agent ? "watch_state" : AttributeName.state.rawValue
+    }
+
     /// `lastContact` is monotonic seconds (the table's axis); the observation carries wall-clock stamps.
     private func observation(_ device: Int, at time: ClockReading, expired: Bool, lastContact: Double?) -> Observation {
         table.withLock { observation($0, device, at: time, expired: expired, lastContact: lastContact) }
@@ -486,7 +491,7 @@ public final class DeviceWatchdog: Service, Sendable {
             status: status,
             attributes: [
                 "name": .string(definition.name),
-                definition.kind == .agent ? "watch_state" : AttributeName.state.rawValue: .string(state),
+                Self.watchStateAttribute(definition.kind): .string(state),
                 AttributeName.lastContact.rawValue: lastContact.map { .number($0) } ?? .null,
                 AttributeName.helloCount.rawValue: .number(Double(table.helloCount(of: device))),
                 AttributeName.watchTimeout.rawValue: .number(definition.watchTimeout),

@@ -119,3 +119,17 @@ final class VigilProcess: @unchecked Sendable {
         init(_ description: String) { self.description = description }
     }
 }
+
+extension VigilProcess {
+    /// Polls `condition` every 200 ms until it holds; a thrown error counts as "not yet".
+    ///
+    /// - Throws: ``Failure`` naming `what` when `timeout` passes first.
+    static func eventually(_ what: String, timeout: Duration, _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if (try? await condition()) == true { return }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw Failure("timed out waiting for \(what)")
+    }
+}
