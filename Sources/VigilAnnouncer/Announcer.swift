@@ -41,11 +41,19 @@ public import VigilCore
 /// Duplicates are bounded by the batch size: only a crash between a batch's first send and its
 /// saved progress repeats that batch's recipients.
 ///
+/// **Several instances on one outbox** (a shared Redis store, ``Sharing``): each job belongs to the
+/// instance that accepted it (`owner`), which alone sends it. The jobs of an instance that is gone
+/// are taken over by one live instance (``Sharing/adopts``), which writes its name into them first.
+/// Before saving a batch's progress a worker checks that the stored job is still its own, and stops
+/// when another instance took it over (it was believed gone): at most that batch is sent twice, the
+/// same bound as a crash. One instance (``Sharing/archives``) hands the archive rows to the archive.
+///
 /// Metrics: `vigil_announcer_messages_total{result="sent"|"confirmed"|"resent"|"failed"|"retried"}`
 /// (`sent`: written to a stream; `confirmed`: taken by the server; `resent`: sent again after a
 /// broken stream; `retried`: a send attempt repeated after it failed),
 /// `vigil_announcer_announcements_total{result="accepted"|"completed"|"refused"|"failed"}`,
-/// `vigil_announcer_queued` (gauge). Events: `announcement_completed` (info, or warning when
+/// `vigil_announcer_queued` (gauge), `vigil_announcer_takeovers_total` (jobs taken over from an
+/// instance that is gone). Events: `announcement_completed` (info, or warning when
 /// some stanzas failed), `announcement_failed` (critical).
 public final class Announcer: Service, Sendable {
     /// How the Announcer works.
@@ -82,6 +90,33 @@ public final class Announcer: Service, Sendable {
         /// Creates settings.
         public init(domain: String) {
             self.domain = domain
+        }
+    }
+
+    /// How instances that share one outbox divide it.
+    public struct Sharing: Sendable {
+        /// This instance's name, written into the jobs it works on.
+        public var instance: String
+        /// Whether this instance takes over the jobs of `owner`, an instance that is gone (an empty
+        /// name for jobs stored before instances were named): true on exactly one live instance.
+        public var adopts: @Sendable (_ owner: String) -> Bool
+        /// Whether this instance hands the archive rows (of every instance) to the archive.
+        public var archives: @Sendable () -> Bool
+        /// How often the outbox is read for jobs to take over, and the archive rows for those of
+        /// other instances.
+        public var scanInterval: Duration
+
+        /// Creates the sharing of an outbox.
+        public init(
+            instance: String,
+            adopts: @escaping @Sendable (_ owner: String) -> Bool,
+            archives: @escaping @Sendable () -> Bool,
+            scanInterval: Duration = .seconds(1)
+        ) {
+            self.instance = instance
+            self.adopts = adopts
+            self.archives = archives
+            self.scanInterval = scanInterval
         }
     }
 
@@ -132,6 +167,8 @@ public final class Announcer: Service, Sendable {
         var pageOffset: Int?
         /// Why the job gave up; it then waits in the outbox for ``Announcer/retry(id:)``.
         var held: String?
+        /// The instance that works on it, when instances share the outbox.
+        var owner: String?
     }
 
     static let outboxPrefix = "announcer/outbox/"
@@ -156,6 +193,9 @@ public final class Announcer: Service, Sendable {
     /// Announcements in the outbox that gave up and wait for ``retry(id:)``.
     private let heldCount = Atomic<Int>(0)
     private let archive: (any AnnouncementArchive)?
+    private let sharing: Sharing?
+    /// Distinguishes this instance's announcement ids from those of others on a shared outbox.
+    private let idSuffix: String
     /// Archive rows not yet archived (as last counted, plus those added since), how many were
     /// added in all (so the archiver never sleeps on a row added while it read the store), and the
     /// archiver's wake-up while it waits for one.
@@ -174,6 +214,7 @@ public final class Announcer: Service, Sendable {
     private let archivedCounter = Counter(label: "vigil_announcer_archived_total")
     private let archiveErrorCounter = Counter(label: "vigil_announcer_archive_errors_total")
     private let archivePendingGauge = Gauge(label: "vigil_announcer_archive_pending")
+    private let takeoverCounter = Counter(label: "vigil_announcer_takeovers_total")
 
     /// Creates an Announcer; nothing is sent until ``run()``.
     ///
@@ -187,6 +228,8 @@ public final class Announcer: Service, Sendable {
     ///   - clock: The clock (``SystemClock``; tests pass a ``ManualClock``).
     ///   - archive: Where `persist: true` announcements go (seed 001: the Kafka producer topics);
     ///     `nil` keeps none.
+    ///   - sharing: How the outbox is divided with other instances; `nil` when this one has it
+    ///     alone.
     public init(
         settings: Settings,
         sender: any StanzaSender,
@@ -195,9 +238,12 @@ public final class Announcer: Service, Sendable {
         record: @escaping @Sendable (Event) async -> Void,
         logger: Logger = Logger(label: "vigil.announcer"),
         clock: any VigilClock = SystemClock(),
-        archive: (any AnnouncementArchive)? = nil
+        archive: (any AnnouncementArchive)? = nil,
+        sharing: Sharing? = nil
     ) {
         self.archive = archive
+        self.sharing = sharing
+        self.idSuffix = sharing.map { "-" + Self.shortHash($0.instance) } ?? ""
         self.settings = settings
         self.sender = sender
         self.recipients = recipients
@@ -231,6 +277,7 @@ public final class Announcer: Service, Sendable {
             }
         }
         var job = Job(id: makeID(), template: template.text, persist: announcement.persist, accepted: clock.wallClockSeconds)
+        job.owner = sharing?.instance
         switch announcement.audience {
         case .users(let usernames): job.usernames = usernames
         case .channel(let channel):
@@ -303,6 +350,7 @@ public final class Announcer: Service, Sendable {
         job = decoded
         guard job.held != nil, queue.withLock({ !$0.known.contains(id) }) else { throw .notFailed }
         job.held = nil
+        job.owner = sharing?.instance
         do {
             try await save(job)
         } catch {
@@ -319,7 +367,9 @@ public final class Announcer: Service, Sendable {
     public func run() async throws {
         do {
             let stored = try await store.values(prefix: Self.outboxPrefix)
+            // On a shared outbox, this instance's own; the others' are taken over when theirs are gone.
             let all = stored.compactMap { try? JSONDecoder().decode(Job.self, from: Data($0.value)) }
+                .filter { sharing == nil || $0.owner == sharing?.instance }
             heldCount.store(all.filter { $0.held != nil }.count, ordering: .relaxed)
             let jobs = all.filter { $0.held == nil }
                 .sorted { $0.accepted < $1.accepted }
@@ -338,8 +388,83 @@ public final class Announcer: Service, Sendable {
                 if let archive = self.archive {
                     group.addTask { await self.archiveLoop(archive) }
                 }
+                if let sharing = self.sharing {
+                    group.addTask { await self.takeOverLoop(sharing) }
+                }
             }
         }
+    }
+
+    // MARK: - Sharing
+
+    /// Takes over, every ``Sharing/scanInterval``, the jobs of instances that are gone.
+    private func takeOverLoop(_ sharing: Sharing) async {
+        while !Task.isCancelled {
+            do { try await clock.sleep(for: sharing.scanInterval) } catch { return }
+            let stored: [(key: String, value: [UInt8])]
+            do {
+                stored = try await store.values(prefix: Self.outboxPrefix)
+            } catch {
+                logger.error("Could not read the announcer outbox", metadata: ["error": "\(error)"])
+                continue
+            }
+            var adopted: [Job] = []
+            for row in stored {
+                guard var job = try? JSONDecoder().decode(Job.self, from: Data(row.value)), job.owner != sharing.instance else { continue }
+                let previous = job.owner ?? ""
+                guard sharing.adopts(previous) else { continue }
+                job.owner = sharing.instance
+                do {
+                    try await save(job)
+                } catch {
+                    logger.error("Could not take over an announcement", metadata: ["announcement.id": "\(job.id)", "error": "\(error)"])
+                    continue
+                }
+                takeoverCounter.increment()
+                logger.notice(
+                    "Took over an announcement of an instance that is gone",
+                    metadata: ["announcement.id": "\(job.id)", "instance": "\(previous)"]
+                )
+                if job.held != nil { heldCount.add(1, ordering: .relaxed) } else { adopted.append(job) }
+            }
+            if !adopted.isEmpty { enqueue(adopted.sorted { $0.accepted < $1.accepted }) }
+        }
+    }
+
+    /// Whether the stored job still belongs to this instance (always, without sharing). A job that
+    /// is gone (finished by the instance that took it over) is not; a store that cannot be read
+    /// does not stop the work.
+    private func stillOwned(_ job: Job) async -> Bool {
+        guard let sharing else { return true }
+        let stored: [UInt8]?
+        do {
+            stored = try await store.value(forKey: Self.outboxPrefix + job.id)
+        } catch {
+            return true
+        }
+        let owner = stored.flatMap { try? JSONDecoder().decode(Job.self, from: Data($0)) }?.owner
+        if stored != nil, owner == sharing.instance { return true }
+        logger.warning(
+            "Another instance took over this announcement; stopping here",
+            metadata: ["announcement.id": "\(job.id)", "instance": "\(owner ?? "none")"]
+        )
+        _ = queue.withLock { $0.known.remove(job.id) }
+        return false
+    }
+
+    /// Saves a job's progress, unless another instance took it over (then false: stop working on it).
+    private func saveProgress(_ job: Job) async -> Bool {
+        guard await stillOwned(job) else { return false }
+        await saveShielded(job)
+        return true
+    }
+
+    /// FNV-1a, 32 bits, in hex: short and stable across processes (unlike `hashValue`).
+    static func shortHash(_ text: String) -> String {
+        var hash: UInt32 = 2_166_136_261
+        for byte in text.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+        let digits = String(hash, radix: 16)
+        return String(repeating: "0", count: 8 - digits.count) + digits
     }
 
     // MARK: - Archive
@@ -387,6 +512,15 @@ public final class Announcer: Service, Sendable {
     private func archiveLoop(_ archive: any AnnouncementArchive) async {
         var failures = 0
         while !Task.isCancelled {
+            if let sharing, !sharing.archives() {
+                // Another instance archives; only keep the backlog count that bounds submit().
+                if let rows = try? await store.values(prefix: Self.archivePrefix) {
+                    archiveState.withLock { $0.pending = rows.count }
+                    archivePendingGauge.record(rows.count)
+                }
+                do { try await clock.sleep(for: sharing.scanInterval) } catch { return }
+                continue
+            }
             let seen = archiveState.withLock { $0.added }
             let rows: [(key: String, value: [UInt8])]
             do {
@@ -400,6 +534,11 @@ public final class Announcer: Service, Sendable {
             archiveState.withLock { $0.pending = rows.count }
             archivePendingGauge.record(rows.count)
             guard !rows.isEmpty else {
+                if let sharing {
+                    // Rows of other instances raise no wake-up here: look again after a pause.
+                    do { try await clock.sleep(for: sharing.scanInterval) } catch { return }
+                    continue
+                }
                 await withTaskCancellationHandler {
                     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                         let resumeNow = archiveState.withLock { state -> Bool in
@@ -518,6 +657,8 @@ public final class Announcer: Service, Sendable {
             await remove(job)
             return
         }
+        // Queued here before another instance took it over (this one was believed gone).
+        guard await stillOwned(job) else { return }
         if let usernames = job.usernames {
             while job.next < usernames.count, !Task.isCancelled {
                 let start = job.next
@@ -526,7 +667,7 @@ public final class Announcer: Service, Sendable {
                 job.next += batch.done
                 job.sent += batch.sent
                 job.failed += batch.failed
-                await saveShielded(job)
+                guard await saveProgress(job) else { return }
                 if batch.done < end - start { return }  // stopped part-way; the rest goes after the restart
             }
             if job.next < usernames.count { return }
@@ -565,12 +706,12 @@ public final class Announcer: Service, Sendable {
                     offset += batch.done
                     guard offset < page.usernames.count else { break }
                     job.pageOffset = offset
-                    await saveShielded(job)
+                    guard await saveProgress(job) else { return }
                     if stopped { return }
                 }
                 job.cursor = page.next
                 job.pageOffset = nil
-                await saveShielded(job)
+                guard await saveProgress(job) else { return }
                 if page.next == nil {
                     finished = true
                     break
@@ -798,6 +939,6 @@ public final class Announcer: Service, Sendable {
 
     private func makeID() -> String {
         let serial = sequence.add(1, ordering: .relaxed).newValue
-        return "a\(Int64(clock.wallClockSeconds * 1000))-\(serial)"
+        return "a\(Int64(clock.wallClockSeconds * 1000))-\(serial)\(idSuffix)"
     }
 }

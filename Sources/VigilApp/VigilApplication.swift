@@ -12,6 +12,7 @@ import Metrics
 public import Prometheus
 import ServiceLifecycle
 import UnixSignals
+import VigilAnnouncer
 public import VigilCore
 import VigilMQTT
 import VigilMonitors
@@ -95,8 +96,21 @@ public struct VigilApplication: Sendable {
         )
         buildInfo.set(to: 1.0)
         let streams = StreamServices(configuration: configuration, hub: hub, ownership: ownership) { Self.logger(logger, $0) }
+        // Instances share the outbox: each sends what it accepted; one takes over a gone instance's
+        // jobs, one archives.
+        let announcerSharing = ownership.map { ownership in
+            Announcer.Sharing(
+                instance: instanceName,
+                adopts: { owner in
+                    ownership.isSettled && !ownership.currentMembers.contains(owner) && ownership.owns(Self.announcerWorkKey(owner))
+                },
+                archives: { ownership.isSettled && ownership.owns(Self.announcerArchiveWorkKey) }
+            )
+        }
         let announcer = try configuration.announcer.map {
-            try AnnouncerServices(configuration: $0, http: configuration.http, hub: hub, store: stores.state) { Self.logger(logger, $0) }
+            try AnnouncerServices(configuration: $0, http: configuration.http, hub: hub, store: stores.state, sharing: announcerSharing) {
+                Self.logger(logger, $0)
+            }
         }
         var web = WebDependencies(
             hub: hub,
@@ -117,6 +131,9 @@ public struct VigilApplication: Sendable {
         )
         // One MQTT client for every MQTT consumer, created when [mqtt] is present.
         let mqttClient = configuration.mqtt.map { MQTTClient(configuration: $0, logger: Self.logger(logger, "vigil.mqtt"), name: "mqtt") }
+        // Several instances: one notifies; the others show the book it stores.
+        var alertsLead: @Sendable () -> Bool = { true }
+        if let ownership { alertsLead = { ownership.isSettled && ownership.owns(Self.alertsWorkKey) } }
         let alerting =
             configuration.alerting.enabled
             ? AlertingService(
@@ -125,7 +142,8 @@ public struct VigilApplication: Sendable {
                 store: stores.state,
                 receivers: try Self.alertReceivers(configuration, mqtt: mqttClient, announcer: announcer?.announcer),
                 logger: Self.logger(logger, "vigil.alerting"),
-                clock: clock
+                clock: clock,
+                leads: alertsLead
             ) : nil
         web.alerts = alerting
         // Remote hosts of `vigil agent`, over [mqtt] and POST /api/v1/ingest/host.
@@ -268,6 +286,12 @@ public struct VigilApplication: Sendable {
     static let gatewaysWorkKey = "gateways"
     /// The work key of the device watchdog (expiries).
     static let devicesWorkKey = "devices"
+    /// The work key of alert notifications.
+    static let alertsWorkKey = "alerts"
+    /// The work key of handing `persist: true` announcements to the archive (Kafka).
+    static let announcerArchiveWorkKey = "announcer-archive"
+    /// The work key of taking over the announcements of `instance` once it is gone.
+    static func announcerWorkKey(_ instance: String) -> String { "announcer/" + instance }
 
     /// This instance's name on a shared store: `[store] instance`, else `<host name>-<http port>`
     /// (unique per process on a host, the same after a restart).
@@ -283,6 +307,8 @@ public struct VigilApplication: Sendable {
         var keys: [String] = []
         if !configuration.devices.isEmpty, configuration.mqtt != nil { keys.append(devicesWorkKey) }
         if configuration.janus.mode != .disabled { keys.append(gatewaysWorkKey) }
+        if configuration.alerting.enabled { keys.append(alertsWorkKey) }
+        if configuration.announcer?.kafkaProducer != nil { keys.append(announcerArchiveWorkKey) }
         if configuration.mediamtx.enabled { keys += configuration.mediamtx.instances.map { MediaMTXPoller.workKey(instance: $0.name) } }
         if configuration.visionaire.enabled {
             keys += VisionaireConfiguration.sourceHosts(for: configuration.visionaire.apiBaseURLs).map { VisionairePoller.workKey(sourceHost: $0) }

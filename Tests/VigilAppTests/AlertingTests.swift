@@ -191,6 +191,69 @@ struct AlertingTests {
         #expect(await restarted.book.alerts.isEmpty)
     }
 
+    @Test("Instances on one store: only the leader notifies, followers show its book, a new leader repeats nothing, a follower's silence holds")
+    func leadership() async throws {
+        let clock = ManualClock(wallClockSeconds: 1000)
+        let store = MemoryStore()
+        let hub = Hub(stores: store.stores, clock: clock)
+        let leader = Mutex("a")
+        func instance(_ name: String, _ recorder: Recorder) -> AlertingService {
+            AlertingService(
+                configuration: AlertingConfiguration(),
+                hub: hub,
+                store: store,
+                receivers: [recorder],
+                logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+                clock: clock,
+                leads: { leader.withLock { $0 == name } }
+            )
+        }
+        let (toldA, toldB) = (Recorder(), Recorder())
+        let (a, b) = (instance("a", toldA), instance("b", toldB))
+        func round() async {
+            await a.evaluate()
+            await b.evaluate()
+        }
+        await hub.apply(Observation(target: TargetID(.gateway, "gw1"), time: 1000, status: .down))
+        await round()
+        clock.advance(by: .seconds(31))
+        await round()
+        #expect(toldA.firing == ["GatewayDown|gateway/gw1"])
+        #expect(toldB.firing.isEmpty)
+        // The follower shows what the leader stored.
+        #expect(await b.book.alerts["GatewayDown|gateway/gw1"]?.state == .firing)
+
+        // b takes over: nothing is told again.
+        leader.withLock { $0 = "b" }
+        clock.advance(by: .seconds(10))
+        await round()
+        #expect(toldA.firing.count == 1)
+        #expect(toldB.firing.isEmpty)
+
+        // A silence set on the follower (a) mutes a new alert at the leader (b), and the leader's
+        // next store keeps it.
+        let created = await a.addSilence(body: Array(#"{"matchers":{"gateway":"gw2"},"duration":"1h"}"#.utf8))
+        guard case .done(let json, true) = created else {
+            Issue.record("not created: \(created)")
+            return
+        }
+        let silence = try JSONDecoder().decode(Silence.self, from: Data(json))
+        await hub.apply(Observation(target: TargetID(.gateway, "gw2"), time: clock.wallClockSeconds, status: .down))
+        await round()
+        clock.advance(by: .seconds(31))
+        await round()
+        await round()
+        #expect(toldB.firing.isEmpty)
+        #expect(await b.book.silences[silence.id] != nil)
+        #expect(await a.book.silences[silence.id] != nil)
+
+        // Removed on the follower: the leader tells of gw2 at its next round.
+        #expect(await a.removeSilence(id: silence.id) == .done(json: Array("{\"removed\":true}".utf8), created: false))
+        await round()
+        #expect(toldB.firing == ["GatewayDown|gateway/gw2"])
+        #expect(toldA.firing.count == 1)
+    }
+
     @Test("Silences through the desk: bad bodies are refused, a silence mutes, configured ones cannot be deleted")
     func silences() async throws {
         let clock = ManualClock(wallClockSeconds: 1000)

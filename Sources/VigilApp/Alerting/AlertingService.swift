@@ -21,9 +21,19 @@ import VigilXMPP
 /// Each round: read the states, evaluate, update the book, deliver what each receiver is due (all
 /// receivers at once, each group of alerts as one notification), mark what was delivered, store the
 /// book. A failed delivery stays due and is tried again next round.
+///
+/// Instances sharing a store (docs/ARCHITECTURE.md "Several instances") must not all notify: only
+/// the one for which `leads()` is true evaluates, delivers and stores the book; the others reload
+/// the stored book every round, so their API shows the same alerts, and the one that takes over
+/// starts from the stored book (what was already delivered is not delivered again). Silences set
+/// through the API, on any instance, go to a key of their own that the leader reads every round,
+/// so a silence set on a follower is neither lost nor overwritten by the leader's next store.
 actor AlertingService: Service {
     /// Where the book is stored in the ``StateStore``.
     static let storeKey = "alerting/book"
+    /// Where the silences set through the API are stored (written by whichever instance got the
+    /// request, read by the leader).
+    static let silencesKey = "alerting/silences"
     /// The most silences set through the API.
     static let maxSilences = 1_000
 
@@ -35,7 +45,12 @@ actor AlertingService: Service {
     let clock: any VigilClock
     private var evaluator: AlertEvaluator
     private(set) var book: AlertBook
-    private var restored = false
+    /// Whether this instance delivers (always, unless it is one of several sharing a store).
+    private let leads: @Sendable () -> Bool
+    /// Whether the last round led: a round that leads after one that did not starts from the
+    /// stored book.
+    private var led = false
+    private var reloaded = false
     private let metrics: Metrics
 
     init(
@@ -45,6 +60,7 @@ actor AlertingService: Service {
         receivers: [any AlertReceiver],
         logger: Logger,
         clock: any VigilClock,
+        leads: @escaping @Sendable () -> Bool = { true },
         metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) {
         self.configuration = configuration
@@ -53,15 +69,14 @@ actor AlertingService: Service {
         self.receivers = receivers
         self.logger = logger
         self.clock = clock
+        self.leads = leads
         self.evaluator = AlertEvaluator(rules: configuration.rules)
-        var book = AlertBook(rules: configuration.rules, inhibitRules: configuration.inhibitRules, capacity: configuration.maxAlerts)
-        for silence in configuration.silences { book.setSilence(silence) }
-        self.book = book
+        self.book = Self.emptyBook(configuration)
         self.metrics = Metrics(factory: metricsFactory, receivers: receivers.map(\.name))
     }
 
     func run() async throws {
-        await restore()
+        await reload()
         try? await cancelWhenGracefulShutdown {
             try await self.clock.sleep(for: self.configuration.startupDelay)
             while !Task.isCancelled {
@@ -71,29 +86,80 @@ actor AlertingService: Service {
         }
     }
 
-    /// Loads the book a previous run stored (once).
-    func restore() async {
-        guard !restored else { return }
-        restored = true
+    private static func emptyBook(_ configuration: AlertingConfiguration) -> AlertBook {
+        var book = AlertBook(rules: configuration.rules, inhibitRules: configuration.inhibitRules, capacity: configuration.maxAlerts)
+        for silence in configuration.silences { book.setSilence(silence) }
+        return book
+    }
+
+    /// Replaces the book with the stored one (at start, on taking the lead, and every round of a
+    /// follower), then applies the stored API silences.
+    func reload() async {
         do {
-            guard let bytes = try await store.value(forKey: Self.storeKey) else { return }
-            book.restore(try JSONDecoder().decode(AlertBook.Snapshot.self, from: Data(bytes)))
-            logger.info("Restored alerts", metadata: ["alerts": "\(book.alerts.count)", "silences": "\(book.silences.count)"])
+            var book = Self.emptyBook(configuration)
+            if let bytes = try await store.value(forKey: Self.storeKey) {
+                book.restore(try JSONDecoder().decode(AlertBook.Snapshot.self, from: Data(bytes)))
+            }
+            self.book = book
+            if !reloaded, !book.alerts.isEmpty {
+                logger.info("Restored alerts", metadata: ["alerts": "\(book.alerts.count)", "silences": "\(book.silences.count)"])
+            }
+            reloaded = true
         } catch {
-            logger.error("Could not restore alerts; starting with none", metadata: ["error": "\(error)"])
+            logger.error("Could not read the stored alerts; keeping the ones in memory", metadata: ["error": "\(error)"])
+        }
+        _ = await syncSilences()
+    }
+
+    /// Makes the book's API silences those of ``silencesKey`` (when that key exists; a book stored
+    /// before it existed keeps its own). Returns whether the book changed.
+    private func syncSilences() async -> Bool {
+        guard let stored = await storedSilences() else { return false }
+        let now = clock.wallClockSeconds
+        let wanted = Dictionary(stored.filter { $0.endsAt >= now }.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        var changed = false
+        for (id, silence) in book.silences where !id.hasPrefix("cfg-") && wanted[id] != silence {
+            book.removeSilence(id: id)
+            changed = true
+        }
+        for (id, silence) in wanted where book.silences[id] != silence {
+            book.setSilence(silence)
+            changed = true
+        }
+        return changed
+    }
+
+    private func storedSilences() async -> [Silence]? {
+        do {
+            guard let bytes = try await store.value(forKey: Self.silencesKey) else { return nil }
+            return try JSONDecoder().decode([Silence].self, from: Data(bytes))
+        } catch {
+            logger.error("Could not read the stored silences", metadata: ["error": "\(error)"])
+            return nil
         }
     }
 
     /// One round: evaluate, notify, store.
     func evaluate() async {
-        await restore()
+        guard leads() else {
+            led = false
+            await reload()
+            recordFiring()
+            return
+        }
+        if !led {
+            // Taking the lead (or the first round): what the previous leader stored is the truth.
+            await reload()
+            led = true
+        }
+        let silencesChanged = await syncSilences()
         let started = ContinuousClock.now
         let reading = clock.reading
         let now = reading.wallClockSeconds
         let states = await hub.states()
         let refusedBefore = book.refused
         var changes = book.update(evaluator.evaluate(states, now: now), now: now, monotonic: reading.seconds)
-        if book.expireSilences(before: now) { changes.changed = true }
+        if book.expireSilences(before: now) || silencesChanged { changes.changed = true }
         metrics.refused.increment(by: book.refused - refusedBefore)
         for id in changes.fired {
             if let alert = book.alerts[id] { logger.notice("Alert firing", metadata: ["alert": "\(id)", "summary": "\(alert.summary)"]) }
@@ -101,10 +167,14 @@ actor AlertingService: Service {
         for id in changes.resolved { logger.notice("Alert resolved", metadata: ["alert": "\(id)"]) }
         let delivered = await deliver(now: now, monotonic: reading.seconds)
         if changes.changed || delivered { await persist() }
+        recordFiring()
+        metrics.evaluationSeconds.record((ContinuousClock.now - started).seconds)
+    }
+
+    private func recordFiring() {
         var firing: [Event.Severity: Int] = [.info: 0, .warning: 0, .critical: 0]
         for alert in book.alerts.values where alert.state == .firing { firing[alert.severity, default: 0] += 1 }
         for (severity, count) in firing { metrics.firing[severity]?.record(count) }
-        metrics.evaluationSeconds.record((ContinuousClock.now - started).seconds)
     }
 
     /// Sends every receiver what it is due; returns whether anything was delivered.
@@ -208,15 +278,35 @@ actor AlertingService: Service {
             comment: comment
         )
         book.setSilence(silence)
-        await persist()
+        do {
+            try await storeSilences { $0[silence.id] = silence }
+        } catch {
+            logger.error("Could not store silences", metadata: ["error": "\(error)"])
+        }
         return silence
     }
 
     /// Removes a silence set through the API; configured ones stay (edit the file).
     func removeSilence(id: String) async -> Bool {
-        guard !id.hasPrefix("cfg-"), book.removeSilence(id: id) else { return false }
-        await persist()
-        return true
+        guard !id.hasPrefix("cfg-") else { return false }
+        var existed = book.removeSilence(id: id)
+        do {
+            try await storeSilences { existed = $0.removeValue(forKey: id) != nil || existed }
+        } catch {
+            logger.error("Could not store silences", metadata: ["error": "\(error)"])
+        }
+        return existed
+    }
+
+    /// Changes the stored API silences (starting from the book's when none are stored yet) and,
+    /// when leading, stores the book too.
+    private func storeSilences(_ change: (inout [String: Silence]) -> Void) async throws {
+        let current = await storedSilences() ?? book.silences.values.filter { !$0.id.hasPrefix("cfg-") }
+        var silences = Dictionary(current.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        change(&silences)
+        let bytes = try JSONEncoder().encode(silences.values.sorted { $0.id < $1.id })
+        try await withCancellationShield { try await self.store.setValue(Array(bytes), forKey: Self.silencesKey) }
+        if leads() { await persist() }
     }
 
     struct Metrics {

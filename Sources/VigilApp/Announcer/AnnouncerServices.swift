@@ -26,7 +26,14 @@ struct AnnouncerServices {
     /// The Announcer (alerting sends its XMPP messages through it).
     var announcer: Announcer?
 
-    init(configuration: AnnouncerConfiguration, http: WebConfiguration, hub: Hub, store: any StateStore, logger: (String) -> Logger) throws {
+    init(
+        configuration: AnnouncerConfiguration,
+        http: WebConfiguration,
+        hub: Hub,
+        store: any StateStore,
+        sharing: Announcer.Sharing? = nil,
+        logger: (String) -> Logger
+    ) throws {
         let connectionMetrics = XMPPConnectionMetrics(
             nodes: Self.connectionNodes(configuration),
             giveUpWarning: { if case .component(let component) = configuration.login { component.maxConnectionCheckRetry } else { nil } }(),
@@ -83,7 +90,8 @@ struct AnnouncerServices {
             record: { event in await hub.record(event) },
             logger: logger("vigil.announcer"),
             clock: hub.clock,
-            archive: archive
+            archive: archive,
+            sharing: sharing
         )
         self.announcer = announcer
         services = helpers + clients.map { $0 as any Service }
