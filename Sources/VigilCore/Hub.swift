@@ -216,6 +216,20 @@ public actor Hub: Service {
         return stored
     }
 
+    /// Records events durably (one store write where the store batches) and publishes them, in order.
+    @discardableResult
+    public func record(_ events: [Event]) async -> [Event] {
+        guard !events.isEmpty else { return [] }
+        var stored = events
+        do {
+            stored = try await stores.events.append(contentsOf: events)
+        } catch {
+            logger.error("Could not store events", metadata: ["events": "\(events.count)", "error": "\(error)"])
+        }
+        for event in stored { bus.publish(.event(event)) }
+        return stored
+    }
+
     /// The latest state of one target.
     public func state(of target: TargetID) -> TargetState? { latest[target]?.state }
 

@@ -65,11 +65,23 @@ public protocol StateStore: Sendable {
 public protocol EventLog: Sendable {
     /// Appends an event and returns it with its assigned ``Event/id``.
     func append(_ event: Event) async throws -> Event
+    /// Appends events in order (one write where the store can) and returns them with their ids.
+    func append(contentsOf events: [Event]) async throws -> [Event]
     /// Returns events with an id greater than `afterID` (or with `time >= since`), newest last.
     func events(afterID: Int64?, since: Double?, limit: Int) async throws -> [Event]
     /// Deletes events older than a time.
     @discardableResult
     func prune(before time: Double) async throws -> Int
+}
+
+extension EventLog {
+    /// One append after the other, for stores without a cheaper batch.
+    public func append(contentsOf events: [Event]) async throws -> [Event] {
+        var stored: [Event] = []
+        stored.reserveCapacity(events.count)
+        for event in events { stored.append(try await append(event)) }
+        return stored
+    }
 }
 
 /// The set of stores one backend provides.

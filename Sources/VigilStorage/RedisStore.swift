@@ -248,6 +248,25 @@ public struct RedisStore: LatestStore, HistoryStore, EventLog {
         return stored
     }
 
+    /// Many events (a fleet expiring at once): up to 128 appends in flight on the connection instead
+    /// of one round trip after the other. Events of one batch share their moment, so the order of
+    /// their ids within it is not kept.
+    public func append(contentsOf events: [Event]) async throws -> [Event] {
+        var stored = events
+        let chunk = 128
+        for start in stride(from: 0, to: events.count, by: chunk) {
+            let end = min(start + chunk, events.count)
+            try await withThrowingTaskGroup(of: (Int, Event).self) { group in
+                for index in start..<end {
+                    let event = events[index]
+                    group.addTask { (index, try await self.append(event)) }
+                }
+                for try await (index, event) in group { stored[index] = event }
+            }
+        }
+        return stored
+    }
+
     public func events(afterID: Int64?, since: Double?, limit: Int) async throws -> [Event] {
         guard limit > 0 else { return [] }
         // Stream ids carry the server's time of the append; a margin covers clocks that differ.

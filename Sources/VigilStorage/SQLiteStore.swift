@@ -327,6 +327,28 @@ public final class SQLiteStore: LatestStore, HistoryStore, StateStore, EventLog 
         }
     }
 
+    /// One transaction for all of them (100,000 devices expiring together are one write, not
+    /// 100,000).
+    public func append(contentsOf events: [Event]) async throws -> [Event] {
+        guard !events.isEmpty else { return [] }
+        let fields = try events.map { try encoder.encode($0.fields) }
+        return try await write { db in
+            let statement = try db.cachedStatement(
+                sql: "INSERT INTO event (time, kind, name, type, severity, message, fields) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            )
+            var stored = events
+            for index in stored.indices {
+                let event = stored[index]
+                try statement.execute(arguments: [
+                    event.time, event.target?.kind.rawValue, event.target?.name, event.type, event.severity.rawValue, event.message,
+                    fields[index],
+                ])
+                stored[index].id = db.lastInsertedRowID
+            }
+            return stored
+        }
+    }
+
     public func events(afterID: Int64?, since: Double?, limit: Int) async throws -> [Event] {
         try await pool.read { db -> [Event] in
             let decoder = JSONDecoder()

@@ -48,10 +48,18 @@ struct ClockStepIntegrationTests {
                         clock.advance(by: .milliseconds(Int64(seconds * 1000)))
                         try await withTimeout(.seconds(5)) { await clock.waitForSleepers(1) }
                     }
+                    /// Expiries are recorded (hub, callback) by a task of their own after they are published.
+                    func recorded(_ count: Int) async throws -> Bool {
+                        let deadline = ContinuousClock.now + .seconds(5)
+                        while expiries.load(ordering: .relaxed) < count, ContinuousClock.now < deadline {
+                            try await Task.sleep(for: .milliseconds(5))
+                        }
+                        return expiries.load(ordering: .relaxed) == count
+                    }
                     try await withTimeout(.seconds(5)) { await clock.waitForSleepers(1) }
                     // Never heard from: it expires watchTimeOut after the start.
                     try await advance(10.5)
-                    #expect(expiries.load(ordering: .relaxed) == 1)
+                    #expect(try await recorded(1))
                     #expect(await hub.state(of: device)?.attributes["state"] == .string("expired"))
 
                     // It talks (retried until the watchdog's subscription is in place): recovered at 10.5 s.
@@ -67,16 +75,20 @@ struct ClockStepIntegrationTests {
                     // +1 h: a wall-clock deadline would pass at once.
                     clock.stepWallClock(by: 3600)
                     try await advance(5)
+                    // An expiry would be recorded within milliseconds.
+                    try await Task.sleep(for: .milliseconds(100))
                     #expect(expiries.load(ordering: .relaxed) == 1)
                     #expect(await hub.state(of: device)?.attributes["state"] == .string("up"))
                     // −1 h twice (net −1 h): a wall-clock deadline would move an hour later.
                     clock.stepWallClock(by: -7200)
                     try await advance(4.9)
+                    // An expiry would be recorded within milliseconds.
+                    try await Task.sleep(for: .milliseconds(100))
                     #expect(expiries.load(ordering: .relaxed) == 1)
                     #expect(await hub.state(of: device)?.attributes["state"] == .string("up"))
                     // 10 s of monotonic time after the last message it expires, not an hour off.
                     try await advance(0.2)
-                    #expect(expiries.load(ordering: .relaxed) == 2)
+                    #expect(try await recorded(2))
                     #expect(await hub.state(of: device)?.attributes["state"] == .string("expired"))
                     group.cancelAll()
                 }

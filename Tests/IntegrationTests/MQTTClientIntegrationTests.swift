@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
+import Logging
 import NIOCore
 import Testing
 
@@ -35,6 +36,26 @@ struct MQTTClientIntegrationTests {
                 }
             }
         }
+    }
+
+    @Test("A batch of QoS 0 publications arrives whole, in order; invalid topic names are skipped and not counted")
+    func publishAtMostOnceBatch() async throws {
+        let topic = MQTTTestSupport.uniqueTopic("batch")
+        try await withMQTTClient(try MQTTTestSupport.configuration(.v5)) { subscriber in
+            try await withMQTTClient(try MQTTTestSupport.configuration(.v5)) { publisher in
+                try await subscriber.subscribe(to: [MQTTSubscribeInfo(filter: "\(topic)/#", qos: .atLeastOnce)]) { subscription in
+                    var batch = (0..<5_000).map { (topic: "\(topic)/d\($0)", payload: ByteBuffer(string: "\($0)"), retain: false) }
+                    batch.insert((topic: "\(topic)/+/bad", payload: ByteBuffer(string: "x"), retain: false), at: 10)
+                    #expect(await publisher.publishAtMostOnce(batch) == 5_000)
+                    let messages = try await collect(5_000, from: subscription)
+                    #expect(messages.map { String(buffer: $0.payload) } == (0..<5_000).map { "\($0)" })
+                    #expect(messages.allSatisfy { $0.qos == .atMostOnce && !$0.topic.contains("+") })
+                }
+            }
+        }
+        // Without a connection nothing is handed over.
+        let idle = MQTTClient(configuration: try MQTTTestSupport.configuration(.v5), logger: Logger(label: "test"))
+        #expect(await idle.publishAtMostOnce([(topic: "\(topic)/x", payload: ByteBuffer(), retain: false)]) == 0)
     }
 
     @Test("Retained messages reach later subscribers with the retain flag", arguments: [MQTTProtocolVersion.v3_1_1, .v5])

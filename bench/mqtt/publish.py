@@ -8,8 +8,13 @@
 # With DEVICES, TOPIC is a pattern: "{device}" in it becomes the device number, message i going to
 # device i % DEVICES (the device watchdog's traffic in bench/callgrind).
 #
-# Usage: publish.py HOST PORT TOPIC COUNT QOS [DEVICES]
-import socket, struct, sys, threading, time
+# With DEVICES and $PUBLISH_RATE (messages per second), the messages are paced instead of written
+# at once.
+#
+# Usage: publish.py HOST PORT TOPIC COUNT QOS [DEVICES]   (client id: $PUBLISH_CLIENT_ID, default
+# vigil-bench-pub; two publishers at once need two ids, or the second takes the first's session
+# and the broker drops what it had not read yet)
+import os, socket, struct, sys, threading, time
 
 host, port, topic, count, qos = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 devices = int(sys.argv[6]) if len(sys.argv) > 6 else 0
@@ -28,7 +33,7 @@ def packet(header, body):
 
 sock = socket.create_connection((host, port))
 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-client_id = b"vigil-bench-pub"
+client_id = os.environ.get("PUBLISH_CLIENT_ID", "vigil-bench-pub").encode()
 connect = struct.pack("!H4sBBH", 4, b"MQTT", 4, 0x02, 60) + struct.pack("!H", len(client_id)) + client_id
 sock.sendall(packet(0x10, connect))
 if sock.recv(4)[:1] != b"\x20":
@@ -64,8 +69,21 @@ def read_acks():
 
 if qos:
     threading.Thread(target=read_acks, daemon=True).start()
+rate = float(os.environ.get("PUBLISH_RATE", "0"))
 print("start=%.6f" % time.time(), flush=True)
-sock.sendall(blob)
+if rate > 0 and devices:
+    # Paced (PUBLISH_RATE messages per second, in 10 ms slices), so that the moment each message
+    # is written is known: the send buffers never fill, and "start" to "end" is linear in i.
+    per_slice = max(1, int(rate / 100))
+    packets = [prefix(i) + b"%010d vigil-mqtt-benchmark-payload\n" % i for i in range(count)]
+    began = time.monotonic()
+    for n, first in enumerate(range(0, count, per_slice)):
+        delay = began + n * per_slice / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        sock.sendall(b"".join(packets[first:first + per_slice]))
+else:
+    sock.sendall(blob)
 if qos:
     acked.wait(300)
 print("end=%.6f" % time.time(), flush=True)

@@ -69,6 +69,26 @@ extension MQTTClient {
         }
     }
 
+    /// Publishes many QoS 0 messages at once: one hop to the connection's event loop and one socket
+    /// flush for all of them, where ``publish(to:payload:qos:retain:properties:)`` costs a hop and
+    /// a scheduled flush each (a fleet's expiries, or its retained states at every connection).
+    ///
+    /// - Parameter messages: Topic, payload and retain flag of each message.
+    /// - Returns: How many were handed to the connection: all of them, or none without a
+    ///   connection; messages whose topic is not a valid topic name are skipped (and not counted).
+    @discardableResult
+    public func publishAtMostOnce(_ messages: [(topic: String, payload: ByteBuffer, retain: Bool)]) async -> Int {
+        guard let connection = state.withLock({ $0.connection }) else { return 0 }
+        var valid: [MQTTMessage] = []
+        valid.reserveCapacity(messages.count)
+        for message in messages where mqttTopicNameProblem(message.topic) == nil {
+            valid.append(MQTTMessage(topic: message.topic, payload: message.payload, qos: .atMostOnce, retain: message.retain))
+        }
+        await connection.publishAtMostOnce(valid)
+        metrics.sent.increment(by: Int64(valid.count))
+        return valid.count
+    }
+
     /// Queues a message until the next connection.
     ///
     /// - Returns: `true` when it was sent and acknowledged, `false` when the caller should try again.

@@ -243,6 +243,23 @@ public final actor MQTTConnection {
         try await promise.futureResult.get()
     }
 
+    /// Publishes QoS 0 messages in one visit to the event loop, behind one flush.
+    ///
+    /// - Parameter messages: QoS 0 messages (a message of another QoS is sent as QoS 0).
+    public func publishAtMostOnce(_ messages: [MQTTMessage]) {
+        let handler = handler.value
+        for message in messages {
+            let packet = MQTTPublishPacket(
+                topic: message.topic,
+                payload: message.payload,
+                qos: .atMostOnce,
+                retain: message.retain,
+                properties: version == .v5 ? message.properties.mqttProperties : []
+            )
+            handler.publish(packet, promise: nil)
+        }
+    }
+
     /// Publishes a QoS 1 or 2 message without waiting; the future completes on acknowledgement.
     func publishNoWait(_ message: MQTTMessage) -> EventLoopFuture<Void> {
         let packet = MQTTPublishPacket(
