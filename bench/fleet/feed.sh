@@ -49,7 +49,7 @@ work=$(mktemp -d /tmp/vigil-feed-bench.XXXXXX)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$work"
+  [ -n "${KEEP_WORK:-}" ] && echo "feed.sh: kept $work" >&2 || rm -rf "$work"
 }
 trap cleanup EXIT
 hz=$(getconf CLK_TCK)
@@ -140,6 +140,7 @@ run_vigil() { # $1 run number
   local last_end=$(awk '{print $2}' "$dir/last_round")
   while (($(echo "$(date +%s.%N) < $last_end + $TIMEOUT + 10" | bc))); do sleep 0.5; done
   local rss_end=$(rss_kb "$vigil")
+  curl -fsS "http://127.0.0.1:$http_port/metrics" >"$dir/metrics" || true
   kill -TERM "$vigil"; wait "$vigil" 2>/dev/null || true
   peak=$(sort -n "$dir/rss" | tail -1)
   python3 - "$dir" "$DEVICES" "$TIMEOUT" "$first" <<'PY' >"$dir/expiry_stats"
