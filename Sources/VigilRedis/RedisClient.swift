@@ -128,6 +128,9 @@ public final class RedisClient: Service, RedisCommandExecutor, Sendable {
         // does not wait); `failures` counts failed attempts in a row for the policy's limit.
         var attempt = 0
         var failures = 0
+        // The address tried: the configured one, or after a failed attempt the next fallback node.
+        let addresses = [RedisClusterNode(host: configuration.host, port: configuration.port)] + configuration.fallbackNodes
+        var addressIndex = 0
         while !Task.isCancelled {
             if attempt > 0 {
                 let delay = configuration.reconnect.delay(forAttempt: attempt)
@@ -137,10 +140,11 @@ public final class RedisClient: Service, RedisCommandExecutor, Sendable {
             attempt += 1
             let connection: RedisConnection
             do {
-                connection = try await connectAndSubscribe()
+                connection = try await connectAndSubscribe(to: addresses[addressIndex])
             } catch {
                 if Task.isCancelled { break }
-                logger.warning("Redis connection failed", metadata: ["error": "\(error)"])
+                logger.warning("Redis connection failed", metadata: ["redis.node": "\(addresses[addressIndex])", "error": "\(error)"])
+                addressIndex = (addressIndex + 1) % addresses.count
                 failures += 1
                 guard configuration.reconnect.allowsRetry(afterFailures: failures) else {
                     logger.error("Redis client gives up", metadata: ["redis.attempts": "\(failures)"])
@@ -172,7 +176,10 @@ public final class RedisClient: Service, RedisCommandExecutor, Sendable {
     }
 
     /// Opens a connection and makes every active subscription on it; closes it again on failure.
-    private func connectAndSubscribe() async throws -> RedisConnection {
+    private func connectAndSubscribe(to address: RedisClusterNode) async throws -> RedisConnection {
+        var configuration = self.configuration
+        configuration.host = address.host
+        configuration.port = address.port
         let connection = try await RedisConnection.connect(
             configuration: configuration,
             eventLoopGroup: eventLoopGroup,

@@ -23,6 +23,7 @@ public import VigilClientSupport
 /// | `tls` | ``RedisTLSConfiguration``? | none |
 /// | `reconnect` | ``RedisReconnectPolicy`` | 100 ms doubling to 10 s, up to 50 % shorter (jitter), no attempt limit |
 /// | `subscriptionBufferSize` | Int | 1,024 messages per subscription |
+/// | `fallbackNodes` | [``RedisClusterNode``] | none |
 ///
 /// ```swift
 /// var configuration = try RedisConfiguration(url: "redis://vigil:secret@127.0.0.1:6379/2")
@@ -52,6 +53,10 @@ public struct RedisConfiguration: Sendable {
     public var reconnect: RedisReconnectPolicy
     /// How many undelivered messages one subscription buffers before dropping the oldest.
     public var subscriptionBufferSize: Int
+    /// Other servers that serve the same data (the other nodes of a Redis Cluster, for Pub/Sub,
+    /// which a cluster delivers on every node): after a failed connection attempt ``RedisClient``
+    /// tries the next address, `host:port` first, then these in turn.
+    public var fallbackNodes: [RedisClusterNode] = []
 
     /// Creates a configuration.
     ///

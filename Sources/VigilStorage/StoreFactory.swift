@@ -22,12 +22,13 @@ public struct StoreBackend: Sendable {
     public var instanceID = RedisFanout.defaultInstanceID()
 
     /// The Pub/Sub fan-out of the Redis backend (`nil` for the others), subscribing on the first
-    /// seed with the store's login.
+    /// seed with the store's login, and on the next seed when that one cannot be reached.
     public func fanout(hub: Hub, logger: Logger) -> RedisFanout? {
         guard let redis, let keys, let seed = redis.configuration.seeds.first else { return nil }
         var subscriber = redis.configuration.node
         subscriber.host = seed.host
         subscriber.port = seed.port
+        subscriber.fallbackNodes = Array(redis.configuration.seeds.dropFirst())
         return RedisFanout(
             hub: hub,
             publisher: redis,

@@ -177,6 +177,29 @@ struct RedisClientIntegrationTests {
         }
     }
 
+    @Test("A client whose first address refuses connections goes on to a fallback node and subscribes there")
+    func fallbackNode() async throws {
+        let channel = RedisTest.uniqueKey("fallback")
+        let live = try RedisTest.configuration()
+        // A port nothing listens on (bound, then released), then the real server.
+        var configuration = live
+        configuration.port = try await RedisTest.closedPort()
+        configuration.fallbackNodes = [RedisClusterNode(host: live.host, port: live.port)]
+        try await withRedisClient(configuration) { subscriber in
+            try await withRedisClient(live) { publisher in
+                let subscription = try await subscriber.subscribe(to: [channel])
+                var receivers = 0
+                for _ in 0..<500 where receivers == 0 {
+                    try await Task.sleep(for: .milliseconds(10))
+                    receivers = try await publisher.execute(["PUBSUB", "NUMSUB", channel]).array?.last?.int ?? 0
+                }
+                #expect(receivers == 1)
+                #expect(try await publisher.publish("here", to: channel) == 1)
+                #expect(try await collect(1, from: subscription).map(\.payload) == [ByteBuffer(string: "here")])
+            }
+        }
+    }
+
     @Test("Ending a subscription unsubscribes from the server")
     func unsubscribeOnEnd() async throws {
         let channel = RedisTest.uniqueKey("gone")

@@ -8,6 +8,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import VigilClientSupport
 import VigilRedis
 
@@ -24,6 +25,14 @@ enum RedisTest {
         configuration.reconnect = RedisReconnectPolicy(initialDelay: .milliseconds(20), maximumDelay: .milliseconds(200))
         configuration.commandTimeout = .seconds(5)
         return configuration
+    }
+
+    /// A port on which nothing listens: bound by a server that is closed again.
+    static func closedPort() async throws -> Int {
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let port = server.localAddress?.port ?? 1
+        try await server.close()
+        return port
     }
 
     /// A key no other test uses.
