@@ -54,6 +54,15 @@ let package = Package(
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
+        // SASL mechanisms the XMPP and Kafka clients share (SCRAM-SHA-1/256/512, base64).
+        .target(
+            name: "VigilSASL",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "VigilMQTT",
             dependencies: [
@@ -86,6 +95,7 @@ let package = Package(
             name: "VigilKafka",
             dependencies: [
                 "VigilClientSupport",
+                "VigilSASL",
                 "CVigilZlib",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -214,6 +224,7 @@ let package = Package(
             name: "VigilXMPP",
             dependencies: [
                 "VigilClientSupport",
+                "VigilSASL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -332,6 +343,9 @@ let package = Package(
             name: "VigilKafkaTests",
             dependencies: [
                 "VigilKafka",
+                "VigilSASL",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 "VigilClientSupport",
                 "FuzzSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -391,6 +405,7 @@ let package = Package(
             dependencies: [
                 "VigilClientSupport",
                 "VigilXMPP",
+                "VigilSASL",
                 "FuzzSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

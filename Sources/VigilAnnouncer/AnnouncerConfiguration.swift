@@ -212,6 +212,24 @@ public struct AnnouncerConfiguration: Sendable, Hashable {
     }
 
     /// `[kafka-consumer]`.
+    /// How a Kafka section logs in: `sasl_mechanism` (`PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`),
+    /// `sasl_username`, `sasl_password`, `tls` and `tls_ca_file`.
+    public struct KafkaSecurity: Sendable, Hashable {
+        /// `sasl_mechanism`; `nil` for no SASL.
+        public var saslMechanism: String?
+        /// `sasl_username`.
+        public var saslUsername = ""
+        /// `sasl_password`; never logged.
+        public var saslPassword = ""
+        /// `tls`.
+        public var tls = false
+        /// `tls_ca_file`: the CA to check the brokers' certificates with (default: the system's).
+        public var tlsCAFile: String?
+
+        /// No SASL, no TLS.
+        public init() {}
+    }
+
     public struct KafkaConsumerSettings: Sendable, Hashable {
         /// `brokers` (Vigil's own key): the bootstrap brokers, `host:port`. Required: the seed's
         /// `zookeeper` discovery is not supported, and a file with only `zookeeper` is refused
@@ -225,6 +243,8 @@ public struct AnnouncerConfiguration: Sendable, Hashable {
         public var groupName = "announcer"
         /// `buffer`.
         public var buffer = 1_000
+        /// SASL and TLS.
+        public var security = KafkaSecurity()
 
         /// Creates the defaults.
         public init() {}
@@ -240,6 +260,8 @@ public struct AnnouncerConfiguration: Sendable, Hashable {
         public var flushInterval: Duration = .seconds(5)
         /// `MaxRetry`.
         public var maxRetry = 5
+        /// SASL and TLS.
+        public var security = KafkaSecurity()
 
         /// Creates the defaults.
         public init() {}

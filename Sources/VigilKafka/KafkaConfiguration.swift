@@ -64,12 +64,17 @@ public struct KafkaConfiguration: Sendable {
     }
 }
 
-/// SASL credentials for a Kafka connection.
-public struct KafkaSASL: Sendable, Hashable {
+/// SASL credentials for a Kafka connection. Its description leaves the password out.
+public struct KafkaSASL: Sendable, Hashable, CustomStringConvertible {
     /// The mechanism.
     public enum Mechanism: String, Sendable, Hashable {
         /// `PLAIN`: the password in clear, so only over TLS in production.
         case plain = "PLAIN"
+        /// `SCRAM-SHA-256` (RFC 5802, 7677): the password never crosses the wire, and the broker
+        /// proves that it knows it too.
+        case scramSHA256 = "SCRAM-SHA-256"
+        /// `SCRAM-SHA-512`.
+        case scramSHA512 = "SCRAM-SHA-512"
     }
 
     /// The mechanism.
@@ -78,6 +83,8 @@ public struct KafkaSASL: Sendable, Hashable {
     public var username: String
     /// The password; never logged.
     public var password: String
+
+    public var description: String { "KafkaSASL(\(mechanism.rawValue), user: \(username))" }
 
     /// Creates credentials.
     public init(mechanism: Mechanism = .plain, username: String, password: String) {

@@ -60,6 +60,32 @@ struct AnnouncerConfigurationTests {
         }
     }
 
+    @Test(
+        "Kafka SASL and TLS keys: a mechanism needs a user, unknown mechanisms and a CA file without TLS are refused; the password may come from the environment"
+    )
+    func kafkaSecurity() throws {
+        let base = "[component]\nname = \"a\"\nsecret = \"s\"\ndomain = \"d\"\n[kafka-producer]\nbrokers = \"k:9092\"\ntopics = \"out\"\n"
+        let good = try VigilConfiguration.parse(
+            base + "sasl_mechanism = \"scram-sha-512\"\nsasl_username = \"vigil\"\ntls = true\n",
+            file: "a.toml",
+            environment: ["VIGIL_KAFKA_PRODUCER_SASL_PASSWORD": "from-env"]
+        )
+        let security = try #require(good.announcer?.kafkaProducer?.security)
+        #expect(security.saslMechanism == "SCRAM-SHA-512" && security.saslUsername == "vigil" && security.saslPassword == "from-env")
+        #expect(security.tls && security.tlsCAFile == nil)
+        #expect(try VigilConfiguration.parse(base, file: "a.toml").announcer?.kafkaProducer?.security == .init())
+        for (text, key) in [
+            ("sasl_mechanism = \"GSSAPI\"\nsasl_username = \"u\"\n", "kafka-producer.sasl_mechanism"),
+            ("sasl_mechanism = \"PLAIN\"\n", "kafka-producer.sasl_username"),
+            ("sasl_username = \"u\"\n", "kafka-producer.sasl_username"),
+            ("tls_ca_file = \"/etc/hostname\"\n", "kafka-producer.tls_ca_file"),
+            ("tls = true\ntls_ca_file = \"/nonexistent/ca.pem\"\n", "kafka-producer.tls_ca_file"),
+        ] {
+            let error = #expect(throws: ConfigurationError.self) { try VigilConfiguration.parse(base + text, file: "a.toml") }
+            #expect(error?.key == key, "\(text): \(String(describing: error))")
+        }
+    }
+
     @Test("The seed's example config parses unchanged (with a token and the Kafka brokers from the environment), in the seed's units")
     func seedExample() throws {
         let configuration = try VigilConfiguration.parse(

@@ -90,11 +90,7 @@ final class HostileBroker: ChannelInboundHandler, Sendable {
             body.writeInteger(first && fault == .hugeCount ? Int32.max : 0)  // topics
             if first && fault == .truncated { body.moveWriterIndex(to: body.writerIndex - 6) }
         }
-        var response = ByteBuffer()
-        response.writeInteger(Int32(body.readableBytes + 4))
-        response.writeInteger(correlationID)
-        response.writeBuffer(&body)
-        context.writeAndFlush(Self.wrapOutboundOut(response), promise: nil)
+        FakeBroker.respond(correlationID: correlationID, body: &body, context: context)
     }
 
     /// Starts the broker and runs `body` with its address.
@@ -103,18 +99,38 @@ final class HostileBroker: ChannelInboundHandler, Sendable {
         _ body: (HostileBroker, KafkaBrokerAddress) async throws -> Result
     ) async throws -> Result {
         let broker = try HostileBroker(fault: fault)
+        return try await FakeBroker.serving(broker) { try await body(broker, $0) }
+    }
+}
+
+/// What the test brokers share: a loopback listener that frames requests, and the response frame.
+enum FakeBroker {
+    /// Serves `handler` (shared by every connection) on a loopback port while `body` runs.
+    static func serving<Handler: ChannelInboundHandler & Sendable, Result>(
+        _ handler: Handler,
+        _ body: (KafkaBrokerAddress) async throws -> Result
+    ) async throws -> Result where Handler.InboundIn == ByteBuffer {
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder()))
-                    try channel.pipeline.syncOperations.addHandler(broker)
+                    try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
             .bind(host: "127.0.0.1", port: 0)
             .get()
         defer { server.close(promise: nil) }
-        return try await body(broker, KafkaBrokerAddress(host: "127.0.0.1", port: server.localAddress!.port!))
+        return try await body(KafkaBrokerAddress(host: "127.0.0.1", port: server.localAddress!.port!))
+    }
+
+    /// Writes a response frame: size, correlation id, body.
+    static func respond(correlationID: Int32, body: inout ByteBuffer, context: ChannelHandlerContext) {
+        var response = ByteBuffer()
+        response.writeInteger(Int32(body.readableBytes + 4))
+        response.writeInteger(correlationID)
+        response.writeBuffer(&body)
+        context.writeAndFlush(NIOAny(response), promise: nil)
     }
 }
 

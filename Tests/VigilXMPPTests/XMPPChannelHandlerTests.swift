@@ -9,6 +9,7 @@ import Logging
 import NIOCore
 import NIOEmbedded
 import Testing
+import VigilSASL
 
 @testable import VigilXMPP
 
@@ -264,7 +265,7 @@ private let serverClientHeader =
 
     /// RFC 5802 §5 example exchange (user "user", password "pencil").
     @Test func scramSHA1MatchesRFC5802() throws {
-        var scram = SCRAMSHA1(username: "user", password: "pencil", clientNonce: "fyko+d2lbbFgONRv9qkxdawL")
+        var scram = SCRAMClient(hash: .sha1, username: "user", password: "pencil", clientNonce: "fyko+d2lbbFgONRv9qkxdawL")
         #expect(scram.clientFirstMessage == "n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL")
         let final = try scram.clientFinalMessage(
             serverFirst: "r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096"

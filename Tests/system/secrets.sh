@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Secrets never leave Vigil: a configuration full of distinct secret strings (passwords in broker,
-# Redis and HTTP URLs, [mqtt] password, [http] token, Janus admin_key, component secret, MySQL and
-# Redis passwords, an agent's own variables) is run through `vigil config check` (valid and broken
+# Redis and HTTP URLs, [mqtt] password, [http] token, Janus admin_key, component secret, MySQL,
+# Redis and Kafka SASL passwords, an agent's own variables) is run through `vigil config check` (valid and broken
 # variants) and `vigil serve` at log level trace for a few seconds while the API is read; every
 # output is searched for every secret: 0 occurrences expected.
 #
@@ -33,7 +33,7 @@ tag=$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')
 secrets=(
   "MqttUrlPw$tag" "MqttUrlUser$tag" "MqttPw$tag" "HttpToken$tag" "JanusUrlPw$tag" "JanusPw$tag" "AdminKey$tag"
   "CompSecret$tag" "MysqlPw$tag" "RedisPw$tag" "MtxUrlPw$tag" "MtxPw$tag" "VisUrlPw$tag" "AgentEnv$tag"
-  "EnvToken$tag"
+  "EnvToken$tag" "KafkaPw$tag"
 )
 mqtt_port=${MOSQUITTO_PORT:-1}
 redis_port=${REDIS_PORT:-2}
@@ -107,6 +107,13 @@ db = "vigil"
 [user-activity-redis]
 cluster_nodes = "127.0.0.1:$redis_port"
 password = "RedisPw$tag"
+
+[kafka-producer]
+brokers = "127.0.0.1:4"
+topics = ["vigil-secrets-archive"]
+sasl_mechanism = "SCRAM-SHA-256"
+sasl_username = "vigil"
+sasl_password = "KafkaPw$tag"
 EOF
 
 # Counts the secrets found in a file; prints them.

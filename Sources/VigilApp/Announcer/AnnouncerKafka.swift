@@ -9,6 +9,7 @@ import Foundation
 import Logging
 import Metrics
 import NIOCore
+import NIOSSL
 import ServiceLifecycle
 import VigilAnnouncer
 import VigilKafka
@@ -128,9 +129,18 @@ struct KafkaProducerService: Service {
 }
 
 extension AnnouncerConfiguration {
-    /// A VigilKafka cluster for `brokers` (already checked as `host:port`).
-    static func kafkaCluster(_ brokers: [String], logger: Logger) -> KafkaCluster {
+    /// A VigilKafka cluster for `brokers` (already checked as `host:port`), logging in as `security` says.
+    static func kafkaCluster(_ brokers: [String], security: KafkaSecurity, logger: Logger) throws -> KafkaCluster {
         let addresses = brokers.compactMap { KafkaBrokerAddress($0) }
-        return KafkaCluster(configuration: KafkaConfiguration(bootstrapBrokers: addresses, clientID: "vigil-announcer"), logger: logger)
+        var configuration = KafkaConfiguration(bootstrapBrokers: addresses, clientID: "vigil-announcer")
+        if let name = security.saslMechanism, let mechanism = KafkaSASL.Mechanism(rawValue: name) {
+            configuration.sasl = KafkaSASL(mechanism: mechanism, username: security.saslUsername, password: security.saslPassword)
+        }
+        if security.tls {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            if let file = security.tlsCAFile { tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(file)) }
+            configuration.tls = tls
+        }
+        return KafkaCluster(configuration: configuration, logger: logger)
     }
 }

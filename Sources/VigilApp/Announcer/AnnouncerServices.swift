@@ -75,7 +75,11 @@ struct AnnouncerServices {
         var archive: KafkaAnnouncementArchive?
         if let producerSettings = configuration.kafkaProducer {
             let producer = KafkaProducer(
-                cluster: AnnouncerConfiguration.kafkaCluster(producerSettings.brokers, logger: logger("vigil.kafka")),
+                cluster: try AnnouncerConfiguration.kafkaCluster(
+                    producerSettings.brokers,
+                    security: producerSettings.security,
+                    logger: logger("vigil.kafka")
+                ),
                 configuration: KafkaProducerConfiguration(flushInterval: producerSettings.flushInterval, maximumRetries: producerSettings.maxRetry),
                 logger: logger("vigil.kafka")
             )
@@ -111,7 +115,11 @@ struct AnnouncerServices {
         // The queue input stops before the Announcer, so every record it took is stored.
         if let consumerSettings = configuration.kafkaConsumer {
             let group = KafkaConsumerGroup(
-                cluster: AnnouncerConfiguration.kafkaCluster(consumerSettings.brokers, logger: logger("vigil.kafka")),
+                cluster: try AnnouncerConfiguration.kafkaCluster(
+                    consumerSettings.brokers,
+                    security: consumerSettings.security,
+                    logger: logger("vigil.kafka")
+                ),
                 configuration: KafkaConsumerConfiguration(
                     groupID: consumerSettings.groupName,
                     topics: consumerSettings.topics,

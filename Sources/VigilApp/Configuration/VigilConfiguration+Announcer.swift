@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+import Foundation
 import VigilAnnouncer
 import VigilWeb
 
@@ -174,6 +175,7 @@ extension VigilConfiguration {
             guard !settings.topics.isEmpty else { throw consumer.error("topics", "must name at least one topic") }
             if let group = try consumer.nonEmptyString("group_name") { settings.groupName = group }
             if let size = try consumer.integer("buffer", in: 1...1_000_000) { settings.buffer = size }
+            settings.security = try Self.kafkaSecurity(consumer)
             announcer.kafkaConsumer = settings
         }
         if root["kafka-producer"] != nil {
@@ -186,6 +188,7 @@ extension VigilConfiguration {
                 settings.flushInterval = interval
             }
             if let retries = try producer.integer("MaxRetry", in: 0...100) { settings.maxRetry = retries }
+            settings.security = try Self.kafkaSecurity(producer)
             guard !settings.topics.isEmpty else { throw producer.error("topics", "must name at least one topic") }
             if let consumer = announcer.kafkaConsumer, let loop = settings.topics.first(where: consumer.topics.contains) {
                 // Every announcement read from the topic would be written back to it, and read again.
@@ -220,5 +223,33 @@ extension VigilConfiguration {
             }
         }
         return entries
+    }
+}
+
+extension VigilConfiguration {
+    /// `sasl_mechanism`, `sasl_username`, `sasl_password`, `tls`, `tls_ca_file` of a Kafka section.
+    static func kafkaSecurity(_ section: ConfigSection) throws -> AnnouncerConfiguration.KafkaSecurity {
+        var security = AnnouncerConfiguration.KafkaSecurity()
+        if let mechanism = try section.nonEmptyString("sasl_mechanism") {
+            let known = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+            guard known.contains(mechanism.uppercased()) else {
+                throw section.error("sasl_mechanism", "must be one of \(known.joined(separator: ", "))")
+            }
+            security.saslMechanism = mechanism.uppercased()
+            guard let username = try section.nonEmptyString("sasl_username") else {
+                throw section.error("sasl_username", "is required with sasl_mechanism")
+            }
+            security.saslUsername = username
+            security.saslPassword = try section.string("sasl_password") ?? ""
+        } else if try section.string("sasl_username") != nil {
+            throw section.error("sasl_username", "needs sasl_mechanism")
+        }
+        security.tls = try section.bool("tls") ?? false
+        if let file = try section.nonEmptyString("tls_ca_file") {
+            guard FileManager.default.isReadableFile(atPath: file) else { throw section.error("tls_ca_file", "'\(file)' is not a readable file") }
+            guard security.tls else { throw section.error("tls_ca_file", "is given but tls is false") }
+            security.tlsCAFile = file
+        }
+        return security
     }
 }

@@ -9,6 +9,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
+import VigilSASL
 
 /// One network connection to one broker, after the ApiVersions exchange (and SASL, if configured).
 ///
@@ -112,15 +113,42 @@ final class KafkaConnection: Sendable {
                 brokerErrorCode: handshake.errorCode
             )
         }
-        var token = ByteBuffer()
-        token.writeInteger(UInt8(0))
-        token.writeString(sasl.username)
-        token.writeInteger(UInt8(0))
-        token.writeString(sasl.password)
+        switch sasl.mechanism {
+        case .plain:
+            var token = ByteBuffer()
+            token.writeInteger(UInt8(0))
+            token.writeString(sasl.username)
+            token.writeInteger(UInt8(0))
+            token.writeString(sasl.password)
+            _ = try await authenticateRound(token)
+        case .scramSHA256, .scramSHA512:
+            var scram = SCRAMClient(
+                hash: sasl.mechanism == .scramSHA256 ? .sha256 : .sha512,
+                username: sasl.username,
+                password: sasl.password,
+                clientNonce: SCRAMClient.makeNonce()
+            )
+            let serverFirst = try await authenticateRound(ByteBuffer(string: scram.clientFirstMessage))
+            let clientFinal: String
+            do {
+                clientFinal = try scram.clientFinalMessage(serverFirst: String(buffer: serverFirst))
+            } catch {
+                throw KafkaClientError(.authenticationFailed, message: error.description)
+            }
+            let serverFinal = try await authenticateRound(ByteBuffer(string: clientFinal))
+            guard scram.verify(serverFinal: String(buffer: serverFinal)) else {
+                throw KafkaClientError(.authenticationFailed, message: "the broker's SCRAM signature is wrong (it does not know the password)")
+            }
+        }
+    }
+
+    /// One SaslAuthenticate round: sends `token`, returns the broker's bytes.
+    private func authenticateRound(_ token: ByteBuffer) async throws -> ByteBuffer {
         let result = try await send(KafkaSASLAuthenticateRequest(bytes: token))
         guard result.errorCode == .none else {
             throw KafkaClientError(.authenticationFailed, message: result.message, brokerErrorCode: result.errorCode)
         }
+        return result.bytes
     }
 
     /// Sends a request at the negotiated version and waits for its response.

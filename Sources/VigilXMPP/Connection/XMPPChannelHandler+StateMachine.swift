@@ -5,6 +5,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+import VigilSASL
+
 extension XMPPChannelHandler {
     /// The stream lifecycle of one connection, from the stream header to an established session:
     /// the XEP-0114 handshake for components, SASL and resource binding for clients.
@@ -24,7 +26,7 @@ extension XMPPChannelHandler {
             case awaitingFeatures(Phase)
             case awaitingTLSProceed
             case authenticatingPlain
-            case authenticatingSCRAM(SCRAMSHA1)
+            case authenticatingSCRAM(SCRAMClient)
             case binding(id: String, sessionRequired: Bool)
             case establishingSession(id: String, jid: String)
             /// `<enable/>` sent (XEP-0198); waiting for `<enabled/>` or `<failed/>`.
@@ -216,7 +218,7 @@ extension XMPPChannelHandler {
             )
             let sasl = XMPPNamespace.sasl
             if mechanisms.contains("SCRAM-SHA-1") {
-                let scram = SCRAMSHA1(username: username, password: password, clientNonce: clientNonce)
+                let scram = SCRAMClient(hash: .sha1, username: username, password: password, clientNonce: clientNonce)
                 state = .authenticatingSCRAM(scram)
                 let payload = Base64.encode(Array(scram.clientFirstMessage.utf8))
                 return [.send("<auth xmlns='\(sasl)' mechanism='SCRAM-SHA-1'>\(payload)</auth>")]
@@ -250,7 +252,7 @@ extension XMPPChannelHandler {
                     state = .authenticatingSCRAM(scram)
                     return [.send("<response xmlns='\(XMPPNamespace.sasl)'>\(Base64.encode(Array(final.utf8)))</response>")]
                 } catch {
-                    return fail(error)
+                    return fail(XMPPClientError(.authenticationFailed, message: error.description))
                 }
             case "success":
                 if case .authenticatingSCRAM(let scram) = state {

@@ -7,6 +7,7 @@
 
 import Logging
 import NIOCore
+import VigilSASL
 
 /// Drives one XMPP stream on a channel: parses incoming bytes, runs stream negotiation through
 /// ``StateMachine``, answers server pings, sends keep-alive pings, matches IQ responses to requests
