@@ -61,7 +61,11 @@ public struct VigilApplication: Sendable {
     ) throws {
         self.configuration = configuration
         self.logger = logger
-        var backend = try StoreFactory.openBackend(configuration.store, logger: Self.logger(logger, "vigil.storage"))
+        var backend = try StoreFactory.openBackend(
+            configuration.store,
+            logger: Self.logger(logger, "vigil.storage"),
+            observer: RedisClusterMetrics.observer(client: "store")
+        )
         // Instances sharing a Redis store split the work (see docs/ARCHITECTURE.md "Several
         // instances"); each needs a name that stays the same across its restarts.
         let cluster = backend.redis != nil

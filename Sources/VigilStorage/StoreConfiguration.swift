@@ -21,6 +21,9 @@
 /// | `key_prefix` | string | `"vigil:"` | `redis`: prefix of every key but seed 003's `mediamtx:*` |
 /// | `max_events` | int | `100000` | `redis`: events kept in the event stream |
 /// | `max_points_per_series` | int | `1000000` | `redis`: points kept per history stream |
+/// | `connect_timeout` | duration | `"5s"` | `redis`: TCP connect and handshake |
+/// | `command_timeout` | duration | `"10s"` | `redis`: the wait for each reply |
+/// | `max_retries` | int | `3` | `redis`: a command sent again after a lost node, a timeout or a cluster that is reconfiguring |
 /// | `instance` | string | `<host name>-<http port>` | `redis`: this instance's name among the instances sharing the store (membership, work split, MQTT client id suffix); stable across restarts |
 public struct StoreConfiguration: Sendable, Hashable {
     /// The storage backends.
@@ -59,6 +62,12 @@ public struct StoreConfiguration: Sendable, Hashable {
     public var maxPointsPerSeries: Int = 1_000_000
     /// This instance's name among those sharing the Redis store; `nil`: `<host name>-<http port>`.
     public var instance: String?
+    /// The Redis client's limit for TCP connect and the handshake.
+    public var redisConnectTimeout: Duration = .seconds(5)
+    /// The Redis client's wait for each reply.
+    public var redisCommandTimeout: Duration = .seconds(10)
+    /// How often the Redis client sends a command again (lost node, timeout, reconfiguration).
+    public var redisMaxRetries = 3
 
     /// Creates a configuration; every parameter has the default listed above.
     public init(

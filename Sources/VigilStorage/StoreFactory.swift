@@ -71,12 +71,18 @@ public enum StoreFactory {
     /// before the services start.
     ///
     /// - Throws: When the SQLite database cannot be opened or migrated, or the Redis URL is invalid.
-    public static func openBackend(_ configuration: StoreConfiguration, logger: Logger) throws -> StoreBackend {
+    ///
+    /// - Parameter observer: Told of the Redis client's redirects, discoveries and retries.
+    public static func openBackend(
+        _ configuration: StoreConfiguration,
+        logger: Logger,
+        observer: @escaping @Sendable (RedisClusterEvent) -> Void = { _ in }
+    ) throws -> StoreBackend {
         switch configuration.backend {
         case .sqlite: return StoreBackend(stores: try SQLiteStore(path: configuration.path).stores)
         case .memory: return StoreBackend(stores: MemoryStore().stores)
         case .redis:
-            let client = try redisClient(configuration, logger: logger)
+            let client = try redisClient(configuration, logger: logger, observer: observer)
             let keys = RedisStoreKeys(prefix: configuration.keyPrefix)
             let limits = RedisStore.Limits(maxEvents: configuration.maxEvents, maxPointsPerSeries: configuration.maxPointsPerSeries)
             return StoreBackend(stores: RedisStore(redis: client, keys: keys, limits: limits).stores, redis: client, keys: keys)
@@ -86,7 +92,12 @@ public enum StoreFactory {
     /// The client of the `redis` backend.
     ///
     /// - Throws: ``RedisClientError`` when the URL is invalid (its message masks the password).
-    public static func redisClient(_ configuration: StoreConfiguration, logger: Logger) throws -> RedisClusterClient {
+    ///   - observer: Counts redirects, discoveries and retries (`vigil_redis_cluster_*{client="store"}`).
+    public static func redisClient(
+        _ configuration: StoreConfiguration,
+        logger: Logger,
+        observer: @escaping @Sendable (RedisClusterEvent) -> Void = { _ in }
+    ) throws -> RedisClusterClient {
         var node: RedisConfiguration
         var seeds: [RedisClusterNode]
         switch configuration.redis ?? .url("redis://127.0.0.1:6379") {
@@ -98,7 +109,11 @@ public enum StoreFactory {
             seeds = nodes.compactMap(Self.node)
         }
         node.clientName = "vigil-store"
-        return RedisClusterClient(configuration: RedisClusterConfiguration(seeds: seeds, node: node), logger: logger)
+        node.connectTimeout = configuration.redisConnectTimeout
+        node.commandTimeout = configuration.redisCommandTimeout
+        var cluster = RedisClusterConfiguration(seeds: seeds, node: node)
+        cluster.maxRetries = configuration.redisMaxRetries
+        return RedisClusterClient(configuration: cluster, logger: logger, observer: observer)
     }
 
     /// `host:port` (an IPv6 host in brackets) as a node, or `nil` (also for an empty host).

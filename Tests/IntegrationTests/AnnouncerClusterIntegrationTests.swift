@@ -69,7 +69,9 @@ struct AnnouncerClusterIntegrationTests {
                 try await delivery.waitForCompletion(vigil, id: second, timeout: .seconds(120))
                 let secondCounts = try receivedCounts(names, domain: server.domain, marker: "\(run)b")
                 let metrics = try await vigil.get("/metrics").body
-                let retried = metrics.split(separator: "\n").contains { $0.hasPrefix("vigil_redis_cluster_retries_total ") && !$0.hasSuffix(" 0") }
+                let retried = metrics.split(separator: "\n").contains {
+                    $0.hasPrefix("vigil_redis_cluster_retries_total{client=\"announcer\"} ") && !$0.hasSuffix(" 0")
+                }
                 let pageRetried = vigil.log.contains("Could not read channel members; retrying")
                 print(
                     "ANNOUNCER-CLUSTER members=\(Self.memberCount) online=\(online.count) "

@@ -9,6 +9,7 @@ import Foundation
 import Logging
 import Testing
 import VigilMonitors
+import VigilRedis
 import VigilStorage
 import VigilWeb
 
@@ -104,6 +105,10 @@ struct ConfigurationTests {
                 "[store]\nbackend = \"redis\"\nurl = \"redis://h:1\"\nmax_points_per_series = 0",
                 "vigil.toml: store.max_points_per_series: 0 is out of range"
             ),
+            ("[store]\nbackend = \"redis\"\nurl = \"redis://h:1\"\ncommand_timeout = \"10ms\"", "vigil.toml: store.command_timeout: must be between"),
+            ("[store]\nbackend = \"redis\"\nurl = \"redis://h:1\"\nconnect_timeout = \"1h\"", "vigil.toml: store.connect_timeout: must be between"),
+            ("[store]\nbackend = \"redis\"\nurl = \"redis://h:1\"\nmax_retries = 101", "vigil.toml: store.max_retries: 101 is out of range"),
+            ("[store]\nmax_retries = 2", "vigil.toml: store.max_retries: is only used with backend"),
             ("[log]\nlog_level = \"loud\"", "vigil.toml: log.log_level: 'loud' is not one of"),
             ("[host]\nenabled = \"maybe\"", "vigil.toml: host.enabled: expected a boolean, got 'maybe'"),
             ("[host]\ndisks = [1, 2]", "vigil.toml: host.disks: expected an array of strings, found integer"),
@@ -118,6 +123,23 @@ struct ConfigurationTests {
     func badValues(text: String, message: String) {
         let error = #expect(throws: ConfigurationError.self) { try VigilConfiguration.parse(text, file: "vigil.toml") }
         #expect(error?.description.hasPrefix(message) == true, "\(String(describing: error))")
+    }
+
+    @Test("The Redis store's timeouts and retries reach its client")
+    func redisStoreTimeouts() throws {
+        let configuration = try VigilConfiguration.parse(
+            "[store]\nbackend = \"redis\"\nurl = \"redis://h:1\"\nconnect_timeout = \"2s\"\ncommand_timeout = \"750ms\"\nmax_retries = 7\n",
+            file: "vigil.toml"
+        )
+        let client = try StoreFactory.redisClient(configuration.store, logger: Logger(label: "test"))
+        #expect(client.configuration.node.connectTimeout == .seconds(2))
+        #expect(client.configuration.node.commandTimeout == .milliseconds(750))
+        #expect(client.configuration.maxRetries == 7)
+        let defaults = try StoreFactory.redisClient(
+            try VigilConfiguration.parse("[store]\nbackend = \"redis\"\nurl = \"redis://h:1\"\n", file: "vigil.toml").store,
+            logger: Logger(label: "test")
+        )
+        #expect(defaults.configuration.node.commandTimeout == .seconds(10) && defaults.configuration.maxRetries == 3)
     }
 
     @Test("A TOML syntax error reports its line")

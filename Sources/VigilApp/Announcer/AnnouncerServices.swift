@@ -165,7 +165,7 @@ struct AnnouncerServices {
         let seeds = settings.nodes.compactMap { WebConfiguration.parseListen($0).map { RedisClusterNode(host: $0.0, port: $0.1) } }
         var configuration = RedisClusterConfiguration(seeds: seeds.isEmpty ? [RedisClusterNode(host: "127.0.0.1", port: 6379)] : seeds, node: node)
         configuration.maxRetries = settings.maxRetries
-        return RedisClusterClient(configuration: configuration, logger: logger, observer: RedisClusterMetrics.observer)
+        return RedisClusterClient(configuration: configuration, logger: logger, observer: RedisClusterMetrics.observer(client: "announcer"))
     }
 
     /// One connection configuration per node and connection number.

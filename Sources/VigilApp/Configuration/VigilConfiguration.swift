@@ -239,7 +239,10 @@ extension StoreConfiguration {
     /// The keys of `backend = "redis"`; given with another backend they are an error (they would
     /// silently do nothing).
     private mutating func parseRedis(_ section: ConfigSection) throws {
-        let keys = ["url", "cluster_nodes", "username", "password", "key_prefix", "max_events", "max_points_per_series", "instance"]
+        let keys = [
+            "url", "cluster_nodes", "username", "password", "key_prefix", "max_events", "max_points_per_series", "instance",
+            "connect_timeout", "command_timeout", "max_retries",
+        ]
         guard backend == .redis else {
             if let key = keys.first(where: section.contains) { throw section.error(key, "is only used with backend = \"redis\"") }
             return
@@ -275,6 +278,14 @@ extension StoreConfiguration {
         }
         if let count = try section.integer("max_events", in: 100...100_000_000) { maxEvents = count }
         if let count = try section.integer("max_points_per_series", in: 1_000...1_000_000_000) { maxPointsPerSeries = count }
+        func timeout(_ key: String) throws -> Duration? {
+            guard let value = try section.duration(key) else { return nil }
+            guard value >= .milliseconds(100), value <= .seconds(600) else { throw section.error(key, "must be between 100ms and 600s") }
+            return value
+        }
+        if let value = try timeout("connect_timeout") { redisConnectTimeout = value }
+        if let value = try timeout("command_timeout") { redisCommandTimeout = value }
+        if let retries = try section.integer("max_retries", in: 0...100) { redisMaxRetries = retries }
         if let name = try section.string("instance") {
             guard (1...64).contains(name.utf8.count), name.utf8.allSatisfy(Self.isInstanceNameByte) else {
                 throw section.error("instance", "must be 1 to 64 letters, digits, '.', '_' or '-'")
