@@ -252,6 +252,14 @@ struct AlertingTests {
         await round()
         #expect(toldB.firing == ["GatewayDown|gateway/gw2"])
         #expect(toldA.firing.count == 1)
+
+        // Ended silences leave the stored list when the next one is set: it stays bounded.
+        _ = await a.addSilence(body: Array(#"{"matchers":{"gateway":"gw3"},"duration":"1m"}"#.utf8))
+        clock.advance(by: .seconds(120))
+        _ = await b.addSilence(body: Array(#"{"matchers":{"gateway":"gw4"},"duration":"1h"}"#.utf8))
+        let stored = try #require(try await store.value(forKey: AlertingService.silencesKey))
+        let kept = try JSONDecoder().decode([Silence].self, from: Data(stored))
+        #expect(kept.map { $0.matchers["gateway"] } == ["gw4"])
     }
 
     @Test("Silences through the desk: bad bodies are refused, a silence mutes, configured ones cannot be deleted")

@@ -302,7 +302,9 @@ actor AlertingService: Service {
     /// when leading, stores the book too.
     private func storeSilences(_ change: (inout [String: Silence]) -> Void) async throws {
         let current = await storedSilences() ?? book.silences.values.filter { !$0.id.hasPrefix("cfg-") }
-        var silences = Dictionary(current.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        // Ended silences leave the key here, so it holds at most the live ones plus this change.
+        let now = clock.wallClockSeconds
+        var silences = Dictionary(current.filter { $0.endsAt >= now }.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         change(&silences)
         let bytes = try JSONEncoder().encode(silences.values.sorted { $0.id < $1.id })
         try await withCancellationShield { try await self.store.setValue(Array(bytes), forKey: Self.silencesKey) }
