@@ -459,11 +459,10 @@ public final class Announcer: Service, Sendable {
         return true
     }
 
-    /// FNV-1a, 32 bits, in hex: short and stable across processes (unlike `hashValue`).
+    /// Eight hex digits of the instance name's FNV-1a (``WorkOwnership/fnv1a(_:)``): short and
+    /// stable across processes (unlike `hashValue`).
     static func shortHash(_ text: String) -> String {
-        var hash: UInt32 = 2_166_136_261
-        for byte in text.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
-        let digits = String(hash, radix: 16)
+        let digits = String(WorkOwnership.fnv1a(text) & 0xFFFF_FFFF, radix: 16)
         return String(repeating: "0", count: 8 - digits.count) + digits
     }
 

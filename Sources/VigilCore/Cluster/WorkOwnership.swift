@@ -94,7 +94,7 @@ public final class WorkOwnership: Sendable {
     }
 
     /// 64-bit FNV-1a of the UTF-8 bytes.
-    static func fnv1a(_ text: String) -> UInt64 {
+    public static func fnv1a(_ text: String) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in text.utf8 {
             hash ^= UInt64(byte)
