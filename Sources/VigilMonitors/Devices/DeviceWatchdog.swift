@@ -476,8 +476,12 @@ public final class DeviceWatchdog: Service, Sendable {
                     )
                 )
             }
+            // A device heard from since the tick is reported "up" by the report path; an "expired"
+            // written after that report would stick until its next message.
             let observations = table.withLock { table in
-                batch.expired.map { self.observation(table, $0.device, at: time, expired: true, lastContact: table.lastContact(of: $0.device)) }
+                batch.expired.filter { table.isExpired($0.device) }.map {
+                    self.observation(table, $0.device, at: time, expired: true, lastContact: table.lastContact(of: $0.device))
+                }
             }
             await hub.apply(observations)
             await hub.record(events)
