@@ -8,6 +8,8 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
+import Synchronization
 import VigilKafka
 
 enum KafkaTest {
@@ -32,9 +34,15 @@ enum KafkaTest {
     }
 
     /// Runs a Python script with confluent-kafka (KAFKA_PYTHON) and returns its standard output.
-    static func python(_ script: String, _ arguments: [String], timeout: Duration = .seconds(180)) async throws -> String {
+    /// `bootstrap` defaults to the shared broker (KAFKA_BOOTSTRAP).
+    static func python(
+        _ script: String,
+        _ arguments: [String],
+        bootstrap: String? = nil,
+        timeout: Duration = .seconds(180)
+    ) async throws -> String {
         let interpreter = try IntegrationEnvironment.require("KAFKA_PYTHON")
-        let bootstrap = try IntegrationEnvironment.require("KAFKA_BOOTSTRAP")
+        let bootstrap = try bootstrap ?? IntegrationEnvironment.require("KAFKA_BOOTSTRAP")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: interpreter)
         process.arguments = ["-c", script, bootstrap] + arguments
@@ -120,6 +128,72 @@ enum KafkaTest {
         print(left)
         sys.exit(1 if left else 0)
         """#
+}
+
+/// A Tansu broker of one test's own, on the S3 store started by scripts/services/kafka.sh
+/// (KAFKA_S3_ENDPOINT), so that what it stored survives its death: killed and started again on the
+/// same port and cluster id, it serves the same topics, records and producer state.
+final class TansuBroker: Sendable {
+    let port: Int
+    let clusterID: String
+    private let process: Process
+
+    private init(port: Int, clusterID: String, process: Process) {
+        self.port = port
+        self.clusterID = clusterID
+        self.process = process
+    }
+
+    var bootstrap: String { "127.0.0.1:\(port)" }
+
+    /// Holds a broker started by another task.
+    final class Slot: Sendable {
+        let broker = Mutex<TansuBroker?>(nil)
+    }
+
+    /// Starts a broker and waits until it accepts connections.
+    static func start(port: Int, clusterID: String) async throws -> TansuBroker {
+        let binary = try IntegrationEnvironment.require("TANSU_BIN")
+        let endpoint = try IntegrationEnvironment.require("KAFKA_S3_ENDPOINT")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        let listener = "tcp://127.0.0.1:\(port)"
+        process.arguments = [
+            "broker", "--listener-url", listener, "--advertised-listener-url", listener, "--cluster-id", clusterID,
+            "--storage-engine", "s3://vigil/", "--silent",
+        ]
+        var environment = ProcessInfo.processInfo.environment
+        environment["AWS_ENDPOINT"] = endpoint
+        environment["AWS_ALLOW_HTTP"] = "true"
+        environment["AWS_ACCESS_KEY_ID"] = "vigil"
+        environment["AWS_SECRET_ACCESS_KEY"] = "vigil"
+        environment["AWS_DEFAULT_REGION"] = "us-east-1"
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let broker = TansuBroker(port: port, clusterID: clusterID, process: process)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while true {
+            if (try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get())
+                .map({ $0.close(promise: nil) }) != nil
+            {
+                return broker
+            }
+            guard ContinuousClock.now < deadline, process.isRunning else {
+                broker.kill()
+                throw IntegrationEnvironment.MissingService(variable: "TANSU_BIN", detail: "tansu did not listen on \(port)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// SIGKILL, and waits for the process to end (its port is free again).
+    func kill() {
+        guard process.isRunning else { return }
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
 }
 
 /// Collects what consumer-group members receive, across members and restarts.
