@@ -225,6 +225,60 @@ struct KafkaClientIntegrationTests {
         #expect(committed.trimmingCharacters(in: .whitespacesAndNewlines) == "\(Self.recordCount)")
     }
 
+    @Test("a member consuming while the broker is killed (SIGKILL) and started again on its storage: every record arrives")
+    func consumerSurvivesBrokerRestart() async throws {
+        let port = try freeLoopbackPort()
+        let clusterID = "vigil-restart-\(UUID().uuidString.prefix(8))"
+        let first = try await TansuBroker.start(port: port, clusterID: clusterID)
+        let restarted = TansuBroker.Slot()
+        defer {
+            first.kill()
+            restarted.broker.withLock { $0?.kill() }
+        }
+        var configuration = try KafkaTest.configuration()
+        configuration.bootstrapBrokers = [try #require(KafkaBrokerAddress(first.bootstrap))]
+        configuration.requestTimeout = .seconds(2)
+        let topic = KafkaTest.uniqueTopic("consume-restart")
+        let admin = KafkaCluster(configuration: configuration, logger: KafkaTest.logger)
+        try await admin.createTopics([topic], partitions: 3)
+        await admin.close()
+        _ = try await KafkaTest.python(KafkaTest.produceScript, [topic, "0", "\(Self.recordCount)"], bootstrap: first.bootstrap)
+
+        let client = configuration
+        let receipts = KafkaReceipts()
+        let metrics = TestMetrics()
+        var atKill = 0
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                _ = try await Self.consume(
+                    topic: topic,
+                    groupID: "group-\(topic)",
+                    into: receipts,
+                    until: Self.recordCount,
+                    metrics: metrics,
+                    configuration: client
+                )
+            }
+            try await withTimeout(.seconds(60)) {
+                while await receipts.distinct < Self.recordCount / 10 { try await Task.sleep(for: .milliseconds(2)) }
+            }
+            first.kill()
+            atKill = await receipts.distinct
+            try await Task.sleep(for: .seconds(1))
+            let broker = try await TansuBroker.start(port: port, clusterID: clusterID)
+            restarted.broker.withLock { $0 = broker }
+            try await group.waitForAll()
+        }
+        let errors = try metrics.expectCounter("vigil_kafka_errors_total", [("operation", "consume")]).totalValue
+        print(
+            "kafka: consumer, broker restarted after \(atKill) records: \(await receipts.distinct) distinct, "
+                + "\(await receipts.duplicates) repeated, \(errors) consume errors"
+        )
+        #expect(atKill < Self.recordCount, "the broker died while records were still to come")
+        #expect(await receipts.distinct == Self.recordCount)
+        #expect(errors > 0)
+    }
+
     /// Prints the sum of a group's committed offsets (argv: bootstrap, topic, group, partitions),
     /// without joining the group.
     static let committedScript = #"""
@@ -320,9 +374,10 @@ struct KafkaClientIntegrationTests {
         groupID: String,
         into receipts: KafkaReceipts,
         until count: Int,
-        metrics: TestMetrics = TestMetrics()
+        metrics: TestMetrics = TestMetrics(),
+        configuration: KafkaConfiguration? = nil
     ) async throws -> [KafkaTopicPartition] {
-        let cluster = KafkaCluster(configuration: try KafkaTest.configuration(), logger: KafkaTest.logger)
+        let cluster = KafkaCluster(configuration: try configuration ?? KafkaTest.configuration(), logger: KafkaTest.logger)
         let member = KafkaConsumerGroup(
             cluster: cluster,
             configuration: KafkaConsumerConfiguration(
