@@ -9,7 +9,6 @@ import Foundation
 import Logging
 import MetricsTestKit
 import NIOCore
-import Synchronization
 import Testing
 import VigilKafka
 
@@ -126,17 +125,9 @@ struct KafkaClientIntegrationTests {
         "100,000 records, the broker killed (SIGKILL) halfway and started again on its storage: the producer resumes, none lost, none repeated, order kept"
     )
     func producerSurvivesBrokerRestart() async throws {
-        let port = try freeLoopbackPort()
-        let clusterID = "vigil-restart-\(UUID().uuidString.prefix(8))"
-        let first = try await TansuBroker.start(port: port, clusterID: clusterID)
-        let restarted = TansuBroker.Slot()
-        defer {
-            first.kill()
-            restarted.broker.withLock { $0?.kill() }
-        }
-        var configuration = try KafkaTest.configuration()
-        configuration.bootstrapBrokers = [try #require(KafkaBrokerAddress(first.bootstrap))]
-        configuration.requestTimeout = .seconds(2)
+        let broker = try await TansuBroker()
+        defer { broker.kill() }
+        let configuration = try broker.clientConfiguration()
         let cluster = KafkaCluster(configuration: configuration, logger: KafkaTest.logger)
         let topic = KafkaTest.uniqueTopic("restart")
         try await cluster.createTopics([topic], partitions: 3)
@@ -153,11 +144,10 @@ struct KafkaClientIntegrationTests {
             for number in 0..<count {
                 if number == count / 2 {
                     // Batches in flight die with the broker: their acknowledgements never come.
-                    first.kill()
+                    broker.kill()
                     group.addTask {
                         try await Task.sleep(for: .seconds(1))
-                        let broker = try await TansuBroker.start(port: port, clusterID: clusterID)
-                        restarted.broker.withLock { $0 = broker }
+                        try await broker.start()
                     }
                 }
                 try await producer.send(
@@ -168,7 +158,6 @@ struct KafkaClientIntegrationTests {
             _ = try await producer.sendAndWait(KafkaProducerRecord(topic: topic, partition: 0, value: ByteBuffer(string: "\(count)")))
             group.cancelAll()
         }
-        #expect(restarted.broker.withLock { $0 != nil })
         #expect(try metrics.expectCounter("vigil_kafka_records_produced_total").totalValue == count + 1)
         // The kill hit the producer (a lost connection, failed requests), not a pause between batches.
         let errors = try metrics.expectCounter("vigil_kafka_errors_total", [("operation", "produce")]).totalValue
@@ -178,7 +167,7 @@ struct KafkaClientIntegrationTests {
         let output = try await KafkaTest.python(
             KafkaTest.readTopicScript,
             [topic, "\(count + 1)"],
-            bootstrap: "127.0.0.1:\(port)"
+            bootstrap: broker.bootstrap
         )
         let result = try JSONDecoder().decode(ReadResult.self, from: Data(output.utf8))
         print("kafka: broker restarted: read \(result.count), distinct \(result.distinct), ordered \(result.ordered)")
@@ -227,24 +216,15 @@ struct KafkaClientIntegrationTests {
 
     @Test("a member consuming while the broker is killed (SIGKILL) and started again on its storage: every record arrives")
     func consumerSurvivesBrokerRestart() async throws {
-        let port = try freeLoopbackPort()
-        let clusterID = "vigil-restart-\(UUID().uuidString.prefix(8))"
-        let first = try await TansuBroker.start(port: port, clusterID: clusterID)
-        let restarted = TansuBroker.Slot()
-        defer {
-            first.kill()
-            restarted.broker.withLock { $0?.kill() }
-        }
-        var configuration = try KafkaTest.configuration()
-        configuration.bootstrapBrokers = [try #require(KafkaBrokerAddress(first.bootstrap))]
-        configuration.requestTimeout = .seconds(2)
+        let broker = try await TansuBroker()
+        defer { broker.kill() }
+        let configuration = try broker.clientConfiguration()
         let topic = KafkaTest.uniqueTopic("consume-restart")
         let admin = KafkaCluster(configuration: configuration, logger: KafkaTest.logger)
         try await admin.createTopics([topic], partitions: 3)
         await admin.close()
-        _ = try await KafkaTest.python(KafkaTest.produceScript, [topic, "0", "\(Self.recordCount)"], bootstrap: first.bootstrap)
+        _ = try await KafkaTest.python(KafkaTest.produceScript, [topic, "0", "\(Self.recordCount)"], bootstrap: broker.bootstrap)
 
-        let client = configuration
         let receipts = KafkaReceipts()
         let metrics = TestMetrics()
         var atKill = 0
@@ -256,17 +236,16 @@ struct KafkaClientIntegrationTests {
                     into: receipts,
                     until: Self.recordCount,
                     metrics: metrics,
-                    configuration: client
+                    configuration: configuration
                 )
             }
             try await withTimeout(.seconds(60)) {
                 while await receipts.distinct < Self.recordCount / 10 { try await Task.sleep(for: .milliseconds(2)) }
             }
-            first.kill()
+            broker.kill()
             atKill = await receipts.distinct
             try await Task.sleep(for: .seconds(1))
-            let broker = try await TansuBroker.start(port: port, clusterID: clusterID)
-            restarted.broker.withLock { $0 = broker }
+            try await broker.start()
             try await group.waitForAll()
         }
         let errors = try metrics.expectCounter("vigil_kafka_errors_total", [("operation", "consume")]).totalValue

@@ -132,33 +132,36 @@ enum KafkaTest {
 
 /// A Tansu broker of one test's own, on the S3 store started by scripts/services/kafka.sh
 /// (KAFKA_S3_ENDPOINT), so that what it stored survives its death: killed and started again on the
-/// same port and cluster id, it serves the same topics, records and producer state.
+/// same port and cluster id, it serves the same topics, records, offsets and producer state.
 final class TansuBroker: Sendable {
     let port: Int
-    let clusterID: String
-    private let process: Process
+    let clusterID = "vigil-restart-\(UUID().uuidString.prefix(8))"
+    private let process = Mutex<Process?>(nil)
 
-    private init(port: Int, clusterID: String, process: Process) {
-        self.port = port
-        self.clusterID = clusterID
-        self.process = process
+    /// Starts a broker on a free port.
+    init() async throws {
+        port = try freeLoopbackPort()
+        try await start()
     }
 
     var bootstrap: String { "127.0.0.1:\(port)" }
 
-    /// Holds a broker started by another task.
-    final class Slot: Sendable {
-        let broker = Mutex<TansuBroker?>(nil)
+    /// A client configuration for this broker, with a short request timeout.
+    func clientConfiguration() throws -> KafkaConfiguration {
+        var configuration = try KafkaTest.configuration()
+        configuration.bootstrapBrokers = [KafkaBrokerAddress(host: "127.0.0.1", port: port)]
+        configuration.requestTimeout = .seconds(2)
+        return configuration
     }
 
-    /// Starts a broker and waits until it accepts connections.
-    static func start(port: Int, clusterID: String) async throws -> TansuBroker {
+    /// Starts the process (again) and waits until it accepts connections.
+    func start() async throws {
         let binary = try IntegrationEnvironment.require("TANSU_BIN")
         let endpoint = try IntegrationEnvironment.require("KAFKA_S3_ENDPOINT")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
+        let started = Process()
+        started.executableURL = URL(fileURLWithPath: binary)
         let listener = "tcp://127.0.0.1:\(port)"
-        process.arguments = [
+        started.arguments = [
             "broker", "--listener-url", listener, "--advertised-listener-url", listener, "--cluster-id", clusterID,
             "--storage-engine", "s3://vigil/", "--silent",
         ]
@@ -168,20 +171,19 @@ final class TansuBroker: Sendable {
         environment["AWS_ACCESS_KEY_ID"] = "vigil"
         environment["AWS_SECRET_ACCESS_KEY"] = "vigil"
         environment["AWS_DEFAULT_REGION"] = "us-east-1"
-        process.environment = environment
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let broker = TansuBroker(port: port, clusterID: clusterID, process: process)
+        started.environment = environment
+        started.standardOutput = FileHandle.nullDevice
+        started.standardError = FileHandle.nullDevice
+        try started.run()
+        process.withLock { $0 = started }
         let deadline = ContinuousClock.now + .seconds(10)
         while true {
-            if (try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get())
-                .map({ $0.close(promise: nil) }) != nil
-            {
-                return broker
+            if let channel = try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get() {
+                try? await channel.close()
+                return
             }
-            guard ContinuousClock.now < deadline, process.isRunning else {
-                broker.kill()
+            guard ContinuousClock.now < deadline, started.isRunning else {
+                kill()
                 throw IntegrationEnvironment.MissingService(variable: "TANSU_BIN", detail: "tansu did not listen on \(port)")
             }
             try await Task.sleep(for: .milliseconds(50))
@@ -190,9 +192,9 @@ final class TansuBroker: Sendable {
 
     /// SIGKILL, and waits for the process to end (its port is free again).
     func kill() {
-        guard process.isRunning else { return }
-        Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        guard let running = process.withLock({ $0.take() }), running.isRunning else { return }
+        Foundation.kill(running.processIdentifier, SIGKILL)
+        running.waitUntilExit()
     }
 }
 
