@@ -51,9 +51,11 @@ let package = Package(
         // on nothing, so each client stays usable on its own (docs/ARCHITECTURE.md, "Protocol clients").
         .target(
             name: "VigilClientSupport",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["CVigilCRC32C", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
+        // CRC-32C with the CPU's CRC32 instruction (Kafka record batches, LevelDB blocks).
+        .target(name: "CVigilCRC32C"),
         // SASL mechanisms the XMPP and Kafka clients share (SCRAM-SHA-1/256/512, base64).
         .target(
             name: "VigilSASL",

@@ -150,7 +150,7 @@ struct MQTTSessionIntegrationTests {
         try await withMQTTClient(try MQTTTestSupport.configuration(version, broker: broker)) { publisher in
             try await publisher.publish(to: "\(topic)/0", payload: ByteBuffer(string: "0"), qos: .atLeastOnce)
         }
-        try await withMQTTClient(configuration) { client in
+        _ = try await withMQTTClient(configuration) { client in
             // Subscribing again shows what the session kept: nothing.
             try await client.subscribe(to: subscribe) { subscription in
                 await #expect(throws: (any Error).self) { try await collect(1, from: subscription, timeout: .seconds(1)) }

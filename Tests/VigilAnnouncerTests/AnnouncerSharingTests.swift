@@ -99,7 +99,7 @@ struct AnnouncerSharingTests {
 
             // a's heartbeat is gone (it is still running): b takes its job over from the saved
             // progress (u0 and u1; u2 was written, not yet saved).
-            instances.alive.withLock { $0.remove("a") }
+            _ = instances.alive.withLock { $0.remove("a") }
             #expect(try await Self.eventually { eventsB.all.count == 2 })
             #expect(Self.recipients(senderB) == ["v0", "v1", "v2"] + names.dropFirst(2))
             #expect(try await instances.store.values(prefix: "announcer/outbox/").isEmpty)
