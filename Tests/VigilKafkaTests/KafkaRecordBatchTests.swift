@@ -86,6 +86,31 @@ struct KafkaRecordBatchTests {
         #expect(throws: KafkaDecodeError(.invalidLength, "RecordBatch.batchLength")) { try KafkaRecordBatch.readBatches(from: tiny) }
     }
 
+    @Test("the next fetch offset from batch headers matches the parsed batches; hostile offsets are errors")
+    func nextOffsetFromHeaders() throws {
+        var two = Self.encoded()
+        var second = Self.encoded()
+        second.setInteger(Int64(3), at: 0)  // baseOffset is outside the CRC
+        two.writeBuffer(&second)
+        #expect(try KafkaRecordBatch.nextOffset(after: two, from: 0) == 6)
+        // The truncated last batch is not consumed, as readBatches leaves it out.
+        let cut = two.getSlice(at: 0, length: two.readableBytes - 10)!
+        #expect(try KafkaRecordBatch.nextOffset(after: cut, from: 0) == 3)
+        #expect(try KafkaRecordBatch.readBatches(from: cut).map { $0.baseOffset + Int64($0.lastOffsetDelta) + 1 } == [3])
+        #expect(try KafkaRecordBatch.nextOffset(after: ByteBuffer(), from: 41) == 41)
+        // A response that starts before the requested offset never moves the position back.
+        #expect(try KafkaRecordBatch.nextOffset(after: Self.encoded(), from: 10) == 10)
+
+        for (baseOffset, lastOffsetDelta) in [(Int64.max - 1, Int32(5)), (Int64(-1), Int32(0)), (Int64(0), Int32(-2))] {
+            var hostile = Self.encoded()
+            hostile.setInteger(baseOffset, at: 0)
+            hostile.setInteger(lastOffsetDelta, at: 23)
+            #expect(throws: KafkaDecodeError(.invalidLength, "RecordBatch.lastOffsetDelta")) {
+                try KafkaRecordBatch.nextOffset(after: hostile, from: 0)
+            }
+        }
+    }
+
     @Test("batches written by librdkafka 2.16 (captured from Tansu) decode with their headers")
     func librdkafkaBatches() throws {
         var total = 0

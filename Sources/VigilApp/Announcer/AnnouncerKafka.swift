@@ -81,12 +81,12 @@ struct KafkaAnnouncementInput: Service {
                     "Skipping a Kafka record that is no announcement",
                     metadata: ["kafka.partition": "\(record.topicPartition)", "kafka.offset": "\(record.offset)", "error": "\(error)"]
                 )
-                await group.markProcessed(record)
+                group.markProcessed(record)
                 continue
             }
             guard await submit(announcement, record: record) else { return }
             accepted.increment()
-            await group.markProcessed(record)
+            group.markProcessed(record)
         }
     }
 

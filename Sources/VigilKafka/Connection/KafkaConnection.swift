@@ -62,6 +62,8 @@ final class KafkaConnection: Sendable {
             channel = try await ClientBootstrap(group: eventLoopGroup)
                 .connectTimeout(connectTimeout)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                // Reads grow to 1 MiB (NIO's default stops at 64 KiB): fetch responses are megabytes.
+                .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 1 << 20))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         if let sslContext {

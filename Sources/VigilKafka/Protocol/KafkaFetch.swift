@@ -21,7 +21,7 @@ struct KafkaFetchRequest: KafkaRequest {
 
     var maxWaitMilliseconds: Int32 = 500
     var minBytes: Int32 = 1
-    var maxBytes: Int32 = 16 << 20
+    var maxBytes: Int32 = 50 << 20
     var partitionMaxBytes: Int32 = 1 << 20
     var partitions: [Partition]
 

@@ -134,6 +134,30 @@ struct KafkaRecordBatch: Hashable, Sendable {
         return batches
     }
 
+    /// The offset after the last whole batch in `bytes` (as ``readBatches(from:maxRecordsPerBatch:maxInflatedBytes:)``
+    /// frames them), or `start` when there is none, from the batch headers alone: a consumer
+    /// sends its next fetch with it while the records of this one are still being checked and
+    /// parsed.
+    static func nextOffset(after bytes: ByteBuffer, from start: Int64) throws(KafkaDecodeError) -> Int64 {
+        var next = start
+        var index = bytes.readerIndex
+        while bytes.writerIndex - index >= lengthPrefixSize + 5 {
+            guard let baseOffset = bytes.getInteger(at: index, as: Int64.self),
+                let batchLength = bytes.getInteger(at: index + 8, as: Int32.self)
+            else { break }
+            guard batchLength >= Int32(headerSize - lengthPrefixSize) else { throw KafkaDecodeError(.invalidLength, "RecordBatch.batchLength") }
+            guard bytes.writerIndex - index >= lengthPrefixSize + Int(batchLength) else { break }
+            // baseOffset (8), batchLength (4), partitionLeaderEpoch (4), magic (1), crc (4), attributes (2).
+            guard let lastOffsetDelta = bytes.getInteger(at: index + 23, as: Int32.self) else { break }
+            guard baseOffset >= 0, lastOffsetDelta >= 0, baseOffset <= Int64.max - Int64(lastOffsetDelta) - 1 else {
+                throw KafkaDecodeError(.invalidLength, "RecordBatch.lastOffsetDelta")
+            }
+            next = max(next, baseOffset + Int64(lastOffsetDelta) + 1)
+            index += lengthPrefixSize + Int(batchLength)
+        }
+        return next
+    }
+
     /// Reads one whole batch (exactly `batchLength` bytes follow the length field).
     static func read(
         _ buffer: inout ByteBuffer,

@@ -91,7 +91,7 @@ struct KafkaBench {
                 for await record in member.records {
                     if start == nil { start = .now }
                     seen += 1
-                    await member.markProcessed(record)
+                    member.markProcessed(record)
                     if seen == count { break }
                 }
                 return start.map { seconds(ContinuousClock.now - $0) }
