@@ -55,25 +55,9 @@ struct ClusterProcessTests {
         for device in 0..<Self.devices {
             sections += "\n[device_c\(device)]\nwatchTimeOut = 4\nwatchTopics = \"\(topics)/c\(device)/#\"\n"
         }
-        let config = try DevicesIntegrationTests.config(prefix: topics, sections).replacingOccurrences(
-            of: "log_level = \"debug\"",
-            with: "log_level = \"info\""
-        )
-        let directory = DevicesIntegrationTests.scratch("cluster")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let path = directory.appendingPathComponent("config.toml")
-        try config.write(to: path, atomically: true, encoding: .utf8)
-        let environment = try RedisStoreProcessTests.environment(.single, prefix: prefix)
-
+        let config = try Self.config(prefix: topics, sections)
         try await DevicesIntegrationTests.withObserver(["\(topics)/mon/expire/#"]) { client, expiries in
-            var vigils: [VigilProcess] = []
-            do {
-                for index in 0..<3 {
-                    let folder = directory.appendingPathComponent("i\(index)")
-                    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-                    vigils.append(try VigilProcess(arguments: ["serve", "--config", path.path], environment: environment, directory: folder))
-                }
-                for vigil in vigils { try await vigil.waitUntilHealthy() }
+            try await Self.withThreeInstances("cluster", config: config, prefix: prefix) { vigils in
                 try await VigilProcess.eventually("three members, each MediaMTX instance owned once", timeout: .seconds(15)) {
                     try await Self.ownersAreDisjoint(vigils, expectMembers: 3, names: names)
                 }
@@ -155,12 +139,6 @@ struct ClusterProcessTests {
                     #expect(again["\(topics)/mon/expire/c\(device)"] == expected, "c\(device): \(again["\(topics)/mon/expire/c\(device)"] ?? 0)")
                 }
                 for vigil in survivors { _ = try await vigil.stop() }
-            } catch {
-                for vigil in vigils {
-                    _ = try? await vigil.stop(signal: SIGKILL)
-                    print("cluster: vigil log tail:\n\(vigil.log.suffix(2_000))")
-                }
-                throw error
             }
         }
         for server in servers { await server.stop() }
@@ -244,6 +222,129 @@ struct ClusterProcessTests {
     }
 
     /// The work keys each instance owns, from `GET /api/v1/cluster` of the first.
+    /// What a webhook receiver was sent.
+    final class WebhookLog: Sendable {
+        let bodies = Mutex<[String]>([])
+        func add(_ body: String) { bodies.withLock { $0.append(body) } }
+        /// Firing notifications that name this device.
+        func firing(_ device: String) -> Int {
+            bodies.withLock { bodies in
+                bodies.filter { $0.contains(#""status":"firing""#) && $0.contains("DeviceExpired") && $0.contains(#""device":"\#(device)""#) }.count
+            }
+        }
+    }
+
+    @Test(
+        "Alerts on three instances: each notified once, by the owner of the alerts; after its SIGKILL the next owner repeats nothing and notifies what fires next"
+    )
+    func alertsNotifiedOnce() async throws {
+        let (prefix, id) = RedisStoreIntegrationTests.unique()
+        let topics = MQTTTestSupport.uniqueTopic("cluster-alerts")
+        let hooks = WebhookLog()
+        let receiver = try await SimulatorServer.start { request in
+            if request.method == "POST" { hooks.add(String(decoding: request.body, as: UTF8.self)) }
+            return SimulatedResponse(status: 200, body: Array("ok".utf8), contentType: "text/plain")
+        }
+        // `silent` never speaks and expires soon after start; `talker` speaks until the owner of
+        // the alerts is killed, then falls silent. One group per device, so that each
+        // notification names one alert.
+        let silent = "s\(id.prefix(6).lowercased())"
+        let talker = "t\(id.prefix(6).lowercased())"
+        let sections = """
+            [host]
+            enabled = false
+
+            [alerting]
+            interval = "1s"
+            startup_delay = "2s"
+            group_by = ["alertname", "device"]
+
+            [[alerting.webhook]]
+            name = "ops"
+            url = "\(receiver.baseURL)/hook"
+
+            [device_\(silent)]
+            watchTimeOut = 3
+            watchTopics = "\(topics)/\(silent)/#"
+
+            [device_\(talker)]
+            watchTimeOut = 3
+            watchTopics = "\(topics)/\(talker)/#"
+            """
+        let config = try Self.config(prefix: topics, sections)
+        try await DevicesIntegrationTests.withObserver(["\(topics)/mon/expire/#"]) { client, _ in
+            try await Self.withThreeInstances("cluster-alerts", config: config, prefix: prefix) { vigils in
+                let talking = Task {
+                    while !Task.isCancelled {
+                        try? await client.publish(to: "\(topics)/\(talker)/temp", payload: ByteBuffer(string: "21"), qos: .atLeastOnce)
+                        try? await Task.sleep(for: .milliseconds(500))
+                    }
+                }
+                defer { talking.cancel() }
+                try await VigilProcess.eventually("the silent device's alert notified", timeout: .seconds(20)) { hooks.firing(silent) >= 1 }
+                // Several evaluation rounds on every instance: still one notification.
+                try await Task.sleep(for: .seconds(4))
+                #expect(hooks.firing(silent) == 1, "notified \(hooks.firing(silent)) times by three instances")
+                #expect(hooks.firing(talker) == 0)
+                let owners = try await Self.owned(vigils)
+                print("cluster alerts: owned per instance \(owners.map { $0.sorted() })")
+                #expect(owners.filter { $0.contains("alerts") }.count == 1)
+                // Every instance's API shows the alert, led or not.
+                for vigil in vigils {
+                    #expect(try await vigil.get("/api/v1/alerts").body.contains(silent))
+                }
+
+                let leader = try #require(owners.firstIndex { $0.contains("alerts") })
+                _ = try await vigils[leader].stop(signal: SIGKILL)
+                let survivors = vigils.indices.filter { $0 != leader }.map { vigils[$0] }
+                try await VigilProcess.eventually("a survivor leads the alerts", timeout: .seconds(12)) {
+                    try await Self.owned(survivors).filter { $0.contains("alerts") }.count == 1
+                }
+                talking.cancel()
+                try await VigilProcess.eventually("the talker's alert notified by the new owner", timeout: .seconds(20)) {
+                    hooks.firing(talker) >= 1
+                }
+                try await Task.sleep(for: .seconds(4))
+                print("cluster alerts: firing notifications: silent \(hooks.firing(silent)), talker \(hooks.firing(talker))")
+                #expect(hooks.firing(silent) == 1, "the new owner notified a restored alert again")
+                #expect(hooks.firing(talker) == 1)
+                for vigil in survivors { _ = try await vigil.stop() }
+            }
+        }
+        await receiver.stop()
+    }
+
+    /// The devices test config at log level info.
+    static func config(prefix: String, _ sections: String) throws -> String {
+        try DevicesIntegrationTests.config(prefix: prefix, sections).replacingOccurrences(of: "log_level = \"debug\"", with: "log_level = \"info\"")
+    }
+
+    /// Writes `config` and runs three `vigil serve` on it, on the Redis store under `prefix`, until
+    /// `body` returns; on an error kills them and prints the end of their logs.
+    static func withThreeInstances(_ name: String, config: String, prefix: String, _ body: ([VigilProcess]) async throws -> Void) async throws {
+        let directory = DevicesIntegrationTests.scratch(name)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("config.toml")
+        try config.write(to: path, atomically: true, encoding: .utf8)
+        let environment = try RedisStoreProcessTests.environment(.single, prefix: prefix)
+        var vigils: [VigilProcess] = []
+        do {
+            for index in 0..<3 {
+                let folder = directory.appendingPathComponent("i\(index)")
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                vigils.append(try VigilProcess(arguments: ["serve", "--config", path.path], environment: environment, directory: folder))
+            }
+            for vigil in vigils { try await vigil.waitUntilHealthy() }
+            try await body(vigils)
+        } catch {
+            for vigil in vigils {
+                _ = try? await vigil.stop(signal: SIGKILL)
+                print("\(name): vigil log tail:\n\(vigil.log.suffix(2_000))")
+            }
+            throw error
+        }
+    }
+
     static func owned(_ vigils: [VigilProcess]) async throws -> [Set<String>] {
         let body = try await vigils[0].get("/api/v1/cluster").body
         let json = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
