@@ -95,6 +95,67 @@ struct AnnouncerDeliveryIntegrationTests {
         }
     }
 
+    @Test(
+        "500 users, three instances on one Redis store (ejabberd, client logins): the sending instance is SIGKILLed mid-send and another takes its job over; nobody missing, duplicates within one batch"
+    )
+    func takenOverByAnotherInstance() async throws {
+        let kind = ServerKind.ejabberd
+        let server = try IntegrationEnvironment.xmppServer("EJABBERD", name: kind.rawValue)
+        try registerUsers(kind, domain: server.domain)
+        let (prefix, _) = RedisStoreIntegrationTests.unique()
+        let environment = try RedisStoreProcessTests.environment(.single, prefix: prefix)
+        let directory = IntegrationEnvironment.scratchDirectory.appendingPathComponent("announcer-instances-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let config = directory.appendingPathComponent("announcer.toml")
+        try configuration(kind, server).write(to: config, atomically: true, encoding: .utf8)
+        let run = "r\(UUID().uuidString.prefix(8).lowercased())"
+        let names = (0..<Self.userCount).map { "u\($0)" }
+
+        var vigils: [VigilProcess] = []
+        do {
+            for index in 0..<3 {
+                let folder = directory.appendingPathComponent("i\(index)")
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                vigils.append(try VigilProcess(arguments: ["serve", "--config", config.path], environment: environment, directory: folder))
+            }
+            for vigil in vigils { try await vigil.waitUntilHealthy() }
+            // Three logins of one account: each binds its own resource, none is kicked off.
+            try await Task.sleep(for: .seconds(2))
+            for vigil in vigils {
+                #expect(!vigil.log.contains("conflict"), "\(vigil.log.suffix(2000))")
+            }
+            let receipt = try await vigils[0].post("/v1/announce/users", json: Self.body(usernames: names, run: run))
+            #expect(receipt.status == 202, "\(receipt.body)")
+            let id = try #require(receipt.body.split(separator: "\"").dropFirst(3).first.map(String.init), "\(receipt.body)")
+            try await waitForMetric(vigils[0], result: "sent", atLeast: 175)
+            _ = try await vigils[0].stop(signal: SIGKILL)
+            let survivors = Array(vigils.dropFirst())
+            try await waitForCompletion(survivors[0], id: id, timeout: .seconds(150))
+            var takeovers = 0
+            for vigil in survivors {
+                let metrics = try await vigil.get("/metrics").body
+                for line in metrics.split(separator: "\n") where line.hasPrefix("vigil_announcer_takeovers_total") {
+                    takeovers += Int(Double(line.split(separator: " ").last ?? "") ?? 0)
+                }
+            }
+            for vigil in survivors { _ = try await vigil.stop(signal: SIGTERM, timeout: .seconds(30)) }
+
+            let counts = try receivedCounts(kind, domain: server.domain, run: run)
+            let missing = counts.filter { $0 == 0 }.count
+            let duplicates = counts.reduce(0) { $0 + max(0, $1 - 1) }
+            print("ANNOUNCER-INSTANCES users=\(Self.userCount) missing=\(missing) duplicates=\(duplicates) takeovers=\(takeovers)")
+            #expect(missing == 0, "users who received nothing: \(counts.indices.filter { counts[$0] == 0 }.prefix(20))")
+            #expect(duplicates <= Self.batch)
+            #expect(takeovers == 1)
+        } catch {
+            for vigil in vigils {
+                _ = try? await vigil.stop(signal: SIGKILL)
+                print("announcer instances: vigil log tail:\n\(vigil.log.suffix(3000))")
+            }
+            throw error
+        }
+    }
+
     // MARK: - Vigil
 
     func configuration(_ kind: ServerKind, _ server: IntegrationEnvironment.XMPPServer) -> String {

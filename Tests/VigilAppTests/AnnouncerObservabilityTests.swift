@@ -151,6 +151,22 @@ struct AnnouncerObservabilityTests {
         }
     }
 
+    @Test("Each client connection binds a resource of its own: numbered when there are several, with the instance name on several instances")
+    func clientResources() throws {
+        func resources(_ text: String, instance: String? = nil) throws -> [String?] {
+            let configuration = try #require(try VigilConfiguration.parse(text, file: "a.toml").announcer)
+            return AnnouncerServices.connectionConfigurations(configuration, instance: instance).map { connection in
+                guard case .client(_, _, _, let resource) = connection.role else { return nil }
+                return resource
+            }
+        }
+        #expect(try resources(Self.client) == ["announcer"])
+        #expect(try resources(Self.client, instance: "h-8080") == ["announcer-h-8080"])
+        let several = Self.client + "resource = \"bot\"\n[ejabberd]\ncluster_nodes = \"h1:5222, h2:5222\"\neach_node_conn_num = 2\n"
+        #expect(try resources(several) == ["bot-0", "bot-1", "bot-2", "bot-3"])
+        #expect(try resources(several, instance: "i1") == ["bot-i1-0", "bot-i1-1", "bot-i1-2", "bot-i1-3"])
+    }
+
     @Test("Connection states per node follow the clients' events")
     func connectionStates() {
         let metrics = XMPPConnectionMetrics(nodes: ["a:1", "a:1", "b:1"], giveUpWarning: 3, logger: Logger(label: "test"))

@@ -67,14 +67,14 @@ extension AnnouncerServices {
     /// The client settings of each connection: `[component] conn_req_check_interval` caps the
     /// pause between reconnection attempts (0.5 s, doubling up to it); a client login keeps the
     /// default cap (30 s).
-    static func clientConfigurations(_ configuration: AnnouncerConfiguration) throws -> [XMPPClientConfiguration] {
+    static func clientConfigurations(_ configuration: AnnouncerConfiguration, instance: String? = nil) throws -> [XMPPClientConfiguration] {
         var backoff = XMPPClientConfiguration.Backoff()
         if case .component(let component) = configuration.login {
             backoff.maximumDelay = component.connectionCheckInterval
             backoff.initialDelay = min(backoff.initialDelay, component.connectionCheckInterval)
         }
         let tls = try clientTLS(configuration)
-        return connectionConfigurations(configuration).map { connection in
+        return connectionConfigurations(configuration, instance: instance).map { connection in
             var connection = connection
             if case .client = connection.role { connection.tls = tls }
             return XMPPClientConfiguration(connection: connection, backoff: backoff)

@@ -39,7 +39,7 @@ struct AnnouncerServices {
             giveUpWarning: { if case .component(let component) = configuration.login { component.maxConnectionCheckRetry } else { nil } }(),
             logger: logger("vigil.xmpp")
         )
-        let clients = try Self.clientConfigurations(configuration).enumerated().map { index, client in
+        let clients = try Self.clientConfigurations(configuration, instance: sharing?.instance).enumerated().map { index, client in
             XMPPClient(configuration: client, logger: logger("vigil.xmpp"), observer: connectionMetrics.observer(for: index))
         }
         let sender = XMPPStanzaSender(clients: clients)
@@ -169,11 +169,18 @@ struct AnnouncerServices {
     }
 
     /// One connection configuration per node and connection number.
-    static func connectionConfigurations(_ configuration: AnnouncerConfiguration) -> [XMPPConnectionConfiguration] {
+    ///
+    /// A client login binds one full JID per connection: `resource` alone when there is one
+    /// connection, else `resource-N` (N the connection number) and, on several instances,
+    /// `resource-<instance>[-N]`. With one resource for all, each new connection made the server
+    /// close the last one (a resource conflict) and they took over from each other in turn.
+    static func connectionConfigurations(_ configuration: AnnouncerConfiguration, instance: String? = nil) -> [XMPPConnectionConfiguration] {
         var result: [XMPPConnectionConfiguration] = []
+        let count = connectionNodes(configuration).count
         for node in configuration.xmpp.nodes {
             guard let (host, port) = WebConfiguration.parseListen(node) else { continue }
             for _ in 0..<configuration.xmpp.connectionsPerNode {
+                let number = result.count
                 switch configuration.login {
                 case .component(let component):
                     result.append(
@@ -189,7 +196,12 @@ struct AnnouncerServices {
                         XMPPConnectionConfiguration(
                             host: host,
                             port: port,
-                            role: .client(domain: client.domain, username: client.username, password: client.password, resource: client.resource),
+                            role: .client(
+                                domain: client.domain,
+                                username: client.username,
+                                password: client.password,
+                                resource: client.resource + (instance.map { "-" + $0 } ?? "") + (count > 1 ? "-\(number)" : "")
+                            ),
                             pingInterval: client.pingInterval,
                             sendInitialPresence: false
                         )
