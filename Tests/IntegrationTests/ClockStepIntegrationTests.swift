@@ -95,4 +95,93 @@ struct ClockStepIntegrationTests {
             }
         }
     }
+
+    @Test("A device heard from while its expiry is still being recorded stays up (the late 'expired' is not applied)")
+    func recoveryDuringRecording() async throws {
+        let prefix = MQTTTestSupport.uniqueTopic("expiry-race")
+        let clock = ManualClock(wallClockSeconds: 1_800_000_000)
+        let memory = MemoryStore()
+        let events = GatedEventLog(memory)
+        let hub = Hub(stores: Stores(latest: memory, history: memory, state: memory, events: events), clock: clock)
+        let configuration = DeviceMonitorConfiguration(
+            baseTopic: "\(prefix)/mon",
+            definitions: [
+                DeviceDefinition(name: "d1", watchTimeout: 10, watchTopics: ["\(prefix)/d1/#"]),
+                DeviceDefinition(name: "d2", watchTimeout: 12, watchTopics: ["\(prefix)/d2/#"]),
+            ],
+            reportInterval: .seconds(3600),
+            upInterval: .seconds(3600)
+        )
+        let d2 = TargetID(.device, "d2")
+        try await withMQTTClient(try MQTTTestSupport.configuration()) { client in
+            let watchdog = DeviceWatchdog(configuration: configuration, client: client, hub: hub, store: memory, clock: clock)
+            try await withMQTTClient(try MQTTTestSupport.configuration()) { device in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await watchdog.run() }
+                    func advance(_ seconds: Double) async throws {
+                        clock.advance(by: .milliseconds(Int64(seconds * 1000)))
+                        try await withTimeout(.seconds(5)) { await clock.waitForSleepers(1) }
+                    }
+                    try await withTimeout(.seconds(5)) { await clock.waitForSleepers(1) }
+                    // d1 expires; its recording stops at the event write (the gate is shut).
+                    try await advance(10.5)
+                    try await withTimeout(.seconds(5)) { await events.waitForBlockedWriters(1) }
+                    // d2 expires: published at once, its recording queued behind d1's.
+                    try await advance(2)
+                    #expect(await hub.state(of: d2)?.attributes["state"] != .string("expired"))
+                    // d2 talks: the receive path reports it up.
+                    let deadline = ContinuousClock.now + .seconds(10)
+                    while await hub.state(of: d2)?.attributes["state"] != .string("up"), ContinuousClock.now < deadline {
+                        try await device.publish(to: "\(prefix)/d2/temp", payload: ByteBuffer(string: "21"), qos: .atLeastOnce)
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
+                    #expect(await hub.state(of: d2)?.attributes["state"] == .string("up"))
+                    // The recordings go on: d2's expiry is still an event, but not its state.
+                    await events.open()
+                    try await withTimeout(.seconds(5)) {
+                        while try await memory.events(afterID: nil, since: nil, limit: 100).filter({ $0.type == "device_expired" }).count < 2 {
+                            try await Task.sleep(for: .milliseconds(5))
+                        }
+                    }
+                    try await Task.sleep(for: .milliseconds(100))
+                    #expect(await hub.state(of: d2)?.attributes["state"] == .string("up"))
+                    #expect(await hub.state(of: TargetID(.device, "d1"))?.attributes["state"] == .string("expired"))
+                    group.cancelAll()
+                }
+            }
+        }
+    }
+}
+
+/// An event log whose batch writes wait until it is opened (the watchdog's expiry recording uses
+/// batches; the receive path writes single events, which pass).
+actor GatedEventLog: EventLog {
+    private let base: MemoryStore
+    private var isOpen = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(_ base: MemoryStore) { self.base = base }
+
+    func open() {
+        isOpen = true
+        for waiter in waiting { waiter.resume() }
+        waiting.removeAll()
+    }
+
+    func waitForBlockedWriters(_ count: Int) async {
+        while waiting.count < count { await Task.yield() }
+    }
+
+    func append(_ event: Event) async throws -> Event { try await base.append(event) }
+
+    func append(contentsOf events: [Event]) async throws -> [Event] {
+        if !isOpen { await withCheckedContinuation { waiting.append($0) } }
+        return try await base.append(contentsOf: events)
+    }
+
+    func events(afterID: Int64?, since: Double?, limit: Int) async throws -> [Event] {
+        try await base.events(afterID: afterID, since: since, limit: limit)
+    }
+
+    func prune(before time: Double) async throws -> Int { try await base.prune(before: time) }
 }
