@@ -137,11 +137,17 @@ final class TansuBroker: Sendable {
     let port: Int
     let clusterID = "vigil-restart-\(UUID().uuidString.prefix(8))"
     private let process = Mutex<Process?>(nil)
+    private let logURL = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-tansu-\(UUID().uuidString).log")
 
     /// Starts a broker on a free port.
     init() async throws {
         port = try freeLoopbackPort()
         try await start()
+    }
+
+    deinit {
+        kill()
+        try? FileManager.default.removeItem(at: logURL)
     }
 
     var bootstrap: String { "127.0.0.1:\(port)" }
@@ -172,8 +178,12 @@ final class TansuBroker: Sendable {
         environment["AWS_SECRET_ACCESS_KEY"] = "vigil"
         environment["AWS_DEFAULT_REGION"] = "us-east-1"
         started.environment = environment
-        started.standardOutput = FileHandle.nullDevice
-        started.standardError = FileHandle.nullDevice
+        // Appended across restarts, for the error below.
+        if !FileManager.default.fileExists(atPath: logURL.path) { _ = FileManager.default.createFile(atPath: logURL.path, contents: nil) }
+        let log = try FileHandle(forWritingTo: logURL)
+        try log.seekToEnd()
+        started.standardOutput = log
+        started.standardError = log
         try started.run()
         process.withLock { $0 = started }
         let deadline = ContinuousClock.now + .seconds(10)
@@ -184,7 +194,8 @@ final class TansuBroker: Sendable {
             }
             guard ContinuousClock.now < deadline, started.isRunning else {
                 kill()
-                throw IntegrationEnvironment.MissingService(variable: "TANSU_BIN", detail: "tansu did not listen on \(port)")
+                let tail = ((try? String(contentsOf: logURL, encoding: .utf8)) ?? "").suffix(2_000)
+                throw IntegrationEnvironment.MissingService(variable: "TANSU_BIN", detail: "tansu did not listen on \(port); its log:\n\(tail)")
             }
             try await Task.sleep(for: .milliseconds(50))
         }
