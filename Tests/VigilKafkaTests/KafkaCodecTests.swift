@@ -176,6 +176,29 @@ struct KafkaCodecTests {
     }
 }
 
+@Suite("Kafka processed offsets")
+struct KafkaProcessedOffsetsTests {
+    static func record(_ offset: Int64, generation: Int32 = 3) -> KafkaConsumerRecord {
+        KafkaConsumerRecord(
+            topicPartition: KafkaTopicPartition(topic: "t", partition: 0),
+            record: KafkaRecord(offset: offset, timestamp: 0, key: nil, value: nil),
+            generation: generation
+        )
+    }
+
+    @Test("marks keep the highest next offset of the generation; hostile offsets are ignored, not trapped on")
+    func marks() {
+        var offsets = ProcessedOffsets(generation: 3)
+        offsets.mark(Self.record(7))
+        offsets.mark(Self.record(5))
+        offsets.mark(Self.record(40, generation: 2))
+        #expect(offsets.offsets[KafkaTopicPartition(topic: "t", partition: 0)] == 8)
+        offsets.mark(Self.record(.max))
+        offsets.mark(Self.record(-5))
+        #expect(offsets.offsets[KafkaTopicPartition(topic: "t", partition: 0)] == 8)
+    }
+}
+
 @Suite("Kafka assignors and the consumer protocol")
 struct KafkaAssignorTests {
     @Test("range gives consecutive partitions, the extra ones to the first members")

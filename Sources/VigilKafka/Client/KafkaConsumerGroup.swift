@@ -377,6 +377,8 @@ public actor KafkaConsumerGroup: Service {
     struct FetchedPartition: Sendable {
         var partition: KafkaTopicPartition
         var start: Int64
+        /// The position after these batches, from their headers.
+        var end: Int64
         var records: ByteBuffer
     }
 
@@ -410,7 +412,7 @@ public actor KafkaConsumerGroup: Service {
                 if await advance(partition, from: start, to: next, highWatermark: result.value.highWatermark, generation: generation),
                     next > start
                 {
-                    fetched.append(FetchedPartition(partition: partition, start: start, records: result.value.records))
+                    fetched.append(FetchedPartition(partition: partition, start: start, end: next, records: result.value.records))
                 }
             case .offsetOutOfRange:
                 let reset = try await listOffsets([partition])
@@ -437,7 +439,9 @@ public actor KafkaConsumerGroup: Service {
         for part in fetched {
             var records: [KafkaConsumerRecord] = []
             for batch in try KafkaRecordBatch.readBatches(from: part.records) where !batch.isControl {
-                for record in batch.records where record.offset >= part.start {
+                // A record outside its batch's range (an offset delta past lastOffsetDelta) is
+                // malformed; keeping offsets below `end` also keeps `offset + 1` from overflowing.
+                for record in batch.records where record.offset >= part.start && record.offset < part.end {
                     records.append(KafkaConsumerRecord(topicPartition: part.partition, record: record, generation: generation))
                 }
             }
@@ -565,7 +569,7 @@ struct ProcessedOffsets: Sendable {
     var offsets: [KafkaTopicPartition: Int64] = [:]
 
     mutating func mark(_ record: KafkaConsumerRecord) {
-        guard record.generation == generation else { return }
+        guard record.generation == generation, record.offset >= 0, record.offset < Int64.max else { return }
         let next = record.offset + 1
         if next > offsets[record.topicPartition] ?? -1 { offsets[record.topicPartition] = next }
     }
