@@ -305,7 +305,8 @@ public actor KafkaProducer: Service {
         outstanding -= entries.count
         for (index, entry) in entries.enumerated() {
             if let baseOffset {
-                entry.acknowledgement?.resume(returning: baseOffset + Int64(index))
+                // Wrapping: the broker chose the base offset, and a hostile one must not trap.
+                entry.acknowledgement?.resume(returning: baseOffset &+ Int64(index))
             } else {
                 entry.acknowledgement?.resume(throwing: error ?? KafkaClientError(.deliveryFailed))
             }
