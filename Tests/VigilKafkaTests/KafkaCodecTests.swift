@@ -40,6 +40,24 @@ struct KafkaCodecTests {
         #expect(throws: KafkaDecodeError.self) { try decoder.decode(buffer: &negative) }
     }
 
+    @Test("a frame announced at the limit reserves at most 16 MiB ahead of what has arrived")
+    func frameReservation() throws {
+        var decoder = KafkaFrameDecoder()
+        var announced = ByteBuffer()
+        announced.writeInteger(Int32(100 << 20))
+        announced.writeRepeatingByte(7, count: 1000)
+        #expect(try decoder.decode(buffer: &announced) == nil)
+        // ByteBuffer rounds to a power of two: 32 MiB, where the whole announced frame is 128.
+        #expect(announced.capacity <= 32 << 20)
+        #expect(announced.writableBytes >= 16 << 20)
+        // A small frame still gets all of its room at once.
+        var small = ByteBuffer()
+        small.writeInteger(Int32(3 << 20))
+        small.writeRepeatingByte(7, count: 10)
+        #expect(try decoder.decode(buffer: &small) == nil)
+        #expect(small.writableBytes >= (3 << 20) - 6)
+    }
+
     @Test("Tansu's ApiVersions v3 answer negotiates versions inside our ranges")
     func apiVersionsFixture() throws {
         var body = try KafkaRecordBatchTests.fixture("tansu-apiversions-v3.bin")

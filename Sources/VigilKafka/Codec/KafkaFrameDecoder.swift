@@ -14,6 +14,10 @@ import NIOCore
 struct KafkaFrameDecoder: NIOSingleStepByteToMessageDecoder {
     typealias InboundOut = ByteBuffer
 
+    /// The most room reserved ahead of the bytes that have arrived: a peer that announces a frame
+    /// at the limit and sends nothing more holds this much, not the whole announced size.
+    static let maximumReservationAhead = 16 << 20
+
     var maximumFrameSize: Int
 
     init(maximumFrameSize: Int = 100 << 20) {
@@ -27,9 +31,12 @@ struct KafkaFrameDecoder: NIOSingleStepByteToMessageDecoder {
             throw KafkaDecodeError(.frameTooLarge, "frame size \(size)")
         }
         guard buffer.readableBytes >= 4 + Int(size) else {
-            // A fetch response is megabytes: room for all of it at once, instead of doubling (and
-            // copying) the buffer a dozen times while it arrives.
-            buffer.reserveCapacity(minimumWritableBytes: 4 + Int(size) - buffer.readableBytes)
+            // A fetch response is megabytes: room for it at once, instead of doubling (and copying)
+            // the buffer a dozen times while it arrives; at most 16 MiB (or as much as has
+            // arrived) ahead, so the reservation follows what the peer really sends.
+            let missing = 4 + Int(size) - buffer.readableBytes
+            let ahead = max(Self.maximumReservationAhead, buffer.readableBytes)
+            buffer.reserveCapacity(minimumWritableBytes: min(missing, ahead))
             return nil
         }
         buffer.moveReaderIndex(forwardBy: 4)
