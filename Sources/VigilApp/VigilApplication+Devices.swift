@@ -23,7 +23,8 @@ extension VigilApplication {
         hub: Hub,
         store: any StateStore,
         logger: Logger,
-        ownership: WorkOwnership? = nil
+        ownership: WorkOwnership? = nil,
+        leases: (any WorkLeaseStore)? = nil
     ) -> [ServiceGroupConfiguration.ServiceConfiguration] {
         guard !configuration.isEmpty else { return [] }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
@@ -34,7 +35,7 @@ extension VigilApplication {
         if let supervisor { services.append(.init(service: supervisor)) }
         if let client {
             let watchdogConfiguration = configuration.watchdog
-            let makeWatchdog: @Sendable () -> DeviceWatchdog = {
+            let makeWatchdog: @Sendable (any StateStore) -> DeviceWatchdog = { store in
                 DeviceWatchdog(
                     configuration: watchdogConfiguration,
                     client: client,
@@ -49,11 +50,18 @@ extension VigilApplication {
             if let ownership {
                 // Each expiry must be published once: one instance of a cluster runs the watchdog;
                 // another takes over (restoring the states from the shared store) when it dies.
-                services.append(
-                    .init(service: OwnedService(key: devicesWorkKey, ownership: ownership, logger: logger.child("vigil.devices"), make: makeWatchdog))
+                let owned = OwnedService(
+                    key: devicesWorkKey,
+                    ownership: ownership,
+                    logger: logger.child("vigil.devices"),
+                    store: store,
+                    leases: leases,
+                    clock: hub.clock,
+                    make: makeWatchdog
                 )
+                services.append(.init(service: owned))
             } else {
-                services.append(.init(service: makeWatchdog()))
+                services.append(.init(service: makeWatchdog(store)))
             }
         }
         return services

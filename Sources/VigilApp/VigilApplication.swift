@@ -195,7 +195,8 @@ public struct VigilApplication: Sendable {
             hub: hub,
             store: stores.state,
             logger: logger,
-            ownership: ownership
+            ownership: ownership,
+            leases: backend.leases
         )
         // The gateway monitor has an MQTT client of its own (its broker may differ from [mqtt]), run
         // here like every client; without a broker or admin URLs the monitor only says once that
@@ -211,11 +212,11 @@ public struct VigilApplication: Sendable {
             gatewayClient = client
         }
         let janus = configuration.janus
-        let makeGatewayMonitor: @Sendable () throws -> GatewayMonitor = { [gatewayClient] in
+        let makeGatewayMonitor: @Sendable (any StateStore) throws -> GatewayMonitor = { [gatewayClient] store in
             try GatewayMonitor(
                 configuration: janus,
                 hub: hub,
-                stateStore: stores.state,
+                stateStore: store,
                 mqttClient: gatewayClient,
                 logger: Self.logger(logger, "vigil.gateways"),
                 clock: clock,
@@ -223,7 +224,7 @@ public struct VigilApplication: Sendable {
             )
         }
         // Made now in every mode, so that a bad topic template stops start-up rather than a takeover.
-        let gatewayMonitor = try makeGatewayMonitor()
+        let gatewayMonitor = try makeGatewayMonitor(stores.state)
         if let ownership {
             // Failover decisions must be taken once: one instance runs the monitor.
             services.append(
@@ -232,6 +233,9 @@ public struct VigilApplication: Sendable {
                         key: Self.gatewaysWorkKey,
                         ownership: ownership,
                         logger: Self.logger(logger, "vigil.gateways"),
+                        store: stores.state,
+                        leases: backend.leases,
+                        clock: clock,
                         make: makeGatewayMonitor
                     )
                 )

@@ -11,7 +11,8 @@ public import VigilCore
 ///
 /// MediaMTX data uses seed 003's names, so that tools reading them keep working; everything else
 /// lives under ``prefix`` (`vigil:` by default). Every command touches one key, except the event
-/// append, whose two keys share the hash tag `{events}`: the layout works unchanged on a cluster.
+/// append, whose two keys share the hash tag `{events}`, and the lease scripts, whose keys share
+/// the slot of the `state` hash: the layout works unchanged on a cluster.
 ///
 /// | key | type | holds |
 /// |---|---|---|
@@ -24,6 +25,8 @@ public import VigilCore
 /// | `<prefix>{events}:seq` | string | the last event id |
 /// | `<prefix>state` | hash | the key/value rows (device states, failover state, outbox, alert book) |
 /// | `<prefix>members:<instance id>` | string | an instance's heartbeat (JSON), with a TTL |
+/// | `{<prefix>state}:lease:<work>` | string | the lease on once-only work: `<holder>/<token>`, with a TTL |
+/// | `{<prefix>state}:fence:<work>` | string | the last fencing token granted for the work |
 /// | `mediamtx:updates` | channel | MediaMTX state changes (JSON) |
 /// | `<prefix>updates` | channel | every change of every instance (JSON, tagged with the instance id) |
 public struct RedisStoreKeys: Sendable, Hashable {
@@ -91,6 +94,11 @@ public struct RedisStoreKeys: Sendable, Hashable {
     public var state: String { "\(prefix)state" }
     /// The channel every instance publishes its changes on.
     public var updates: String { "\(prefix)updates" }
+    /// The lease key of once-only work. Its hash tag is the name of the ``state`` hash, so that a
+    /// fenced write checks the lease and writes the row in one slot of a cluster.
+    public func lease(_ work: String) -> String { "{\(state)}:lease:\(work)" }
+    /// The counter of the fencing tokens granted for a work (same slot as ``lease(_:)``).
+    public func leaseFence(_ work: String) -> String { "{\(state)}:fence:\(work)" }
     /// The heartbeat key of an instance (`*` gives the pattern of all of them).
     public func member(_ id: String) -> String { "\(prefix)members:\(id)" }
 }

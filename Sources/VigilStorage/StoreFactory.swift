@@ -40,6 +40,12 @@ public struct StoreBackend: Sendable {
         )
     }
 
+    /// The leases on once-only work of the Redis backend (`nil` for the others: one instance).
+    public var leases: RedisWorkLeases? {
+        guard let redis, let keys else { return nil }
+        return RedisWorkLeases(redis: redis, keys: keys)
+    }
+
     /// The membership heartbeat of the Redis backend (`nil` for the others).
     public func membership(version: String, logger: Logger, clock: any VigilClock, ownership: WorkOwnership? = nil) -> RedisMembership? {
         guard let redis, let keys else { return nil }

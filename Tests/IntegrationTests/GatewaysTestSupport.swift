@@ -244,6 +244,7 @@ final class GatewayTestBed: Sendable {
     /// Runs a monitor while `body` runs, then stops it and every gateway.
     func withMonitor<Result: Sendable>(
         _ configuration: GatewayMonitorConfiguration,
+        stateStore: (any StateStore)? = nil,
         _ body: @Sendable (GatewayMonitor) async throws -> Result
     ) async throws -> Result {
         do {
@@ -257,7 +258,7 @@ final class GatewayTestBed: Sendable {
             let monitor = try GatewayMonitor(
                 configuration: configuration,
                 hub: hub,
-                stateStore: store,
+                stateStore: stateStore ?? store,
                 mqttClient: client,
                 metrics: metrics,
                 logger: logs.logger(),

@@ -276,6 +276,9 @@ public final class GatewayMonitor: Service {
         group: inout DiscardingTaskGroup,
         publication: AsyncStream<Publication>.Continuation?
     ) async {
+        // Set when the store refuses the failover state because this instance's lease is gone:
+        // the decisions of this batch are another instance's to make and publish now.
+        var fenced = false
         for effect in effects {
             switch effect {
             case .sendAdmin(let server, let payload):
@@ -293,10 +296,10 @@ public final class GatewayMonitor: Service {
             case .record(let event):
                 await hub.record(event)
             case .publishMapping(let failed, let payload):
-                guard let failoverTopic, let publication else { continue }
+                guard !fenced, let failoverTopic, let publication else { continue }
                 publication.yield(Publication(topic: failoverTopic.topic(for: failed), payload: payload ?? []))
             case .persist(let snapshot):
-                await saveSnapshot(snapshot)
+                if await !saveSnapshot(snapshot) { fenced = true }
             case .forget(let target):
                 await hub.remove(target)
             }
@@ -323,14 +326,23 @@ public final class GatewayMonitor: Service {
         }
     }
 
-    private func saveSnapshot(_ snapshot: FailoverStateMachine.Snapshot) async {
+    /// Stores the failover state.
+    ///
+    /// - Returns: `false` when the store refused it because this instance no longer holds the
+    ///   work's lease (``WorkLeaseLostError``); other errors are logged and the decisions still
+    ///   go out (the lease's renewal stops the monitor if the store stays unreachable).
+    private func saveSnapshot(_ snapshot: FailoverStateMachine.Snapshot) async -> Bool {
         do {
             let encoder = JSONEncoder()
             encoder.outputFormatting = .sortedKeys
             try await stateStore.setValue(Array(try encoder.encode(snapshot)), forKey: Self.stateKey)
+        } catch let error as WorkLeaseLostError {
+            logger.error("Another instance has taken failover over; not publishing this decision", metadata: ["error": "\(error)"])
+            return false
         } catch {
             logger.error("Could not save the failover state", metadata: ["error": "\(error)"])
         }
+        return true
     }
 
     // MARK: - HTTP admin fallback

@@ -15,6 +15,9 @@ extension GatewayTracker {
     mutating func failoverOutputs(_ outputs: [FailoverStateMachine.Output], now: ClockReading) -> [Effect] {
         guard !outputs.isEmpty else { return [] }
         var effects: [Effect] = []
+        // Published after the snapshot is stored: under a lease a refused store (another instance
+        // has taken the work over) stops the publication of a decision that is no longer ours.
+        var publications: [Effect] = []
         var touched: [String] = []
         for output in outputs {
             switch output {
@@ -47,15 +50,16 @@ extension GatewayTracker {
                     if case .spare(let spare) = mapping {
                         failoverSeries[failed, default: .init()].active[spare] = true
                     }
-                    effects.append(.publishMapping(failedServer: failed, payload: mappingPayload(failed, mapping)))
+                    publications.append(.publishMapping(failedServer: failed, payload: mappingPayload(failed, mapping)))
                 } else {
-                    effects.append(.publishMapping(failedServer: failed, payload: nil))
+                    publications.append(.publishMapping(failedServer: failed, payload: nil))
                 }
                 // The pool changed: every spare's position or duty may have moved.
                 touched += [failed] + machine.spares
             }
         }
         effects.append(.persist(Self.rebased(machine.snapshot, by: now.wallClockSeconds - now.seconds)))
+        effects += publications
         var seen: Set<String> = []
         for name in touched where seen.insert(name).inserted && gateways[name] != nil {
             effects.append(.observe(observation(name, now: now)))
