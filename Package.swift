@@ -93,12 +93,15 @@ let package = Package(
         // Kafka on SwiftNIO (issue 16): no Swift Kafka package exists here and Debian's librdkafka
         // fails against the test broker, so the protocol is implemented natively.
         .systemLibrary(name: "CVigilZlib"),
+        // LZ4 and Zstandard record batches, through liblz4 and libzstd loaded at run time.
+        .target(name: "CVigilCodecs", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
         .target(
             name: "VigilKafka",
             dependencies: [
                 "VigilClientSupport",
                 "VigilSASL",
                 "CVigilZlib",
+                "CVigilCodecs",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

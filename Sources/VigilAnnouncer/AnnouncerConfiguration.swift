@@ -260,6 +260,8 @@ public struct AnnouncerConfiguration: Sendable, Hashable {
         public var flushInterval: Duration = .seconds(5)
         /// `MaxRetry`.
         public var maxRetry = 5
+        /// `compression`: `none`, `gzip`, `lz4` or `zstd` (Vigil's key; the seed has none).
+        public var compression = "none"
         /// SASL and TLS.
         public var security = KafkaSecurity()
 

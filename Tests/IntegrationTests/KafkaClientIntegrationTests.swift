@@ -335,14 +335,15 @@ struct KafkaClientIntegrationTests {
         await survivorCluster.close()
     }
 
-    @Test("gzip batches go both ways between VigilKafka and confluent-kafka")
-    func gzipInterop() async throws {
+    @Test("gzip, lz4 and zstd batches go both ways between VigilKafka and confluent-kafka", arguments: ["gzip", "lz4", "zstd"])
+    func compressionInterop(_ codec: String) async throws {
+        let compression = try #require(KafkaCompression.byName[codec])
         let configuration = try KafkaTest.configuration()
         let cluster = KafkaCluster(configuration: configuration, logger: KafkaTest.logger)
-        let outbound = KafkaTest.uniqueTopic("gzip-out")
-        let inbound = KafkaTest.uniqueTopic("gzip-in")
+        let outbound = KafkaTest.uniqueTopic("\(codec)-out")
+        let inbound = KafkaTest.uniqueTopic("\(codec)-in")
         try await cluster.createTopics([outbound, inbound], partitions: 2)
-        let producer = KafkaProducer(cluster: cluster, configuration: KafkaProducerConfiguration(compression: .gzip), logger: KafkaTest.logger)
+        let producer = KafkaProducer(cluster: cluster, configuration: KafkaProducerConfiguration(compression: compression), logger: KafkaTest.logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await producer.run() }
             for number in 0..<5000 {
@@ -357,7 +358,7 @@ struct KafkaClientIntegrationTests {
         #expect(result.count == 5000)
         #expect(result.distinct == 5000)
 
-        _ = try await KafkaTest.python(KafkaTest.produceScript, [inbound, "0", "5000", "gzip"])
+        _ = try await KafkaTest.python(KafkaTest.produceScript, [inbound, "0", "5000", codec])
         let receipts = KafkaReceipts()
         _ = try await Self.consume(topic: inbound, groupID: "group-\(inbound)", into: receipts, until: 5000)
         #expect(await receipts.distinct == 5000)

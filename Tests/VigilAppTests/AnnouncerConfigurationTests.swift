@@ -37,7 +37,7 @@ struct AnnouncerConfigurationTests {
         #expect(error?.description.contains("zookeeper = \"127.0.0.1:2181/\"") == true, "\(String(describing: error))")
     }
 
-    @Test("Kafka sections: topics are required, and a producer topic that is also a consumer topic is refused")
+    @Test("Kafka sections: topics are required, a producer topic that is also a consumer topic is refused, compression is one of four")
     func kafkaSections() throws {
         let base = "[component]\nname = \"a\"\nsecret = \"s\"\ndomain = \"d\"\n"
         let good = try VigilConfiguration.parse(
@@ -48,8 +48,12 @@ struct AnnouncerConfigurationTests {
         #expect(good.announcer?.kafkaConsumer?.groupName == "announcer")
         #expect(good.announcer?.kafkaProducer?.brokers == ["127.0.0.1:9092"])
         #expect(good.announcer?.kafkaProducer?.flushInterval == .zero)
+        #expect(good.announcer?.kafkaProducer?.compression == "none")
         #expect(!good.warnings.contains { $0.contains("Kafka") })
+        let zstd = try VigilConfiguration.parse(base + "[kafka-producer]\ntopics = \"out\"\ncompression = \"zstd\"\n", file: "a.toml")
+        #expect(zstd.announcer?.kafkaProducer?.compression == "zstd")
         for (text, key) in [
+            ("[kafka-producer]\ntopics = \"out\"\ncompression = \"snappy\"\n", "kafka-producer.compression"),
             ("[kafka-consumer]\nbrokers = \"k:9092\"\n", "kafka-consumer.topics"),
             ("[kafka-producer]\nbrokers = \"k:9092\"\n", "kafka-producer.topics"),
             ("[kafka-consumer]\nbrokers = \"k\"\ntopics = \"in\"\n", "kafka-consumer.brokers"),

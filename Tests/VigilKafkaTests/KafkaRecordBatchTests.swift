@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
+import FuzzSupport
 import NIOCore
 import Testing
 import VigilClientSupport
@@ -132,23 +133,25 @@ struct KafkaRecordBatchTests {
 
 @Suite("Kafka gzip batches")
 struct KafkaGzipTests {
+    /// The test records in one batch.
+    static func encode(_ compression: KafkaCompression) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        KafkaRecordBatch.write(
+            records: KafkaRecordBatchTests.records,
+            defaultTimestamp: 0,
+            producerID: 1,
+            producerEpoch: 0,
+            baseSequence: 0,
+            compression: compression,
+            to: &buffer
+        )
+        return buffer
+    }
+
     @Test("a gzip batch round-trips and is smaller than the plain one")
     func gzipRoundTrip() throws {
-        func encode(_ compression: KafkaCompression) -> ByteBuffer {
-            var buffer = ByteBuffer()
-            KafkaRecordBatch.write(
-                records: KafkaRecordBatchTests.records,
-                defaultTimestamp: 0,
-                producerID: 1,
-                producerEpoch: 0,
-                baseSequence: 0,
-                compression: compression,
-                to: &buffer
-            )
-            return buffer
-        }
-        let plain = encode(.none)
-        var packed = encode(.gzip)
+        let plain = Self.encode(.none)
+        var packed = Self.encode(.gzip)
         #expect(packed.readableBytes < plain.readableBytes)
         let batch = try KafkaRecordBatch.read(&packed)
         #expect(batch.compression == 1)
@@ -164,5 +167,50 @@ struct KafkaGzipTests {
         #expect(throws: KafkaDecodeError.self) { try KafkaGzip.decompress(bomb.getSlice(at: 0, length: bomb.readableBytes / 2)!, limit: 1 << 22) }
         #expect(throws: KafkaDecodeError.self) { try KafkaGzip.decompress(ByteBuffer(bytes: [1, 2, 3, 4]), limit: 1 << 22) }
         #expect((try? KafkaGzip.decompress(bomb, limit: 1 << 22))?.readableBytes == 1 << 20)
+    }
+}
+
+@Suite("Kafka lz4 and zstd batches (liblz4 and libzstd loaded at run time)")
+struct KafkaLoadedCodecTests {
+    static let codecs: [KafkaCompression] = [.lz4, .zstd]
+
+    @Test("the libraries load on this system", arguments: codecs)
+    func available(_ codec: KafkaCompression) {
+        // Debian's liblz4-1 and libzstd1 come with apt itself; CI must have them.
+        #expect(codec.isAvailable)
+        #expect(!KafkaCompression(attribute: 2).isAvailable)
+    }
+
+    @Test("a batch round-trips and is smaller than the plain one", arguments: codecs)
+    func roundTrip(_ codec: KafkaCompression) throws {
+        let plain = KafkaGzipTests.encode(.none)
+        var packed = KafkaGzipTests.encode(codec)
+        #expect(packed.readableBytes < plain.readableBytes)
+        let batch = try KafkaRecordBatch.read(&packed)
+        #expect(batch.compression == codec.attribute)
+        #expect(batch.records.map(\.value) == KafkaRecordBatchTests.records.map(\.value))
+        #expect(batch.records.map(\.headers) == KafkaRecordBatchTests.records.map(\.headers))
+    }
+
+    @Test("inflating past the limit, a truncated frame, garbage and seeded corruptions are decode errors", arguments: codecs)
+    func limitsAndMalformedInput(_ codec: KafkaCompression) throws {
+        let bomb = codec.compress(ByteBuffer(repeating: 0, count: 1 << 20))
+        #expect(bomb.readableBytes < 8192)
+        #expect(throws: KafkaDecodeError.self) { try codec.decompress(bomb, limit: 1 << 16) }
+        #expect(throws: KafkaDecodeError.self) { try codec.decompress(bomb.getSlice(at: 0, length: bomb.readableBytes / 2)!, limit: 1 << 22) }
+        #expect(throws: KafkaDecodeError.self) { try codec.decompress(ByteBuffer(bytes: [1, 2, 3, 4]), limit: 1 << 22) }
+        #expect(throws: KafkaDecodeError.self) { try codec.decompress(ByteBuffer(), limit: 1 << 22) }
+        #expect(try codec.decompress(bomb, limit: 1 << 20).readableBytes == 1 << 20)
+
+        // Seeded byte flips of a real frame: an error or some bytes within the limit, never a crash.
+        var text = ByteBuffer()
+        for index in 0..<2000 { text.writeString("record \(index) value \(index * 7919 % 104_729);") }
+        let frame = Array(codec.compress(text).readableBytesView)
+        var mutator = SeededMutator(seed: 0x5eed)
+        for _ in 0..<500 {
+            if let inflated = try? codec.decompress(ByteBuffer(bytes: mutator.mutate(frame)), limit: 1 << 20) {
+                #expect(inflated.readableBytes <= 1 << 20)
+            }
+        }
     }
 }

@@ -80,7 +80,11 @@ struct AnnouncerServices {
                     security: producerSettings.security,
                     logger: logger("vigil.kafka")
                 ),
-                configuration: KafkaProducerConfiguration(flushInterval: producerSettings.flushInterval, maximumRetries: producerSettings.maxRetry),
+                configuration: KafkaProducerConfiguration(
+                    flushInterval: producerSettings.flushInterval,
+                    maximumRetries: producerSettings.maxRetry,
+                    compression: KafkaCompression.byName[producerSettings.compression] ?? .none
+                ),
                 logger: logger("vigil.kafka")
             )
             helpers.append(KafkaProducerService(producer: producer))

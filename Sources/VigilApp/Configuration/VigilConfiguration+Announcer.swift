@@ -7,6 +7,7 @@
 
 import Foundation
 import VigilAnnouncer
+import VigilKafka
 import VigilWeb
 
 extension VigilConfiguration {
@@ -188,6 +189,18 @@ extension VigilConfiguration {
                 settings.flushInterval = interval
             }
             if let retries = try producer.integer("MaxRetry", in: 0...100) { settings.maxRetry = retries }
+            if let codec = try producer.string("compression") {
+                guard let compression = KafkaCompression.byName[codec] else {
+                    throw producer.error("compression", "must be none, gzip, lz4 or zstd")
+                }
+                guard compression.isAvailable else {
+                    throw producer.error(
+                        "compression",
+                        "\(codec) needs lib\(codec).so.1, which could not be loaded (Debian: lib\(codec == "lz4" ? "lz4-1" : "zstd1"))"
+                    )
+                }
+                settings.compression = codec
+            }
             settings.security = try Self.kafkaSecurity(producer)
             guard !settings.topics.isEmpty else { throw producer.error("topics", "must name at least one topic") }
             if let consumer = announcer.kafkaConsumer, let loop = settings.topics.first(where: consumer.topics.contains) {

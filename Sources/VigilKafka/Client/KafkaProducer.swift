@@ -26,7 +26,7 @@ import Darwin
 /// | `maximumRetries` | Int | 10 | `MaxRetry` |
 /// | `bufferLimit` | Int | 100 000 records | |
 /// | `idempotent` | Bool | true | |
-/// | `compression` | ``KafkaCompression`` | none | |
+/// | `compression` | ``KafkaCompression`` | none (gzip, lz4, zstd) | |
 public struct KafkaProducerConfiguration: Sendable {
     /// How long a partition's first buffered record waits for more to share its batch.
     public var flushInterval: Duration
@@ -196,6 +196,12 @@ public actor KafkaProducer: Service {
         guard !running else { throw KafkaClientError(.alreadyRunning) }
         running = true
         defer { shutDown() }
+        guard configuration.compression.isAvailable else {
+            throw KafkaClientError(
+                .invalidConfiguration,
+                message: "\(configuration.compression) compression: lib\(configuration.compression).so.1 could not be loaded"
+            )
+        }
         if configuration.idempotent {
             do {
                 try await initProducerID(retries: .max)

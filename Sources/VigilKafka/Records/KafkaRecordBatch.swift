@@ -92,7 +92,7 @@ struct KafkaRecordBatch: Hashable, Sendable {
             section.kafkaWriteVarint(Int32(body.readableBytes))
             section.writeImmutableBuffer(body)
         }
-        buffer.writeImmutableBuffer(compression == .gzip ? KafkaGzip.compress(section) : section)
+        buffer.writeImmutableBuffer(compression.compress(section))
         buffer.setInteger(maxTimestamp, at: maxTimestampIndex)
         buffer.setInteger(Int32(buffer.writerIndex - start - lengthPrefixSize), at: start + 8)
         let crc = buffer.withUnsafeReadableBytes { bytes in
@@ -182,12 +182,7 @@ struct KafkaRecordBatch: Hashable, Sendable {
         batch.producerEpoch = try buffer.kafkaReadInt16("RecordBatch.producerEpoch")
         batch.baseSequence = try buffer.kafkaReadInt32("RecordBatch.baseSequence")
         let count = try buffer.kafkaReadInt32("RecordBatch.recordCount")
-        var records = buffer
-        switch batch.compression {
-        case KafkaCompression.none.attribute: break
-        case KafkaCompression.gzip.attribute: records = try KafkaGzip.decompress(records, limit: maxInflatedBytes)
-        default: throw KafkaDecodeError(.unsupportedCompression, "RecordBatch.attributes \(batch.compression)")
-        }
+        var records = try KafkaCompression(attribute: batch.compression).decompress(buffer, limit: maxInflatedBytes)
         // A record takes at least 7 bytes, which bounds the count before reserving space.
         guard count >= 0, Int(count) <= maxRecords, Int(count) <= records.readableBytes / 7 + 1 else {
             throw KafkaDecodeError(.invalidLength, "RecordBatch.recordCount")
