@@ -327,6 +327,8 @@ struct KafkaClientIntegrationTests {
                     try await Task.sleep(for: .milliseconds(20))
                 }
             }
+            // Tansu expires a silent member some time after its session timeout: librdkafka's
+            // survivor takes 6.0–6.5 s here with the same 4 s (measured 2026-12-07), this one 6.0 s.
             let takeover = ContinuousClock.now - killed
             print("kafka: the survivor owned all 4 partitions \(takeover) after the other member died (session timeout \(sessionTimeout))")
             #expect(takeover < sessionTimeout * 2)
