@@ -23,7 +23,9 @@ public enum HostAgentRunner {
     public static func run(_ configuration: HostAgentConfiguration, logger: Logger) async throws {
         let agent = try HostAgent(configuration: configuration, logger: logger)
         // The group stops services last to first: the agent (which says offline) before its client.
-        let services: [any Service] = agent.services + [agent]
+        // The trimmer first, so that it is stopped last and never delays the agent's own stop.
+        let trimmer = ResidentSetTrimmer(delay: max(configuration.interval * 3, .seconds(15)), logger: logger)
+        let services: [any Service] = [trimmer] + agent.services + [agent]
         logger.info(
             "Vigil agent starting",
             metadata: [
