@@ -131,7 +131,14 @@ public struct VigilApplication: Sendable {
             ownership: ownership
         )
         web.extraRoutes.append(
-            Self.clusterRoute(membership, standaloneID: backend.instanceID, version: vigilVersion, clock: clock, work: Self.workKeys(configuration))
+            Self.clusterRoute(
+                membership,
+                standaloneID: backend.instanceID,
+                version: vigilVersion,
+                clock: clock,
+                work: Self.workKeys(configuration),
+                leases: backend.leases
+            )
         )
         // One MQTT client for every MQTT consumer, created when [mqtt] is present.
         let mqttClient = configuration.mqtt.map { MQTTClient(configuration: $0, logger: Self.logger(logger, "vigil.mqtt"), name: "mqtt") }
@@ -291,6 +298,8 @@ public struct VigilApplication: Sendable {
     }
 
     /// The work key of the gateway monitor (failover decisions, admin polling).
+    /// The work that runs under a lease (``OwnedService``).
+    static let leasedWorkKeys: Set<String> = [devicesWorkKey, gatewaysWorkKey]
     static let gatewaysWorkKey = "gateways"
     /// The work key of the device watchdog (expiries).
     static let devicesWorkKey = "devices"
@@ -332,7 +341,8 @@ public struct VigilApplication: Sendable {
         standaloneID: String,
         version: String,
         clock: any VigilClock,
-        work: [String] = []
+        work: [String] = [],
+        leases: (any WorkLeaseStore)? = nil
     ) -> RouteRegistration {
         let started = clock.wallClockSeconds
         return { group in
@@ -348,9 +358,15 @@ public struct VigilApplication: Sendable {
                         try container.encode(owns, forKey: .owns)
                     }
                 }
+                struct Lease: Encodable {
+                    var work: String
+                    var holder: String
+                    var token: Int64
+                }
                 struct Body: Encodable {
                     var instance: String
                     var members: [Entry]
+                    var leases: [Lease]
                 }
                 let instance: String
                 let members: [RedisMembership.Member]
@@ -377,12 +393,21 @@ public struct VigilApplication: Sendable {
                     if let owner = WorkOwnership.owner(of: key, among: ids) { owned[owner, default: []].append(key) }
                 }
                 let entries = members.map { Entry(member: $0, owns: owned[$0.id] ?? []) }
+                // Who runs the once-only work now: the lease holder (the owner, once it has the lease).
+                var granted: [Lease] = []
+                if let leases {
+                    for key in work where Self.leasedWorkKeys.contains(key) {
+                        if let lease = try await leases.holder(of: key) {
+                            granted.append(Lease(work: key, holder: lease.holder, token: lease.token))
+                        }
+                    }
+                }
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
                 return Response(
                     status: .ok,
                     headers: [.contentType: "application/json; charset=utf-8"],
-                    body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(Body(instance: instance, members: entries))))
+                    body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(Body(instance: instance, members: entries, leases: granted))))
                 )
             }
         }

@@ -83,6 +83,13 @@ public struct RedisWorkLeases: WorkLeaseStore {
         _ = try await redis.execute(RedisCommand("EVAL", Self.releaseScript, 1, keys.lease(lease.work), lease.value))
     }
 
+    public func holder(of work: String) async throws -> WorkLease? {
+        guard let value = try await redis.get(keys.lease(work)).map({ String(buffer: $0) }),
+            let slash = value.lastIndex(of: "/"), let token = Int64(value[value.index(after: slash)...])
+        else { return nil }
+        return WorkLease(work: work, holder: String(value[..<slash]), token: token)
+    }
+
     public func setValue(_ value: [UInt8], forKey key: String, fencedBy lease: WorkLease) async throws {
         let reply = try await redis.execute(
             RedisCommand("EVAL", Self.setScript, 2, keys.lease(lease.work), keys.state, lease.value, key, ByteBuffer(bytes: value))

@@ -65,6 +65,12 @@ struct ClusterProcessTests {
                 print("cluster: owned per instance \(owners.map { $0.sorted() })")
                 #expect(owners.filter { $0.contains("devices") }.count == 1)
                 #expect(owners.filter { $0.contains("gateways") }.count == 0, "no [janus]: no gateway work")
+                // The owner of `devices` runs it under the lease, which every instance shows.
+                let devicesOwner = try #require(owners.firstIndex { $0.contains("devices") })
+                try await VigilProcess.eventually("the owner of devices holds its lease", timeout: .seconds(10)) {
+                    try await Self.leaseHolder("devices", vigils[(devicesOwner + 1) % 3])?.port == vigils[devicesOwner].port
+                }
+                let firstGrant = try #require(try await Self.leaseHolder("devices", vigils[0]))
 
                 // Every device talks once, then falls silent: each expires once, published once.
                 for device in 0..<Self.devices {
@@ -119,6 +125,12 @@ struct ClusterProcessTests {
                 #expect(takeover < .seconds(10))
                 let after = try await Self.owned(survivors)
                 #expect(after.filter { $0.contains("devices") }.count == 1)
+                // The new owner took the lease over with a larger fencing token.
+                let newOwner = try #require(after.firstIndex { $0.contains("devices") })
+                try await VigilProcess.eventually("the new owner holds the lease", timeout: .seconds(10)) {
+                    guard let grant = try await Self.leaseHolder("devices", survivors[0]) else { return false }
+                    return grant.port == survivors[newOwner].port && grant.token > firstGrant.token
+                }
                 // The surviving dashboards stay complete: every path polled again, none stale.
                 try await VigilProcess.eventually("every path up on both survivors", timeout: .seconds(10)) {
                     for vigil in survivors {
@@ -221,7 +233,6 @@ struct ClusterProcessTests {
         }
     }
 
-    /// The work keys each instance owns, from `GET /api/v1/cluster` of the first.
     /// What a webhook receiver was sent.
     final class WebhookLog: Sendable {
         let bodies = Mutex<[String]>([])
@@ -345,6 +356,19 @@ struct ClusterProcessTests {
         }
     }
 
+    /// The holder (by its HTTP port, the last part of its id) and token of a work's lease, from
+    /// `GET /api/v1/cluster` of `vigil`.
+    static func leaseHolder(_ work: String, _ vigil: VigilProcess) async throws -> (port: Int, token: Int)? {
+        let body = try await vigil.get("/api/v1/cluster").body
+        let json = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
+        let leases = json?["leases"] as? [[String: Any]] ?? []
+        guard let lease = leases.first(where: { $0["work"] as? String == work }), let holder = lease["holder"] as? String,
+            let port = holder.split(separator: "-").last.flatMap({ Int($0) }), let token = lease["token"] as? Int
+        else { return nil }
+        return (port, token)
+    }
+
+    /// The work keys each instance owns, from `GET /api/v1/cluster` of the first.
     static func owned(_ vigils: [VigilProcess]) async throws -> [Set<String>] {
         let body = try await vigils[0].get("/api/v1/cluster").body
         let json = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]

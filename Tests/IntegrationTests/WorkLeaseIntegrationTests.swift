@@ -40,6 +40,8 @@ struct WorkLeaseIntegrationTests {
         try await Task.sleep(for: .milliseconds(700))
         let b = try #require(try await leases.acquire(work: "gateways", holder: "b", ttl: .seconds(10)))
         #expect(b.token > a.token)
+        #expect(try await leases.holder(of: "gateways") == b)
+        #expect(try await leases.holder(of: "devices") == nil)
         try await leases.setValue([2], forKey: "failover", fencedBy: b)
 
         // A wakes up: its renewal and its writes are refused, and B's row stays.
@@ -233,6 +235,11 @@ private final class CuttableLeases: WorkLeaseStore {
     func release(_ lease: WorkLease) async throws {
         try check()
         try await base.release(lease)
+    }
+
+    func holder(of work: String) async throws -> WorkLease? {
+        try check()
+        return try await base.holder(of: work)
     }
 
     func setValue(_ value: [UInt8], forKey key: String, fencedBy lease: WorkLease) async throws {

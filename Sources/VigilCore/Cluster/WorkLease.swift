@@ -67,6 +67,9 @@ public protocol WorkLeaseStore: Sendable {
     /// expiry.
     func release(_ lease: WorkLease) async throws
 
+    /// The current grant of `work`'s lease, or `nil` when nobody holds it (for `/api/v1/cluster`).
+    func holder(of work: String) async throws -> WorkLease?
+
     /// Stores a state row only while `lease` is current, in one atomic step with the check.
     ///
     /// - Throws: ``WorkLeaseLostError`` when the lease is no longer current.
