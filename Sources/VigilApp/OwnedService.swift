@@ -61,20 +61,34 @@ struct OwnedService: Service {
                         "This instance now runs '\(key)'",
                         metadata: ["members": "\(ownership.currentMembers.joined(separator: ","))", "lease_token": "\(lease?.token ?? 0)"]
                     )
-                    let service = try make(lease.map { FencedStateStore(base: store, leases: leases!, lease: $0) } ?? store)
-                    let moved = try await run(service, lease: lease, metrics: metrics)
-                    if let lease, let leases {
-                        // Lets the next owner start now rather than at the lease's expiry.
-                        _ = try? await withCancellationShield { try await leases.release(lease) }
+                    let serviceStore: any StateStore =
+                        if let lease, let leases { FencedStateStore(base: store, leases: leases, lease: lease) } else { store }
+                    let moved: Bool
+                    do {
+                        moved = try await run(try make(serviceStore), lease: lease, metrics: metrics)
+                    } catch {
+                        await release(lease)
+                        throw error
                     }
+                    // Lets the next owner start now rather than at the lease's expiry.
+                    await release(lease)
                     // Ended by itself: shutdown (a failure has thrown).
                     guard moved else { return }
-                    logger.info("'\(key)' moved to another instance", metadata: ["owner": "\(ownership.owner(of: key))"])
+                    logger.info(
+                        "'\(key)' moved to another instance",
+                        metadata: ["owner": "\(ownership.owner(of: key))", "lease_token": "\(lease?.token ?? 0)"]
+                    )
                 }
             }
         } catch is CancellationError {
             // Graceful shutdown while waiting for the key or the lease.
         }
+    }
+
+    /// Ends a grant (if any) early, whatever the task's cancellation; a failure leaves it to expire.
+    private func release(_ lease: WorkLease?) async {
+        guard let lease, let leases else { return }
+        _ = try? await withCancellationShield { try await leases.release(lease) }
     }
 
     /// Runs `service` until it ends (returns `false`), or until the key or the lease is lost
