@@ -74,10 +74,15 @@ struct OwnedService: Service {
                     await release(lease)
                     // Ended by itself: shutdown (a failure has thrown).
                     guard moved else { return }
-                    logger.info(
-                        "'\(key)' moved to another instance",
-                        metadata: ["owner": "\(ownership.owner(of: key))", "lease_token": "\(lease?.token ?? 0)"]
-                    )
+                    if ownership.owns(key) {
+                        // Still the owner: the lease was lost (refused or not renewed in time).
+                        logger.info("'\(key)' stopped here until its lease is granted again", metadata: ["lease_token": "\(lease?.token ?? 0)"])
+                    } else {
+                        logger.info(
+                            "'\(key)' moved to another instance",
+                            metadata: ["owner": "\(ownership.owner(of: key))", "lease_token": "\(lease?.token ?? 0)"]
+                        )
+                    }
                 }
             }
         } catch is CancellationError {
