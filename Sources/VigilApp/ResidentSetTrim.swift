@@ -7,6 +7,7 @@
 
 import Logging
 import ServiceLifecycle
+import VigilMonitors
 
 #if canImport(Glibc)
 import Glibc
@@ -55,7 +56,7 @@ struct ResidentSetTrimmer: Service {
     ///   Linux 5.4; before that the calls fail and nothing changes).
     static func trim() -> (mappings: Int, failures: Int) {
         #if os(Linux)
-        guard let maps = readFile("/proc/self/maps") else { return (0, 0) }
+        guard let maps = readFile("maps") else { return (0, 0) }
         var mappings = 0
         var failures = 0
         for line in maps.split(separator: "\n") {
@@ -79,29 +80,15 @@ struct ResidentSetTrimmer: Service {
 
     /// `VmRSS` of this process in kB, from `/proc/self/status`.
     static func residentKilobytes() -> Int? {
-        guard let status = readFile("/proc/self/status"),
+        guard let status = readFile("status"),
             let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
         else { return nil }
         // "VmRSS:\t   38096 kB"
         return line.dropFirst(6).split(whereSeparator: { $0 == " " || $0 == "\t" }).first.flatMap { Int($0) }
     }
 
-    /// A small file from /proc, read without Foundation.
-    private static func readFile(_ path: String) -> String? {
-        #if os(Linux)
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16_384)
-        while bytes.count < 4 << 20 {
-            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            guard count > 0 else { break }
-            bytes += chunk[0..<count]
-        }
-        return String(decoding: bytes, as: UTF8.self)
-        #else
-        return nil
-        #endif
+    /// A small file of this process in /proc, as text.
+    private static func readFile(_ file: String) -> String? {
+        AgentProcess.procFile(getpid(), file).map { String(decoding: $0, as: UTF8.self) }
     }
 }

@@ -214,7 +214,7 @@ public enum AgentProcess {
 
     /// The contents of `/proc/<pid>/<file>`, at most 1 MiB, or `nil` when it cannot be read (no
     /// such process, or another user's environment).
-    static func procFile(_ pid: pid_t, _ file: String, procRoot: String = "/proc") -> [UInt8]? {
+    package static func procFile(_ pid: Int32, _ file: String, procRoot: String = "/proc") -> [UInt8]? {
         let fd = open("\(procRoot)/\(pid)/\(file)", O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
